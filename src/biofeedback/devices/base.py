@@ -1,0 +1,187 @@
+"""The Device interface shared by simulated, serial and replayed sources (ARCHITECTURE.md).
+
+A device is opened (which fills in :attr:`Device.info`), then started with a chunk callback and a
+status callback. Both callbacks run on the device's own thread; they must be quick and must not
+block on the GUI. Simulated, serial and replay devices all derive from :class:`ThreadedDevice`.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from biofeedback.core.types import Chunk, StreamInfo
+from biofeedback.errors import BiofeedbackError, DeviceError
+
+
+class DeviceState(enum.StrEnum):
+    """Connection states reported through the status callback."""
+
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    LOST = "lost"
+    FINISHED = "finished"  # a finite source (replay, sim with duration) reached its end
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+@dataclass
+class DeviceStatus:
+    """A state change with a human-readable reason (``message``)."""
+
+    state: DeviceState
+    message: str = ""
+
+
+@dataclass
+class DeviceStats:
+    """Link counters. ``missing_samples`` were never received (gaps filled with NaN)."""
+
+    samples: int = 0
+    chunks: int = 0
+    missing_samples: int = 0
+    frame_errors: int = 0
+    overruns: int = 0
+    reconnects: int = 0
+    bytes_received: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+ChunkCallback = Callable[[Chunk], None]
+StatusCallback = Callable[[DeviceStatus], None]
+
+
+class Device(ABC):
+    """A source of :class:`Chunk` s.
+
+    Lifecycle: ``open()`` -> ``start(on_chunk, on_status)`` -> ``stop()`` -> ``close()``.
+    Use as a context manager to guarantee ``close()``.
+    """
+
+    #: URL scheme handled by this class (``sim``, ``serial``, ``replay``).
+    scheme: ClassVar[str] = ""
+
+    def __init__(self, url: str = "") -> None:
+        self.url = url
+        self.info: StreamInfo | None = None
+        self.stats = DeviceStats()
+        self.state = DeviceState.IDLE
+        self.last_message = ""
+
+    @abstractmethod
+    def open(self) -> StreamInfo:
+        """Connect and learn the stream format. Raises :class:`DeviceError` with a fix."""
+
+    @abstractmethod
+    def start(self, on_chunk: ChunkCallback, on_status: StatusCallback | None = None) -> None:
+        """Begin streaming on the device's own thread."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop streaming and join the thread. Safe to call twice."""
+
+    def close(self) -> None:
+        """Release the port or file. Safe to call twice."""
+        self.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until a finite source has finished (or the device stopped); True if it has."""
+        return True
+
+    def __enter__(self) -> Device:
+        if self.info is None:
+            self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ThreadedDevice(Device):
+    """A device whose samples come from a loop on one background thread.
+
+    Subclasses implement :meth:`_run`, calling :meth:`_emit` for each chunk and
+    :meth:`_set_state` for state changes, and returning when ``self._stop_event`` is set or the
+    source is exhausted. An exception escaping ``_run`` becomes an ``ERROR`` status with its text.
+    """
+
+    def __init__(self, url: str = "") -> None:
+        super().__init__(url)
+        self._on_chunk: ChunkCallback | None = None
+        self._on_status: StatusCallback | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_event = threading.Event()
+        self._done = threading.Event()
+        self._next_index = 0
+
+    def start(self, on_chunk: ChunkCallback, on_status: StatusCallback | None = None) -> None:
+        """Start the background thread (opens the device first if needed)."""
+        if self.info is None:
+            self.open()
+        if self._thread is not None and self._thread.is_alive():
+            raise DeviceError("device is already streaming")
+        self._on_chunk = on_chunk
+        self._on_status = on_status
+        self._stop_event.clear()
+        self._done.clear()
+        self._thread = threading.Thread(
+            target=self._thread_main, name=f"device-{self.scheme or 'source'}", daemon=True
+        )
+        self._thread.start()
+
+    def _thread_main(self) -> None:
+        try:
+            self._set_state(DeviceState.CONNECTED, "streaming")
+            finished = self._run()
+            if self._stop_event.is_set():
+                self._set_state(DeviceState.STOPPED, "stopped")
+            elif finished is not False:
+                self._set_state(DeviceState.FINISHED, "end of recording")
+        except BiofeedbackError as exc:
+            self._set_state(DeviceState.ERROR, str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported to the user, never swallowed silently
+            self._set_state(DeviceState.ERROR, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._done.set()
+
+    @abstractmethod
+    def _run(self) -> bool | None:
+        """Produce chunks until stopped or exhausted. Return False if stopped early."""
+
+    def _emit(self, chunk: Chunk) -> None:
+        self.stats.samples += len(chunk)
+        self.stats.chunks += 1
+        self._next_index = chunk.end_index
+        if self._on_chunk is not None:
+            self._on_chunk(chunk)
+
+    def _set_state(self, state: DeviceState, message: str = "") -> None:
+        self.state = state
+        self.last_message = message
+        if self._on_status is not None:
+            self._on_status(DeviceStatus(state, message))
+
+    def stop(self) -> None:
+        """Ask the thread to finish and join it."""
+        self._stop_event.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+        self._thread = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the source to end (finite sources) or be stopped."""
+        if self._thread is None:
+            return True
+        return self._done.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        """True while the background thread is alive."""
+        return self._thread is not None and self._thread.is_alive()

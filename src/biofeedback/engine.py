@@ -1,0 +1,210 @@
+"""Engine: owns the device, the pipeline and the ring buffers. No Qt.
+
+The live path (ARCHITECTURE.md): the device thread delivers a Chunk; the engine filters it once,
+causally, with the current pipeline, writes the raw and processed ring buffers and calls the sinks
+(recorder, headless runner). The GUI and the CLI read the ring buffers with their own cursors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from biofeedback.core.ringbuffer import RingBuffer
+from biofeedback.core.types import Chunk, ProcessedChunk, StreamInfo
+from biofeedback.devices.base import Device, DeviceState, DeviceStatus
+from biofeedback.devices.registry import open_device
+from biofeedback.dsp.pipeline import Pipeline, PipelineSettings
+from biofeedback.errors import BiofeedbackError
+
+Sink = Callable[[Chunk, ProcessedChunk], None]
+StatusListener = Callable[[DeviceStatus], None]
+
+
+def processed_dtype(n_outputs: int) -> np.dtype:
+    """Row type of :attr:`Engine.processed`: per output channel signal, envelope and flags."""
+    return np.dtype(
+        [
+            ("signal", np.float64, (n_outputs,)),
+            ("envelope", np.float64, (n_outputs,)),
+            ("flags", np.uint16, (n_outputs,)),
+        ]
+    )
+
+
+@dataclass
+class EngineStats:
+    """Counters of the live path."""
+
+    chunks: int = 0
+    samples: int = 0
+    sink_errors: int = 0
+    last_index: int = 0
+
+
+class Engine:
+    """Device -> pipeline -> ring buffers, on the device's thread.
+
+    Parameters
+    ----------
+    source
+        A source URL (``sim://...``, ``serial://...``, ``replay://...``, ``auto``) or a Device.
+    settings
+        Pipeline settings; defaults follow SPEC.md section 2.
+    buffer_s
+        Seconds of history kept in the ring buffers.
+    """
+
+    def __init__(
+        self,
+        source: str | Device,
+        settings: PipelineSettings | None = None,
+        buffer_s: float = 60.0,
+    ) -> None:
+        self.device: Device = open_device(source) if isinstance(source, str) else source
+        self.settings = settings or PipelineSettings()
+        self.buffer_s = float(buffer_s)
+        self.info: StreamInfo | None = None
+        self.pipeline: Pipeline | None = None
+        self.raw: RingBuffer | None = None
+        self.processed: RingBuffer | None = None
+        self.stats = EngineStats()
+        self.state = DeviceState.IDLE
+        self.last_message = ""
+        self._sinks: list[Sink] = []
+        self._status_listeners: list[StatusListener] = []
+        self._pending: Pipeline | None = None
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._sample_limit: int | None = None
+        self.sink_error: str = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def open(self) -> StreamInfo:
+        """Open the device and build the pipeline and buffers for its stream."""
+        info = self.device.info or self.device.open()
+        self.info = info
+        self.pipeline = Pipeline(info, self.settings)
+        capacity = max(1, int(round(self.buffer_s * info.fs_hz)))
+        self.raw = RingBuffer(capacity, (info.n_channels,), np.float64)
+        self.processed = RingBuffer(capacity, (), processed_dtype(len(self.pipeline.outputs)))
+        return info
+
+    def start(self, max_samples: int | None = None) -> None:
+        """Start streaming. With ``max_samples`` the engine stops by itself after that many."""
+        if self.info is None:
+            self.open()
+        self._finished.clear()
+        self._sample_limit = max_samples
+        self.device.start(self._on_chunk, self._on_status)
+
+    def stop(self) -> None:
+        """Stop the device thread (idempotent)."""
+        self.device.stop()
+        self._finished.set()
+
+    def close(self) -> None:
+        """Stop and release the device."""
+        self.stop()
+        self.device.close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the source finished, the sample limit was reached, or an error stopped it."""
+        return self._finished.wait(timeout)
+
+    def __enter__(self) -> Engine:
+        if self.info is None:
+            self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- consumers -----------------------------------------------------------------------------
+    def add_sink(self, sink: Sink) -> None:
+        """Call ``sink(chunk, processed)`` for every chunk, on the device thread. Sinks must be
+        quick; an exception in a sink is counted and reported, and never stops acquisition."""
+        self._sinks.append(sink)
+
+    def remove_sink(self, sink: Sink) -> None:
+        """Stop calling a sink."""
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+
+    def add_status_listener(self, listener: StatusListener) -> None:
+        """Call ``listener(status)`` on every device state change (on the device thread)."""
+        self._status_listeners.append(listener)
+
+    def set_settings(self, settings: PipelineSettings) -> None:
+        """Rebuild the pipeline with new settings; it is swapped in between two chunks.
+
+        The new pipeline starts in steady state on its first chunk, so the swap has no transient.
+        """
+        if self.info is None:
+            self.settings = settings
+            return
+        pipeline = Pipeline(self.info, settings)
+        if self.pipeline is not None and len(pipeline.outputs) != len(self.pipeline.outputs):
+            raise BiofeedbackError("new settings change the number of output channels")
+        with self._lock:
+            self.settings = settings
+            self._pending = pipeline
+
+    # -- device thread -------------------------------------------------------------------------
+    def _on_chunk(self, chunk: Chunk) -> None:
+        if self._finished.is_set():
+            return
+        limit = self._sample_limit
+        if limit is not None:
+            remaining = limit - self.stats.samples
+            if remaining <= 0:
+                self._finish()
+                return
+            if len(chunk) > remaining:
+                chunk = Chunk(chunk.first_index, chunk.samples[:remaining], chunk.flags[:remaining])
+        with self._lock:
+            if self._pending is not None:
+                self.pipeline = self._pending
+                self._pending = None
+            pipeline = self.pipeline
+        assert pipeline is not None and self.raw is not None and self.processed is not None
+        out = pipeline.process(chunk)
+        self.raw.write(chunk.samples, chunk.first_index)
+        rows = np.empty(len(out), dtype=self.processed.dtype)
+        rows["signal"] = out.signal_uv
+        rows["envelope"] = out.envelope_uv
+        rows["flags"] = out.flags
+        self.processed.write(rows, out.first_index)
+        self.stats.chunks += 1
+        self.stats.samples += len(chunk)
+        self.stats.last_index = chunk.end_index
+        for sink in list(self._sinks):
+            try:
+                sink(chunk, out)
+            except BiofeedbackError as exc:
+                self.stats.sink_errors += 1
+                self.sink_error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a consumer bug must not stop acquisition
+                self.stats.sink_errors += 1
+                self.sink_error = f"{type(exc).__name__}: {exc}"
+        if limit is not None and self.stats.samples >= limit:
+            self._finish()
+
+    def _finish(self) -> None:
+        self._finished.set()
+        # stop() joins the device thread; we are on it, so only signal it to end.
+        threading.Thread(target=self.device.stop, name="engine-stop", daemon=True).start()
+
+    def _on_status(self, status: DeviceStatus) -> None:
+        self.state = status.state
+        self.last_message = status.message
+        if status.state in (DeviceState.FINISHED, DeviceState.ERROR, DeviceState.STOPPED):
+            self._finished.set()
+        for listener in list(self._status_listeners):
+            try:
+                listener(status)
+            except Exception:  # noqa: BLE001 - listeners are UI; never kill the device thread
+                pass
