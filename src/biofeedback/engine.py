@@ -88,7 +88,7 @@ class Engine:
         info = self.device.info or self.device.open()
         self.info = info
         self.pipeline = Pipeline(info, self.settings)
-        capacity = max(1, int(round(self.buffer_s * info.fs_hz)))
+        capacity = max(1, round(self.buffer_s * info.fs_hz))
         self.raw = RingBuffer(capacity, (info.n_channels,), np.float64)
         self.processed = RingBuffer(capacity, (), processed_dtype(len(self.pipeline.outputs)))
         return info
@@ -187,7 +187,7 @@ class Engine:
             except BiofeedbackError as exc:
                 self.stats.sink_errors += 1
                 self.sink_error = str(exc)
-            except Exception as exc:  # noqa: BLE001 - a consumer bug must not stop acquisition
+            except Exception as exc:
                 self.stats.sink_errors += 1
                 self.sink_error = f"{type(exc).__name__}: {exc}"
         if limit is not None and self.stats.samples >= limit:
@@ -206,5 +206,5 @@ class Engine:
         for listener in list(self._status_listeners):
             try:
                 listener(status)
-            except Exception:  # noqa: BLE001 - listeners are UI; never kill the device thread
+            except Exception:
                 pass

@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _default_handler(parser: argparse.ArgumentParser):  # noqa: ANN202
+def _default_handler(parser: argparse.ArgumentParser):
     """The GUI handler when the GUI command is available (bare ``biofeedback``)."""
     try:
         module = importlib.import_module("biofeedback.cli.gui")

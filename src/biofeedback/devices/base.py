@@ -145,7 +145,7 @@ class ThreadedDevice(Device):
                 self._set_state(DeviceState.FINISHED, "end of recording")
         except BiofeedbackError as exc:
             self._set_state(DeviceState.ERROR, str(exc))
-        except Exception as exc:  # noqa: BLE001 - reported to the user, never swallowed silently
+        except Exception as exc:
             self._set_state(DeviceState.ERROR, f"{type(exc).__name__}: {exc}")
         finally:
             self._done.set()
