@@ -1,0 +1,49 @@
+"""Synthetic streams for storage, report and CLI tests (imported by path from other test dirs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from biofeedback.core.hardware import MYOWARE_RAW_GAIN, myoware_env_gain
+from biofeedback.core.types import ChannelInfo, ChannelKind, Chunk, StreamInfo, counts_to_uv_scale
+
+
+def myoware_info(fs_hz: float = 1000.0, realtime: bool = False) -> StreamInfo:
+    """RAW, ENV, REF from a 12-bit 3.3 V board, as the simulator and boards describe it."""
+    raw = counts_to_uv_scale(3.3, 12, MYOWARE_RAW_GAIN)
+    env_gain = myoware_env_gain()
+    return StreamInfo(
+        fs_hz=fs_hz,
+        channels=(
+            ChannelInfo("trapezius L", ChannelKind.RAW, MYOWARE_RAW_GAIN, raw, 0),
+            ChannelInfo(
+                "trapezius L env",
+                ChannelKind.ENV,
+                env_gain,
+                counts_to_uv_scale(3.3, 12, env_gain),
+                1,
+            ),
+            ChannelInfo("ref", ChannelKind.REF, MYOWARE_RAW_GAIN, raw, 2),
+        ),
+        adc_bits=12,
+        vref_v=3.3,
+        units="counts",
+        board="12bit",
+        device="test",
+        realtime=realtime,
+    )
+
+
+def synthetic_counts(n: int, seed: int = 0, start: int = 0) -> np.ndarray:
+    """Integer ADC codes shaped like RAW (noise around mid-scale), ENV (slow) and REF."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(start, start + n)
+    raw = 2048 + np.round(rng.normal(0, 6, n) * (1 + 0.5 * np.sin(t / 700)))
+    env = np.round(40 + 30 * np.abs(np.sin(t / 900)) + rng.normal(0, 1, n))
+    ref = 2048 + np.round(rng.normal(0, 0.3, n))
+    return np.clip(np.stack([raw, env, ref], axis=1), 0, 4095)
+
+
+def chunks_of(samples: np.ndarray, size: int, first_index: int = 0) -> list[Chunk]:
+    """Cut samples into Chunks of ``size`` rows."""
+    return [Chunk(first_index + a, samples[a : a + size]) for a in range(0, len(samples), size)]
