@@ -1,0 +1,103 @@
+"""``biofeedback gui [--source URL] [--protocol NAME]``: open the window (also bare ``biofeedback``).
+
+Qt aborts the whole process (no exception) when it cannot reach a display, so the display is
+checked first and a missing one is reported in one line with what to do instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+
+#: Qt platform plugins that need no display server.
+HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "linuxfb", "eglfs")
+
+NO_DISPLAY_HINT = (
+    "run it from a desktop session, or use the headless commands "
+    "(biofeedback stream / record --source URL)"
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``gui`` subcommand."""
+    parser = subparsers.add_parser(
+        "gui",
+        help="open the biofeedback window (the default command)",
+        description="Open the biofeedback window. Without --source it opens the last used source, "
+        "else a detected board, else the simulated sensor.",
+    )
+    parser.add_argument(
+        "--source",
+        metavar="URL",
+        default=None,
+        help='source URL, e.g. "sim://?scenario=relax", serial:///dev/ttyACM0, replay://SESSION, auto',
+    )
+    parser.add_argument(
+        "--protocol",
+        metavar="NAME",
+        default=None,
+        help="training protocol to prepare in the session panel (see: biofeedback protocols list)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def display_problem(environ: dict[str, str] | None = None, platform: str | None = None) -> str:
+    """Why no window can be shown here, or "" if a display looks reachable.
+
+    Checks what Qt would use: an explicit headless QT_QPA_PLATFORM is fine; on Linux/BSD a
+    Wayland socket or an X display whose socket (or TCP port) answers is needed.
+    """
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    qpa = env.get("QT_QPA_PLATFORM", "").split(":")[0].strip().lower()
+    if qpa in HEADLESS_PLATFORMS:
+        return ""
+    if platform.startswith(("win", "darwin", "cygwin")):
+        return ""
+    wayland = env.get("WAYLAND_DISPLAY", "")
+    if wayland:
+        runtime = env.get("XDG_RUNTIME_DIR", "")
+        path = Path(wayland) if wayland.startswith("/") else Path(runtime) / wayland
+        if path.exists():
+            return ""
+    display = env.get("DISPLAY", "")
+    if not display:
+        return f"no display found (DISPLAY is not set): {NO_DISPLAY_HINT}"
+    if _x_display_reachable(display):
+        return ""
+    return f"cannot connect to the display {display!r}: {NO_DISPLAY_HINT}"
+
+
+def _x_display_reachable(display: str) -> bool:
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix") or host.startswith("/"):
+        if host.startswith("/"):  # macOS launchd-style socket path
+            return Path(display).exists()
+        return Path(f"/tmp/.X11-unix/X{number}").exists()
+    try:
+        with socket.create_connection((host, 6000 + int(number)), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the window; returns the exit code (2 with one line when there is no display)."""
+    problem = display_problem()
+    if problem:
+        sys.stderr.write(f"biofeedback: {problem}\n")
+        return 2
+    try:
+        from biofeedback.gui.main_window import run_app
+    except ImportError as exc:
+        sys.stderr.write(
+            f"biofeedback: the window cannot start ({exc}); reinstall with pip install -e .\n"
+        )
+        return 2
+    return run_app(source=getattr(args, "source", None), protocol=getattr(args, "protocol", None))

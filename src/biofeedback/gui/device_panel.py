@@ -1,0 +1,180 @@
+"""Source and channel settings: which sensor, which board, MyoWare gain pot, mains, RMS window.
+
+The panel only collects values; the main window applies them (pipeline settings go to
+``engine.set_settings`` between two chunks; board and ADC changes reopen the source).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from biofeedback.core.hardware import BOARDS, MYOWARE_DEFAULT_POT_KOHM
+
+DEFAULT_SIM_SOURCE = "sim://?scenario=relax"
+EXAMPLE_SOURCES = [
+    "sim://?scenario=relax",
+    "sim://?scenario=tense-release",
+    "sim://?scenario=noisy",
+    "sim://?scenario=dropout",
+    "auto",
+]
+
+
+@dataclass
+class ChannelSetup:
+    """Hardware and processing choices the clinician can change (remembered between runs)."""
+
+    board: str = "12bit"
+    adc_bits: int = 12
+    pot_kohm: float = MYOWARE_DEFAULT_POT_KOHM
+    mains_hz: float = 50.0
+    rms_window_ms: float = 100.0
+    highpass_hz: float = 20.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for the settings file."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Any) -> ChannelSetup:
+        """From a settings dict; unknown keys and bad values fall back to the defaults."""
+        setup = cls()
+        if not isinstance(values, dict):
+            return setup
+        for f in fields(cls):
+            if f.name in values:
+                try:
+                    setattr(setup, f.name, type(getattr(setup, f.name))(values[f.name]))
+                except (TypeError, ValueError):
+                    pass
+        if setup.board not in BOARDS:
+            setup.board = cls.board
+        return setup
+
+
+class DevicePanel(QWidget):
+    """Source picker and channel settings.
+
+    Signals
+    -------
+    source_requested(str)
+        The user asked to connect to a source URL.
+    setup_applied(object)
+        The user applied a :class:`ChannelSetup`.
+    """
+
+    source_requested = Signal(str)
+    setup_applied = Signal(object)
+
+    def __init__(
+        self, setup: ChannelSetup, recent: list[str], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.source = QComboBox()
+        self.source.setEditable(True)
+        self.source.setToolTip(
+            "sim://?scenario=relax, serial:///dev/ttyACM0, replay://SESSION, auto"
+        )
+        for url in [*recent, *EXAMPLE_SOURCES]:
+            if self.source.findText(url) < 0:
+                self.source.addItem(url)
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.clicked.connect(self._on_connect)
+
+        self.board = QComboBox()
+        for key, board in BOARDS.items():
+            self.board.addItem(board.label, key)
+        self.adc_bits = QSpinBox()
+        self.adc_bits.setRange(8, 16)
+        self.adc_bits.setSuffix(" bit")
+        self.pot = QDoubleSpinBox()
+        self.pot.setRange(1.0, 100.0)
+        self.pot.setDecimals(1)
+        self.pot.setSuffix(" kΩ")
+        self.pot.setToolTip(
+            "Measured MyoWare 2.0 gain potentiometer (ENV gain = 200 × (1 + R/1 kΩ))"
+        )
+        self.mains = QComboBox()
+        self.mains.addItem("50 Hz", 50.0)
+        self.mains.addItem("60 Hz", 60.0)
+        self.rms = QSpinBox()
+        self.rms.setRange(50, 250)
+        self.rms.setSingleStep(10)
+        self.rms.setSuffix(" ms")
+        self.highpass = QComboBox()
+        self.highpass.addItem("20 Hz (limbs, neck)", 20.0)
+        self.highpass.addItem("30 Hz (trunk, left trapezius: ECG)", 30.0)
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.clicked.connect(self._on_apply)
+        self.board.currentIndexChanged.connect(self._on_board_changed)
+
+        row = QHBoxLayout()
+        row.addWidget(self.source, 1)
+        row.addWidget(self.connect_button)
+        form = QFormLayout()
+        form.addRow("Board", self.board)
+        form.addRow("ADC", self.adc_bits)
+        form.addRow("Gain pot", self.pot)
+        form.addRow("Mains", self.mains)
+        form.addRow("High-pass", self.highpass)
+        form.addRow("RMS window", self.rms)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addLayout(form)
+        layout.addWidget(self.apply_button)
+        self.set_setup(setup)
+
+    def set_source(self, url: str) -> None:
+        """Show the current source URL."""
+        if self.source.findText(url) < 0:
+            self.source.insertItem(0, url)
+        self.source.setCurrentText(url)
+
+    def set_setup(self, setup: ChannelSetup) -> None:
+        """Show a setup in the controls."""
+        self.board.blockSignals(True)
+        self.board.setCurrentIndex(max(0, self.board.findData(setup.board)))
+        self.board.blockSignals(False)
+        self.adc_bits.setValue(int(setup.adc_bits))
+        self.pot.setValue(float(setup.pot_kohm))
+        self.mains.setCurrentIndex(max(0, self.mains.findData(float(setup.mains_hz))))
+        self.rms.setValue(round(setup.rms_window_ms))
+        self.highpass.setCurrentIndex(max(0, self.highpass.findData(float(setup.highpass_hz))))
+
+    def setup(self) -> ChannelSetup:
+        """The setup the controls show."""
+        return ChannelSetup(
+            board=str(self.board.currentData()),
+            adc_bits=int(self.adc_bits.value()),
+            pot_kohm=float(self.pot.value()),
+            mains_hz=float(self.mains.currentData()),
+            rms_window_ms=float(self.rms.value()),
+            highpass_hz=float(self.highpass.currentData()),
+        )
+
+    def _on_board_changed(self) -> None:
+        board = BOARDS.get(str(self.board.currentData()))
+        if board is not None:
+            self.adc_bits.setValue(board.adc_bits)
+
+    def _on_connect(self) -> None:
+        url = self.source.currentText().strip()
+        if url:
+            self.source_requested.emit(url)
+
+    def _on_apply(self) -> None:
+        self.setup_applied.emit(self.setup())

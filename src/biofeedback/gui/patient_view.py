@@ -1,0 +1,150 @@
+"""The patient view: a calm full-screen room with one shape, one sentence and the breathing pacer.
+
+The shape is a soft orb whose size follows muscle tension relative to the target: it shrinks and
+its colour cools from amber to teal as tension falls; a faint ring marks the target size. Nothing
+else competes for attention (no numbers, no traces); the clinician view holds those.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QPainter, QPaintEvent, QPen, QRadialGradient
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from biofeedback.gui.breathing_pacer import BreathingPacerWidget
+from biofeedback.gui.tension_gauge import GaugeState, classify
+from biofeedback.gui.theme import FONT_INSTRUCTION_PT, PALETTE, blend, color, font
+
+DEFAULT_INSTRUCTION = "Let your shoulders drop and breathe slowly."
+
+#: Tension ratio (level / threshold) shown from 1/RATIO_SPAN (smallest orb) to RATIO_SPAN (largest).
+RATIO_SPAN = 4.0
+#: Smoothing time constant of the orb (seconds): calm movement without lagging the feedback much.
+ORB_SMOOTHING_S = 0.12
+
+
+def orb_fraction(ratio: float) -> float:
+    """Orb size 0-1 for a tension ratio (level / threshold), log-mapped; 0.5 is on target."""
+    if not (ratio > 0 and math.isfinite(ratio)):
+        return 0.0
+    x = math.log(ratio) / math.log(RATIO_SPAN)
+    return min(max(0.5 + 0.5 * x, 0.0), 1.0)
+
+
+class TensionOrbWidget(QWidget):
+    """A soft circle: big and amber when tense, small and teal when relaxed."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.fraction = 0.5
+        self._target_fraction = 0.5
+        self.state = GaugeState.IDLE
+        self._last_t: float | None = None
+        self.setMinimumSize(240, 240)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_tension(self, level_uv: float, threshold_uv: float, flags: int, now_s: float) -> None:
+        """Update from the latest envelope value and threshold; ``now_s`` drives the smoothing."""
+        self.state = classify(level_uv, threshold_uv, flags)
+        if self.state in (GaugeState.CALM, GaugeState.TENSE):
+            self._target_fraction = orb_fraction(level_uv / threshold_uv)
+        if self._last_t is None:
+            self.fraction = self._target_fraction
+        else:
+            dt = max(0.0, now_s - self._last_t)
+            alpha = 1.0 - math.exp(-dt / ORB_SMOOTHING_S)
+            self.fraction += alpha * (self._target_fraction - self.fraction)
+        self._last_t = now_s
+        if self.isVisible():
+            self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        r = QRectF(self.rect())
+        centre = r.center()
+        max_radius = min(r.width(), r.height()) / 2 - 10
+        min_radius = max_radius * 0.22
+        radius = min_radius + (max_radius - min_radius) * self.fraction
+        target_radius = min_radius + (max_radius - min_radius) * 0.5
+        if self.state == GaugeState.CHECK or self.state == GaugeState.IDLE:
+            core = color(PALETTE.room_text_muted)
+        else:
+            # colour cools continuously: amber well above target, teal at and below it
+            t = min(max((self.fraction - 0.35) / 0.3, 0.0), 1.0)
+            core = blend(PALETTE.orb_calm, PALETTE.orb_tense, t)
+        gradient = QRadialGradient(centre, radius)
+        inner = color(core.name(), 235)
+        edge = color(core.name(), 0)
+        # a relaxed orb has a softer, wider edge
+        soft = 0.55 + 0.25 * (1.0 - self.fraction)
+        gradient.setColorAt(0.0, inner)
+        gradient.setColorAt(max(0.05, 1.0 - soft), inner)
+        gradient.setColorAt(1.0, edge)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(gradient)
+        p.drawEllipse(centre, radius, radius)
+        # faint ring: the target size
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(color(PALETTE.room_text, 70), 1.5, Qt.PenStyle.DashLine))
+        p.drawEllipse(centre, target_radius, target_radius)
+        if self.state == GaugeState.CHECK:
+            p.setPen(color(PALETTE.room_text_muted))
+            p.setFont(font(13))
+            p.drawText(
+                QRectF(r.left(), centre.y() + max_radius - 30, r.width(), 28),
+                Qt.AlignmentFlag.AlignCenter,
+                "checking the signal",
+            )
+        p.end()
+
+
+class PatientViewWidget(QWidget):
+    """Full-screen patient view: instruction on top, the orb and the breathing pacer."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("patientView")
+        self.setAutoFillBackground(True)
+        self.setStyleSheet(
+            f"QWidget#patientView {{ background: {PALETTE.room}; }}"
+            f" QLabel {{ color: {PALETTE.room_text}; background: transparent; }}"
+        )
+        self.instruction = QLabel(DEFAULT_INSTRUCTION)
+        self.instruction.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.instruction.setWordWrap(True)
+        self.instruction.setFont(font(FONT_INSTRUCTION_PT))
+        self.orb = TensionOrbWidget()
+        self.pacer = BreathingPacerWidget(dark=True)
+        self.hint = QLabel("Esc or F11: back to the clinician view")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setFont(font(10))
+        self.hint.setStyleSheet(f"color: {PALETTE.room_text_muted};")
+
+        row = QHBoxLayout()
+        row.setSpacing(40)
+        row.addStretch(1)
+        row.addWidget(self.orb, 5)
+        row.addWidget(self.pacer, 3)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(40, 40, 40, 16)
+        layout.addWidget(self.instruction)
+        layout.addSpacing(20)
+        layout.addLayout(row, 1)
+        layout.addWidget(self.hint)
+
+    def set_instruction(self, text: str) -> None:
+        """The one sentence shown to the patient."""
+        self.instruction.setText(text or DEFAULT_INSTRUCTION)
+
+    def set_pacer_visible(self, visible: bool) -> None:
+        """Show or hide the breathing pacer."""
+        self.pacer.setVisible(visible)
+
+    def advance(self, level_uv: float, threshold_uv: float, flags: int, now_s: float) -> None:
+        """Per-frame update of the orb and the pacer."""
+        self.orb.set_tension(level_uv, threshold_uv, flags, now_s)
+        self.pacer.advance(now_s)
