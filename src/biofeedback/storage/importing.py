@@ -1,0 +1,529 @@
+"""Read recordings made elsewhere (CSV / text, WAV, EDF/EDF+) into samples and a StreamInfo.
+
+A file rarely says everything the pipeline needs. Whatever it states (a sampling-rate header line,
+a time column, EDF physical units) is used; what it does not must be given as an option, and a
+missing one raises :class:`~biofeedback.errors.SourceURLError` naming the option to add. The same
+options work in a ``replay:///path?...`` URL and in :func:`load_recording`.
+
+Options (all optional unless the file lacks the fact):
+
+``fs``        sampling rate in Hz
+``units``     ``counts`` (ADC codes), ``uV``, ``mV`` or ``V``
+``channels``  kinds per selected column: ``raw``, ``env``, ``rect``, ``ref`` (default all raw)
+``columns``   which columns to use, 1-based numbers or header names (default: all but time)
+``time``      the column holding time in seconds (dropped; gives fs when ``fs`` is missing)
+``names``     channel names
+``board``     ``uno``, ``12bit`` or ``uno-r4`` (ADC bits and Vref, for ``units=counts``)
+``adc_bits``, ``vref``  the ADC, when the board is not one of those
+``gain``      analogue gain from electrodes to ADC for RAW/RECT/REF (default MyoWare 200)
+``pot``       MyoWare ENV gain potentiometer in kOhm (default 50)
+``scale_uv``  microvolts at the electrodes per file unit (overrides units and gains)
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from biofeedback.core.hardware import (
+    MYOWARE_DEFAULT_POT_KOHM,
+    MYOWARE_RAW_GAIN,
+    myoware_env_gain,
+)
+from biofeedback.core.hardware import (
+    board as lookup_board,
+)
+from biofeedback.core.types import ChannelInfo, ChannelKind, Flag, StreamInfo, counts_to_uv_scale
+from biofeedback.errors import SourceURLError
+
+UNITS = ("counts", "uV", "mV", "V")
+UNIT_SCALE_UV = {"uV": 1.0, "mV": 1e3, "V": 1e6}
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".asc")
+WAV_SUFFIXES = (".wav",)
+EDF_SUFFIXES = (".edf", ".bdf")
+
+#: Annotation texts our EDF+ writer uses for stretches without data (see export.py); an import
+#: turns them back into NaN samples flagged missing, or trims the end padding.
+EDF_GAP_TEXT = "no data (gap)"
+EDF_PADDING_TEXT = "no data (end padding)"
+
+_UNIT_ALIASES = {
+    "uv": "uV",
+    "µv": "uV",
+    "μv": "uV",
+    "microvolt": "uV",
+    "microvolts": "uV",
+    "mv": "mV",
+    "millivolt": "mV",
+    "millivolts": "mV",
+    "v": "V",
+    "volt": "V",
+    "volts": "V",
+    "counts": "counts",
+    "count": "counts",
+    "adc": "counts",
+}
+_FS_KEYS = (
+    "fs_hz",
+    "fs",
+    "sampling rate (hz)",
+    "sampling rate",
+    "sampling_rate",
+    "samplerate",
+    "sample rate",
+)
+
+
+@dataclass
+class RecordingOptions:
+    """What the user states about a file (see the module docstring)."""
+
+    fs_hz: float | None = None
+    units: str | None = None
+    channels: list[str] | None = None
+    columns: list[str] | None = None
+    time_column: str | None = None
+    names: list[str] | None = None
+    board: str | None = None
+    adc_bits: int | None = None
+    vref_v: float | None = None
+    gain: float | None = None
+    pot_kohm: float | None = None
+    scale_uv: float | None = None
+
+
+@dataclass
+class Recording:
+    """Samples of an imported file in the file's units, with the StreamInfo that converts them."""
+
+    info: StreamInfo
+    samples: np.ndarray
+    flags: np.ndarray
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / self.info.fs_hz
+
+
+def load_recording(
+    path: Path | str, options: RecordingOptions | None = None, **kwargs: object
+) -> Recording:
+    """Read a CSV/text, WAV or EDF file. Options as :class:`RecordingOptions` or keywords."""
+    opts = options or RecordingOptions(**kwargs)  # type: ignore[arg-type]
+    path = Path(path).expanduser()
+    where = str(path)
+    if not path.is_file():
+        raise SourceURLError(
+            f"{where}: no such file: check the path (use an absolute path in URLs)"
+        )
+    suffix = path.suffix.lower()
+    if suffix in WAV_SUFFIXES:
+        return _load_wav(path, opts)
+    if suffix in EDF_SUFFIXES:
+        return _load_edf(path, opts)
+    return _load_text(path, opts)
+
+
+# -- text -------------------------------------------------------------------------------------------
+def _parse_number(text: str) -> float | None:
+    text = text.strip()
+    if text == "" or text.lower() in ("nan", "na", "null", "-"):
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:
+        return line.split()
+    return [f.strip() for f in line.split(delimiter)]
+
+
+def _detect_delimiter(line: str) -> str | None:
+    for candidate in ("\t", ";", ","):
+        if candidate in line:
+            return candidate
+    return None
+
+
+def _load_text(path: Path, opts: RecordingOptions) -> Recording:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    lines = text.splitlines()
+    meta: dict[str, str] = {}
+    header_candidates: list[str] = []
+    data_start = None
+    delimiter: str | None = None
+    decimal_comma = False
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped[0] in "#%;":
+            body = stripped.lstrip("#%; ").strip()
+            match = re.match(r"^([^:=]+?)\s*:?=\s*(.*)$", body) or re.match(
+                r"^([^:]+?)\s*:\s*(.*)$", body
+            )
+            if match:
+                meta[match[1].strip().lower()] = match[2].strip()
+            continue
+        delim = _detect_delimiter(stripped)
+        fields = _split(stripped, delim)
+        comma = delim == ";" and any("," in f for f in fields)
+        values = [_parse_number(f.replace(",", ".") if comma else f) for f in fields]
+        if (
+            fields
+            and all(v is not None for v in values)
+            and not all(
+                math.isnan(v)
+                for v in values  # type: ignore[arg-type]
+            )
+        ):
+            data_start, delimiter, decimal_comma = i, delim, comma
+            break
+        header_candidates.append(stripped)
+    if data_start is None:
+        raise SourceURLError(
+            f"{path}: found no rows of numbers: is this a recording exported as text?"
+        )
+    body = "\n".join(lines[data_start:])
+    if decimal_comma:
+        body = body.replace(",", ".")
+    data = _parse_table(body, delimiter, path)
+    n_cols = data.shape[1]
+
+    column_names = [f"ch{i + 1}" for i in range(n_cols)]
+    if header_candidates:
+        names = _split(header_candidates[-1], delimiter)
+        if len(names) == n_cols and any(_parse_number(n) is None for n in names):
+            column_names = [n.strip().strip('"') or f"ch{i + 1}" for i, n in enumerate(names)]
+    ours = "biofeedback-csv" in meta
+
+    # Which columns: explicit, else (our own export) the raw columns, else all but time.
+    time_col = (
+        _column_index(opts.time_column, column_names, path, "time") if opts.time_column else None
+    )
+    if time_col is None and ours and column_names[0] == "time_s":
+        time_col = 0
+    if opts.columns:
+        cols = [_column_index(c, column_names, path, "columns") for c in opts.columns]
+    elif ours:
+        cols = [i for i, name in enumerate(column_names) if name.endswith("_raw_uv")]
+    else:
+        cols = [i for i in range(n_cols) if i != time_col]
+    if not cols:
+        raise SourceURLError(f"{path}: no signal columns left: choose them with columns=2,3")
+
+    notes: list[str] = []
+    fs_hz = opts.fs_hz
+    if fs_hz is None and time_col is not None:
+        fs_hz = _fs_from_time(data[:, time_col], path)
+        notes.append(f"sampling rate {fs_hz:g} Hz from the time column")
+    if fs_hz is None:
+        fs_hz = _fs_from_meta(meta)
+    if fs_hz is None:
+        raise SourceURLError(
+            f"{path}: the file does not state its sampling rate: add fs=1000 (samples per "
+            "second) to the options, or time=N if column N holds the time in seconds"
+        )
+    units = opts.units
+    if units is None and ours:
+        units = "uV"
+    if units is None and opts.scale_uv is None:
+        units = _units_from_meta(meta)
+    adc_bits = opts.adc_bits
+    if adc_bits is None and "resolution" in meta:
+        try:
+            adc_bits = int(float(meta["resolution"]))
+        except ValueError:
+            adc_bits = None
+    samples = data[:, cols]
+    kinds = _kinds(opts.channels, len(cols), path)
+    if ours and opts.channels is None and "channels" in meta:
+        kinds = _kinds_from_meta(meta["channels"], [column_names[c] for c in cols]) or kinds
+    names = opts.names or [
+        column_names[c][: -len("_raw_uv")]
+        if ours and column_names[c].endswith("_raw_uv")
+        else column_names[c]
+        for c in cols
+    ]
+    if "labels" in meta and not opts.names and len(meta["labels"].split()) == len(cols):
+        names = meta["labels"].split()
+    info = _make_info(path, opts, fs_hz, units, kinds, names, adc_bits)
+    flags = np.where(np.isnan(samples).any(axis=1), int(Flag.MISSING), 0).astype(np.uint16)
+    return Recording(info, samples, flags, path, notes)
+
+
+def _parse_table(body: str, delimiter: str | None, path: Path) -> np.ndarray:
+    try:
+        data = np.loadtxt(
+            io.StringIO(body), delimiter=delimiter, ndmin=2, dtype=np.float64, comments=("#", "%")
+        )
+    except ValueError:
+        # Empty cells or ragged rows: the slower reader fills them with NaN.
+        try:
+            data = np.genfromtxt(
+                io.StringIO(body),
+                delimiter=delimiter,
+                dtype=np.float64,
+                comments="#",
+                invalid_raise=False,
+            )
+        except ValueError as exc:
+            raise SourceURLError(f"{path}: cannot read the numbers ({exc})") from None
+        data = np.atleast_2d(data)
+        if data.shape[0] == 1 and "\n" in body.strip():
+            data = data.T
+    if data.size == 0:
+        raise SourceURLError(f"{path}: the file holds no samples")
+    return data
+
+
+def _column_index(spec: str, names: list[str], path: Path, option: str) -> int:
+    spec = str(spec).strip()
+    if spec.isdigit():
+        index = int(spec) - 1
+        if not 0 <= index < len(names):
+            raise SourceURLError(f"{path}: {option}={spec}: the file has columns 1-{len(names)}")
+        return index
+    lowered = [n.lower() for n in names]
+    if spec.lower() in lowered:
+        return lowered.index(spec.lower())
+    raise SourceURLError(
+        f"{path}: {option}={spec!r} names no column; columns are numbered 1-{len(names)}"
+        + (f" or named {', '.join(names)}" if not all(n.startswith("ch") for n in names) else "")
+    )
+
+
+def _fs_from_time(t: np.ndarray, path: Path) -> float:
+    steps = np.diff(t[np.isfinite(t)])
+    if len(steps) < 2 or np.median(steps) <= 0:
+        raise SourceURLError(f"{path}: the time column does not increase: give fs=... instead")
+    step = float(np.median(steps))
+    if np.max(np.abs(steps - step)) > 0.01 * step:
+        raise SourceURLError(
+            f"{path}: the time column is not evenly spaced (samples missing or jittered): give fs=... "
+            "and leave out time="
+        )
+    return float(f"{1.0 / step:.6g}")
+
+
+def _fs_from_meta(meta: dict[str, str]) -> float | None:
+    for key in _FS_KEYS:
+        if key in meta:
+            match = re.search(r"[-+]?\d+(\.\d+)?", meta[key])
+            if match and float(match[0]) > 0:
+                return float(match[0])
+    return None
+
+
+def _units_from_meta(meta: dict[str, str]) -> str | None:
+    for key in ("units", "unit"):
+        if key in meta:
+            word = meta[key].split()[0].lower() if meta[key].split() else ""
+            if word in _UNIT_ALIASES:
+                return _UNIT_ALIASES[word]
+    return None
+
+
+def _kinds(spec: list[str] | None, n: int, path: Path) -> list[ChannelKind]:
+    if not spec:
+        return [ChannelKind.RAW] * n
+    allowed = [k.value for k in ChannelKind]
+    kinds = []
+    for item in spec:
+        if item.lower() not in allowed:
+            raise SourceURLError(
+                f"{path}: channels={item!r}: each must be one of {', '.join(allowed)}"
+            )
+        kinds.append(ChannelKind(item.lower()))
+    if len(kinds) == 1 and n > 1:
+        kinds = kinds * n
+    if len(kinds) != n:
+        raise SourceURLError(
+            f"{path}: channels= lists {len(kinds)} kinds for {n} columns: give one per column"
+        )
+    return kinds
+
+
+def _kinds_from_meta(text: str, names: list[str]) -> list[ChannelKind] | None:
+    # "# channels: trapezius L (raw), trapezius L env (env)" as written by export.py
+    found = dict(re.findall(r"([^,]+?)\s*\((raw|env|rect|ref)\)", text))
+    base = [n[: -len("_raw_uv")] if n.endswith("_raw_uv") else n for n in names]
+    slug = {_slug(k.strip()): v for k, v in found.items()}
+    if all(b in slug for b in base):
+        return [ChannelKind(slug[b]) for b in base]
+    return None
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "ch"
+
+
+def _make_info(
+    path: Path,
+    opts: RecordingOptions,
+    fs_hz: float,
+    units: str | None,
+    kinds: list[ChannelKind],
+    names: list[str],
+    adc_bits: int | None,
+) -> StreamInfo:
+    if units is not None and units not in UNITS:
+        units = _UNIT_ALIASES.get(units.lower(), units)
+        if units not in UNITS:
+            raise SourceURLError(f"{path}: units={units!r}: use one of {', '.join(UNITS)}")
+    vref = opts.vref_v
+    board_key = opts.board or ""
+    if opts.board:
+        try:
+            b = lookup_board(opts.board)
+        except ValueError as exc:
+            raise SourceURLError(f"{path}: {exc}") from None
+        adc_bits = opts.adc_bits or b.adc_bits
+        vref = vref or b.vref_v
+    pot = opts.pot_kohm if opts.pot_kohm is not None else MYOWARE_DEFAULT_POT_KOHM
+    channels = []
+    for name, kind in zip(names, kinds, strict=True):
+        gain = myoware_env_gain(pot) if kind == ChannelKind.ENV else (opts.gain or MYOWARE_RAW_GAIN)
+        if opts.scale_uv is not None:
+            scale = float(opts.scale_uv)
+        elif units == "counts":
+            if adc_bits is None or vref is None:
+                raise SourceURLError(
+                    f"{path}: units=counts needs the ADC: add board=uno|12bit|uno-r4, or adc_bits=12 "
+                    "and vref=3.3"
+                )
+            scale = counts_to_uv_scale(float(vref), int(adc_bits), gain)
+        elif units in UNIT_SCALE_UV:
+            scale = UNIT_SCALE_UV[units]
+            gain = 1.0  # already referred to the electrodes
+        else:
+            raise SourceURLError(
+                f"{path}: the file does not state its units: add units=mV (or uV, V), or "
+                "units=counts with board=uno|12bit|uno-r4 (or adc_bits= and vref=)"
+            )
+        channels.append(ChannelInfo(str(name), kind, float(gain), float(scale)))
+    return StreamInfo(
+        fs_hz=float(fs_hz),
+        channels=tuple(channels),
+        adc_bits=int(adc_bits) if (units == "counts" and adc_bits is not None) else None,
+        vref_v=float(vref) if (units == "counts" and vref is not None) else None,
+        units=units or "uV",
+        board=board_key,
+        device=f"file {path.name}",
+        realtime=True,
+        extra={"file": str(path)},
+    )
+
+
+# -- WAV --------------------------------------------------------------------------------------------
+def _load_wav(path: Path, opts: RecordingOptions) -> Recording:
+    from scipy.io import wavfile
+
+    try:
+        rate, data = wavfile.read(str(path))
+    except (ValueError, OSError) as exc:
+        raise SourceURLError(
+            f"{path}: cannot read this WAV file ({exc}); save it as PCM WAV"
+        ) from None
+    data = np.asarray(data)
+    if data.ndim == 1:
+        data = data[:, None]
+    adc_bits = opts.adc_bits
+    if adc_bits is None and np.issubdtype(data.dtype, np.integer):
+        adc_bits = data.dtype.itemsize * 8
+    if data.dtype == np.uint8:
+        data = data.astype(np.float64) - 128.0  # 8-bit WAV is offset binary
+    samples = data.astype(np.float64)
+    n_cols = samples.shape[1]
+    names = [f"ch{i + 1}" for i in range(n_cols)]
+    if opts.columns:
+        cols = [_column_index(c, names, path, "columns") for c in opts.columns]
+        samples = samples[:, cols]
+        names = [names[c] for c in cols]
+    fs_hz = opts.fs_hz or float(rate)
+    if opts.units is None and opts.scale_uv is None:
+        raise SourceURLError(
+            f"{path}: a WAV file does not say what its numbers mean: add units=counts with "
+            "adc_bits= and vref= (or board=), units=V for a float WAV in volts, or scale_uv= "
+            "(microvolts per unit)"
+        )
+    kinds = _kinds(opts.channels, samples.shape[1], path)
+    info = _make_info(path, opts, fs_hz, opts.units, kinds, opts.names or names, adc_bits)
+    flags = np.zeros(len(samples), dtype=np.uint16)
+    return Recording(info, samples, flags, path)
+
+
+# -- EDF --------------------------------------------------------------------------------------------
+def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
+    try:
+        import pyedflib
+    except ImportError:  # pragma: no cover - pyedflib is a runtime dependency
+        raise SourceURLError("reading EDF needs pyedflib: pip install pyedflib") from None
+    try:
+        reader = pyedflib.EdfReader(str(path))
+    except OSError as exc:
+        raise SourceURLError(f"{path}: not a readable EDF/EDF+ file ({exc})") from None
+    try:
+        labels = [reader.getLabel(i).strip() for i in range(reader.signals_in_file)]
+        if opts.columns:
+            cols = [_column_index(c, labels, path, "columns") for c in opts.columns]
+        else:
+            cols = list(range(len(labels)))
+        rates = {float(reader.getSampleFrequency(i)) for i in cols}
+        if len(rates) != 1:
+            raise SourceURLError(
+                f"{path}: the chosen signals have different rates ({', '.join(f'{r:g}' for r in sorted(rates))} "
+                "Hz): choose signals with one rate, e.g. columns=1,2"
+            )
+        fs_hz = opts.fs_hz or rates.pop()
+        samples = np.stack([reader.readSignal(i, digital=False) for i in cols], axis=1).astype(
+            np.float64
+        )
+        dims = {reader.getPhysicalDimension(i).strip() for i in cols}
+        onsets, durations, texts = reader.readAnnotations()
+    finally:
+        reader.close()
+    units = opts.units
+    if units is None and opts.scale_uv is None and len(dims) == 1:
+        units = _UNIT_ALIASES.get(dims.pop().lower())
+    kinds = None
+    if opts.channels is None:
+        # Our export labels signals "RAW name", "ENV name", ...
+        prefixed = [re.match(r"^(RAW|ENV|RECT|REF)\s+(.*)$", labels[c]) for c in cols]
+        if all(prefixed):
+            kinds = [ChannelKind(m[1].lower()) for m in prefixed if m]
+            names = [m[2] for m in prefixed if m]
+    if kinds is None:
+        kinds = _kinds(opts.channels, len(cols), path)
+        names = [labels[c] for c in cols]
+    if units is None and opts.scale_uv is None:
+        raise SourceURLError(
+            f"{path}: the signals' physical dimension is not uV/mV/V: add units=... or scale_uv=..."
+        )
+    info = _make_info(path, opts, fs_hz, units, kinds, opts.names or names, opts.adc_bits)
+    flags = np.zeros(len(samples), dtype=np.uint16)
+    end = len(samples)
+    for onset, duration, text in zip(onsets, durations, texts, strict=False):
+        a = max(0, round(float(onset) * fs_hz))
+        b = min(len(samples), a + round(float(duration) * fs_hz))
+        if text == EDF_PADDING_TEXT:
+            end = min(end, a)
+        elif text == EDF_GAP_TEXT and b > a:
+            samples[a:b] = np.nan
+            flags[a:b] |= int(Flag.MISSING)
+    return Recording(info, samples[:end], flags[:end], path)
