@@ -1,0 +1,172 @@
+"""``biofeedback protocols [list | show NAME | validate FILE...]``: the training protocol library.
+
+``list`` shows the built-in protocols and the user's own (``<data dir>/protocols/*.toml``);
+``show`` prints one protocol's phases; ``validate`` checks files and prints the precise error
+(file, field, what is allowed) with exit code 2 when one is invalid. The format is described in
+docs/protocols.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+
+from biofeedback.errors import ProtocolFileError
+from biofeedback.training.protocol import (
+    Phase,
+    Protocol,
+    list_protocols,
+    load_protocol,
+    validate_protocol_file,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``protocols`` command."""
+    parser = subparsers.add_parser(
+        "protocols",
+        help="list, show and validate training protocols",
+        description="Training protocols: the built-in library and your own TOML files "
+        "(see docs/protocols.md for the format).",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    p_list = actions.add_parser("list", help="list the available protocols (default)")
+    p_list.add_argument("--json", action="store_true", help="print one JSON object")
+    p_show = actions.add_parser("show", help="show the phases of one protocol")
+    p_show.add_argument("name", metavar="NAME", help="a protocol name or a .toml file")
+    p_show.add_argument("--json", action="store_true", help="print one JSON object")
+    p_val = actions.add_parser("validate", help="check protocol files; exit 2 if one is invalid")
+    p_val.add_argument("files", metavar="FILE", nargs="+", help="protocol .toml file(s)")
+    p_val.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run, action=None, json=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the action; ``protocols`` alone lists."""
+    action = args.action or "list"
+    if action == "show":
+        return _show(args.name, args.json)
+    if action == "validate":
+        return _validate(args.files, args.json)
+    return _list(args.json)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    if seconds > 60:
+        return f"{int(seconds // 60)} min {seconds % 60:g} s"
+    return f"{seconds:g} s"
+
+
+def _list(as_json: bool) -> int:
+    protocols = list_protocols()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "protocols": [
+                        {
+                            "name": p.name,
+                            "description": p.description,
+                            "duration_s": p.duration_s,
+                            "phases": len(p.phases),
+                            "builtin": p.builtin,
+                            "source": p.source,
+                        }
+                        for p in protocols
+                    ]
+                }
+            )
+        )
+        return 0
+    width = max(len(p.name) for p in protocols)
+    for p in protocols:
+        origin = "" if p.builtin else f"  [{p.source}]"
+        print(
+            f"{p.name:<{width}}  {_minutes(p.duration_s):>9}  {len(p.phases):>2} phases  "
+            f"{p.description}{origin}"
+        )
+    return 0
+
+
+def _phase_detail(phase: Phase) -> str:
+    parts = [f"feedback {phase.feedback}"]
+    if phase.target is not None:
+        parts.append(f"target {phase.target.describe()}")
+    if phase.shaping is not None:
+        r = phase.shaping
+        parts.append(
+            f"shaping every {r.interval_s:g} s +-{r.step_pct:g}% toward {r.target_success_pct:g}%"
+        )
+    if phase.pacer_bpm:
+        parts.append(f"pacer {phase.pacer_bpm:g}/min")
+    if phase.micro_break_after_s:
+        parts.append(f"micro-break after {phase.micro_break_after_s:g} s above")
+    return ", ".join(parts)
+
+
+def _show(name: str, as_json: bool) -> int:
+    protocol: Protocol = load_protocol(name)
+    if as_json:
+        print(json.dumps(protocol.to_dict()))
+        return 0
+    print(f"{protocol.name}: {protocol.description}")
+    print(f"source: {protocol.source}")
+    if protocol.muscles:
+        print(f"muscles: {', '.join(protocol.muscles)}")
+    t = protocol.threshold
+    print(
+        f"threshold: start at {t.target.describe()}, floor {t.floor_x_noise:g} x noise floor; "
+        f"scored channel: {protocol.scored_channel}"
+    )
+    print(f"total: {_minutes(protocol.duration_s)} in {len(protocol.phases)} phases")
+    for i, phase in enumerate(protocol.phases, start=1):
+        print(f"{i:>3}. {phase.name:<24} {phase.kind:<22} {_duration(phase.duration_s):>10}")
+        print(f"     {_phase_detail(phase)}")
+        for line in textwrap.wrap(phase.instruction, 90):
+            print(f"     | {line}")
+    for warning in protocol.warnings:
+        print(f"warning: {warning}")
+    return 0
+
+
+def _validate(files: list[str], as_json: bool) -> int:
+    results = []
+    failed = 0
+    for path in files:
+        try:
+            protocol = validate_protocol_file(path)
+        except ProtocolFileError as exc:
+            failed += 1
+            results.append({"file": path, "valid": False, "error": str(exc), "warnings": []})
+            if not as_json:
+                sys.stderr.write(f"biofeedback: {exc}\n")
+            continue
+        results.append(
+            {
+                "file": path,
+                "valid": True,
+                "error": None,
+                "warnings": list(protocol.warnings),
+                "name": protocol.name,
+                "phases": len(protocol.phases),
+                "duration_s": protocol.duration_s,
+            }
+        )
+        if not as_json:
+            print(
+                f"ok: {path}: protocol '{protocol.name}', {len(protocol.phases)} phases, "
+                f"{_minutes(protocol.duration_s)}"
+            )
+            for warning in protocol.warnings:
+                print(f"warning: {warning}")
+    if as_json:
+        print(json.dumps({"valid": failed == 0, "files": results}))
+    return 2 if failed else 0
