@@ -1,0 +1,622 @@
+"""Export a stored session to EDF+ or CSV, and import files as stored sessions.
+
+EDF+ (our own writer, checked against pyedflib's independent reader in the tests): one signal per
+input channel in microvolts at the electrodes, plus an "EDF Annotations" signal with the phases,
+markers, threshold changes and stretches without data. For sessions in ADC counts the EDF digital
+values *are* the ADC codes (shifted by half the range), so the export is lossless; RAW and REF are
+shown relative to mid-supply, ENV and RECT from zero. See docs/storage.md for the details.
+
+CSV: a commented header (session, fs, units, filters), a time column and per channel the raw
+signal in uV, then per pipeline output the filtered signal, the envelope (uV RMS) and the quality
+flags, computed by running :class:`biofeedback.dsp.pipeline.Pipeline` over the stored samples with
+the session's own settings.
+
+Both writers stream block by block (an 8-hour session never sits in memory) and write to a
+temporary file that is renamed at the end, so an error never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import re
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from biofeedback import __version__
+from biofeedback.core.types import ChannelKind, Flag, StreamInfo
+from biofeedback.errors import StorageError
+from biofeedback.storage.database import Database, SessionRecord
+from biofeedback.storage.importing import (
+    EDF_GAP_TEXT,
+    EDF_PADDING_TEXT,
+    Recording,
+    RecordingOptions,
+    load_recording,
+)
+
+FORMATS = ("edf", "csv")
+Progress = Callable[[float], None]
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote."""
+
+    path: Path
+    format: str
+    samples: int
+    channels: int
+    annotations: int
+    bytes: int
+    seconds: float
+
+
+# -- shared helpers ----------------------------------------------------------------------------------
+def slug(name: str) -> str:
+    """A column-safe version of a channel name (``trapezius L env`` -> ``trapezius_l_env``)."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "ch"
+
+
+def channel_offsets(info: StreamInfo) -> np.ndarray:
+    """Per input channel, the value (in input units) that maps to 0 uV in exports.
+
+    RAW and REF from a board are centred on mid-supply: exports show them relative to
+    ``2**(bits-1)``. ENV and RECT (and files already in uV/mV) are shown from zero.
+    """
+    offsets = np.zeros(info.n_channels)
+    if info.units == "counts" and info.adc_bits is not None:
+        mid = float(2 ** (info.adc_bits - 1))
+        for i, ch in enumerate(info.channels):
+            if ch.kind in (ChannelKind.RAW, ChannelKind.REF):
+                offsets[i] = mid
+    return offsets
+
+
+def raw_uv(info: StreamInfo, samples: np.ndarray) -> np.ndarray:
+    """Input samples in uV at the electrodes as exported (see :func:`channel_offsets`)."""
+    scales = np.array([ch.scale_uv for ch in info.channels])
+    return (samples - channel_offsets(info)) * scales
+
+
+def pipeline_for(record: SessionRecord) -> Any:
+    """The DSP pipeline with the session's stored settings (unknown keys are ignored)."""
+    from biofeedback.dsp.pipeline import Pipeline, PipelineSettings
+
+    stored = dict(record.pipeline_settings or {})
+    settings = None
+    if stored:
+        from_dict = getattr(PipelineSettings, "from_dict", None)
+        if callable(from_dict):
+            settings = from_dict(stored)
+        elif dataclasses.is_dataclass(PipelineSettings):
+            names = {f.name for f in dataclasses.fields(PipelineSettings)}
+            settings = PipelineSettings(**{k: v for k, v in stored.items() if k in names})
+    return Pipeline(record.info, settings)
+
+
+def describe_processing(record: SessionRecord, pipeline: Any | None = None) -> str:
+    """One line on the filters and envelope, for headers and reports."""
+    describe = getattr(pipeline, "describe", None)
+    if callable(describe):
+        text = describe()
+        if isinstance(text, str) and text:
+            return text
+    s = record.pipeline_settings or {}
+    parts = []
+    for key, value in sorted(s.items()):
+        if isinstance(value, (int, float, str, bool)) or value is None:
+            parts.append(f"{key}={value}")
+        elif isinstance(value, (list, tuple)) and len(value) <= 6:
+            parts.append(f"{key}={'/'.join(str(v) for v in value)}")
+    return ", ".join(parts) if parts else "pipeline defaults (SPEC.md section 2)"
+
+
+def _atomic_target(path: Path) -> Path:
+    path = Path(path).expanduser()
+    if path.exists() and path.is_dir():
+        raise StorageError(f"{path} is a folder: give a file name, e.g. {path / 'session.edf'}")
+    if not path.parent.exists():
+        raise StorageError(f"{path.parent} does not exist: create it or choose another -o path")
+    return path.with_name(f".{path.name}.part")
+
+
+def _finish_file(tmp: Path, path: Path) -> None:
+    os.replace(tmp, path)
+
+
+def _io_error(exc: OSError, path: Path) -> StorageError:
+    if exc.errno == 28:
+        return StorageError(
+            f"the disk is full while writing {path}: free some space and export again"
+        )
+    if exc.errno in (1, 13, 30):
+        return StorageError(f"cannot write {path}: choose a folder you may write to")
+    return StorageError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def export_session(
+    db: Database,
+    session_id: int,
+    fmt: str,
+    path: Path | str,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write session ``session_id`` as ``fmt`` ("edf" or "csv") to ``path``."""
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise StorageError(f"export format {fmt!r}: choose edf or csv")
+    record = db.get_session(session_id)
+    if not db.stored_extent(session_id)[2]:
+        raise StorageError(f"session {session_id} has no recorded samples: nothing to export")
+    path = Path(path).expanduser()
+    tmp = _atomic_target(path)
+    started = time.perf_counter()
+    try:
+        with open(tmp, "wb") as fh:
+            if fmt == "edf":
+                samples, channels, annotations = _write_edf(db, record, fh, progress)
+            else:
+                samples, channels, annotations = _write_csv(db, record, fh, progress)
+        _finish_file(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _io_error(exc, path) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if progress is not None:
+        progress(1.0)
+    return ExportResult(
+        path,
+        fmt,
+        samples,
+        channels,
+        annotations,
+        path.stat().st_size,
+        time.perf_counter() - started,
+    )
+
+
+# -- EDF+ ---------------------------------------------------------------------------------------------
+def _ascii(text: object, width: int | None = None) -> str:
+    value = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode("ascii")
+    value = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in value)
+    return value if width is None else value[:width]
+
+
+def _field(text: object, width: int) -> bytes:
+    value = _ascii(text, width)
+    return value.ljust(width).encode("ascii")
+
+
+def _subfield(text: object) -> str:
+    """EDF+ header subfields have no spaces; 'X' means unknown."""
+    value = _ascii(text).strip().replace(" ", "_")
+    return value or "X"
+
+
+def format_number(value: float, width: int = 8, direction: int = 0) -> str:
+    """The most precise decimal of ``value`` that fits ``width`` characters.
+
+    ``direction`` -1 / +1 rounds down / up (physical minimum / maximum must still contain the
+    data); 0 rounds to nearest.
+    """
+    if not math.isfinite(value):
+        raise ValueError("EDF header numbers must be finite")
+    for decimals in range(width - 2, -1, -1):
+        text = f"{value:.{decimals}f}"
+        if decimals:
+            text = text.rstrip("0").rstrip(".") if "." in text else text
+        if len(text) > width:
+            continue
+        number = float(text)
+        if direction < 0 and number > value:
+            number = math.floor(value * 10**decimals) / 10**decimals
+            text = f"{number:.{decimals}f}"
+        elif direction > 0 and number < value:
+            number = math.ceil(value * 10**decimals) / 10**decimals
+            text = f"{number:.{decimals}f}"
+        if len(text) <= width:
+            return text
+    raise ValueError(f"{value} does not fit in {width} characters")
+
+
+def record_layout(fs_hz: float) -> tuple[float, int, float]:
+    """(record duration s, samples per record, EDF sampling rate) for a stream rate.
+
+    Integer rates use 1 s records; others the shortest duration (up to 100 s) that holds a whole
+    number of samples, so the time axis stays exact.
+    """
+    if float(fs_hz).is_integer():
+        return 1.0, int(fs_hz), float(fs_hz)
+    frac = Fraction(fs_hz).limit_denominator(100)
+    duration = float(frac.denominator)
+    samples = int(frac.numerator)
+    return duration, samples, samples / duration
+
+
+@dataclass
+class _EdfSignal:
+    label: str
+    transducer: str
+    dimension: str
+    phys_min: str
+    phys_max: str
+    dig_min: int
+    dig_max: int
+    prefilter: str
+    offset: float  # input value -> digital: round(value * gain + offset) ... see _digital
+    gain: float
+    gap_digital: int
+
+
+def _edf_signals(
+    record: SessionRecord, extremes: tuple[np.ndarray, np.ndarray] | None
+) -> list[_EdfSignal]:
+    info = record.info
+    hw = record.hardware or {}
+    version = hw.get("myoware_version")
+    sensor = _ascii(f"MyoWare {version}" if version else "MyoWare")
+    signals = []
+    lossless = info.units == "counts" and info.adc_bits is not None and info.adc_bits <= 16
+    offsets = channel_offsets(info)
+    for i, ch in enumerate(info.channels):
+        label = f"{ch.kind.value.upper()} {_ascii(ch.name)}"
+        transducer = f"{sensor} {ch.kind.value.upper()} surface EMG, analogue gain {ch.gain:g}"
+        if ch.kind in (ChannelKind.RAW, ChannelKind.REF):
+            prefilter = "none in software (raw ADC); analogue filters of the sensor only"
+        else:
+            prefilter = "sensor rectify+smooth (ENV/RECT output); none in software"
+        if lossless:
+            mid = 2 ** (info.adc_bits - 1)  # type: ignore[operator]
+            dig_min, dig_max = -mid, mid - 1
+            # physical = (counts - offset) * scale; digital = counts - mid
+            phys_lo = (0 - offsets[i]) * ch.scale_uv
+            phys_hi = (2**info.adc_bits - 1 - offsets[i]) * ch.scale_uv  # type: ignore[operator]
+            pmin, pmax = format_number(phys_lo), format_number(phys_hi)
+            gain, offset = 1.0, -float(mid)
+            zero = round(offsets[i] - mid)
+        else:
+            assert extremes is not None
+            lo, hi = extremes[0][i], extremes[1][i]
+            lo_uv, hi_uv = sorted(
+                ((lo - offsets[i]) * ch.scale_uv, (hi - offsets[i]) * ch.scale_uv)
+            )
+            if not (math.isfinite(lo_uv) and math.isfinite(hi_uv)):
+                lo_uv, hi_uv = -1.0, 1.0
+            if hi_uv - lo_uv < 1e-6 * max(1.0, abs(hi_uv)):
+                lo_uv, hi_uv = lo_uv - 1.0, hi_uv + 1.0
+            pmin, pmax = format_number(lo_uv, direction=-1), format_number(hi_uv, direction=1)
+            dig_min, dig_max = -32768, 32767
+            # digital = dig_min + (uV - pmin) / step, with uV = (value - offset_i) * scale
+            step = (float(pmax) - float(pmin)) / (dig_max - dig_min)
+            gain = ch.scale_uv / step
+            offset = dig_min - (offsets[i] * ch.scale_uv + float(pmin)) / step
+            zero = round(min(max(dig_min - float(pmin) / step, dig_min), dig_max))
+        signals.append(
+            _EdfSignal(
+                label=label,
+                transducer=transducer,
+                dimension="uV",
+                phys_min=pmin,
+                phys_max=pmax,
+                dig_min=dig_min,
+                dig_max=dig_max,
+                prefilter=prefilter,
+                offset=offset,
+                gain=gain,
+                gap_digital=int(min(max(zero, dig_min), dig_max)),
+            )
+        )
+    return signals
+
+
+def _tal(onset_s: float, text: str = "", duration_s: float | None = None) -> bytes:
+    onset = f"{onset_s:+.6f}".rstrip("0").rstrip(".")
+    if onset in ("+", "-"):
+        onset = "+0"
+    head = onset.encode("ascii")
+    if duration_s is not None and duration_s > 0:
+        head += b"\x15" + f"{duration_s:.6f}".rstrip("0").rstrip(".").encode("ascii")
+    clean = text.replace("\x14", " ").replace("\x15", " ").replace("\x00", " ")
+    return head + b"\x14" + clean.encode("utf-8") + b"\x14\x00"
+
+
+def session_annotations(
+    db: Database, record: SessionRecord, origin: int
+) -> list[tuple[float, float | None, str]]:
+    """(onset s, duration s or None, text) for phases, markers and threshold changes."""
+    fs = record.info.fs_hz
+    out: list[tuple[float, float | None, str]] = []
+    for phase in db.phases(record.id):
+        start = phase.get("start_index")
+        if start is None:
+            continue
+        end = phase.get("end_index")
+        onset = max(0.0, (int(start) - origin) / fs)
+        duration = None if end is None else max(0.0, (int(end) - int(start)) / fs)
+        out.append((onset, duration, f"Phase: {phase['name']}"))
+    for marker in db.markers(record.id):
+        text = f"Marker: {marker['label']}" + (f" - {marker['note']}" if marker["note"] else "")
+        out.append((max(0.0, (marker["sample_index"] - origin) / fs), None, text))
+    for change in db.threshold_log(record.id):
+        text = f"Threshold {change['new_uv']:.3g} uV ({change['reason']})"
+        if record.info.n_channels > 1 and change["channel"]:
+            text += f" channel {change['channel'] + 1}"
+        out.append((max(0.0, (change["sample_index"] - origin) / fs), None, text))
+    out.sort(key=lambda a: a[0])
+    return out
+
+
+def _scan(
+    db: Database, record: SessionRecord, need_extremes: bool
+) -> tuple[list[tuple[int, int]], tuple[np.ndarray, np.ndarray] | None]:
+    """Missing-data runs (absolute [start, stop)) and per-channel min/max of the stored values."""
+    runs: list[tuple[int, int]] = []
+    lo = np.full(record.info.n_channels, np.inf)
+    hi = np.full(record.info.n_channels, -np.inf)
+    open_start: int | None = None
+    last_end = record.first_index or 0
+    for chunk in db.iter_chunks(record.id, block_samples=1 << 16):
+        missing = np.isnan(chunk.samples).any(axis=1) | ((chunk.flags & int(Flag.MISSING)) != 0)
+        edges = np.diff(np.concatenate([[0], missing.astype(np.int8), [0]]))
+        starts = [int(a) + chunk.first_index for a in np.flatnonzero(edges == 1)]
+        stops = [int(b) + chunk.first_index for b in np.flatnonzero(edges == -1)]
+        if open_start is not None:
+            # A run reached the end of the previous chunk: it continues here or ended there.
+            if starts and starts[0] == chunk.first_index:
+                starts[0] = open_start
+            else:
+                runs.append((open_start, chunk.first_index))
+            open_start = None
+        for a, b in zip(starts, stops, strict=True):
+            if b == chunk.end_index:
+                open_start = a
+            else:
+                runs.append((a, b))
+        if need_extremes and not missing.all():
+            good = chunk.samples[~missing]
+            lo = np.minimum(lo, good.min(axis=0))
+            hi = np.maximum(hi, good.max(axis=0))
+        last_end = chunk.end_index
+    if open_start is not None:
+        runs.append((open_start, last_end))
+    return runs, ((lo, hi) if need_extremes else None)
+
+
+def _write_edf(
+    db: Database, record: SessionRecord, fh: BinaryIO, progress: Progress | None
+) -> tuple[int, int, int]:
+    info = record.info
+    first, end, _ = db.stored_extent(record.id)
+    assert first is not None and end is not None
+    total = end - first
+    lossless = info.units == "counts" and info.adc_bits is not None and info.adc_bits <= 16
+    gaps, extremes = _scan(db, record, need_extremes=not lossless)
+    signals = _edf_signals(record, extremes)
+    duration_s, spr, edf_fs = record_layout(info.fs_hz)
+    n_records = max(1, math.ceil(total / spr))
+
+    # Annotations: session events, gaps, the end padding, and a note if the rate was rounded.
+    notes = session_annotations(db, record, first)
+    for a, b in gaps:
+        notes.append(((a - first) / info.fs_hz, (b - a) / info.fs_hz, EDF_GAP_TEXT))
+    padding = n_records * spr - total
+    if padding:
+        notes.append((total / edf_fs, padding / edf_fs, EDF_PADDING_TEXT))
+    if abs(edf_fs - info.fs_hz) > 1e-9 * info.fs_hz:
+        notes.append((0.0, None, f"sampling rate {info.fs_hz:.6f} Hz stored as {edf_fs:.6f} Hz"))
+    per_record: list[list[bytes]] = [[] for _ in range(n_records)]
+    for onset, dur, text in notes:
+        k = min(n_records - 1, int(onset // duration_s))
+        per_record[k].append(_tal(onset, text, dur))
+    stamp = [_tal(k * duration_s) for k in range(n_records)]
+    need = max(len(stamp[k]) + sum(len(t) for t in per_record[k]) for k in range(n_records))
+    ann_samples = max(30, math.ceil(need / 2))
+
+    header = _edf_header(record, signals, n_records, duration_s, spr, ann_samples, edf_fs)
+    fh.write(header)
+
+    dig_min = np.array([s.dig_min for s in signals])
+    dig_max = np.array([s.dig_max for s in signals])
+    gains = np.array([s.gain for s in signals])
+    offsets = np.array([s.offset for s in signals])
+    gap_digital = np.array([s.gap_digital for s in signals])
+    buffer = np.empty((0, info.n_channels), dtype=np.int16)
+    written_records = 0
+
+    def emit(rows: np.ndarray) -> None:
+        nonlocal written_records
+        block = bytearray()
+        ann = stamp[written_records] + b"".join(per_record[written_records])
+        for ch in range(info.n_channels):
+            block += rows[:, ch].astype("<i2").tobytes()
+        block += ann.ljust(ann_samples * 2, b"\x00")
+        fh.write(block)
+        written_records += 1
+        if progress is not None and written_records % 64 == 0:
+            progress(written_records / n_records)
+
+    for chunk in db.iter_chunks(record.id, block_samples=1 << 15):
+        digital = np.rint(chunk.samples * gains + offsets)
+        nan = np.isnan(digital)
+        digital = np.where(nan, gap_digital, digital)
+        digital = np.clip(digital, dig_min, dig_max).astype(np.int16)
+        buffer = np.concatenate([buffer, digital]) if len(buffer) else digital
+        while len(buffer) >= spr:
+            emit(buffer[:spr])
+            buffer = buffer[spr:]
+    if written_records < n_records:
+        pad = np.tile(gap_digital.astype(np.int16), (spr - len(buffer), 1))
+        emit(np.concatenate([buffer, pad]) if len(buffer) else pad)
+    return total, info.n_channels, len(notes)
+
+
+def _edf_header(
+    record: SessionRecord,
+    signals: list[_EdfSignal],
+    n_records: int,
+    duration_s: float,
+    spr: int,
+    ann_samples: int,
+    edf_fs: float,
+) -> bytes:
+    start = time.localtime(record.started_at)
+    ns = len(signals) + 1
+    patient = f"{_subfield(record.subject_id or 'X')} X X X"
+    board = record.info.board or (f"{record.info.adc_bits}bit" if record.info.adc_bits else "file")
+    recording = (
+        f"Startdate {start.tm_mday:02d}-{_MONTHS[start.tm_mon - 1]}-{start.tm_year:04d} "
+        f"S{record.id} {_subfield(record.clinician or 'X')} "
+        f"biofeedback_{_subfield(__version__)}_{_subfield(board)}"
+    )
+    head = b"".join(
+        [
+            _field("0", 8),
+            _field(patient, 80),
+            _field(recording, 80),
+            _field(f"{start.tm_mday:02d}.{start.tm_mon:02d}.{start.tm_year % 100:02d}", 8),
+            _field(f"{start.tm_hour:02d}.{start.tm_min:02d}.{start.tm_sec:02d}", 8),
+            _field(str(256 * (ns + 1)), 8),
+            _field("EDF+C", 44),
+            _field(str(n_records), 8),
+            _field(format_number(duration_s), 8),
+            _field(str(ns), 4),
+        ]
+    )
+    ann = _EdfSignal("EDF Annotations", "", "", "-1", "1", -32768, 32767, "", 0.0, 1.0, 0)
+    allsig = [*signals, ann]
+    counts = [spr] * len(signals) + [ann_samples]
+    parts = [
+        b"".join(_field(s.label, 16) for s in allsig),
+        b"".join(_field(s.transducer, 80) for s in allsig),
+        b"".join(_field(s.dimension, 8) for s in allsig),
+        b"".join(_field(s.phys_min, 8) for s in allsig),
+        b"".join(_field(s.phys_max, 8) for s in allsig),
+        b"".join(_field(str(s.dig_min), 8) for s in allsig),
+        b"".join(_field(str(s.dig_max), 8) for s in allsig),
+        b"".join(_field(s.prefilter, 80) for s in allsig),
+        b"".join(_field(str(c), 8) for c in counts),
+        b"".join(_field("", 32) for _ in allsig),
+    ]
+    out = head + b"".join(parts)
+    assert len(out) == 256 * (ns + 1)
+    return out
+
+
+def edf_quantum_uv(record: SessionRecord, db: Database | None = None) -> np.ndarray:
+    """Per channel, the uV value of one EDF digital step for this session's export."""
+    info = record.info
+    if info.units == "counts" and info.adc_bits is not None and info.adc_bits <= 16:
+        return np.array([ch.scale_uv for ch in info.channels])
+    if db is None:
+        raise ValueError("need the database to compute the range of a non-count session")
+    _, extremes = _scan(db, record, need_extremes=True)
+    return np.array(
+        [(float(s.phys_max) - float(s.phys_min)) / 65535 for s in _edf_signals(record, extremes)]
+    )
+
+
+# -- CSV ----------------------------------------------------------------------------------------------
+def _write_csv(
+    db: Database, record: SessionRecord, fh: BinaryIO, progress: Progress | None
+) -> tuple[int, int, int]:
+    info = record.info
+    pipeline = pipeline_for(record)
+    outputs = list(getattr(pipeline, "outputs", []))
+    first, end, _ = db.stored_extent(record.id)
+    assert first is not None and end is not None
+    total = end - first
+    in_names = [slug(ch.name) for ch in info.channels]
+    out_names = [slug(getattr(o, "name", f"out{i + 1}")) for i, o in enumerate(outputs)]
+    columns = ["time_s"] + [f"{n}_raw_uv" for n in in_names]
+    for n in out_names:
+        columns += [f"{n}_filtered_uv", f"{n}_envelope_uv", f"{n}_flags"]
+    started = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(record.started_at))
+    channel_desc = ", ".join(f"{slug(ch.name)} ({ch.kind.value})" for ch in info.channels)
+    lines = [
+        "# biofeedback-csv: 1",
+        f"# session: {record.id}",
+        f"# subject: {record.subject_id or ''}",
+        f"# protocol: {record.protocol}",
+        f"# started: {started}",
+        f"# fs_hz: {info.fs_hz:.9g}",
+        "# units: uV at the electrodes (raw: RAW/REF relative to mid-supply, ENV/RECT from 0)",
+        f"# source: {info.device} board={info.board} adc_bits={info.adc_bits} vref_v={info.vref_v} units={info.units}",
+        f"# channels: {channel_desc}",
+        f"# filters: {describe_processing(record, pipeline)}",
+        "# envelope: causal moving RMS as shown live, noise-floor corrected in quadrature",
+        "# flags: quality bits 1=gap 2=clipping 4=electrode off 8=mains 16=motion 32=settling",
+        "# time_s: seconds from the first recorded sample; missing samples are nan",
+        ",".join(columns),
+    ]
+    fh.write(("\n".join(lines) + "\n").encode("utf-8"))
+    fmt = ["%.6f"] + ["%.10g"] * len(in_names) + ["%.6g", "%.6g", "%d"] * len(outputs)
+    done = 0
+    for chunk in db.iter_chunks(record.id, block_samples=1 << 14):
+        processed = pipeline.process(chunk)
+        t = (np.arange(chunk.first_index, chunk.end_index) - first) / info.fs_hz
+        parts = [t[:, None], raw_uv(info, chunk.samples)]
+        for k in range(len(outputs)):
+            parts += [
+                processed.signal_uv[:, k : k + 1],
+                processed.envelope_uv[:, k : k + 1],
+                processed.flags[:, k : k + 1].astype(np.float64),
+            ]
+        table = np.hstack(parts)
+        text = _format_rows(table, fmt)
+        fh.write(text.encode("ascii"))
+        done += len(chunk)
+        if progress is not None:
+            progress(done / max(1, total))
+    return total, info.n_channels, 0
+
+
+def _format_rows(table: np.ndarray, fmt: list[str]) -> str:
+    line = ",".join(fmt) + "\n"
+    return "".join(line % tuple(row) for row in table.tolist())
+
+
+# -- import into the database --------------------------------------------------------------------------
+def import_file(
+    db: Database,
+    path: Path | str,
+    options: RecordingOptions | None = None,
+    subject_id: str | None = None,
+    protocol: str = "import",
+    pipeline_settings: dict[str, Any] | None = None,
+    **meta: Any,
+) -> int:
+    """Store a CSV/text, WAV or EDF recording as a complete session; returns its id.
+
+    The samples are kept in the file's units (float32 unless they are whole numbers); the
+    StreamInfo records how to turn them into uV.
+    """
+    rec: Recording = load_recording(path, options)
+    info = rec.info.with_(realtime=False)
+    started = meta.pop("started_at", None) or Path(path).stat().st_mtime
+    session_id = db.create_session(
+        subject_id, protocol, info, pipeline_settings or {}, started_at=started, **meta
+    )
+    block = max(1, int(info.fs_hz))
+    with db.transaction() as conn:
+        for a in range(0, len(rec.samples), block):
+            db.write_block(
+                conn, session_id, a, rec.samples[a : a + block], rec.flags[a : a + block]
+            )
+    db.finish_session(session_id, "complete", {"imported_from": str(rec.path), "notes": rec.notes})
+    return session_id
