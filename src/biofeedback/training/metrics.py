@@ -132,7 +132,7 @@ def centred_rms(
     env = np.nan_to_num(np.asarray(envelope_uv, dtype=np.float64), nan=0.0)
     inc = np.asarray(included, dtype=bool)
     n = env.size
-    half = max(0, round(window_s * fs_hz / 2.0))
+    half = max(0, int(window_s * fs_hz / 2.0))  # 2 * half + 1 samples
     if half == 0 or n == 0:
         return np.where(inc, env, np.nan)
     power = np.concatenate(([0.0], np.cumsum(np.where(inc, env * env, 0.0))))

@@ -467,7 +467,10 @@ def parse_protocol(data: bytes | str, filename: str, source: str = "") -> Protoc
     try:
         raw = tomllib.loads(data)
     except tomllib.TOMLDecodeError as exc:
-        raise ProtocolFileError(f"{filename}: not valid TOML: {exc}") from None
+        raise ProtocolFileError(
+            f"{filename}: not valid TOML: {exc}: fix the syntax there "
+            '(text needs quotes, e.g. duration = "3 min")'
+        ) from None
     return _Parser(filename, source or filename).protocol(raw)
 
 
@@ -618,8 +621,12 @@ class _Parser:
         value = float(value)
         ok = (value > low if low_open else value >= low) and value <= high
         if not math.isfinite(value) or not ok:
-            lower = f"> {_num(low)}" if low_open else f">= {_num(low)}"
-            raise self.fail(where, f"{key} {_num(value)} must be {lower} and <= {_num(high)}{unit}")
+            rng = (
+                f"> {_num(low)} and <= {_num(high)}"
+                if low_open
+                else f"between {_num(low)} and {_num(high)}"
+            )
+            raise self.fail(where, f"{key} {_num(value)} must be {rng}{unit}")
         return value
 
     def text(self, table: Mapping[str, Any], key: str, where: str, default: str = "") -> str:
