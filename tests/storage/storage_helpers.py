@@ -47,3 +47,47 @@ def synthetic_counts(n: int, seed: int = 0, start: int = 0) -> np.ndarray:
 def chunks_of(samples: np.ndarray, size: int, first_index: int = 0) -> list[Chunk]:
     """Cut samples into Chunks of ``size`` rows."""
     return [Chunk(first_index + a, samples[a : a + size]) for a in range(0, len(samples), size)]
+
+
+def engine_envelope(source, timeout_s: float = 120.0) -> tuple[int, np.ndarray, np.ndarray]:
+    """Run a source through the Engine (device thread + live pipeline) to its end.
+
+    Returns (first_index, envelope_uv [n, k], flags [n, k]) as delivered to sinks.
+    """
+    from biofeedback.engine import Engine
+
+    parts = []
+    with Engine(source) as engine:
+        engine.add_sink(lambda chunk, processed: parts.append(processed))
+        engine.start()
+        assert engine.wait(timeout_s), "source did not finish"
+    assert parts, "no data"
+    env = np.concatenate([p.envelope_uv for p in parts])
+    flags = np.concatenate([p.flags for p in parts])
+    return parts[0].first_index, env, flags
+
+
+def record_sim_session(
+    db_path, url: str, seconds: float, subject: str | None = "P001", **meta
+) -> int:
+    """Record ``seconds`` of a simulator URL (speed=max) with Engine + Recorder; returns the id."""
+    from biofeedback.engine import Engine
+    from biofeedback.storage.database import Database
+    from biofeedback.storage.recorder import Recorder
+
+    db = Database(db_path)
+    try:
+        with Engine(url) as engine:
+            info = engine.info
+            sid = db.create_session(
+                subject, meta.pop("protocol", "plain"), info, engine.settings.to_dict(), **meta
+            )
+            recorder = Recorder(db_path, sid, info)
+            engine.add_sink(recorder.sink)
+            engine.start(max_samples=round(seconds * info.fs_hz))
+            assert engine.wait(300)
+            engine.stop()
+            recorder.close("complete")
+    finally:
+        db.close()
+    return sid

@@ -745,17 +745,23 @@ class Database:
         )
         return [dict(r) for r in rows]
 
-    def save_phases(self, session_id: int, phases: Sequence[dict[str, Any]]) -> None:
+    def save_phases(
+        self,
+        session_id: int,
+        phases: Sequence[dict[str, Any]],
+        origin_index: int | None = None,
+    ) -> None:
         """Store the per-phase measures, replacing any stored before (call after every phase or
         once at the end).
 
         Each dict needs ``name``; ``kind``, ``start_index`` and ``end_index`` (sample clock) are
-        kept in their own columns; ``start_s`` / ``duration_s`` (relative to the session's first
-        sample) are converted when the indices are missing. The whole dict is stored as JSON and
-        returned unchanged by :meth:`phases`.
+        kept in their own columns; ``start_s`` / ``duration_s`` are converted when the indices are
+        missing, counting from ``origin_index`` (the runner's start sample, e.g.
+        ``SessionSummary.start_index``; default: the session's first stored sample). The whole
+        dict is stored as JSON and returned unchanged by :meth:`phases`.
         """
         record = self.get_session(session_id)
-        origin = record.first_index
+        origin = origin_index if origin_index is not None else record.first_index
         if origin is None:
             origin = self.stored_extent(session_id)[0] or 0
         rows = []

@@ -18,7 +18,6 @@ temporary file that is renamed at the end, so an error never leaves half a file 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 import re
@@ -91,36 +90,38 @@ def raw_uv(info: StreamInfo, samples: np.ndarray) -> np.ndarray:
 
 
 def pipeline_for(record: SessionRecord) -> Any:
-    """The DSP pipeline with the session's stored settings (unknown keys are ignored)."""
+    """The DSP pipeline as it ran live: the session's stored settings, and the measured noise
+    floors if the session stored them (``summary["noise_floor_uv"]``, one per output)."""
     from biofeedback.dsp.pipeline import Pipeline, PipelineSettings
 
     stored = dict(record.pipeline_settings or {})
-    settings = None
-    if stored:
-        from_dict = getattr(PipelineSettings, "from_dict", None)
-        if callable(from_dict):
-            settings = from_dict(stored)
-        elif dataclasses.is_dataclass(PipelineSettings):
-            names = {f.name for f in dataclasses.fields(PipelineSettings)}
-            settings = PipelineSettings(**{k: v for k, v in stored.items() if k in names})
-    return Pipeline(record.info, settings)
+    if isinstance(stored.get("settings"), dict):  # a Pipeline.describe() dict
+        stored = dict(stored["settings"])
+    settings = PipelineSettings.from_dict(stored) if stored else None
+    pipeline = Pipeline(record.info, settings)
+    floors = (record.summary or {}).get("noise_floor_uv")
+    if isinstance(floors, (list, tuple)) and len(floors) == len(pipeline.outputs):
+        pipeline.set_noise_floor([None if v is None else float(v) for v in floors])
+    return pipeline
 
 
 def describe_processing(record: SessionRecord, pipeline: Any | None = None) -> str:
     """One line on the filters and envelope, for headers and reports."""
-    describe = getattr(pipeline, "describe", None)
-    if callable(describe):
-        text = describe()
-        if isinstance(text, str) and text:
-            return text
-    s = record.pipeline_settings or {}
+    pipeline = pipeline if pipeline is not None else pipeline_for(record)
+    d = pipeline.describe()
     parts = []
-    for key, value in sorted(s.items()):
-        if isinstance(value, (int, float, str, bool)) or value is None:
-            parts.append(f"{key}={value}")
-        elif isinstance(value, (list, tuple)) and len(value) <= 6:
-            parts.append(f"{key}={'/'.join(str(v) for v in value)}")
-    return ", ".join(parts) if parts else "pipeline defaults (SPEC.md section 2)"
+    if d.get("band_hz"):
+        lo, hi = d["band_hz"]
+        parts.append(f"band-pass {lo:g}-{hi:g} Hz ({d.get('filter', '')})")
+    if d.get("notch_hz"):
+        parts.append(
+            f"notch {d['notch_hz'][0]:g} Hz Q {d.get('notch_q', 0):g}"
+            + (f" + {len(d['notch_hz']) - 1} harmonics" if len(d["notch_hz"]) > 1 else "")
+        )
+    elif d.get("mains_hz") in (None, "auto"):
+        parts.append(f"mains notch {d.get('mains_hz') or 'off'}")
+    parts.append(f"RMS window {d.get('rms_window_s', 0) * 1000:g} ms")
+    return "; ".join(parts)
 
 
 def _atomic_target(path: Path) -> Path:

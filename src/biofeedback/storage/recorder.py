@@ -148,9 +148,11 @@ class Recorder:
             ("threshold", (int(index), old, float(new), str(reason), int(channel)))
         )
 
-    def save_phases(self, phases: list[dict[str, Any]]) -> None:
-        """Store the per-phase measures so far, replacing earlier ones (queued)."""
-        self._control.append(("phases", ([dict(p) for p in phases],)))
+    def save_phases(self, phases: list[dict[str, Any]], origin_index: int | None = None) -> None:
+        """Store the per-phase measures so far, replacing earlier ones (queued). ``start_s`` in
+        the dicts counts from ``origin_index`` (default: the first recorded sample), as in
+        :meth:`Database.save_phases`."""
+        self._control.append(("phases", ([dict(p) for p in phases], origin_index)))
 
     @property
     def failed(self) -> bool:
@@ -307,15 +309,19 @@ class Recorder:
             elif kind == "phases":
                 # Database.save_phases opens its own transaction; we are inside ours, so write
                 # the rows directly with the same conversion.
-                self._save_phases_in(conn, args[0])
+                self._save_phases_in(conn, args[0], args[1])
 
-    def _save_phases_in(self, conn: sqlite3.Connection, phases: list[dict[str, Any]]) -> None:
+    def _save_phases_in(
+        self, conn: sqlite3.Connection, phases: list[dict[str, Any]], origin_index: int | None
+    ) -> None:
         from biofeedback.storage.database import _dumps, _phase_extent
 
-        row = conn.execute(
-            "SELECT MIN(first_index) FROM chunks WHERE session_id = ?", (self.session_id,)
-        ).fetchone()
-        origin = row[0] or 0
+        origin = origin_index
+        if origin is None:
+            row = conn.execute(
+                "SELECT MIN(first_index) FROM chunks WHERE session_id = ?", (self.session_id,)
+            ).fetchone()
+            origin = row[0] or 0
         conn.execute("DELETE FROM phases WHERE session_id = ?", (self.session_id,))
         for seq, phase in enumerate(phases):
             start, end = _phase_extent(phase, self.info.fs_hz, origin)
