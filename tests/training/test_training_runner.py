@@ -363,7 +363,7 @@ def test_noise_floor_phase_is_measured_and_reported_for_the_pipeline() -> None:
     true = np.r_[np.full(1000, 0.8), np.full(n - 1000, 4.0)]  # uncorrected RMS
     env = np.sqrt(true**2 - applied**2)  # what the pipeline delivers
     r = run_session(p, FS, np.column_stack([env, env]), noise_floor_uv=applied)
-    cal = [e for e in r.events if e.type == EventType.CALIBRATED][0]
+    cal = next(e for e in r.events if e.type == EventType.CALIBRATED)
     assert cal.data["what"] == "noise_floor" and cal.sample_index == 1000
     assert cal.data["values_uv"] == pytest.approx([0.8, 0.8])
     assert cal.data["adopted"] == [True, True]
@@ -375,12 +375,12 @@ def test_implausible_noise_floor_is_not_adopted() -> None:
     p = proto(NOISE)
     n = round(p.duration_s * FS)
     r = run_session(p, FS, np.full(n, 4.0), noise_floor_uv=0.5)  # electrodes on the muscle
-    warning = [e for e in r.events if e.type == EventType.WARNING][0]
+    warning = next(e for e in r.events if e.type == EventType.WARNING)
     assert (
         "is 8.1 x the expected 0.5 uV: the electrodes were probably on an active muscle"
         in (warning.data["message"])
     )
-    cal = [e for e in r.events if e.type == EventType.CALIBRATED][0]
+    cal = next(e for e in r.events if e.type == EventType.CALIBRATED)
     assert cal.data["values_uv"] == [0.5] and cal.data["adopted"] == [False]
     assert r.noise_floor_uv == 0.5
 
