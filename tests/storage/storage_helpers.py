@@ -49,7 +49,9 @@ def chunks_of(samples: np.ndarray, size: int, first_index: int = 0) -> list[Chun
     return [Chunk(first_index + a, samples[a : a + size]) for a in range(0, len(samples), size)]
 
 
-def engine_envelope(source, timeout_s: float = 120.0) -> tuple[int, np.ndarray, np.ndarray]:
+def engine_envelope(
+    source, settings=None, timeout_s: float = 120.0
+) -> tuple[int, np.ndarray, np.ndarray]:
     """Run a source through the Engine (device thread + live pipeline) to its end.
 
     Returns (first_index, envelope_uv [n, k], flags [n, k]) as delivered to sinks.
@@ -57,7 +59,7 @@ def engine_envelope(source, timeout_s: float = 120.0) -> tuple[int, np.ndarray, 
     from biofeedback.engine import Engine
 
     parts = []
-    with Engine(source) as engine:
+    with Engine(source, settings) as engine:
         engine.add_sink(lambda chunk, processed: parts.append(processed))
         engine.start()
         assert engine.wait(timeout_s), "source did not finish"
