@@ -487,6 +487,7 @@ class Decoder:
         self._next_index: int | None = None  # device index expected next (64-bit)
         self._last_seq: int | None = None
         self._run: _Run | None = None
+        self._backward_end: int | None = None  # 32-bit end of the last frame dropped as old
 
     def reset(self) -> None:
         """Forget partial input and sequence state (new connection); counters are kept."""
@@ -595,23 +596,33 @@ class Decoder:
             self.stats.index_resets += 1
         self._next_index = None
         self._run = None
+        self._backward_end = None
 
     def _sample_frame(self, pos: int, index32: int, values: np.ndarray, events: list) -> None:
         """Place one intact SAMPLES frame on the device's sample clock."""
+        n = len(values)
         expected = self._next_index
-        if expected is None:
-            index = index32
-            gap: int | None = None
-        else:
+        index = index32
+        gap: int | None = None
+        if expected is not None:
             index = expected + _signed32(index32 - (expected & 0xFFFFFFFF))
-            gap = index - expected
-            if gap < 0:
+            delta = index - expected
+            if delta < 0 and index32 == self._backward_end:
+                # a second old frame that continues the previous one is no duplicate: the device
+                # restarted its count (its INFO was lost). Start over from here.
+                self.stats.index_resets += 1
+                index = index32
+            elif delta < 0:
+                self._backward_end = (index32 + n) & 0xFFFFFFFF
                 self.stats.duplicate_frames += 1
                 return
-            if gap > MAX_INDEX_JUMP:
+            elif delta > MAX_INDEX_JUMP:
                 self.stats.index_errors += 1
                 return
-        n, nch = values.shape
+            else:
+                gap = delta
+        self._backward_end = None
+        nch = values.shape[1]
         self._next_index = index + n
         self.stats.samples += n
         run = self._run
@@ -798,6 +809,7 @@ class Decoder:
         lo = int(t.row_start[a])
         hi = int(t.row_start[b - 1] + t.ns[b - 1])
         values = t.rows[lo:hi]
+        self._backward_end = None
         self._next_index = base + (hi - lo)
         self.stats.samples += hi - lo
         run = self._run
