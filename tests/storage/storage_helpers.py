@@ -93,3 +93,49 @@ def record_sim_session(
     finally:
         db.close()
     return sid
+
+
+def record_protocol_session(
+    db_path, url: str, protocol: str, subject: str | None = "P001", **meta
+) -> int:
+    """Run a training protocol on a source (Engine + Recorder + SessionRunner, like ``record``)
+    and store samples, phases, threshold log and summary; returns the session id."""
+    import time
+
+    from biofeedback.engine import Engine
+    from biofeedback.storage.database import Database
+    from biofeedback.storage.recorder import Recorder
+    from biofeedback.training.protocol import load_protocol
+    from biofeedback.training.runner import SessionRunner
+
+    proto = load_protocol(protocol)
+    db = Database(db_path)
+    try:
+        with Engine(url) as engine:
+            info = engine.info
+            sid = db.create_session(subject, proto.name, info, engine.settings.to_dict(), **meta)
+            recorder = Recorder(db_path, sid, info)
+            runner = SessionRunner(proto, info.fs_hz, noise_floor_uv=engine.pipeline.noise_floor_uv)
+            engine.add_sink(recorder.sink)
+            engine.add_sink(lambda chunk, p: runner.tick(p.first_index, p.envelope_uv, p.flags))
+            engine.start()
+            deadline = time.monotonic() + 600
+            while not runner.finished and time.monotonic() < deadline:
+                time.sleep(0.02)
+            engine.stop()
+            assert runner.finished, "protocol did not finish"
+            summary = runner.summary()
+            recorder.save_phases(
+                [m.to_dict() for m in summary.phases], origin_index=summary.start_index
+            )
+            for change in summary.threshold_log:
+                recorder.log_threshold(
+                    change.sample_index, change.old_uv, change.new_uv, change.reason
+                )
+            stored = summary.to_dict()
+            stored.pop("phases")
+            stored.pop("threshold_log")
+            recorder.close("complete", stored)
+    finally:
+        db.close()
+    return sid

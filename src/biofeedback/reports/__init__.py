@@ -1,0 +1,1 @@
+"""Clinician reports (HTML and PDF) with plots; no Qt (matplotlib object API on Agg)."""

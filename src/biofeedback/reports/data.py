@@ -1,0 +1,293 @@
+"""Everything a clinician report shows, gathered from the database (no rendering here).
+
+The per-phase numbers are the stored measures, formatted by :func:`fmt`; the HTML and PDF
+renderers print exactly these strings, so a test can compare a report with the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from biofeedback.storage.database import Database, SessionRecord
+from biofeedback.storage.export import describe_processing, pipeline_for
+from biofeedback.storage.progress import SessionPoint, subject_trend, trend_sentences
+
+#: Bins of the envelope overview plot.
+ENVELOPE_POINTS = 1500
+
+#: Per-phase table: (column title, measure keys, decimals). Several keys share one cell
+#: ("5.90 / 7.36 / 9.56"). The title's "\n" breaks the header line in the PDF.
+PHASE_COLUMNS: list[tuple[str, tuple[str, ...], int]] = [
+    ("Mean\nuV", ("mean_uv",), 2),
+    ("Median\nuV", ("median_uv",), 2),
+    ("SD\nuV", ("sd_uv",), 2),
+    ("APDF 10 / 50 / 90\nuV", ("apdf10_uv", "apdf50_uv", "apdf90_uv"), 2),
+    ("Below\n%", ("pct_below",), 1),
+    ("Thresh.\nuV", ("threshold_uv",), 2),
+    ("Gaps\n/min", ("gaps_per_min",), 1),
+    ("Rest\n%", ("rest_time_pct",), 1),
+    ("Recov.\ns", ("recovery_s",), 1),
+    ("Asym.\n%", ("asymmetry_pct",), 1),
+    ("Excl.\n%", ("pct_excluded",), 1),
+]
+
+
+def phase_cell(phase: dict[str, Any], keys: tuple[str, ...], decimals: int) -> str:
+    """One cell of the per-phase table."""
+    return " / ".join(fmt(phase.get(key), decimals) for key in keys)
+
+
+def fmt(value: object, decimals: int = 2) -> str:
+    """A stored number as the report prints it ("-" when missing)."""
+    if value is None or isinstance(value, bool):
+        return "-"
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            return "-"
+        return f"{value:.{decimals}f}"
+    return str(value)
+
+
+def fmt_time(seconds: float | None) -> str:
+    """``m:ss`` for a position in the session."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    total = round(seconds)
+    return f"{total // 60}:{total % 60:02d}"
+
+
+@dataclass
+class EnvelopeOverview:
+    """The session's envelope, binned for plotting (per output channel)."""
+
+    t_s: np.ndarray  # bin centres, seconds from the first sample
+    envelope_uv: np.ndarray  # [bins, k] mean envelope over included samples (NaN if none)
+    excluded: np.ndarray  # [bins] fraction of samples flagged
+    names: list[str]
+    noise_floor_uv: list[float]
+
+
+@dataclass
+class PhaseRow:
+    """One row of the per-phase table, already formatted."""
+
+    name: str
+    kind: str
+    start: str
+    duration: str
+    cells: list[str]
+    start_s: float | None
+    end_s: float | None
+
+
+@dataclass
+class ReportData:
+    """What the report shows; built by :func:`collect`."""
+
+    record: SessionRecord
+    title: str
+    session_rows: list[tuple[str, str]]
+    recording_rows: list[tuple[str, str]]
+    summary_rows: list[tuple[str, str]]
+    phases: list[PhaseRow]
+    phase_dicts: list[dict[str, Any]]
+    thresholds: list[dict[str, Any]]
+    trial_success: list[tuple[str, float | None]]
+    markers: list[dict[str, Any]]
+    envelope: EnvelopeOverview
+    trend: list[SessionPoint]
+    trend_text: list[str]
+    notes: str
+    warnings: list[str] = field(default_factory=list)
+    generated: str = ""
+
+
+def _date(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%d %b %Y %H:%M")
+
+
+def envelope_overview(
+    db: Database, record: SessionRecord, points: int = ENVELOPE_POINTS
+) -> EnvelopeOverview:
+    """Run the session's pipeline over the stored samples and bin the envelope."""
+    pipeline = pipeline_for(record)
+    k = len(pipeline.outputs)
+    first, end, _ = db.stored_extent(record.id)
+    if first is None or end is None:
+        empty = np.zeros(0)
+        return EnvelopeOverview(
+            empty, np.zeros((0, k)), empty, [o.name for o in pipeline.outputs], []
+        )
+    total = end - first
+    size = max(1, math.ceil(total / points))
+    n_bins = math.ceil(total / size)
+    sums = np.zeros((n_bins, k))
+    counts = np.zeros((n_bins, k))
+    flagged = np.zeros(n_bins)
+    for chunk in db.iter_chunks(record.id, block_samples=1 << 15):
+        out = pipeline.process(chunk)
+        bins = (np.arange(chunk.first_index, chunk.end_index) - first) // size
+        ok = (out.flags == 0) & np.isfinite(out.envelope_uv)
+        lo = int(bins[0])
+        local = bins - lo
+        size_local = int(local[-1]) + 1
+        for c in range(k):
+            sel = ok[:, c]
+            sums[lo : lo + size_local, c] += np.bincount(
+                local[sel], weights=out.envelope_uv[sel, c], minlength=size_local
+            )
+            counts[lo : lo + size_local, c] += np.bincount(local[sel], minlength=size_local)
+        flagged[lo : lo + size_local] += np.bincount(
+            local, weights=(out.flags != 0).any(axis=1), minlength=size_local
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        env = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    widths = np.full(n_bins, float(size))
+    widths[-1] = total - size * (n_bins - 1)
+    t = (np.arange(n_bins) * size + widths / 2) / record.info.fs_hz
+    floors = [float(x) for x in pipeline.noise_floor_uv]
+    return EnvelopeOverview(t, env, flagged / widths, [o.name for o in pipeline.outputs], floors)
+
+
+def collect(db: Database, session_id: int) -> ReportData:
+    """Gather the report's contents for one stored session."""
+    record = db.get_session(session_id)
+    info = record.info
+    summary = record.summary or {}
+    hw = {**{k: v for k, v in info.extra.items()}, **(record.hardware or {})}
+    phases = db.phases(session_id)
+    origin = record.first_index or 0
+    fs = info.fs_hz
+    pipeline = pipeline_for(record)
+    described = pipeline.describe()
+
+    kinds = {p.get("kind", "") for p in phases}
+    techniques = []
+    if "breathing" in kinds or "breathing" in record.protocol:
+        techniques.append("breathing pacer")
+    if kinds & {"tense", "release"} or record.protocol == "pmr":
+        techniques.append("progressive muscle relaxation")
+    pain = f"{fmt(record.pain_before, 0)} before, {fmt(record.pain_after, 0)} after (0-10)"
+
+    session_rows = [
+        ("Subject (pseudonym)", record.subject_id or "-"),
+        ("Session", f"{record.id} ({record.status})"),
+        ("Date", _date(record.started_at)),
+        ("Clinician", record.clinician or "-"),
+        ("Protocol", record.protocol or "-"),
+        ("Duration", fmt_time(record.duration_s)),
+        ("Muscle / side", f"{record.muscle or '-'} / {record.side or '-'}"),
+        ("Electrode site", record.electrode_site or "-"),
+        ("Electrodes / skin prep", f"{record.electrode_type or '-'} / {record.skin_prep or '-'}"),
+        ("Breathing / PMR", ", ".join(techniques) or "not used"),
+        ("Pain rating", pain),
+    ]
+    board = info.board or "-"
+    adc = (
+        f"{info.adc_bits}-bit, Vref {info.vref_v:g} V"
+        if info.adc_bits and info.vref_v
+        else info.units
+    )
+    sensor = str(hw.get("sensor") or hw.get("myoware_version") or "2.0")
+    if not sensor.lower().startswith("myoware"):
+        sensor = f"MyoWare {sensor}"
+    pot = hw.get("pot_kohm")
+    supply = hw.get("supply_v")
+    floors = summary.get("noise_floor_uv")
+    if isinstance(floors, int | float):
+        floor_text = f"{floors:.2f} uV RMS (measured)"
+    elif isinstance(floors, list) and floors:
+        floor_text = ", ".join(fmt(f) for f in floors) + " uV RMS (measured)"
+    else:
+        floor_text = ", ".join(
+            f"{o['name']} {o['noise_floor_uv']:.2f} uV ({o['noise_floor_source']})"
+            for o in described["outputs"]
+        )
+    channels = ", ".join(f"{c.name} ({c.kind.value}, gain {c.gain:g})" for c in info.channels)
+    recording_rows = [
+        (
+            "Sensor",
+            f"{sensor}" + (f", gain pot {float(pot):g} kOhm" if pot not in (None, "") else ""),
+        ),
+        ("Board / ADC", f"{board} / {adc}"),
+        (
+            "Supply / isolation",
+            f"{f'{float(supply):g} V' if supply not in (None, '') else '-'} / {record.isolation_mode or '-'}",
+        ),
+        ("Channels", channels),
+        ("Sampling rate", f"{fs:g} Hz" + (" (estimated)" if info.fs_estimated else "")),
+        ("Filters", describe_processing(record, pipeline)),
+        ("Amplitude", "uV RMS referred to the electrodes, noise floor removed in quadrature"),
+        ("Noise floor", floor_text),
+    ]
+    baseline = summary.get("baseline_uv")
+    recording_rows.append(
+        (
+            "Normalisation",
+            f"absolute uV; session baseline {fmt(baseline)} uV" if baseline else "absolute uV",
+        )
+    )
+
+    rows = []
+    for p in phases:
+        start = p.get("start_index")
+        end = p.get("end_index")
+        start_s = None if start is None else (start - origin) / fs
+        end_s = None if end is None else (end - origin) / fs
+        duration = p.get("duration_s")
+        if duration is None and start_s is not None and end_s is not None:
+            duration = end_s - start_s
+        rows.append(
+            PhaseRow(
+                name=str(p.get("name", "")),
+                kind=str(p.get("kind", "")),
+                start=fmt_time(start_s),
+                duration=fmt(duration, 0),
+                cells=[phase_cell(p, keys, d) for _, keys, d in PHASE_COLUMNS],
+                start_s=start_s,
+                end_s=end_s,
+            )
+        )
+    trials = [(str(p.get("name")), p.get("pct_below")) for p in phases if p.get("kind") == "train"]
+    excluded = summary.get("pct_excluded")
+    summary_rows = [
+        ("Baseline (resting)", f"{fmt(baseline)} uV"),
+        ("Below threshold, training", f"{fmt(summary.get('training_pct_below'), 1)} % of the time"),
+        (
+            "Below, transfer (no feedback)",
+            f"{fmt(summary.get('transfer_pct_below'), 1)} % of the time",
+        ),
+        ("Recovery time", f"{fmt(summary.get('recovery_s'), 1)} s"),
+        ("Excluded (artefact, gaps)", f"{fmt(excluded, 1)} %"),
+    ]
+    trend = subject_trend(db, record.subject_id)
+    warnings = list(described.get("warnings", []))
+    if record.status == "interrupted":
+        warnings.insert(
+            0, "This session was interrupted; measures cover the part that was recorded."
+        )
+    return ReportData(
+        record=record,
+        title="EMG biofeedback session report",
+        session_rows=session_rows,
+        recording_rows=recording_rows,
+        summary_rows=summary_rows,
+        phases=rows,
+        phase_dicts=phases,
+        thresholds=db.threshold_log(session_id),
+        trial_success=trials,
+        markers=db.markers(session_id),
+        envelope=envelope_overview(db, record),
+        trend=trend,
+        trend_text=trend_sentences(trend),
+        notes=record.notes or "",
+        warnings=warnings,
+        generated=dt.datetime.now().strftime("%d %b %Y %H:%M"),
+    )
