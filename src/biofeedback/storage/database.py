@@ -291,8 +291,8 @@ class SessionRecord:
     isolation_mode: str = ""
     clinician: str = ""
     notes: str = ""
-    pain_before: int | None = None
-    pain_after: int | None = None
+    pain_before: float | None = None
+    pain_after: float | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     first_index: int | None = None
     end_index: int | None = None
@@ -1008,9 +1008,10 @@ def _meta_columns(meta: dict[str, Any]) -> dict[str, Any]:
             columns[key] = "" if value is None else str(value)
         elif key in PAIN_FIELDS:
             if value is not None:
-                value = int(value)
+                value = float(value)
                 if not 0 <= value <= 10:
-                    raise StorageError(f"{key.replace('_', ' ')} {value}: rate pain from 0 to 10")
+                    raise StorageError(f"{key.replace('_', ' ')} {value:g}: rate pain from 0 to 10")
+                value = int(value) if value.is_integer() else value
             columns[key] = value
         else:
             allowed = ", ".join((*TEXT_FIELDS, *PAIN_FIELDS, "hardware", "started_at"))

@@ -42,8 +42,8 @@ class SessionPoint:
     pct_below: float | None
     recovery_s: float | None
     pct_excluded: float | None
-    pain_before: int | None
-    pain_after: int | None
+    pain_before: float | None
+    pain_after: float | None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""

@@ -1,0 +1,86 @@
+"""``biofeedback export SESSION --format edf|csv -o PATH``: write a session for other tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from biofeedback.errors import StorageError
+from biofeedback.storage.database import Database
+from biofeedback.storage.export import FORMATS, export_session
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``export`` subcommand."""
+    p = sub.add_parser(
+        "export",
+        help="export a session as EDF+ or CSV",
+        description=(
+            "Export a stored session. EDF+: one signal per input channel in uV at the electrodes "
+            "(lossless for ADC counts) with phases, markers and threshold changes as annotations. "
+            "CSV: a commented header (fs, units, filters), a time column, and per channel the raw "
+            "signal, the filtered signal and the envelope in uV with the quality flags."
+        ),
+    )
+    p.add_argument("session", metavar="SESSION", help="session id (see: biofeedback sessions)")
+    p.add_argument("--format", choices=FORMATS, help="edf or csv (default: from the -o suffix)")
+    p.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
+    p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
+    p.set_defaults(handler=run)
+
+
+def parse_session_id(text: str) -> int:
+    """A session id from the command line; StorageError says what is expected."""
+    if not str(text).strip().isdigit():
+        raise StorageError(
+            f"{text!r} is not a session id: use the number shown by 'biofeedback sessions'"
+        )
+    return int(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export; print where the file went (or one JSON object)."""
+    session_id = parse_session_id(args.session)
+    path = Path(args.output).expanduser()
+    fmt = args.format or path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise StorageError(
+            f"cannot tell the format from {path.name!r}: add --format edf or --format csv"
+        )
+    show = not args.json and sys.stderr.isatty()
+
+    def progress(fraction: float) -> None:
+        if show:
+            sys.stderr.write(
+                f"\rexporting session {session_id} as {fmt.upper()}: {100 * fraction:5.1f} %"
+            )
+            sys.stderr.flush()
+
+    with Database() as db:
+        result = export_session(db, session_id, fmt, path, progress=progress)
+    if show:
+        sys.stderr.write("\n")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "session_id": session_id,
+                    "path": str(result.path),
+                    "format": result.format,
+                    "samples": result.samples,
+                    "channels": result.channels,
+                    "annotations": result.annotations,
+                    "bytes": result.bytes,
+                    "seconds": round(result.seconds, 3),
+                }
+            )
+        )
+    else:
+        kind = "EDF+" if result.format == "edf" else "CSV"
+        print(
+            f"Wrote {result.path} ({kind}, {result.channels} channels, {result.samples} samples, "
+            f"{result.bytes / 1e6:.1f} MB)"
+        )
+    return 0

@@ -1,0 +1,112 @@
+"""``biofeedback replay SESSION|PATH``: play a stored session or a recording file like a live board.
+
+Opens the window on ``replay://...``; with ``--headless`` it streams through the pipeline and
+prints a summary like ``biofeedback stream``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from biofeedback.cli.common import add_pipeline_options
+from biofeedback.errors import SourceURLError
+from biofeedback.storage.database import Database
+
+#: command-line option -> replay URL option
+_FILE_OPTIONS = {
+    "fs": "fs",
+    "units": "units",
+    "channels": "channels",
+    "columns": "columns",
+    "time": "time",
+    "names": "names",
+    "board": "board",
+    "adc_bits": "adc_bits",
+    "vref": "vref",
+    "gain": "gain",
+    "pot": "pot",
+    "scale_uv": "scale_uv",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``replay`` subcommand."""
+    p = sub.add_parser(
+        "replay",
+        help="replay a stored session or a recording file (CSV, WAV, EDF) like a live board",
+        description=(
+            "Replay a stored session (its id) or a recording file through the pipeline, in the "
+            "window or --headless. Files that do not state their sampling rate or units need "
+            "--fs and --units (the error says which)."
+        ),
+    )
+    p.add_argument("target", metavar="SESSION|PATH", help="session id, file path or replay:// URL")
+    p.add_argument("--speed", default="1", help="1 = real time, a factor such as 4, or max")
+    p.add_argument("--headless", action="store_true", help="no window: stream and print a summary")
+    p.add_argument("--json", action="store_true", help="with --headless: one JSON object")
+    p.add_argument(
+        "--duration", type=float, metavar="S", help="with --headless: stop after S seconds"
+    )
+    p.add_argument("--protocol", metavar="NAME", help="protocol to prepare in the window")
+    files = p.add_argument_group("recording files")
+    files.add_argument("--fs", type=float, metavar="HZ", help="sampling rate")
+    files.add_argument("--units", help="counts, uV, mV or V")
+    files.add_argument("--channels", metavar="KINDS", help="kind per column: raw,env,rect,ref")
+    files.add_argument("--columns", metavar="COLS", help="columns to use: numbers from 1 or names")
+    files.add_argument("--time", metavar="COL", help="the time column (gives fs)")
+    files.add_argument("--names", metavar="NAMES", help="channel names, comma separated")
+    files.add_argument("--board", help="uno, 12bit or uno-r4 (for --units counts)")
+    files.add_argument("--adc-bits", dest="adc_bits", type=int, metavar="N", help="ADC bits")
+    files.add_argument("--vref", type=float, metavar="V", help="ADC reference voltage")
+    files.add_argument("--gain", type=float, help="analogue gain electrodes -> ADC (default 200)")
+    files.add_argument("--pot", type=float, metavar="KOHM", help="MyoWare ENV gain pot (kOhm)")
+    files.add_argument(
+        "--scale-uv", dest="scale_uv", type=float, metavar="UV", help="uV per file unit"
+    )
+    add_pipeline_options(p)
+    p.set_defaults(handler=run)
+
+
+def replay_url(args: argparse.Namespace) -> str:
+    """The replay:// URL for the target and options (checks that the session or file exists)."""
+    target = str(args.target).strip()
+    options = {
+        url_key: getattr(args, key)
+        for key, url_key in _FILE_OPTIONS.items()
+        if getattr(args, key, None) is not None
+    }
+    speed = str(args.speed)
+    if target.startswith("replay://"):
+        return target
+    if target.isdigit():
+        if options:
+            raise SourceURLError(
+                f"--{next(iter(options))} is for recording files, not stored sessions"
+            )
+        with Database() as db:
+            db.get_session(int(target))  # a clear error if there is no such session
+        query = urlencode({"speed": speed})
+        return f"replay://{int(target)}?{query}"
+    path = Path(target).expanduser()
+    if not path.is_file():
+        raise SourceURLError(
+            f"{target!r} is neither a session id nor a file: list sessions with 'biofeedback sessions'"
+        )
+    query = urlencode({**{k: str(v) for k, v in options.items()}, "speed": speed})
+    return f"replay://{quote(str(path.resolve()))}?{query}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the window on the replay, or stream it headless with a summary."""
+    url = replay_url(args)
+    if args.headless:
+        from biofeedback.cli import stream
+
+        ns = argparse.Namespace(**vars(args))
+        ns.source = url
+        return stream.run(ns)
+    from biofeedback.cli import gui
+
+    return gui.run(argparse.Namespace(source=url, protocol=args.protocol))

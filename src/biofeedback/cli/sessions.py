@@ -1,0 +1,112 @@
+"""``biofeedback sessions``: list stored sessions (and a subject's progress)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from biofeedback.storage.database import Database
+from biofeedback.storage.progress import progress_summary, session_point
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``sessions`` subcommand."""
+    p = sub.add_parser(
+        "sessions",
+        help="list stored sessions",
+        description=(
+            "List the stored sessions, oldest first, with their key measures. Sessions left open "
+            "by a crash are closed as interrupted first (everything recorded is kept)."
+        ),
+    )
+    p.add_argument("--subject", metavar="ID", help="only this subject's sessions")
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="with --subject: practice streak, weekly goal and trends as well",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run)
+
+
+def _row(record: Any, point: Any) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "subject_id": record.subject_id,
+        "protocol": record.protocol,
+        "started": dt.datetime.fromtimestamp(record.started_at).isoformat(timespec="seconds"),
+        "status": record.status,
+        "duration_s": round(record.duration_s, 3),
+        "fs_hz": record.info.fs_hz,
+        "channels": [f"{c.name} ({c.kind.value})" for c in record.info.channels],
+        "muscle": record.muscle,
+        "side": record.side,
+        "baseline_uv": point.baseline_uv,
+        "pct_below": point.pct_below,
+        "recovery_s": point.recovery_s,
+        "pain_before": record.pain_before,
+        "pain_after": record.pain_after,
+        "samples": record.n_samples,
+    }
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _duration(seconds: float) -> str:
+    total = round(seconds)
+    return f"{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the session list (or one JSON object); exit 0."""
+    if args.progress and not args.subject:
+        sys.stderr.write("biofeedback: --progress needs --subject ID\n")
+        return 2
+    with Database() as db:
+        recovered = db.recover_interrupted()
+        if args.subject is not None:
+            db.check_subject_id(args.subject)
+        records = db.list_sessions(args.subject)
+        rows = [_row(r, session_point(r, db.phases(r.id))) for r in records]
+        progress = progress_summary(db, args.subject) if args.progress else None
+        path = db.path
+    if args.json:
+        out: dict[str, Any] = {"database": str(path), "recovered": recovered, "sessions": rows}
+        if progress is not None:
+            out["progress"] = progress.to_dict()
+        print(json.dumps(out))
+        return 0
+    if recovered:
+        ids = ", ".join(str(i) for i in recovered)
+        sys.stderr.write(
+            f"Closed session(s) {ids} as interrupted (the app stopped while recording).\n"
+        )
+    if not rows:
+        who = f" for subject {args.subject}" if args.subject else ""
+        print(f"No sessions{who} in {path}. Record one with: biofeedback record --source URL ...")
+        return 0
+    header = f"{'id':>5}  {'started':<16}  {'subject':<10} {'protocol':<18} {'length':>8}  {'status':<11} {'baseline':>9} {'% below':>8} {'recov s':>8}"
+    print(header)
+    for r in rows:
+        print(
+            f"{r['id']:>5}  {r['started'][:16].replace('T', ' '):<16}  {(r['subject_id'] or '-')[:10]:<10} "
+            f"{(r['protocol'] or '-')[:18]:<18} {_duration(r['duration_s']):>8}  {r['status']:<11} "
+            f"{_num(r['baseline_uv'], 2):>9} {_num(r['pct_below']):>8} {_num(r['recovery_s']):>8}"
+        )
+    print("(baseline in uV RMS at the electrodes; % below = time below threshold in training)")
+    if progress is not None:
+        week = progress.this_week
+        goal = f" of {week.goal}" if week.goal else " (no weekly goal set)"
+        print()
+        print(
+            f"Practice: {week.sessions}{goal} sessions this week; streak {progress.current_streak_days} "
+            f"day(s), longest {progress.longest_streak_days}."
+        )
+        for line in progress.trend_text:
+            print(line)
+    return 0
