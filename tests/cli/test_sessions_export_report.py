@@ -11,10 +11,10 @@ import pyedflib
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
-from storage_helpers import record_sim_session  # noqa: E402
+from storage_helpers import record_sim_session
 
-from biofeedback.cli import main  # noqa: E402
-from biofeedback.storage.database import Database  # noqa: E402
+from biofeedback.cli import main
+from biofeedback.storage.database import Database
 
 SIM = "sim://?scenario=relax&seed=4&board=12bit&channels=raw,env,ref&speed=max&chunk_ms=100"
 
