@@ -192,7 +192,8 @@ duration = "20 s"
     flags[rng.random(n) < 0.02, 0] = Flag.MOTION
     whole = run_session(p, FS, env, flags, noise_floor_uv=[0.5, 0.6])
     sizes = rng.integers(1, 700, size=n)
-    r = SessionRunner(p, FS, noise_floor_uv=[0.5, 0.6])
+    coalesce_s = [0.0, 0.1, 3.0][seed]
+    r = SessionRunner(p, FS, noise_floor_uv=[0.5, 0.6], coalesce_s=coalesce_s)
     a = 0
     for size in sizes:
         b = min(n, a + int(size))
@@ -200,6 +201,7 @@ duration = "20 s"
         a = b
         if a >= n:
             break
+    r.flush()
     assert r.finished
     assert [e.to_dict() for e in r.events] == [e.to_dict() for e in whole.events]
     assert r.summary().to_dict() == whole.summary().to_dict()
@@ -519,3 +521,27 @@ def test_pain_ratings() -> None:
     assert (r.summary().pain_before, r.summary().pain_after) == (7.0, 3.5)
     with pytest.raises(ValueError, match="pain rating after must be a number from 0 to 10"):
         r.set_pain(after=11)
+
+
+def test_small_ticks_are_coalesced_and_control_calls_flush_them() -> None:
+    p = proto(SMALL)
+    r = SessionRunner(p, FS, coalesce_s=1.0)  # 100 samples
+    first = r.tick(0, np.full(30, 4.0))
+    assert types(first) == ["phase_started"]  # the session starts at once
+    assert r.tick(30, np.full(30, 4.0)) == []  # held back
+    assert r.next_index == 0 and r.state().elapsed_s == 0.0
+    r.tick(60, np.full(50, 4.0))  # 110 waiting: processed
+    assert r.next_index == 110
+    r.tick(110, np.full(20, 4.0))
+    events = r.pause()  # applies after the 20 held-back samples
+    assert events[-1].type == EventType.PAUSED and events[-1].sample_index == 130
+    assert r.flush() == []
+    # the caller may reuse its buffer: held-back samples were copied
+    r2 = SessionRunner(p, FS, coalesce_s=1.0)
+    buf = np.full(50, 4.0)
+    r2.tick(0, buf)
+    buf[:] = 1000.0
+    r2.tick(50, np.full(50, 4.0))
+    assert r2.state().latest_uv == 4.0
+    r2.tick(100, np.full(1900, 4.0))
+    assert r2.phase_metrics[0].mean_uv == 4.0

@@ -151,16 +151,19 @@ def recovery_time(
     level_uv: float,
     fs_hz: float,
     hold_s: float = 2.0,
-    smooth_s: float = 1.0,
+    smooth_s: float = 1.5,
+    delay_s: float = 0.0,
 ) -> float | None:
     """Seconds from the start of the array (the end of the contraction) until the RMS stays at
     or below ``level_uv`` for at least ``hold_s`` (SPEC.md 3).
 
     The RMS is the envelope smoothed to a centred ``smooth_s`` window (:func:`centred_rms`):
-    the 100 ms envelope of a resting muscle fluctuates by ~15 %, so it rarely stays under
-    baseline + 2 SD for 2 s even when the muscle is back at rest; a 1 s RMS has a few percent
-    of noise and no delay. Windows with too few included samples break the hold (a stretch that
-    cannot be seen cannot prove rest). None when it never settles inside the array.
+    the 100 ms envelope of a resting muscle fluctuates by ~13 %, so it rarely stays under
+    baseline + 2 SD for 2 s even when the muscle is back at rest, and its crossing time jitters
+    by seconds; a centred 1.5 s RMS has ~3 % noise and no delay. ``delay_s`` is the lag of the
+    envelope itself (a causal moving RMS lags by half its window) and is subtracted. Windows
+    with too few included samples break the hold (a stretch that cannot be seen cannot prove
+    rest). None when it never settles inside the array.
     """
     rms = (
         centred_rms(envelope_uv, included, fs_hz, smooth_s)
@@ -173,7 +176,7 @@ def recovery_time(
     hit = np.flatnonzero(lengths >= hold_n)
     if hit.size == 0:
         return None
-    return float(starts[hit[0]]) / fs_hz
+    return max(0.0, float(starts[hit[0]]) / fs_hz - delay_s)
 
 
 def asymmetry_pct(left_uv: float, right_uv: float) -> float | None:
@@ -219,6 +222,7 @@ def compute_phase_metrics(
     pairs: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] | None = None,
     recovery_level_uv: float | None = None,
     contraction_mean_uv: float | None = None,
+    envelope_delay_s: float = 0.0,
 ) -> PhaseMetrics:
     """Measures of one phase from its stored per-sample arrays.
 
@@ -234,6 +238,8 @@ def compute_phase_metrics(
     recovery_level_uv : baseline + k SD when the phase follows a contraction (recovery time is
         measured from the phase start); None otherwise.
     contraction_mean_uv : mean of the contraction before a release phase (contrast ratio).
+    envelope_delay_s : lag of the envelope (half the causal RMS window), taken off the recovery
+        time.
     """
     env = np.asarray(envelope_uv, dtype=np.float64)
     inc = np.asarray(included, dtype=bool)
@@ -278,7 +284,13 @@ def compute_phase_metrics(
     if recovery_level_uv is not None:
         m.recovery_level_uv = recovery_level_uv
         m.recovery_s = recovery_time(
-            env, inc, recovery_level_uv, fs_hz, measures.recovery_hold_s, measures.recovery_smooth_s
+            env,
+            inc,
+            recovery_level_uv,
+            fs_hz,
+            measures.recovery_hold_s,
+            measures.recovery_smooth_s,
+            envelope_delay_s,
         )
     if contraction_mean_uv is not None and m.mean_uv:
         m.contrast_ratio = contraction_mean_uv / m.mean_uv

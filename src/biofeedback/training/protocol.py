@@ -282,7 +282,7 @@ class MeasureSettings:
     gap_threshold_uv: float | None = None  # None: the training threshold in force
     recovery_hold_s: float = 2.0
     recovery_sd: float = 2.0
-    recovery_smooth_s: float = 1.0  # centred RMS window for the recovery time (0: raw envelope)
+    recovery_smooth_s: float = 1.5  # centred RMS window for the recovery time (0: raw envelope)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -201,6 +201,12 @@ class SessionRunner:
         value for all). It is the floor of the threshold rule until a noise-floor phase measures
         one; 0 (unknown) disables the floor.
     start_index : absolute index of the session's first sample; default: the first tick's.
+    envelope_delay_s : lag of the envelope behind the muscle: half the pipeline's causal RMS
+        window (0.05 s for the default 100 ms); taken off recovery times.
+    coalesce_s : smaller ticks are gathered until this much signal is waiting, then processed
+        together (per-tick cost stays low with 10 ms chunks; events and :meth:`state` lag by
+        at most this much; results are identical). 0 processes every tick at once. Call
+        :meth:`flush` when a stream ends before the session does.
 
     Control calls (:meth:`pause`, :meth:`resume`, :meth:`skip`, :meth:`abort`,
     :meth:`override_threshold`) take effect at the first sample not yet ticked and return their
@@ -216,11 +222,17 @@ class SessionRunner:
         n_channels: int | None = None,
         noise_floor_uv: float | Sequence[float] | np.ndarray | None = None,
         start_index: int | None = None,
+        envelope_delay_s: float = 0.05,
+        coalesce_s: float = 0.1,
     ) -> None:
         if not fs_hz > 0:
             raise ValueError(f"fs_hz must be > 0 (got {fs_hz})")
         self.protocol = protocol
         self.fs_hz = float(fs_hz)
+        self.envelope_delay_s = float(envelope_delay_s)
+        self._coalesce_n = max(1, round(coalesce_s * self.fs_hz))
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_n = 0
         self._lock = threading.RLock()
         self._n_channels: int | None = None
         self._initial_floor = noise_floor_uv
@@ -335,43 +347,45 @@ class SessionRunner:
     def pause(self) -> list[RunnerEvent]:
         """Stop the phase clock; samples until :meth:`resume` are neither scored nor stored."""
         with self._lock:
+            events = self._flushed()
             if self._finished or self._paused:
-                return []
+                return self._keep(events)
             self._paused = True
-            return self._emit_now(EventType.PAUSED, {})
+            events.append(self._event(EventType.PAUSED, self._next, {}))
+            return self._keep(events)
 
     def resume(self) -> list[RunnerEvent]:
         """Continue after :meth:`pause`."""
         with self._lock:
+            events = self._flushed()
             if self._finished or not self._paused:
-                return []
+                return self._keep(events)
             self._paused = False
-            return self._emit_now(EventType.RESUMED, {})
+            events.append(self._event(EventType.RESUMED, self._next, {}))
+            return self._keep(events)
 
     def skip(self) -> list[RunnerEvent]:
         """End the current phase now and start the next one (a paused session stays paused)."""
         with self._lock:
+            events = self._flushed()
             if self._finished or not self._started:
-                return []
-            events: list[RunnerEvent] = []
+                return self._keep(events)
             self._end_phase(events, skipped=True)
-            self._events.extend(events)
-            return events
+            return self._keep(events)
 
     def abort(self, reason: str = "") -> list[RunnerEvent]:
         """End the session now; the phase in progress is measured up to here."""
         with self._lock:
+            events = self._flushed()
             if self._finished:
-                return []
-            events: list[RunnerEvent] = []
+                return self._keep(events)
             self._aborted = True
             self._abort_reason = reason or "stopped by the user"
             if self._started:
                 self._end_phase(events, aborted=True)
             else:
                 self._finish(events)
-            self._events.extend(events)
-            return events
+            return self._keep(events)
 
     def override_threshold(
         self, value_uv: float, reason: str = "", *, until: str = "session"
@@ -386,8 +400,9 @@ class SessionRunner:
         if not (isinstance(value_uv, int | float) and 0 < value_uv < 1e5):
             raise ValueError(f"threshold must be a number of uV > 0 (got {value_uv!r})")
         with self._lock:
+            events = self._flushed()
             if self._finished:
-                return []
+                return self._keep(events)
             self._thr.override = until
             text = f"clinician override{': ' + reason if reason else ''}"
             if value_uv < self._thr.floor_uv:
@@ -395,10 +410,8 @@ class SessionRunner:
                     f" (below the {self._thr.floor_x_noise:g} x noise floor "
                     f"{self._thr.floor_uv:.3g} uV: differences this small are noise)"
                 )
-            events: list[RunnerEvent] = []
             self._set_threshold(float(value_uv), text, "clinician", events)
-            self._events.extend(events)
-            return events
+            return self._keep(events)
 
     def release_override(self) -> None:
         """Let shaping and phase targets move the threshold again."""
@@ -450,7 +463,9 @@ class SessionRunner:
                     self._next = int(first_index)
                 self._start(events)
             first = int(first_index)
-            if first > self._next:
+            expected = self._next + self._pending_n
+            if first > expected:
+                self._flush(events)
                 missing = first - self._next
                 fill = np.full((min(missing, _GAP_PIECE), k), np.nan)
                 flag = np.full((min(missing, _GAP_PIECE), k), int(Flag.MISSING), np.uint16)
@@ -458,17 +473,42 @@ class SessionRunner:
                     piece = min(missing, _GAP_PIECE)
                     self._process(fill[:piece], flag[:piece], events)
                     missing -= piece
-                if self._finished:
-                    self._events.extend(events)
-                    return events
-            elif first < self._next:
-                drop = min(n, self._next - first)
+            elif first < expected:
+                drop = min(n, expected - first)
                 self.overlap_samples += drop
                 env, fl = env[drop:], fl[drop:]
-            if len(env):
-                self._process(env, fl, events)
+            if len(env) and not self._finished:
+                if not self._pending and len(env) >= self._coalesce_n:
+                    self._process(env, fl, events)
+                else:
+                    # keep copies: the caller may reuse its buffers
+                    self._pending.append((env.copy(), fl.copy()))
+                    self._pending_n += len(env)
+                    if self._pending_n >= self._coalesce_n:
+                        self._flush(events)
             self._events.extend(events)
             return events
+
+    def flush(self) -> list[RunnerEvent]:
+        """Process samples held back for coalescing (call when the stream ends)."""
+        with self._lock:
+            events: list[RunnerEvent] = []
+            self._flush(events)
+            self._events.extend(events)
+            return events
+
+    def _flush(self, events: list[RunnerEvent]) -> None:
+        if not self._pending:
+            return
+        if len(self._pending) == 1:
+            env, fl = self._pending[0]
+        else:
+            env = np.concatenate([p[0] for p in self._pending])
+            fl = np.concatenate([p[1] for p in self._pending])
+        self._pending.clear()
+        self._pending_n = 0
+        if not self._finished:
+            self._process(env, fl, events)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -603,10 +643,15 @@ class SessionRunner:
         phase_index = self._phase_i if self._started else None
         return RunnerEvent(etype, int(index), self._time(index), phase_index, data)
 
-    def _emit_now(self, etype: EventType, data: dict[str, Any]) -> list[RunnerEvent]:
-        event = self._event(etype, self._next, data)
-        self._events.append(event)
-        return [event]
+    def _flushed(self) -> list[RunnerEvent]:
+        """Process held-back samples first, so a control call applies after them."""
+        events: list[RunnerEvent] = []
+        self._flush(events)
+        return events
+
+    def _keep(self, events: list[RunnerEvent]) -> list[RunnerEvent]:
+        self._events.extend(events)
+        return events
 
     def _start(self, events: list[RunnerEvent]) -> None:
         self._started = True
@@ -943,6 +988,7 @@ class SessionRunner:
             pairs=pairs,
             recovery_level_uv=level,
             contraction_mean_uv=contraction_mean,
+            envelope_delay_s=self.envelope_delay_s,
         )
         metrics.feedback = str(phase.feedback)
         metrics.paused_s = rec.paused_n / self.fs_hz
@@ -1074,13 +1120,16 @@ def run_session(
     block: int | None = None,
     noise_floor_uv: float | Sequence[float] | None = None,
     pain_before: float | None = None,
+    envelope_delay_s: float = 0.05,
 ) -> SessionRunner:
     """Run a protocol over whole arrays (a recording or a synthetic envelope), offline.
 
     ``block`` splits the arrays into ticks of that many samples (default: one tick). Stops when
     the session ends or the samples run out (then :attr:`SessionRunner.finished` is False).
     """
-    runner = SessionRunner(protocol, fs_hz, noise_floor_uv=noise_floor_uv)
+    runner = SessionRunner(
+        protocol, fs_hz, noise_floor_uv=noise_floor_uv, envelope_delay_s=envelope_delay_s
+    )
     if pain_before is not None:
         runner.set_pain(before=pain_before)
     env = np.asarray(envelope_uv, dtype=np.float64)
@@ -1091,4 +1140,5 @@ def run_session(
         runner.tick(first_index + a, env[a:b], None if flags is None else flags[a:b])
         if runner.finished:
             break
+    runner.flush()
     return runner
