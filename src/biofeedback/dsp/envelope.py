@@ -1,0 +1,144 @@
+"""Amplitude: causal moving sums and RMS, unit conversion, noise-floor correction (SPEC.md 2).
+
+:class:`MovingSum` is the workhorse of the live path: the sum of the last ``window`` values of
+each row, updated block by block. It never accumulates rounding drift and gives *bit-identical*
+results however the stream is cut into blocks: time is split into fixed windows counted from
+the start, the sum for a sample is (suffix sum of the previous window) + (prefix sum of the
+current window), and every prefix or suffix is a plain sequential sum over at most one window of
+values. So after any amount of streaming the error is that of summing one or two windows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import signal
+
+__all__ = [
+    "MovingSum",
+    "counts_to_uv",
+    "linear_envelope",
+    "moving_rms",
+    "quadrature_correct",
+]
+
+
+class MovingSum:
+    """Causal moving sum over the last ``window`` samples of ``n_rows`` rows.
+
+    Before ``window`` samples have been seen the sum covers what has been seen. Feed blocks
+    shaped ``[rows, n]``; the result for each sample includes that sample.
+
+    Time is cut into fixed windows counted from the first sample. Within the current window a
+    running prefix sum ``P`` is kept (``P[0] = 0``, ``P[j + 1] = P[j] + q[j]``, always summed in
+    this order); when a window completes, its suffix sums ``P[W] - P[j]`` are kept. The moving
+    sum at offset ``o`` is ``P[o + 1] + suffix_prev[o + 1]``. Every number is computed by the
+    same operations in the same order whatever the block sizes, so the output is bit-identical
+    for any chunking, and rounding never accumulates beyond two windows.
+    """
+
+    def __init__(self, window: int, n_rows: int) -> None:
+        if window < 1:
+            raise ValueError(f"moving window must be at least one sample, got {window}")
+        self.window = int(window)
+        self.n_rows = int(n_rows)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all history."""
+        w, r = self.window, self.n_rows
+        self._prefix = np.zeros((r, w + 1))  # running prefix of the current window; [:, 0] = 0
+        self._suf = np.zeros((r, w + 1))  # suffix sums of the previous window; [:, w] = 0
+        self._pos = 0  # samples of the current window seen
+
+    def _advance(self, q: np.ndarray) -> np.ndarray:
+        """Sums for ``q`` that does not run past the end of the current window."""
+        a = self._pos
+        e = a + q.shape[1]
+        seg = self._prefix[:, a : e + 1]
+        seg[:, 1:] = q
+        np.add.accumulate(seg, axis=1, out=seg)
+        out = seg[:, 1:] + self._suf[:, a + 1 : e + 1]
+        if e == self.window:
+            self._suf = self._prefix[:, e : e + 1] - self._prefix
+            self._pos = 0
+        else:
+            self._pos = e
+        return out
+
+    def process(self, q: np.ndarray) -> np.ndarray:
+        """Moving sums for the block ``q`` [rows, n]; returns [rows, n]."""
+        w, pos = self.window, self._pos
+        rows, n = q.shape
+        if pos + n <= w:  # the common live case: the block stays within the current window
+            return self._advance(q)
+        out = np.empty((rows, n))
+        i = 0
+        if pos:
+            i = w - pos
+            out[:, :i] = self._advance(q[:, :i])
+        rest = n - i
+        if rest <= w:  # live blocks cross at most one window boundary
+            out[:, i:] = self._advance(q[:, i:])
+            return out
+        n_blocks = -(-rest // w)
+        # layout [rows, offset, block]: the running sums go across blocks in one vector step
+        flat = np.zeros((rows, n_blocks * w))
+        flat[:, :rest] = q[:, i:]
+        prefix = np.empty((rows, w + 1, n_blocks))
+        prefix[:, 0, :] = 0.0
+        prefix[:, 1:, :] = flat.reshape(rows, n_blocks, w).transpose(0, 2, 1)
+        np.add.accumulate(prefix, axis=1, out=prefix)
+        suffix = np.empty((rows, w + 1, n_blocks))
+        suffix[:, :, 0] = self._suf
+        suffix[:, :, 1:] = prefix[:, w : w + 1, :-1] - prefix[:, :, :-1]
+        sums = prefix[:, 1:, :] + suffix[:, 1:, :]
+        out[:, i:] = sums.transpose(0, 2, 1).reshape(rows, n_blocks * w)[:, :rest]
+        complete, rem = divmod(rest, w)
+        if complete:
+            self._suf = prefix[:, w : w + 1, complete - 1] - prefix[:, :, complete - 1]
+        if rem:
+            self._prefix[:, : rem + 1] = prefix[:, : rem + 1, complete]
+        self._pos = rem
+        return out
+
+
+def moving_rms(x: np.ndarray, window: int) -> np.ndarray:
+    """Causal moving RMS of ``x`` [n] or [n, ch] over ``window`` samples (offline helper).
+
+    The first ``window - 1`` outputs average over the samples available so far. NaN samples are
+    left out of the average; where a whole window is NaN the result is NaN.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    one_d = a.ndim == 1
+    rows = np.atleast_2d(a.T) if not one_d else a[None, :]
+    valid = np.isfinite(rows)
+    sq = np.where(valid, rows, 0.0) ** 2
+    ms = MovingSum(window, 2 * len(rows)).process(np.vstack([sq, valid.astype(float)]))
+    k = len(rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms = np.sqrt(np.maximum(ms[:k], 0.0) / ms[k:])
+    rms[ms[k:] == 0] = np.nan
+    return rms[0] if one_d else rms.T
+
+
+def counts_to_uv(counts: np.ndarray, scale_uv: float | np.ndarray, offset: float = 0.0):
+    """Input units to microvolts at the electrodes: ``(counts - offset) * scale_uv``."""
+    return (np.asarray(counts, dtype=np.float64) - offset) * scale_uv
+
+
+def quadrature_correct(rms_uv: np.ndarray, floor_uv: float | np.ndarray) -> np.ndarray:
+    """Remove an uncorrelated noise floor: ``sqrt(max(rms^2 - floor^2, 0))`` (SPEC.md 1)."""
+    r = np.asarray(rms_uv, dtype=np.float64)
+    f = np.asarray(floor_uv, dtype=np.float64)
+    return np.sqrt(np.maximum(r * r - f * f, 0.0))
+
+
+def linear_envelope(x: np.ndarray, fs_hz: float, cutoff_hz: float = 6.0) -> np.ndarray:
+    """Offline report envelope: rectify, then 2nd-order Butterworth low-pass, zero-phase.
+
+    Only for reports (it looks into the future); ``x`` [n] or [n, ch] should already be
+    band-passed and free of NaN.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    sos = signal.butter(2, cutoff_hz, btype="lowpass", fs=fs_hz, output="sos")
+    return signal.sosfiltfilt(sos, np.abs(a), axis=0)
