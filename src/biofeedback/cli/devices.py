@@ -1,0 +1,76 @@
+"""``biofeedback devices``: list serial ports and what answers on them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from biofeedback.devices import discovery
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``devices`` subcommand."""
+    p = sub.add_parser(
+        "devices",
+        help="list serial ports and what answers on them (our firmware, a stock sketch, nothing)",
+        description=(
+            "List serial ports. Ports of Arduino-class USB vendors (Arduino, SparkFun, Adafruit, "
+            "RP2040, CH340, FTDI, CP210x) are probed: first for the biofeedback firmware, then for "
+            "a sketch printing numbers (text mode). Each answering port gets the --source URL to "
+            "use. Exit code 0 if a board answered, 1 if none did."
+        ),
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--all", action="store_true", help="probe every port, not only Arduino-class USB ones"
+    )
+    p.add_argument("--no-probe", action="store_true", help="only list the ports")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=2.5,
+        metavar="S",
+        help="seconds to wait per port and mode (default 2.5)",
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """List (and probe) the ports; print a table or JSON."""
+    ports = discovery.list_ports()
+    if args.no_probe:
+        results = [discovery.ProbeResult(p, "not probed") for p in ports]
+    else:
+        results = discovery.probe_all(ports, timeout_s=args.timeout, include_all=args.all)
+    found = [r for r in results if r.answer in ("biofeedback", "text")]
+    if args.json:
+        print(json.dumps({"ports": [r.as_dict() for r in results], "found": len(found)}))
+        return 0 if found or args.no_probe else 1
+    if not ports:
+        print(discovery.describe_available_ports())
+        return 1
+    print(f"{'PORT':<22} {'USB ID':<10} {'VENDOR':<32} ANSWER")
+    for r in results:
+        vendor = r.port.vendor or r.port.manufacturer or r.port.description or "-"
+        print(f"{r.port.device:<22} {r.port.usb_id or '-':<10} {vendor[:32]:<32} {_answer(r)}")
+        if r.url:
+            print(f'{"":<22} -> --source "{r.url}"')
+    if not args.no_probe and not found:
+        print(
+            "\nno board answered. Flash firmware/biofeedback (firmware/README.md) or, for a stock "
+            "example sketch, use format=text; check the USB cable carries data. "
+            + discovery.SIM_HINT
+        )
+    return 0 if found or args.no_probe else 1
+
+
+def _answer(r: discovery.ProbeResult) -> str:
+    if r.answer in ("biofeedback", "text"):
+        return r.detail
+    if r.answer == "silent":
+        return "no answer (" + r.detail.split(":")[0] + ")"
+    if r.answer == "error":
+        return f"error: {r.detail}"
+    if r.answer == "skipped":
+        return f"skipped: {r.detail}"
+    return r.answer
