@@ -210,3 +210,18 @@ def test_body_part_words() -> None:
     assert body_part_words("", ["frontalis"]) == "forehead"
     assert body_part_words("neck", ["upper trapezius"]) == "neck"
     assert body_part_words("", []) == "muscles"
+
+
+def test_patient_text_for_pmr_and_desk_mode() -> None:
+    phases = [
+        _phase(0, "tense 1", PhaseKind.TENSE, mean_uv=40.0),
+        _phase(1, "release 1", PhaseKind.RELEASE, mean_uv=4.0, contrast_ratio=10.0),
+        _phase(2, "work", PhaseKind.TRAIN, 80.0, prompts=3),
+    ]
+    text = patient_summary_text(_summary(phases, body_part="neck"))
+    assert "Your neck was relaxed (below the target) 80 % of the training time." in text
+    assert (
+        "Tensing raised the tension to 40 uV on average; letting go brought it down to 4.0 uV "
+        "(10 times less)." in text
+    )
+    assert "You were reminded to take a micro-break 3 times." in text

@@ -432,6 +432,10 @@ def body_part_words(body_part: str, muscles: list[str] | tuple[str, ...]) -> str
     return "muscles"
 
 
+def _uv(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
 def _pct(value: float) -> str:
     return f"{value:.0f} %"
 
@@ -476,12 +480,13 @@ def patient_summary_text(summary: SessionSummary) -> str:
         relaxed = [p.mean_uv for p in releases if p.mean_uv is not None]
         if tense and relaxed:
             t, r = float(np.mean(tense)), float(np.mean(relaxed))
-            out.append(
-                f"Tensing raised the tension to {t:.0f} uV on average; letting go brought it "
-                f"down to {r:.1f} uV ({t / r:.0f} times less)."
-                if r > 0
-                else f"Tensing raised the tension to {t:.0f} uV on average."
+            text = (
+                f"Tensing raised the tension to {_uv(t)} uV on average; letting go brought it "
+                f"down to {_uv(r)} uV"
             )
+            if r > 0 and t / r >= 2:
+                text += f" ({t / r:.0f} times less)"
+            out.append(text + ".")
     recovery_phases = [p for p in summary.phases if p.recovery_level_uv is not None]
     if recovery_phases:
         times = [p.recovery_s for p in recovery_phases if p.recovery_s is not None]
@@ -492,6 +497,10 @@ def patient_summary_text(summary: SessionSummary) -> str:
             )
         else:
             out.append(f"After tensing, your {body} did not fully settle within the rest time.")
+    breaks = sum(p.prompts for p in summary.phases)
+    if breaks:
+        times = "once" if breaks == 1 else f"{breaks} times"
+        out.append(f"You were reminded to take a micro-break {times}.")
     if summary.pain_before is not None and summary.pain_after is not None:
         out.append(f"Pain: {summary.pain_before:g} out of 10 before, {summary.pain_after:g} after.")
     elif summary.pain_before is not None:

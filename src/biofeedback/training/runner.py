@@ -38,6 +38,7 @@ from biofeedback.training.protocol import (
 )
 from biofeedback.training.thresholds import (
     MIN_CALIBRATION_S,
+    ThresholdChange,
     ThresholdTracker,
     estimate_baseline,
     estimate_noise_floor,
@@ -294,7 +295,7 @@ class SessionRunner:
         return self._thr.value_uv
 
     @property
-    def threshold_log(self) -> list:
+    def threshold_log(self) -> list[ThresholdChange]:
         """Every threshold change (:class:`ThresholdChange`), in order."""
         with self._lock:
             return list(self._thr.log)
