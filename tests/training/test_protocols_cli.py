@@ -66,3 +66,18 @@ def test_validate_ok_and_broken(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 def test_unknown_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["protocols", "show", "nope"]) == 2
     assert "unknown protocol 'nope'" in capsys.readouterr().err
+
+
+def test_list_skips_a_broken_user_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BIOFEEDBACK_HOME", str(tmp_path))
+    (tmp_path / "protocols").mkdir()
+    (tmp_path / "protocols" / "bad.toml").write_text('name = "bad"\n', encoding="utf-8")
+    assert cli.main(["protocols", "list"]) == 0
+    captured = capsys.readouterr()
+    assert "clinical-session" in captured.out
+    assert captured.err == (
+        "biofeedback: skipped bad.toml: missing required key 'phases': add at least one "
+        "[[phases]] table\n"
+    )

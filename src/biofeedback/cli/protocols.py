@@ -66,7 +66,10 @@ def _duration(seconds: float) -> str:
 
 
 def _list(as_json: bool) -> int:
-    protocols = list_protocols()
+    errors: list[ProtocolFileError] = []
+    protocols = list_protocols(errors=errors)
+    for error in errors:
+        sys.stderr.write(f"biofeedback: skipped {error}\n")
     if as_json:
         print(
             json.dumps(

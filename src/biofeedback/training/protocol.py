@@ -406,16 +406,25 @@ def user_protocol_dir() -> Path:
     return data_dir(create=False) / "protocols"
 
 
-def list_protocols(include_user: bool = True) -> list[Protocol]:
+def list_protocols(
+    include_user: bool = True, errors: list[ProtocolFileError] | None = None
+) -> list[Protocol]:
     """All built-in protocols, then the user's own (``<data dir>/protocols/*.toml``).
 
-    A broken user file raises its :class:`ProtocolFileError` (so the user learns about it).
+    A broken user file raises its :class:`ProtocolFileError`, or, when ``errors`` is a list, is
+    left out and its error appended there (so one bad file does not hide the others).
     """
     found = [load_protocol(name) for name in library_names()]
     if include_user:
         folder = user_protocol_dir()
         if folder.is_dir():
-            found.extend(load_protocol_file(p) for p in sorted(folder.glob("*.toml")))
+            for path in sorted(folder.glob("*.toml")):
+                try:
+                    found.append(load_protocol_file(path))
+                except ProtocolFileError as exc:
+                    if errors is None:
+                        raise
+                    errors.append(exc)
     return found
 
 
