@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from biofeedback.core.types import Flag
 from biofeedback.errors import ProtocolFileError
@@ -545,3 +547,47 @@ def test_small_ticks_are_coalesced_and_control_calls_flush_them() -> None:
     assert r2.state().latest_uv == 4.0
     r2.tick(100, np.full(1900, 4.0))
     assert r2.phase_metrics[0].mean_uv == 4.0
+
+
+# hypothesis: any split of the same samples into ticks gives the same events and measures
+
+_HYP_PROTOCOL = proto(
+    """
+[[phases]]
+kind = "baseline"
+duration = "3 s"
+[[phases]]
+kind = "train"
+duration = "6 s"
+micro_break_after_s = 5
+shaping = { interval_s = 5 }
+[[phases]]
+kind = "tense"
+duration = "1 s"
+[[phases]]
+kind = "release"
+duration = "4 s"
+"""
+)
+_HYP_N = round(_HYP_PROTOCOL.duration_s * FS)
+_HYP_RNG = np.random.default_rng(42)
+_HYP_ENV = noisy(np.r_[np.full(900, 4.0), np.full(100, 30.0), np.full(400, 4.0)], _HYP_N, _HYP_RNG)
+_HYP_FLAGS = np.where(_HYP_RNG.random(_HYP_N) < 0.03, int(Flag.MOTION), 0).astype(np.uint16)
+_HYP_WHOLE = run_session(_HYP_PROTOCOL, FS, _HYP_ENV, _HYP_FLAGS, coalesce_s=0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 400), min_size=1, max_size=60),
+    coalesce_s=st.sampled_from([0.0, 0.05, 1.0]),
+)
+def test_block_invariance_property(sizes: list[int], coalesce_s: float) -> None:
+    r = SessionRunner(_HYP_PROTOCOL, FS, coalesce_s=coalesce_s)
+    a = 0
+    i = 0
+    while a < _HYP_N:
+        b = min(_HYP_N, a + sizes[i % len(sizes)])
+        r.tick(a, _HYP_ENV[a:b], _HYP_FLAGS[a:b])
+        a, i = b, i + 1
+    r.flush()
+    assert [e.to_dict() for e in r.events] == [e.to_dict() for e in _HYP_WHOLE.events]

@@ -1122,6 +1122,7 @@ def run_session(
     noise_floor_uv: float | Sequence[float] | None = None,
     pain_before: float | None = None,
     envelope_delay_s: float = 0.05,
+    coalesce_s: float = 0.1,
 ) -> SessionRunner:
     """Run a protocol over whole arrays (a recording or a synthetic envelope), offline.
 
@@ -1129,7 +1130,11 @@ def run_session(
     the session ends or the samples run out (then :attr:`SessionRunner.finished` is False).
     """
     runner = SessionRunner(
-        protocol, fs_hz, noise_floor_uv=noise_floor_uv, envelope_delay_s=envelope_delay_s
+        protocol,
+        fs_hz,
+        noise_floor_uv=noise_floor_uv,
+        envelope_delay_s=envelope_delay_s,
+        coalesce_s=coalesce_s,
     )
     if pain_before is not None:
         runner.set_pain(before=pain_before)
