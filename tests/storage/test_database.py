@@ -310,3 +310,15 @@ def test_existing_file_permissions_are_tightened(tmp_path: Path) -> None:
     path.chmod(0o644)
     Database(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_codec_accepts_fortran_ordered_blocks() -> None:
+    samples = np.asfortranarray(np.random.default_rng(0).normal(0, 0.05, (300, 4)))
+    block = encode_block(samples, np.zeros(300, np.uint16))
+    out, _ = decode_block(block.codec, block.data, None, None, 300, 4)
+    np.testing.assert_array_equal(out, samples.astype(np.float32))
+    ints = np.asfortranarray(synthetic_counts(300))
+    block = encode_block(ints, np.zeros(300, np.uint16))
+    np.testing.assert_array_equal(
+        decode_block(block.codec, block.data, None, None, 300, 3)[0], ints
+    )

@@ -198,6 +198,7 @@ class EncodedBlock:
 
 def _shuffle(arr: np.ndarray) -> bytes:
     # Byte planes per channel: the high bytes of small numbers are mostly equal and compress well.
+    arr = np.ascontiguousarray(arr)  # column selections can arrive in Fortran order
     n, ch = arr.shape
     width = arr.dtype.itemsize
     return np.ascontiguousarray(

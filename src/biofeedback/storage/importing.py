@@ -251,6 +251,16 @@ def _load_text(path: Path, opts: RecordingOptions) -> Recording:
         except ValueError:
             adc_bits = None
     samples = data[:, cols]
+    # Trailing rows without any value in the chosen columns are not samples (files end with a
+    # line of delimiters, or another column such as a goniometer runs on for a few rows).
+    blank = np.isnan(samples).all(axis=1)
+    samples = (
+        samples[: len(samples) - int(np.argmin(blank[::-1]))] if not blank.all() else samples[:0]
+    )
+    if len(samples) == 0:
+        raise SourceURLError(
+            f"{path}: the chosen columns hold no numbers: choose others with columns="
+        )
     kinds = _kinds(opts.channels, len(cols), path)
     if ours and opts.channels is None and "channels" in meta:
         kinds = _kinds_from_meta(meta["channels"], [column_names[c] for c in cols]) or kinds
