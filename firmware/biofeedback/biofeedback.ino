@@ -45,7 +45,8 @@ static volatile uint16_t ring_tail; /* next set slot loop() reads */
 static uint16_t ring_capacity;      /* sets that fit: RING_WORDS / (n_channels + 1) */
 static uint8_t ring_stride;
 
-static volatile uint32_t sample_index; /* index of the next set to be sampled */
+static volatile uint32_t sample_index; /* index of the next sampling period */
+static volatile uint16_t conv_index;   /* low 16 bits of the index of the set being converted */
 static volatile uint32_t overruns;     /* sets dropped (ring full) or periods missed */
 static volatile uint16_t ring_fill_max;
 static volatile uint8_t conv_channel;
@@ -84,11 +85,12 @@ static inline uint8_t admux_for(uint8_t pin)
 ISR(TIMER1_COMPA_vect)
 {
     if (converting) {
-        /* the previous set has not finished: this period is lost */
+        /* the previous set has not finished: this period is lost (but keeps its index) */
         overruns++;
         sample_index++;
         return;
     }
+    conv_index = (uint16_t)sample_index++; /* the set is labelled with the period it started in */
     converting = 1;
     conv_channel = 0;
     ADMUX = admux_for(pins[0]);
@@ -118,7 +120,7 @@ ISR(ADC_vect)
         } else {
             volatile uint16_t *slot = ring + (uint16_t)ring_head * ring_stride;
             uint8_t i;
-            slot[0] = (uint16_t)sample_index;
+            slot[0] = conv_index;
             for (i = 0; i < n_channels; i++) {
                 slot[i + 1] = conv_values[i];
             }
@@ -129,7 +131,6 @@ ISR(ADC_vect)
             }
         }
     }
-    sample_index++;
 }
 
 static void send_frame(uint8_t type, const uint8_t *payload, size_t len)
