@@ -161,7 +161,7 @@ class Engine:
         if limit is not None:
             remaining = limit - self.stats.samples
             if remaining <= 0:
-                self._finish()
+                self.finish()
                 return
             if len(chunk) > remaining:
                 chunk = Chunk(chunk.first_index, chunk.samples[:remaining], chunk.flags[:remaining])
@@ -191,9 +191,11 @@ class Engine:
                 self.stats.sink_errors += 1
                 self.sink_error = f"{type(exc).__name__}: {exc}"
         if limit is not None and self.stats.samples >= limit:
-            self._finish()
+            self.finish()
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """End the stream from a sink (on the device thread): later chunks are ignored and the
+        device is stopped without joining the thread we are on."""
         self._finished.set()
         # stop() joins the device thread; we are on it, so only signal it to end.
         threading.Thread(target=self.device.stop, name="engine-stop", daemon=True).start()

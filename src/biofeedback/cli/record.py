@@ -1,0 +1,171 @@
+"""``biofeedback record``: record a session headless, guided by a protocol or for a duration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from biofeedback.cli.common import add_pipeline_options, pipeline_settings_from_args
+from biofeedback.engine import Engine
+from biofeedback.errors import BiofeedbackError, SourceURLError
+from biofeedback.session import RecordingSession, SessionResult
+from biofeedback.storage.database import TEXT_FIELDS, Database
+from biofeedback.training.protocol import load_protocol
+from biofeedback.training.runner import EventType, RunnerEvent
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``record`` subcommand."""
+    p = sub.add_parser(
+        "record",
+        help="record a session headless (guided by --protocol, or for --duration seconds)",
+        description=(
+            "Record a session without a window and store it. With --protocol the session is "
+            "guided (calibration, baseline, training trials, measures per phase); without it, "
+            "--duration records a plain session. Prints the per-phase measures at the end."
+        ),
+    )
+    p.add_argument("--source", required=True, help="source URL, e.g. sim://?scenario=learner")
+    p.add_argument(
+        "--protocol", help="built-in protocol name or a .toml file (see: protocols list)"
+    )
+    p.add_argument("--duration", type=float, metavar="S", help="seconds to record (plain session)")
+    p.add_argument("--subject", metavar="ID", help="pseudonymous subject id, e.g. P007")
+    p.add_argument("--pain-before", type=float, metavar="0-10", help="pain rating before (0-10)")
+    p.add_argument("--pain-after", type=float, metavar="0-10", help="pain rating after (0-10)")
+    for name in TEXT_FIELDS:
+        p.add_argument(
+            f"--{name.replace('_', '-')}", dest=name, metavar="TEXT", help=argparse.SUPPRESS
+        )
+    p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
+    add_pipeline_options(p)
+    p.set_defaults(handler=run)
+
+
+def _check_pain(value: float | None, option: str) -> None:
+    if value is not None and not 0 <= value <= 10:
+        raise SourceURLError(f"{option} must be between 0 and 10 (got {value:g})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Record; print the measures (or one JSON object); exit 0 when the session completed."""
+    if args.protocol is None and args.duration is None:
+        raise SourceURLError("give --protocol NAME for a guided session or --duration S to record")
+    if args.duration is not None and not args.duration > 0:
+        raise SourceURLError("--duration must be a positive number of seconds")
+    _check_pain(args.pain_before, "--pain-before")
+    _check_pain(args.pain_after, "--pain-after")
+    protocol = load_protocol(args.protocol) if args.protocol else None
+    meta: dict[str, Any] = {k: getattr(args, k) for k in TEXT_FIELDS if getattr(args, k, None)}
+    if args.pain_before is not None:
+        meta["pain_before"] = args.pain_before
+
+    db = Database()
+    recovered = db.recover_interrupted()
+    if recovered and not args.json:
+        ids = ", ".join(str(i) for i in recovered)
+        sys.stderr.write(
+            f"Closed session(s) {ids} as interrupted (the app stopped while recording).\n"
+        )
+    engine = Engine(args.source, pipeline_settings_from_args(args))
+    with engine:
+        session = RecordingSession(
+            engine, db, protocol, subject_id=args.subject, duration_s=args.duration, meta=meta
+        )
+        if not args.json:
+            session.add_listener(_print_event)
+        t0 = time.monotonic()
+        session_id = session.start()
+        if not args.json:
+            what = f"protocol {protocol.name!r}" if protocol else f"{args.duration:g} s"
+            sys.stderr.write(f"Recording session {session_id} ({what}) from {args.source}\n")
+        interrupted = ""
+        try:
+            while not session.wait(0.5):
+                if not args.json and sys.stderr.isatty():
+                    _progress(session, t0)
+        except KeyboardInterrupt:
+            interrupted = "stopped by the user (Ctrl-C)"
+        result = session.finish(pain_after=args.pain_after, aborted_reason=interrupted)
+        wall_s = time.monotonic() - t0
+    db.close()
+    out = _result_json(result, protocol.name if protocol else "", wall_s)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        _print_result(out, result)
+    if session.errors and result.summary.get("duration_s", 0) == 0:
+        raise BiofeedbackError(session.errors[-1])
+    return 0 if result.status == "complete" else 1
+
+
+def _progress(session: RecordingSession, t0: float) -> None:
+    runner = session.runner
+    if runner is None:
+        info = session.engine.info
+        done = session.engine.stats.samples / info.fs_hz if info else 0.0
+        total = session.duration_s or 0.0
+        sys.stderr.write(f"\r{done:7.1f} / {total:.0f} s recorded")
+    else:
+        st = runner.state()
+        thr = "--" if st.threshold_uv is None else f"{st.threshold_uv:.2f}"
+        sys.stderr.write(
+            f"\rphase {st.phase_index + 1}/{st.n_phases} {st.phase_name:<22} "
+            f"{st.session_elapsed_s:7.0f} s  threshold {thr} uV   "
+        )
+    sys.stderr.flush()
+
+
+def _print_event(event: RunnerEvent) -> None:
+    if event.type == EventType.PHASE_STARTED:
+        sys.stderr.write(f"\n[{event.time_s:7.1f} s] {event.data.get('name', '')}\n")
+    elif event.type == EventType.WARNING:
+        sys.stderr.write(f"\n[{event.time_s:7.1f} s] warning: {event.data.get('message', '')}\n")
+
+
+def _result_json(result: SessionResult, protocol: str, wall_s: float) -> dict[str, Any]:
+    summary = result.summary
+    return {
+        "session_id": result.session_id,
+        "status": result.status,
+        "protocol": protocol,
+        "wall_s": round(wall_s, 3),
+        "duration_s": summary.get("duration_s"),
+        "phases": summary.get("phases", []),
+        "summary": {k: v for k, v in summary.items() if k not in ("phases", "threshold_log")},
+        "threshold_log": summary.get("threshold_log", []),
+        "patient_summary": result.patient_text,
+        "recorder": result.recorder_stats,
+    }
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return "--" if value is None else f"{value:.{digits}f}"
+
+
+def _print_result(out: dict[str, Any], result: SessionResult) -> None:
+    print(
+        f"Session {out['session_id']} {out['status']}: {_num(out['duration_s'], 1)} s of signal "
+        f"in {out['wall_s']:.1f} s"
+    )
+    if out["phases"]:
+        print(
+            f"{'phase':<24}{'start s':>8}{'dur s':>7}{'mean':>8}{'median':>8}{'thr':>7}"
+            f"{'% below':>9}{'excl %':>8}"
+        )
+        for ph in out["phases"]:
+            print(
+                f"{ph['name'][:23]:<24}{ph['start_s']:>8.0f}{ph['duration_s']:>7.0f}"
+                f"{_num(ph.get('mean_uv')):>8}{_num(ph.get('median_uv')):>8}"
+                f"{_num(ph.get('threshold_uv')):>7}{_num(ph.get('pct_below'), 0):>9}"
+                f"{_num(ph.get('pct_excluded'), 1):>8}"
+            )
+        print("(uV RMS at the electrodes)")
+    if result.patient_text:
+        print()
+        print(result.patient_text)

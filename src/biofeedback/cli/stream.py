@@ -1,0 +1,281 @@
+"""``biofeedback stream``: run the live pipeline headless with a terminal meter and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from biofeedback.cli.common import add_pipeline_options, pipeline_settings_from_args
+from biofeedback.core.types import ChannelKind, Chunk, Flag, ProcessedChunk
+from biofeedback.devices.base import DeviceState, DeviceStatus
+from biofeedback.engine import Engine
+from biofeedback.errors import BiofeedbackError, SourceURLError
+
+DEFAULT_SOURCE = "sim://?scenario=relax"
+_FLAG_NAMES = {
+    "gap": Flag.MISSING,
+    "clipping": Flag.CLIPPED,
+    "flat": Flag.FLAT,
+    "mains": Flag.MAINS,
+    "motion": Flag.MOTION,
+    "settling": Flag.SETTLING,
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``stream`` subcommand."""
+    p = sub.add_parser(
+        "stream",
+        help="stream from a source headless: live terminal meter, then a summary",
+        description=(
+            "Stream from a source through the real-time pipeline without a window. Shows a live meter "
+            "of muscle tension (uV RMS at the electrodes) per channel, then a summary."
+        ),
+    )
+    p.add_argument(
+        "--source",
+        default=DEFAULT_SOURCE,
+        help=f"source URL (default {DEFAULT_SOURCE}); e.g. serial:///dev/ttyACM0, replay://12",
+    )
+    p.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="seconds of signal to stream"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object, no meter")
+    add_pipeline_options(p)
+    p.set_defaults(handler=run)
+
+
+class StreamStats:
+    """Accumulates per-channel envelope statistics and quality flags from processed chunks.
+
+    Envelope statistics use only samples with no quality flag. The median is taken over the
+    envelope sampled every 10 ms, which keeps memory flat over long runs.
+    """
+
+    def __init__(self, n_outputs: int, fs_hz: float) -> None:
+        self.n = n_outputs
+        self.decimate = max(1, round(fs_hz / 100.0))
+        self.samples = 0
+        self.missing = 0
+        self._sum = np.zeros(n_outputs)
+        self._count = np.zeros(n_outputs, dtype=np.int64)
+        self._decimated: list[list[np.ndarray]] = [[] for _ in range(n_outputs)]
+        self._flag_counts = {name: np.zeros(n_outputs, dtype=np.int64) for name in _FLAG_NAMES}
+        self._any_flag = np.zeros(n_outputs, dtype=np.int64)
+        self.latest = np.full(n_outputs, np.nan)
+        self.latest_flags = np.zeros(n_outputs, dtype=np.uint16)
+        self._lock = threading.Lock()
+
+    def add(self, chunk: Chunk, out: ProcessedChunk) -> None:
+        """Engine sink: fold one processed chunk into the statistics."""
+        env, flags = out.envelope_uv, out.flags
+        good = (flags == 0) & np.isfinite(env)
+        # keep decimation aligned to the absolute sample index, so chunking never matters
+        offset = (-out.first_index) % self.decimate
+        with self._lock:
+            self.samples += len(chunk)
+            self.missing += int(np.count_nonzero(chunk.flags & Flag.MISSING))
+            self._sum += np.where(good, env, 0.0).sum(axis=0)
+            self._count += good.sum(axis=0)
+            dec_env = env[offset :: self.decimate]
+            dec_good = good[offset :: self.decimate]
+            for k in range(self.n):
+                self._decimated[k].append(dec_env[dec_good[:, k], k])
+            for name, bit in _FLAG_NAMES.items():
+                self._flag_counts[name] += ((flags & bit) != 0).sum(axis=0)
+            self._any_flag += (flags != 0).sum(axis=0)
+            if len(env):
+                self.latest = env[-1].copy()
+                self.latest_flags = flags[-1].copy()
+
+    def mean(self) -> np.ndarray:
+        """Mean envelope per channel over unflagged samples (NaN if none)."""
+        with self._lock:
+            return np.where(self._count > 0, self._sum / np.maximum(self._count, 1), np.nan)
+
+    def median(self) -> np.ndarray:
+        """Median envelope per channel over unflagged samples, at 10 ms resolution."""
+        with self._lock:
+            parts = [np.concatenate(d) if d else np.empty(0) for d in self._decimated]
+        return np.array([float(np.median(p)) if len(p) else math.nan for p in parts])
+
+    def quality(self) -> dict[str, Any]:
+        """Percent of samples carrying each flag, per channel."""
+        with self._lock:
+            total = max(self.samples, 1)
+            return {
+                "pct_flagged": [round(100.0 * v / total, 3) for v in self._any_flag],
+                **{
+                    f"pct_{name}": [round(100.0 * v / total, 3) for v in counts]
+                    for name, counts in self._flag_counts.items()
+                },
+            }
+
+
+def _fmt(value: float) -> str:
+    return "  --  " if not math.isfinite(value) else f"{value:6.1f}"
+
+
+def _meter_line(
+    engine: Engine, stats: StreamStats, names: list[str], elapsed_s: float, total_s: float | None
+) -> str:
+    parts = []
+    for k, name in enumerate(names):
+        bits = int(stats.latest_flags[k])
+        problem = ",".join(n for n in Flag.describe(bits) if n != "settling")
+        parts.append(
+            f"{name} {_fmt(float(stats.latest[k]))} uV{' [' + problem + ']' if problem else ''}"
+        )
+    clock = f"{elapsed_s:6.1f}s" + (f"/{total_s:.0f}s" if total_s else "")
+    state = (
+        ""
+        if engine.state == DeviceState.CONNECTED
+        else f"  ({engine.state}: {engine.last_message})"
+    )
+    return f"\r{clock}  " + "   ".join(parts) + state
+
+
+def run(args: argparse.Namespace) -> int:
+    """Stream, show the meter (unless --json), print the summary; exit 0 on success."""
+    if args.duration is not None and not (args.duration > 0):
+        raise SourceURLError("--duration must be a positive number of seconds")
+    settings = pipeline_settings_from_args(args)
+    engine = Engine(args.source, settings)
+    errors: list[str] = []
+
+    def on_status(status: DeviceStatus) -> None:
+        if status.state == DeviceState.ERROR:
+            errors.append(status.message)
+        elif status.state in (DeviceState.RECONNECTING, DeviceState.LOST) and not args.json:
+            sys.stderr.write(f"\n{status.state}: {status.message}\n")
+
+    with engine:
+        info = engine.info
+        assert info is not None and engine.pipeline is not None
+        outputs = engine.pipeline.outputs
+        stats = StreamStats(len(outputs), info.fs_hz)
+        engine.add_sink(stats.add)
+        engine.add_status_listener(on_status)
+        limit = None if args.duration is None else round(args.duration * info.fs_hz)
+        names = [o.name for o in outputs]
+        t0 = time.monotonic()
+        engine.start(max_samples=limit)
+        interactive = not args.json and sys.stderr.isatty()
+        try:
+            while not engine.wait(0.25):
+                if not args.json:
+                    elapsed = stats.samples / info.fs_hz
+                    line = _meter_line(engine, stats, names, elapsed, args.duration)
+                    if interactive:
+                        sys.stderr.write(line)
+                        sys.stderr.flush()
+        except KeyboardInterrupt:
+            pass  # Ctrl-C ends the stream early; the summary still follows
+        engine.stop()
+        wall_s = time.monotonic() - t0
+        if interactive:
+            sys.stderr.write("\n")
+
+    summary = build_summary(engine, stats, wall_s)
+    if errors and stats.samples == 0:
+        raise BiofeedbackError(errors[-1])
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_summary(summary)
+        if errors:
+            sys.stderr.write(f"biofeedback: stream ended early: {errors[-1]}\n")
+    return 1 if errors else 0
+
+
+def build_summary(engine: Engine, stats: StreamStats, wall_s: float) -> dict[str, Any]:
+    """The JSON summary of a stream (documented in docs/cli.md)."""
+    info, pipeline = engine.info, engine.pipeline
+    assert info is not None and pipeline is not None
+    mean, median = stats.mean(), stats.median()
+    floors = pipeline.noise_floor_uv
+    channels = []
+    warnings: list[str] = []
+    for k, out in enumerate(pipeline.outputs):
+        note = getattr(out, "warning", "") or ""
+        if note:
+            warnings.append(f"{out.name}: {note}")
+        channels.append(
+            {
+                "name": out.name,
+                "kind": str(out.kind),
+                "rms_uv_mean": None if not math.isfinite(mean[k]) else round(float(mean[k]), 4),
+                "rms_uv_median": None
+                if not math.isfinite(median[k])
+                else round(float(median[k]), 4),
+                "noise_floor_uv": round(float(floors[k]), 4),
+                "resolves_rest": bool(getattr(out, "resolves_rest", True)),
+                "pass_band": getattr(out, "passband", ""),
+            }
+        )
+    device_stats = engine.device.stats
+    return {
+        "source": engine.device.url,
+        "device": info.device,
+        "board": info.board,
+        "adc_bits": info.adc_bits,
+        "fs_hz": info.fs_hz,
+        "fs_estimated": info.fs_estimated,
+        "samples": stats.samples,
+        "duration_s": round(stats.samples / info.fs_hz, 3),
+        "wall_s": round(wall_s, 3),
+        "dropped": stats.missing,
+        "frame_errors": device_stats.frame_errors,
+        "overruns": device_stats.overruns,
+        "reconnects": device_stats.reconnects,
+        "channels": channels,
+        "quality": stats.quality(),
+        "pipeline": pipeline.describe(),
+        "warnings": warnings,
+        "state": str(engine.state),
+    }
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """Human-readable summary."""
+    print(
+        f"Streamed {summary['duration_s']:.1f} s at {summary['fs_hz']:g} Hz"
+        f"{' (estimated)' if summary['fs_estimated'] else ''} from {summary['device'] or summary['source']}"
+        f" ({summary['samples']} samples, {summary['dropped']} missing)"
+    )
+    print(f"{'channel':<10}{'kind':<6}{'mean':>10}{'median':>10}{'noise floor':>14}   flagged")
+    for k, ch in enumerate(summary["channels"]):
+
+        def show(v: float | None) -> str:
+            return "--" if v is None else f"{v:.2f}"
+
+        flagged = summary["quality"]["pct_flagged"][k]
+        print(
+            f"{ch['name']:<10}{ch['kind']:<6}{show(ch['rms_uv_mean']):>10}{show(ch['rms_uv_median']):>10}"
+            f"{show(ch['noise_floor_uv']):>14}   {flagged:.1f} %"
+        )
+    print("(uV RMS at the electrodes; statistics exclude flagged samples)")
+    problems = [
+        f"{name[4:]} {max(vals):.1f} %"
+        for name, vals in summary["quality"].items()
+        if name.startswith("pct_") and name not in ("pct_flagged", "pct_settling") and max(vals) > 0
+    ]
+    if problems:
+        print("Quality: " + ", ".join(problems) + " of samples")
+    for warning in summary["warnings"]:
+        print(f"Note: {warning}")
+    kinds = {ch["kind"] for ch in summary["channels"]}
+    if str(ChannelKind.RAW) in kinds and not all(
+        ch["resolves_rest"] for ch in summary["channels"] if ch["kind"] == str(ChannelKind.RAW)
+    ):
+        print(
+            "Note: on this board RAW cannot resolve a relaxed muscle (1-5 uV) below its quantisation "
+            "noise; train on the ENV channel."
+        )

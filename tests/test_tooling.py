@@ -1,0 +1,70 @@
+"""House rules checked in CI: ruff lint and format, import-linter layer contracts, the Qt pin."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.skipif(
+    shutil.which("ruff") is None, reason="ruff not installed (pip install -e '.[test]')"
+)
+def test_ruff_lint_clean():
+    result = _run("ruff", "check", "src", "tests", "benchmarks")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("ruff") is None, reason="ruff not installed (pip install -e '.[test]')"
+)
+def test_ruff_format_clean():
+    result = _run("ruff", "format", "--check", "src", "tests", "benchmarks")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("lint-imports") is None,
+    reason="import-linter not installed (pip install -e '.[test]')",
+)
+def test_import_contracts_hold():
+    result = _run("lint-imports", "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "broken" not in result.stdout.lower() or "0 broken" in result.stdout.lower()
+
+
+def test_pyside6_is_kept_below_6_12():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pyside = [d for d in deps if d.lower().startswith("pyside6-essentials")]
+    assert pyside and re.search(r"<\s*6\.12", pyside[0]), pyside
+
+
+def test_python_m_biofeedback_works_like_the_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "biofeedback", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("biofeedback ")
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    block = re.search(r"## Run the tests.*?```(?:sh|bash)?\n(.*?)```", readme, re.S)
+    assert block, "README.md must have a '## Run the tests' section with the command"
+    command = block.group(1).strip()
+    assert command in ci
