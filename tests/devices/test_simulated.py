@@ -303,14 +303,16 @@ def test_noisy_has_strong_mains_wander_and_motion():
 def test_learner_time_below_a_fixed_threshold_rises_across_trials():
     url = (
         "sim://?scenario=learner&board=12bit&seed=4&check_s=5&baseline_s=30&trial_s=60"
-        "&rest_s=15&trials=4&tau_s=120"
+        "&rest_s=15&trials=4&tau_s=120&noise_s=5&contraction_s=5&recovery_s=10"
     )
     synth = Synthesiser.from_url(url)
     phases = {name: (lo, hi) for name, lo, hi in synth.scenario.phases}
     assert list(phases) == [
-        "check", "baseline", "trial_1", "rest_1", "trial_2", "rest_2", "trial_3", "rest_3",
-        "trial_4", "post",
+        "check", "noise", "baseline", "contraction", "recovery", "trial_1", "rest_1", "trial_2",
+        "rest_2", "trial_3", "rest_3", "trial_4", "post",
     ]  # fmt: skip
+    # the patient follows the clinical-session script: inputs shorted, then a shrug
+    assert np.all(block_truth(synth, phases["noise"]) == 0.0)
     block = synth.generate(phases["post"][0] + 10_000)
     assert (phases["trial_1"][0], "trial_1_start") in block.events
     assert any(name == "burst_start" for _, name in block.events)
@@ -325,6 +327,13 @@ def test_learner_time_below_a_fixed_threshold_rises_across_trials():
     truth_trials = [block.truth_uv[slice(*phases[f"trial_{k}"])].mean() for k in range(1, 5)]
     assert truth_trials[0] > truth_trials[-1] + 1.5
     assert np.median(block.truth_uv[slice(*phases["baseline"])]) == pytest.approx(8.0, rel=0.25)
+    assert np.all(block.truth_uv[slice(*phases["contraction"])] == 80.0)
+
+
+def block_truth(synth: Synthesiser, span: tuple[int, int]) -> np.ndarray:
+    """Ground truth over ``span`` from a fresh synthesiser of the same URL."""
+    fresh = Synthesiser(synth.config)
+    return fresh.generate(span[1]).truth_uv[span[0] : span[1]]
 
 
 # --------------------------------------------------------------------------- pacing

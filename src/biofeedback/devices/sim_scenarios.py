@@ -507,7 +507,10 @@ class Dropout(Scenario):
 class Learner(Scenario):
     """A patient whose resting tension drops with training, laid out on the session template.
 
-    Phases (SPEC.md 3): ``check_s`` signal check, ``baseline_s`` baseline, ``trials`` x
+    Phases, aligned with the built-in ``clinical-session`` protocol (SPEC.md 3): ``check_s``
+    signal check, ``noise_s`` noise floor (the patient follows the instruction to short the
+    sensor inputs, so only amplifier noise remains), ``baseline_s`` baseline, a reactivity test
+    (``contraction_s`` shrug at ``contraction_uv``, then ``recovery_s`` of recovery), ``trials`` x
     (``trial_s`` trial + ``rest_s`` rest, no rest after the last trial), then "post" for ever
     (transfer / post-baseline). The nominal level is
     ``end_uv + (level_uv - end_uv) * exp(-training_time / tau_s)`` where training_time counts only
@@ -525,7 +528,11 @@ class Learner(Scenario):
     CREEP: ClassVar[float] = 0.15
     options: ClassVar[dict[str, OptionSpec]] = {
         "check_s": OptionSpec(300.0, 0.0, 36000.0, "signal check length"),
+        "noise_s": OptionSpec(30.0, 0.0, 36000.0, "noise-floor phase length (inputs shorted)"),
         "baseline_s": OptionSpec(180.0, 1.0, 36000.0, "baseline length"),
+        "contraction_s": OptionSpec(10.0, 0.0, 600.0, "reactivity contraction length"),
+        "contraction_uv": OptionSpec(80.0, 0.0, 5000.0, "reactivity contraction level"),
+        "recovery_s": OptionSpec(120.0, 0.0, 36000.0, "recovery after the contraction"),
         "trial_s": OptionSpec(240.0, 1.0, 36000.0, "training trial length"),
         "rest_s": OptionSpec(60.0, 0.0, 36000.0, "rest between trials"),
         "trials": OptionSpec(5, 1, 100, "number of training trials", integer=True),
@@ -537,8 +544,12 @@ class Learner(Scenario):
         super().__init__(fs_hz, level_uv, rng, **opts)
         o = self.opts
         self._trials = int(o["trials"])
-        names, starts = ["check", "baseline"], [0.0, o["check_s"]]
-        t = o["check_s"] + o["baseline_s"]
+        names = ["check", "noise", "baseline", "contraction", "recovery"]
+        starts = []
+        t = 0.0
+        for key in ("check_s", "noise_s", "baseline_s", "contraction_s", "recovery_s"):
+            starts.append(t)
+            t += o[key]
         self._trial_starts: list[float] = []
         for k in range(1, self._trials + 1):
             names.append(f"trial_{k}")
@@ -646,8 +657,13 @@ class Learner(Scenario):
                 x = (np.arange(lo_i, hi_i) - ep.start) / (ep.stop - ep.start)
                 burst[lo_i - first : hi_i - first] += ep.amplitude * np.sin(np.pi * x) ** 2
             items += [(ep.start, "burst_start"), (ep.stop, "burst_end")]
-        # independent sources add in power
-        return ScenarioBlock(np.sqrt(level**2 + burst**2), events=_events_in(first, hi, items))
+        rms = np.sqrt(level**2 + burst**2)  # independent sources add in power
+        for name, value in (("noise", 0.0), ("contraction", self.opts["contraction_uv"])):
+            if name in self._names:
+                i = self._names.index(name)
+                inside = (t >= self._starts[i]) & (t < self._starts[i + 1])
+                rms = np.where(inside, value, rms)
+        return ScenarioBlock(rms, events=_events_in(first, hi, items))
 
 
 SCENARIOS: dict[str, type[Scenario]] = {
