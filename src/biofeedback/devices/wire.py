@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import binascii
 import enum
+import functools
 import itertools
 import re
 import struct
@@ -106,8 +107,26 @@ _T8, _T16 = _make_tables()
 
 
 _T8_U16 = _T8.astype(np.uint16)
-#: below this many rows, crc_hqx per row beats the column loop (whose cost is per column)
-_CRC_ROWS_VECTOR_MIN = 64
+#: below this many rows, crc_hqx per row beats the table lookups (whose setup is per call)
+_CRC_ROWS_VECTOR_MIN = 32
+
+
+@functools.lru_cache(maxsize=64)
+def _position_tables(width: int) -> tuple[np.ndarray, int]:
+    """CRC contributions of each byte position of a ``width``-byte message.
+
+    CRC-16 is affine in the message: crc(msg) = K ^ XOR_p C_p[msg[p]], where C_p[v] is the CRC
+    (register starting at 0) of ``width`` zero bytes with v at position p, and K the CRC of
+    ``width`` zero bytes from the 0xFFFF start. So the CRC of every row of a matrix is one table
+    lookup per byte and an XOR-reduction: no loop over the bytes. Returns (C flattened as
+    [width * 256] uint16, K).
+    """
+    tables = np.empty((width, 256), dtype=np.uint16)
+    reg = _T8.copy()  # the last byte: processed from register 0
+    for p in range(width - 1, -1, -1):
+        tables[p] = reg
+        reg = ((reg << 8) & 0xFFFF) ^ _T8[reg >> 8]  # one more zero byte after it
+    return tables.ravel(), crc16(bytes(width))
 
 
 def crc16_rows(rows: np.ndarray) -> np.ndarray:
@@ -122,18 +141,10 @@ def crc16_rows(rows: np.ndarray) -> np.ndarray:
             dtype=np.uint16,
             count=m,
         )
-    # uint16 all the way: the 128 KiB table stays in cache, and no index conversions
-    crc = np.full(m, 0xFFFF, dtype=np.uint16)
-    start = width % 2
-    if start:
-        crc = (crc << 8) ^ _T8_U16[(crc >> 8) ^ rows[:, 0]]
-    if width > start:
-        pairs = rows[:, start:].astype(np.uint16)
-        # transposed copy: each step reads one contiguous row of words
-        words = np.ascontiguousarray(((pairs[:, 0::2] << 8) | pairs[:, 1::2]).T)
-        for column in words:
-            crc = _T16[crc ^ column]
-    return crc
+    tables, k = _position_tables(width)
+    index = rows.astype(np.intp)
+    index += np.arange(0, 256 * width, 256, dtype=np.intp)
+    return np.bitwise_xor.reduce(tables[index], axis=1) ^ np.uint16(k)
 
 
 def cobs_encode(data: bytes) -> bytes:
@@ -856,24 +867,29 @@ def _cobs_decode_rows(
 ) -> np.ndarray:
     """Decode equal-length COBS frames (no zeros inside, length <= 254) in parallel.
 
-    ``arr[starts[i]:starts[i] + length]`` is frame i; ``raw`` holds each frame's bytes after its
-    first code byte and receives the zeros the codes stand for. Returns the valid mask. All code
-    chains are followed together: each step moves every frame still inside its buffer to its
-    next code byte.
+    ``arr[starts[i]:starts[i] + length]`` is frame i; ``raw`` (C-contiguous [m, length - 1])
+    holds each frame's bytes after its first code byte and receives the zeros the codes stand
+    for. Returns the valid mask. All code chains are followed together: each step moves every
+    frame still inside its buffer to its next code byte; frames leave the working set when their
+    chain ends exactly at the end (valid) or beyond it (invalid).
     """
     m = len(starts)
     valid = np.ones(m, dtype=bool)
-    active = np.arange(m)
-    pos = arr[starts].astype(np.int64)  # the first code: offset of the first implied zero
-    while len(active):
-        nxt = pos[active] if len(active) < m else pos
-        inside = nxt < length
-        valid[active[nxt > length]] = False
-        active = active[inside]
-        nxt = nxt[inside]
-        raw[active, nxt - 1] = 0  # every code byte after the first stands for a zero
-        pos[active] = nxt + arr[starts[active] + nxt]
-    return valid
+    flat = raw.reshape(-1)
+    rows = np.arange(m)
+    base_arr = starts.astype(np.intp)
+    base_raw = rows * (length - 1) - 1
+    pos = arr[base_arr].astype(np.intp)  # the first code: offset of the next code byte
+    while True:
+        inside = pos < length
+        if not inside.all():
+            valid[rows[pos > length]] = False
+            rows, pos = rows[inside], pos[inside]
+            base_arr, base_raw = base_arr[inside], base_raw[inside]
+            if not len(rows):
+                return valid
+        flat[base_raw + pos] = 0  # every code byte after the first stands for a zero
+        pos = pos + arr[base_arr + pos]
 
 
 # --------------------------------------------------------------------------------------------
