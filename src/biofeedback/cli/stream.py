@@ -139,7 +139,8 @@ def _meter_line(
         if engine.state == DeviceState.CONNECTED
         else f"  ({engine.state}: {engine.last_message})"
     )
-    return f"\r{clock}  " + "   ".join(parts) + state
+    # \x1b[K clears what a longer previous line left behind
+    return f"\r{clock}  " + "   ".join(parts) + state + "\x1b[K"
 
 
 def run(args: argparse.Namespace) -> int:
