@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 
 import harness
@@ -34,7 +35,9 @@ def test_firmware_builds_and_fits_an_uno(firmware_build):
 
 def test_build_script_explains_a_missing_toolchain(tmp_path):
     env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}
-    bash = subprocess.run(["which", "bash"], capture_output=True, text=True).stdout.strip()
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
     proc = subprocess.run(
         [bash, str(harness.FIRMWARE_DIR / "build.sh"), str(tmp_path / "out")],
         capture_output=True,
