@@ -395,7 +395,7 @@ def test_text_mode_reconnect_marks_the_time_away(tmp_path):
 def test_stream_command_on_a_stock_sketch(tmp_path):
     """`biofeedback stream` on a board printing analogRead values, as SparkFun's example does."""
     with TextBoard(tmp_path, rate_hz=100) as board:
-        url = f"{board.url}?format=text&board=uno&fs=100"
+        url = f"{board.url}?format=text&board=uno"
         proc = subprocess.run(
             [
                 sys.executable,
@@ -414,5 +414,7 @@ def test_stream_command_on_a_stock_sketch(tmp_path):
         )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert summary["samples"] == 150 and summary["fs_hz"] == 100 and summary["board"] == "uno"
+    assert summary["fs_estimated"] is True and summary["fs_hz"] == pytest.approx(100, rel=0.1)
+    assert summary["board"] == "uno" and summary["adc_bits"] == 10
+    assert summary["samples"] == round(1.5 * summary["fs_hz"])
     assert summary["dropped"] == 0 and summary["frame_errors"] == 0
