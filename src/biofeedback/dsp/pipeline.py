@@ -40,7 +40,7 @@ from biofeedback.dsp.filters import (
     design_bandpass,
     design_notches,
     noise_bandwidth_hz,
-    power_gain,
+    power_gain_grid,
 )
 from biofeedback.dsp.quality import (
     ClipDetector,
@@ -281,11 +281,11 @@ def passband_gain(fs_hz: float, band_hz: tuple[float, float], chain: list[np.nda
     :func:`reference_emg_psd`: the Butterworth skirts and the notches remove a few percent of
     in-band power (3-4 % in amplitude at 2 kHz with 50 Hz notches).
     """
-    f = (np.arange(32768) + 0.5) * (fs_hz / 2.0) / 32768
+    f = power_gain_grid(chain[0], fs_hz)[0]
     p = reference_emg_psd(f)
     h = np.ones_like(f)
     for sos in chain:
-        h *= power_gain(sos, fs_hz, f)
+        h = h * power_gain_grid(sos, fs_hz)[1]
     inside = p[(f >= band_hz[0]) & (f <= band_hz[1])].sum()
     return math.sqrt(inside / float((p * h).sum()))
 
