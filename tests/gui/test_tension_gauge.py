@@ -38,10 +38,16 @@ def test_gauge_colours_follow_state_and_caption_names_problem(qtbot):
     gauge.resize(260, 420)
     gauge.set_threshold(5.0)
     gauge.set_level(3.0, 0, np.linspace(8, 3, 100))
-    assert gauge.state == GaugeState.CALM and gauge.caption == "Below target"
+    assert gauge.state == GaugeState.CALM
+    assert gauge.caption == "Waiting for signal"  # the caption follows the (slow) number
+    gauge.set_readout(3.1)
+    assert gauge.caption == "Below target"
     gauge.set_level(30.0, 0)
-    assert gauge.state == GaugeState.TENSE and gauge.caption == "Above target"
+    assert gauge.state == GaugeState.TENSE and gauge.caption == "Below target"
+    gauge.set_readout(25.0)
+    assert gauge.caption == "Above target"
     gauge.set_level(3.0, int(Flag.FLAT | Flag.MAINS))
+    gauge.set_readout(3.0)
     assert gauge.state == GaugeState.CHECK
     assert "electrode off" in gauge.caption and "mains" in gauge.caption
     # painting works in every state and counts paints (the benchmark timestamps pixels this way)

@@ -15,15 +15,18 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from biofeedback.core.hardware import BOARDS, MYOWARE_DEFAULT_POT_KOHM
+from biofeedback.core.hardware import BOARDS
+from biofeedback.core.types import StreamInfo
 
 DEFAULT_SIM_SOURCE = "sim://?scenario=relax"
+MAINS_CHOICES = {"50": "50 Hz", "60": "60 Hz", "auto": "auto (50 or 60 Hz)"}
 EXAMPLE_SOURCES = [
     "sim://?scenario=relax",
     "sim://?scenario=tense-release",
@@ -35,14 +38,28 @@ EXAMPLE_SOURCES = [
 
 @dataclass
 class ChannelSetup:
-    """Hardware and processing choices the clinician can change (remembered between runs)."""
+    """Hardware and processing choices the clinician can change (remembered between runs).
+
+    ``board`` applies to sources that take a ``board=`` option (the simulator); a board running
+    our firmware reports its ADC itself. ``pot_kohm`` < 0 means "use the source's ENV gain".
+    ``mains`` is "50", "60" or "auto".
+    """
 
     board: str = "12bit"
-    adc_bits: int = 12
-    pot_kohm: float = MYOWARE_DEFAULT_POT_KOHM
-    mains_hz: float = 50.0
+    pot_kohm: float = -1.0
+    mains: str = "50"
     rms_window_ms: float = 100.0
     highpass_hz: float = 20.0
+
+    @property
+    def mains_setting(self) -> float | str:
+        """The value for ``PipelineSettings.mains_hz``."""
+        return "auto" if self.mains == "auto" else float(self.mains)
+
+    @property
+    def pot_setting(self) -> float | None:
+        """The value for ``PipelineSettings.env_pot_kohm`` (None: keep the source's gain)."""
+        return None if self.pot_kohm < 0 else float(self.pot_kohm)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for the settings file."""
@@ -62,6 +79,12 @@ class ChannelSetup:
                     pass
         if setup.board not in BOARDS:
             setup.board = cls.board
+        if setup.mains not in MAINS_CHOICES:
+            setup.mains = cls.mains
+        if not 50 <= setup.rms_window_ms <= 250:
+            setup.rms_window_ms = cls.rms_window_ms
+        if setup.highpass_hz not in (20.0, 30.0):
+            setup.highpass_hz = cls.highpass_hz
         return setup
 
 
@@ -97,19 +120,20 @@ class DevicePanel(QWidget):
         self.board = QComboBox()
         for key, board in BOARDS.items():
             self.board.addItem(board.label, key)
-        self.adc_bits = QSpinBox()
-        self.adc_bits.setRange(8, 16)
-        self.adc_bits.setSuffix(" bit")
+        self.board.setToolTip("For the simulator; a board with our firmware reports its ADC itself")
+        self.adc = QLabel("–")
+        self.adc.setToolTip("ADC of the open stream")
         self.pot = QDoubleSpinBox()
-        self.pot.setRange(1.0, 100.0)
+        self.pot.setRange(-1.0, 100.0)
         self.pot.setDecimals(1)
         self.pot.setSuffix(" kΩ")
+        self.pot.setSpecialValueText("as the source says")
         self.pot.setToolTip(
             "Measured MyoWare 2.0 gain potentiometer (ENV gain = 200 × (1 + R/1 kΩ))"
         )
         self.mains = QComboBox()
-        self.mains.addItem("50 Hz", 50.0)
-        self.mains.addItem("60 Hz", 60.0)
+        for key, label in MAINS_CHOICES.items():
+            self.mains.addItem(label, key)
         self.rms = QSpinBox()
         self.rms.setRange(50, 250)
         self.rms.setSingleStep(10)
@@ -119,14 +143,18 @@ class DevicePanel(QWidget):
         self.highpass.addItem("30 Hz (trunk, left trapezius: ECG)", 30.0)
         self.apply_button = QPushButton("Apply")
         self.apply_button.clicked.connect(self._on_apply)
-        self.board.currentIndexChanged.connect(self._on_board_changed)
 
+        for combo in (self.source, self.board, self.mains, self.highpass):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(10)
         row = QHBoxLayout()
         row.addWidget(self.source, 1)
         row.addWidget(self.connect_button)
         form = QFormLayout()
         form.addRow("Board", self.board)
-        form.addRow("ADC", self.adc_bits)
+        form.addRow("ADC", self.adc)
         form.addRow("Gain pot", self.pot)
         form.addRow("Mains", self.mains)
         form.addRow("High-pass", self.highpass)
@@ -149,9 +177,8 @@ class DevicePanel(QWidget):
         self.board.blockSignals(True)
         self.board.setCurrentIndex(max(0, self.board.findData(setup.board)))
         self.board.blockSignals(False)
-        self.adc_bits.setValue(int(setup.adc_bits))
         self.pot.setValue(float(setup.pot_kohm))
-        self.mains.setCurrentIndex(max(0, self.mains.findData(float(setup.mains_hz))))
+        self.mains.setCurrentIndex(max(0, self.mains.findData(setup.mains)))
         self.rms.setValue(round(setup.rms_window_ms))
         self.highpass.setCurrentIndex(max(0, self.highpass.findData(float(setup.highpass_hz))))
 
@@ -159,17 +186,21 @@ class DevicePanel(QWidget):
         """The setup the controls show."""
         return ChannelSetup(
             board=str(self.board.currentData()),
-            adc_bits=int(self.adc_bits.value()),
             pot_kohm=float(self.pot.value()),
-            mains_hz=float(self.mains.currentData()),
+            mains=str(self.mains.currentData()),
             rms_window_ms=float(self.rms.value()),
             highpass_hz=float(self.highpass.currentData()),
         )
 
-    def _on_board_changed(self) -> None:
-        board = BOARDS.get(str(self.board.currentData()))
-        if board is not None:
-            self.adc_bits.setValue(board.adc_bits)
+    def set_stream(self, info: StreamInfo) -> None:
+        """Show the open stream's ADC (and its board when it reports one)."""
+        if info.adc_bits is None:
+            self.adc.setText(f"{info.units} (no ADC)")
+        else:
+            vref = f", {info.vref_v:g} V" if info.vref_v else ""
+            self.adc.setText(f"{info.adc_bits} bit{vref}")
+        if info.board in BOARDS:
+            self.board.setCurrentIndex(max(0, self.board.findData(info.board)))
 
     def _on_connect(self) -> None:
         url = self.source.currentText().strip()

@@ -1,9 +1,16 @@
 """Raw and envelope traces of one channel (pyqtgraph).
 
-Curves are created once and only fed new arrays (``setData``); pens are 1 px wide (wider pens are
-much slower to rasterise), curves clip to the view and use pyqtgraph's peak downsampling so a
-10 s window at 2 kHz costs about as much as the plot is wide in pixels. Axis ranges are set by the
-window's slow timer, never auto-ranged per frame, so the picture does not pump.
+The traces are :class:`TraceItem` s: pyqtgraph graphics items that hold a preallocated QPolygonF
+which is overwritten in place every frame and drawn with one ``drawPolyline`` (1 px cosmetic pen,
+no antialiasing). They only ever hold what is in view (clip to view) and are fed peak-decimated
+columns (:class:`~biofeedback.gui.bridge.PeakDecimator`: min/max per column for the raw trace),
+so a 10 s window at 2 kHz costs about as much as the plot is wide in pixels.
+
+Why not ``PlotDataItem.setData`` with ``clipToView`` and ``autoDownsample(method="peak")``? It
+rebuilds and strokes a QPainterPath every frame: measured 20 ms per frame for 4 channels against
+5.8 ms with the polyline item (same data, offscreen raster, this machine), which decides whether
+4 channels reach 60 fps within half a core. Axis ranges are set by the window's slow timer, never
+auto-ranged per frame, so the picture does not pump; axes are drawn from a pixmap cache.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from pyqtgraph import functions as fn
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from biofeedback.gui.theme import PALETTE, color
@@ -32,15 +41,83 @@ def nice_ceiling(value: float) -> float:
     return 10 ** (exp + 1)
 
 
-def _make_curve(plot: pg.PlotItem, hex_code: str) -> pg.PlotDataItem:
-    curve = plot.plot(pen=pg.mkPen(color(hex_code), width=1))
-    curve.setClipToView(True)
-    curve.setDownsampling(auto=True, method="peak")
-    return curve
+class TraceItem(pg.GraphicsObject):
+    """A polyline whose points live in a preallocated QPolygonF, updated in place.
+
+    ``set_data(x, y)`` copies into the polygon's own memory (no allocation while the length stays
+    the same) and the item paints with one ``drawPolyline``. Non-finite points (a gap, or the part
+    of the window not filled yet) are parked on the last finite point before them, so they draw
+    nothing; an interior gap is covered by a grey band (which also hides the line bridging it).
+    """
+
+    def __init__(self, pen: QPen) -> None:
+        super().__init__()
+        self.pen = QPen(pen)
+        self.pen.setCosmetic(True)
+        self.gap_brush = QBrush(color(PALETTE.background, 235))
+        self._poly = QPolygonF()
+        self._xy = np.empty((0, 2))
+        self._gaps: list[tuple[float, float]] = []
+        self._visible = False
+        self._bounds = QRectF()
+
+    @property
+    def gaps(self) -> list[tuple[float, float]]:
+        """(x_start, x_end) of interior gaps currently drawn as bands."""
+        return list(self._gaps)
+
+    def set_data(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Replace the points (``x`` and ``y`` of equal length)."""
+        n = len(y)
+        if len(self._xy) != n:
+            self._poly = fn.create_qpolygonf(n)
+            self._xy = fn.ndarray_from_qpolygonf(self._poly)
+        finite = np.isfinite(y)
+        self._gaps = []
+        if finite.all():
+            self._xy[:, 0] = x
+            self._xy[:, 1] = y
+        elif finite.any():
+            idx = np.where(finite, np.arange(n), 0)
+            np.maximum.accumulate(idx, out=idx)
+            first = int(np.argmax(finite))
+            idx[:first] = first
+            self._xy[:, 0] = x[idx]
+            self._xy[:, 1] = y[idx]
+            edges = np.flatnonzero(np.diff(finite[first:].view(np.int8))) + first + 1
+            for start, stop in zip(edges[0::2], edges[1::2], strict=False):
+                self._gaps.append((float(x[start - 1]), float(x[stop])))
+        self._visible = bool(finite.any())
+        if self._visible:
+            lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
+            bounds = QRectF(float(x[0]), lo, float(x[-1] - x[0]), hi - lo)
+        else:
+            bounds = QRectF()
+        if bounds != self._bounds:
+            self.prepareGeometryChange()
+            self._bounds = bounds
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, p: QPainter, *args: object) -> None:
+        if not self._visible:
+            return
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        p.setPen(self.pen)
+        p.drawPolyline(self._poly)
+        if self._gaps:
+            top, height = self._bounds.top(), self._bounds.height()
+            for x0, x1 in self._gaps:
+                p.fillRect(QRectF(x0, top, x1 - x0, height), self.gap_brush)
 
 
 class LivePlotWidget(pg.GraphicsLayoutWidget):
     """Two stacked plots: filtered signal (uV) and envelope (uV RMS) with the threshold line.
+
+    With ``show_raw=False`` (an ENV output: the MyoWare's own envelope has no raw trace) only the
+    envelope plot is shown.
 
     Signals
     -------
@@ -50,9 +127,12 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
 
     threshold_changed = Signal(float)
 
-    def __init__(self, window_s: float = 10.0, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, window_s: float = 10.0, show_raw: bool = True, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent=parent)
         self.window_s = float(window_s)
+        self.show_raw = show_raw
         self.ci.layout.setContentsMargins(2, 2, 6, 2)
         self.ci.layout.setVerticalSpacing(2)
         self.raw_plot: pg.PlotItem = self.addPlot(row=0, col=0)
@@ -62,15 +142,28 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
-            plot.showGrid(x=True, y=True, alpha=0.12)
+            # no grid: grid lines belong to the axis items, which would then be repainted with
+            # the curves on every frame (axis text is the most expensive thing on screen)
             plot.setLabel("left", label)
             plot.getAxis("left").setWidth(54)
             plot.vb.disableAutoRange()
             plot.setXRange(-self.window_s, 0, padding=0)
         self.raw_plot.getAxis("bottom").setStyle(showValues=False)
+        for plot in (self.raw_plot, self.env_plot):
+            for name in ("left", "bottom"):
+                # axes change only with the range (a few times a minute): paint them from a cache
+                plot.getAxis(name).setCacheMode(
+                    pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+                )
         self.env_plot.setLabel("bottom", "time (s)")
-        self.raw_curve = _make_curve(self.raw_plot, PALETTE.raw_trace)
-        self.env_curve = _make_curve(self.env_plot, PALETTE.envelope_trace)
+        if not show_raw:
+            self.raw_plot.hide()
+            self.ci.layout.setRowStretchFactor(0, 0)
+            self.ci.layout.setRowMaximumHeight(0, 0)
+        self.raw_curve = TraceItem(pg.mkPen(color(PALETTE.raw_trace), width=1))
+        self.env_curve = TraceItem(pg.mkPen(color(PALETTE.envelope_trace), width=1))
+        self.raw_plot.addItem(self.raw_curve)
+        self.env_plot.addItem(self.env_curve)
 
         self.threshold_line = pg.InfiniteLine(
             pos=5.0,
@@ -96,16 +189,20 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
         self._env_range = 0.0
 
     # -- data ----------------------------------------------------------------------------------
-    def set_data(self, t_s: np.ndarray, signal_uv: np.ndarray, envelope_uv: np.ndarray) -> None:
-        """Replace both traces (arrays of equal length; ``t_s`` is seconds before now, <= 0)."""
-        self.raw_curve.setData(t_s, signal_uv)
-        self.env_curve.setData(t_s, envelope_uv)
+    def set_data(
+        self,
+        signal_t_s: np.ndarray,
+        signal_uv: np.ndarray,
+        envelope_t_s: np.ndarray,
+        envelope_uv: np.ndarray,
+    ) -> None:
+        """Replace both traces (times in seconds before now, <= 0)."""
+        self.raw_curve.set_data(signal_t_s, signal_uv)
+        self.env_curve.set_data(envelope_t_s, envelope_uv)
 
     def set_threshold(self, threshold_uv: float) -> None:
-        """Move the threshold line without emitting ``threshold_changed``."""
-        self.threshold_line.blockSignals(True)
+        """Move the threshold line (``threshold_changed`` is only emitted for user drags)."""
         self.threshold_line.setValue(float(threshold_uv))
-        self.threshold_line.blockSignals(False)
 
     def set_noise_floor(self, noise_floor_uv: float) -> None:
         """Dashed line at the measured noise floor."""
@@ -124,8 +221,9 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
         env_peak = max(_robust_peak(envelope_uv), threshold_uv * 1.6)
         self._raw_range = _sticky(self._raw_range, nice_ceiling(raw_peak * 1.15))
         self._env_range = _sticky(self._env_range, nice_ceiling(env_peak * 1.15))
-        self.raw_plot.setYRange(-self._raw_range, self._raw_range, padding=0)
-        self.env_plot.setYRange(0, self._env_range, padding=0)
+        # a little padding keeps the end tick labels of the two stacked plots apart
+        self.raw_plot.setYRange(-self._raw_range, self._raw_range, padding=0.04)
+        self.env_plot.setYRange(0, self._env_range, padding=0.02)
 
     def set_markers(self, times_s: list[float]) -> None:
         """Vertical marker lines at these times (seconds before now, <= 0)."""

@@ -15,13 +15,49 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-import pyqtgraph as pg
+from pyqtgraph import functions as fn
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QFontMetricsF, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QFontMetricsF,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QPolygonF,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from biofeedback.core.types import Flag
-from biofeedback.gui.theme import PALETTE, color, font
+from biofeedback.gui.theme import FONT_READOUT_PT, PALETTE, color, font
+
+_HEADER_HEIGHT = 0.0
+_FONT_BIG = _FONT_UNIT = _FONT_CAPTION = _FONT_LABEL = _FONT_TICK = None  # type: ignore[assignment]
+_FM_BIG = _FM_UNIT = _FM_LABEL = None  # type: ignore[assignment]
+_TRAIL_PEN: QPen | None = None
+
+
+def _init_fonts() -> None:
+    """Fonts and metrics used on every frame, made once (after the QApplication exists)."""
+    global _HEADER_HEIGHT, _FONT_BIG, _FONT_UNIT, _FONT_CAPTION, _FONT_LABEL, _FONT_TICK
+    global _FM_BIG, _FM_UNIT, _FM_LABEL
+    if _FONT_BIG is not None:
+        return
+    _FONT_BIG = font(FONT_READOUT_PT, bold=True)
+    _FONT_UNIT = font(12)
+    _FONT_CAPTION = font(12, bold=True)
+    _FONT_LABEL = font(10)
+    _FONT_TICK = font(9)
+    _FM_BIG, _FM_UNIT, _FM_LABEL = (
+        QFontMetricsF(_FONT_BIG),
+        QFontMetricsF(_FONT_UNIT),
+        QFontMetricsF(_FONT_LABEL),
+    )
+    _HEADER_HEIGHT = _FM_BIG.height() + _FM_UNIT.height() + 14
+    global _TRAIL_PEN
+    _TRAIL_PEN = QPen(color(PALETTE.envelope_trace, 210), 1)
+    _TRAIL_PEN.setCosmetic(True)
+
 
 #: Scale around the threshold (log): from threshold / LOW_FACTOR to threshold x HIGH_FACTOR.
 LOW_FACTOR = 6.0
@@ -81,6 +117,18 @@ class TensionGaugeWidget(QWidget):
         self._scale: tuple[float, float] = self._scale_for(self.threshold_uv)
         self._dragging = False
         self._drag_value = self.threshold_uv
+        self._bg: QPixmap | None = None
+        self._bg_key: tuple | None = None
+        self._trail_poly = QPolygonF()
+        self._trail_xy = np.empty((0, 2))
+        self._trail_x_key = (0.0, 0.0)
+        self._label_pm: QPixmap | None = None
+        self._label_key: str = ""
+        self._header_pm: QPixmap | None = None
+        self._header_key: tuple | None = None
+        #: State of the slow readout (the caption agrees with the number shown above it).
+        self.caption_state = GaugeState.IDLE
+        _init_fonts()
         #: Called after every paint with this widget (benchmarks timestamp pixels with it).
         self.paint_listeners: list[Callable[[TensionGaugeWidget], None]] = []
         self.paint_count = 0
@@ -98,6 +146,7 @@ class TensionGaugeWidget(QWidget):
         if not self._dragging:
             self._scale = self._scale_for(self.threshold_uv)
         self.state = classify(self.level_uv, self.threshold_uv, self.flags)
+        self.caption_state = classify(self.readout_uv, self.threshold_uv, self.flags)
         self.update()
 
     def set_noise_floor(self, noise_floor_uv: float) -> None:
@@ -115,9 +164,12 @@ class TensionGaugeWidget(QWidget):
         self.state = classify(self.level_uv, self.threshold_uv, self.flags)
         self.update()
 
-    def set_readout(self, value_uv: float) -> None:
-        """The number shown on top (updated a few times a second)."""
+    def set_readout(self, value_uv: float, flags: int | None = None) -> None:
+        """The number shown on top and its caption (updated a few times a second)."""
         self.readout_uv = float(value_uv)
+        self.caption_state = classify(
+            self.readout_uv, self.threshold_uv, self.flags if flags is None else int(flags)
+        )
         self.update()
 
     def clear(self) -> None:
@@ -125,17 +177,17 @@ class TensionGaugeWidget(QWidget):
         self.level_uv = self.readout_uv = float("nan")
         self.flags = 0
         self.trail_uv = np.empty(0)
-        self.state = GaugeState.IDLE
+        self.state = self.caption_state = GaugeState.IDLE
         self.update()
 
     @property
     def caption(self) -> str:
-        """The short sentence under the number."""
-        if self.state == GaugeState.CALM:
+        """The short sentence under the number (follows the number, not the fast bar)."""
+        if self.caption_state == GaugeState.CALM:
             return "Below target"
-        if self.state == GaugeState.TENSE:
+        if self.caption_state == GaugeState.TENSE:
             return "Above target"
-        if self.state == GaugeState.CHECK:
+        if self.caption_state == GaugeState.CHECK:
             names = [n for n in Flag.describe(self.flags)] or ["signal"]
             return "Check: " + ", ".join(names)
         return "Waiting for signal"
@@ -150,11 +202,10 @@ class TensionGaugeWidget(QWidget):
     def _header_height(self) -> float:
         if not self.show_number:
             return 8.0
-        return QFontMetricsF(font(34)).height() + QFontMetricsF(font(12)).height() + 14
+        return _HEADER_HEIGHT
 
     def _body(self) -> QRectF:
-        r = QRectF(self.rect()).adjusted(10, self._header_height(), -10, -10)
-        return r
+        return QRectF(self.rect()).adjusted(10, self._header_height(), -10, -10)
 
     def _bar_rect(self) -> QRectF:
         body = self._body()
@@ -178,94 +229,140 @@ class TensionGaugeWidget(QWidget):
         return lo * math.exp(frac * math.log(hi / lo))
 
     # -- painting ------------------------------------------------------------------------------
-    def _state_color(self) -> str:
+    # The static parts (scale, target zone, track) and the header (number and caption, which
+    # change a few times a second) are cached as pixmaps; a frame only blits them and draws the
+    # bar, the trail and the threshold line.
+    def _state_color(self, state: str) -> str:
         return {
             GaugeState.CALM: PALETTE.calm,
             GaugeState.TENSE: PALETTE.tense,
             GaugeState.CHECK: PALETTE.neutral,
-        }.get(self.state, PALETTE.border)
+        }.get(state, PALETTE.border)
 
-    def paintEvent(self, event: QPaintEvent) -> None:
-        p = QPainter(self)
+    def _new_pixmap(self, width: float, height: float) -> QPixmap:
+        dpr = self.devicePixelRatioF()
+        pm = QPixmap(max(1, round(width * dpr)), max(1, round(height * dpr)))
+        pm.setDevicePixelRatio(dpr)
+        pm.fill(Qt.GlobalColor.transparent)
+        return pm
+
+    def _background(self, threshold: float) -> QPixmap:
+        noise = round(self.noise_floor_uv, 2) if math.isfinite(self.noise_floor_uv) else None
+        key = (
+            self.width(),
+            self.height(),
+            self._scale,
+            round(threshold, 3),
+            noise,
+            self.show_number,
+        )
+        if self._bg_key == key and self._bg is not None:
+            return self._bg
+        pm = self._new_pixmap(self.width(), self.height())
+        p = QPainter(pm)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        body = self._body()
-        bar = self._bar_rect()
-        threshold = self._drag_value if self._dragging else self.threshold_uv
+        body, bar = self._body(), self._bar_rect()
         y_thr = self.y_of(threshold)
-        state_hex = self._state_color()
-
-        if self.show_number:
-            self._paint_header(p, state_hex)
-
         # target zone: from the bottom of the scale up to the threshold
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(color(PALETTE.calm_soft, 150))
         p.drawRoundedRect(QRectF(body.left(), y_thr, body.width(), body.bottom() - y_thr), 4, 4)
-
-        # scale ticks (1-2-5 sequence) on the left, faint
-        self._paint_ticks(p, body, bar)
-
+        self._paint_ticks(p, body)
         # noise floor (what the hardware cannot resolve below)
-        if math.isfinite(self.noise_floor_uv) and self.noise_floor_uv > self._scale[0]:
+        if noise is not None and self.noise_floor_uv > self._scale[0]:
             y_nf = self.y_of(self.noise_floor_uv)
-            pen = QPen(color(PALETTE.noise_floor, 160), 1, Qt.PenStyle.DotLine)
-            p.setPen(pen)
-            p.drawLine(QPointF(body.left(), y_nf), QPointF(bar.right(), y_nf))
-
-        # trail of the last seconds
-        trail = self.trail_uv
-        if len(trail) > 1:
-            left, right = body.left() + 34, bar.left() - 8
-            if right - left > 20:
-                self._paint_trail(p, trail, left, right)
-
-        # bar track and fill
+            p.setPen(QPen(color(PALETTE.noise_floor, 160), 1, Qt.PenStyle.DotLine))
+            p.drawLine(QPointF(body.left() + 30, y_nf), QPointF(bar.right(), y_nf))
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(color(PALETTE.border, 120))
         p.drawRoundedRect(bar, 6, 6)
+        p.end()
+        self._bg, self._bg_key = pm, key
+        return pm
+
+    def _header(self) -> QPixmap:
+        state = self.caption_state
+        key = (self.width(), format_uv(self.readout_uv), self.caption, state)
+        if self._header_key == key and self._header_pm is not None:
+            return self._header_pm
+        pm = self._new_pixmap(self.width(), _HEADER_HEIGHT)
+        p = QPainter(pm)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+        number = format_uv(self.readout_uv)
+        x, y = 12.0, _FM_BIG.ascent() + 2
+        p.setFont(_FONT_BIG)
+        p.setPen(color(PALETTE.text))
+        p.drawText(QPointF(x, y), number)
+        p.setFont(_FONT_UNIT)
+        p.setPen(color(PALETTE.text_muted))
+        p.drawText(QPointF(x + _FM_BIG.horizontalAdvance(number) + 6, y), "µV RMS")
+        p.setFont(_FONT_CAPTION)
+        p.setPen(
+            color(self._state_color(state) if state != GaugeState.IDLE else PALETTE.text_muted)
+        )
+        p.drawText(QPointF(x, y + _FM_UNIT.height() + 6), self.caption)
+        p.end()
+        self._header_pm, self._header_key = pm, key
+        return pm
+
+    def _label(self, text: str) -> QPixmap:
+        if self._label_key == text and self._label_pm is not None:
+            return self._label_pm
+        w = _FM_LABEL.horizontalAdvance(text) + 10
+        h = _FM_LABEL.height() + 2
+        pm = self._new_pixmap(w, h)
+        p = QPainter(pm)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(color(PALETTE.panel, 225))
+        p.drawRoundedRect(QRectF(0, 0, w, h), 4, 4)
+        p.setFont(_FONT_LABEL)
+        p.setPen(color(PALETTE.text))
+        p.drawText(QRectF(0, 0, w, h), Qt.AlignmentFlag.AlignCenter, text)
+        p.end()
+        self._label_pm, self._label_key = pm, text
+        return pm
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        threshold = self._drag_value if self._dragging else self.threshold_uv
+        p.drawPixmap(0, 0, self._background(threshold))
+        if self.show_number:
+            p.drawPixmap(0, 0, self._header())
+        body, bar = self._body(), self._bar_rect()
+        y_thr = self.y_of(threshold)
+
+        # trail of the last seconds (plain polyline: antialiasing would triple its cost)
+        trail = self.trail_uv
+        left, right = body.left() + 34, bar.left() - 8
+        if len(trail) > 1 and right - left > 20:
+            self._paint_trail(p, trail, left, right, body)
+
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if math.isfinite(self.level_uv):
             y_level = self.y_of(self.level_uv)
-            p.setBrush(color(state_hex))
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(color(self._state_color(self.state)))
             p.drawRoundedRect(
                 QRectF(bar.left(), y_level, bar.width(), bar.bottom() - y_level), 6, 6
             )
 
-        # threshold line, across trail and bar, with its value
-        pen = QPen(color(PALETTE.threshold), 2.5 if self._dragging else 2)
-        p.setPen(pen)
+        # threshold line across trail and bar, with its value on a small label
+        p.setPen(QPen(color(PALETTE.threshold), 2.5 if self._dragging else 2))
         p.drawLine(QPointF(body.left() + 30, y_thr), QPointF(bar.right() + 4, y_thr))
-        p.setFont(font(10))
-        p.setPen(color(PALETTE.text))
-        label = f"target {format_uv(threshold)}"
-        fm = QFontMetricsF(p.font())
-        ty = y_thr - 4 if y_thr - fm.height() > body.top() else y_thr + fm.ascent() + 2
-        p.drawText(QPointF(body.left() + 36, ty), label)
+        label = self._label(f"target {format_uv(threshold)} µV")
+        h = label.height() / label.devicePixelRatio()
+        top = y_thr - h - 3 if y_thr - h - 3 > body.top() else y_thr + 3
+        p.drawPixmap(QPointF(left, top), label)
         p.end()
         self.paint_count += 1
         for listener in self.paint_listeners:
             listener(self)
 
-    def _paint_header(self, p: QPainter, state_hex: str) -> None:
-        big = font(34, bold=True)
-        small = font(12)
-        fm_big = QFontMetricsF(big)
-        fm_small = QFontMetricsF(small)
-        number = format_uv(self.readout_uv)
-        p.setFont(big)
-        p.setPen(color(PALETTE.text))
-        x = 12.0
-        y = fm_big.ascent() + 2
-        p.drawText(QPointF(x, y), number)
-        p.setFont(small)
-        p.setPen(color(PALETTE.text_muted))
-        p.drawText(QPointF(x + fm_big.horizontalAdvance(number) + 6, y), "µV RMS")
-        p.setPen(color(state_hex if self.state != GaugeState.IDLE else PALETTE.text_muted))
-        p.setFont(font(12, bold=True))
-        p.drawText(QPointF(x, y + fm_small.height() + 6), self.caption)
-
-    def _paint_ticks(self, p: QPainter, body: QRectF, bar: QRectF) -> None:
+    def _paint_ticks(self, p: QPainter, body: QRectF) -> None:
         lo, hi = self._scale
-        p.setFont(font(9))
+        p.setFont(_FONT_TICK)
         p.setPen(color(PALETTE.text_muted, 190))
         decade = 10 ** math.floor(math.log10(lo))
         ticks = []
@@ -278,21 +375,25 @@ class TensionGaugeWidget(QWidget):
         fm = QFontMetricsF(p.font())
         for v in ticks:
             y = self.y_of(v)
-            text = f"{v:g}"
-            p.drawText(QPointF(body.left(), y + fm.ascent() / 2 - 1), text)
+            p.drawText(QPointF(body.left(), y + fm.ascent() / 2 - 1), f"{v:g}")
             p.drawLine(QPointF(body.left() + 24, y), QPointF(body.left() + 28, y))
 
-    def _paint_trail(self, p: QPainter, trail: np.ndarray, left: float, right: float) -> None:
+    def _paint_trail(
+        self, p: QPainter, trail: np.ndarray, left: float, right: float, body: QRectF
+    ) -> None:
         lo, hi = self._scale
-        body = self._body()
+        n = len(trail)
+        if len(self._trail_xy) != n or self._trail_x_key != (left, right):
+            self._trail_poly = fn.create_qpolygonf(n)
+            self._trail_xy = fn.ndarray_from_qpolygonf(self._trail_poly)
+            self._trail_xy[:, 0] = np.linspace(left, right, n)
+            self._trail_x_key = (left, right)
         values = np.clip(np.nan_to_num(trail, nan=lo), lo, hi)
-        frac = np.log(values / lo) / math.log(hi / lo)
-        ys = body.bottom() - frac * body.height()
-        xs = np.linspace(left, right, len(values))
-        path = pg.arrayToQPath(xs, ys)
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        p.setPen(QPen(color(PALETTE.envelope_trace, 200), 1.6))
-        p.drawPath(path)
+        self._trail_xy[:, 1] = body.bottom() - np.log(values / lo) * (
+            body.height() / math.log(hi / lo)
+        )
+        p.setPen(_TRAIL_PEN)
+        p.drawPolyline(self._trail_poly)
 
     # -- threshold drag ------------------------------------------------------------------------
     def _near_threshold(self, y: float) -> bool:

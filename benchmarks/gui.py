@@ -1,0 +1,406 @@
+"""GUI figures under Xvfb: frame rate, GUI-thread CPU, start to first frame, muscle-to-pixel latency.
+
+Targets (issue 4): median >= 58 fps with the ~60 Hz timer and the GUI thread <= 50 % of one core
+at 4 channels x 2 kHz with 10 s windows; start to first drawn frame <= 2 s; muscle-to-pixel latency
+<= 75 ms with the 100 ms RMS window.
+
+    python benchmarks/gui.py [--seconds 10] [--steps 20] [--no-xvfb]
+    python benchmarks/gui.py --soak 1800        # 30 minutes of sim:// streaming, window open
+
+The source is a small bench device (4 RAW channels x 2 kHz in uV, band-limited noise, 10 ms
+chunks paced in real time) so the figures measure the window, not the simulator. Latency: every
+``2 s`` all channels step from 2 to 14 uV RMS against a 10 uV target; with a 100 ms RMS window
+the envelope crosses the target ~50 ms after the step (half the window: the SPEC budget's RMS
+term). The latency is the time from the step's sample time (device clock, paced) to the first
+paint of the gauge in its "above target" colour; the report splits it into the RMS-window part
+(sample clock) and the rest (chunking, timer, drawing).
+
+Xvfb is started on a free display unless --no-xvfb (then $DISPLAY is used). The last line printed
+is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import butter, sosfiltfilt
+
+from biofeedback.core.clock import Pacer
+from biofeedback.core.types import ChannelInfo, ChannelKind, Chunk, StreamInfo
+from biofeedback.devices.base import ThreadedDevice
+
+REST_UV = 2.0
+STEP_UV = 14.0
+THRESHOLD_UV = 10.0
+
+
+class BenchDevice(ThreadedDevice):
+    """RAW channels in uV: band-limited Gaussian noise at REST_UV, stepping to STEP_UV for the
+    second half of every ``step_period_s`` (if given). ``t0`` is the sample clock's origin."""
+
+    scheme = "bench"
+
+    def __init__(
+        self,
+        n_channels: int = 4,
+        fs_hz: float = 2000.0,
+        chunk_ms: float = 10.0,
+        step_period_s: float | None = None,
+    ) -> None:
+        super().__init__("bench://4x2kHz")
+        self.n_channels = n_channels
+        self.fs_hz = fs_hz
+        self.chunk = max(1, round(chunk_ms * fs_hz / 1000))
+        self.step_period = None if step_period_s is None else round(step_period_s * fs_hz)
+        rng = np.random.default_rng(0)
+        sos = butter(4, [30, 400], btype="bandpass", fs=fs_hz, output="sos")
+        noise = sosfiltfilt(sos, rng.standard_normal((1 << 16, n_channels)), axis=0)
+        self.noise = noise / noise.std(axis=0)
+        self.t0 = 0.0
+
+    def open(self) -> StreamInfo:
+        channels = tuple(
+            ChannelInfo(f"ch{i + 1}", ChannelKind.RAW, scale_uv=1.0) for i in range(self.n_channels)
+        )
+        self.info = StreamInfo(self.fs_hz, channels, units="uV", device="bench")
+        return self.info
+
+    def level(self, index: np.ndarray) -> np.ndarray:
+        """True RMS (uV) per sample index."""
+        if self.step_period is None:
+            return np.full(len(index), REST_UV)
+        return np.where(index % self.step_period >= self.step_period // 2, STEP_UV, REST_UV)
+
+    def step_onsets(self, upto: int) -> list[int]:
+        """Sample indices where the level steps up, below ``upto``."""
+        if self.step_period is None:
+            return []
+        half = self.step_period // 2
+        return list(range(half, upto, self.step_period))
+
+    def sample_time(self, index: int) -> float:
+        """Monotonic time at which sample ``index`` was taken (paced)."""
+        return self.t0 + index / self.fs_hz
+
+    def _run(self) -> bool:
+        pacer = Pacer(self.fs_hz)
+        pacer.start(0)
+        self.t0 = pacer.due_time(0)
+        n = len(self.noise)
+        i = 0
+        while not self._stop_event.is_set():
+            if not pacer.wait_for(i + self.chunk, self._stop_event):
+                return False
+            idx = np.arange(i, i + self.chunk)
+            samples = self.noise[idx % n] * self.level(idx)[:, None]
+            self._emit(Chunk(i, samples))
+            i += self.chunk
+        return False
+
+
+# ----------------------------------------------------------------------------- Xvfb
+def start_xvfb() -> tuple[subprocess.Popen, str]:
+    """Start Xvfb on a free display number; returns (process, ":N")."""
+    if shutil.which("Xvfb") is None:
+        raise SystemExit("Xvfb not found (apt install xvfb), or run with --no-xvfb on a desktop")
+    for n in range(90, 200):
+        if Path(f"/tmp/.X{n}-lock").exists() or Path(f"/tmp/.X11-unix/X{n}").exists():
+            continue
+        proc = subprocess.Popen(
+            ["Xvfb", f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            if Path(f"/tmp/.X11-unix/X{n}").exists():
+                return proc, f":{n}"
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+    raise SystemExit("could not start Xvfb on any display :90-:199")
+
+
+# ----------------------------------------------------------------------------- helpers
+def make_app():
+    from PySide6.QtWidgets import QApplication
+
+    from biofeedback.gui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(["biofeedback-bench"])
+    apply_theme(app)
+    return app
+
+
+def run_for(seconds: float) -> None:
+    """Run the Qt event loop for ``seconds``."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(round(seconds * 1000), loop.quit)
+    loop.exec()
+
+
+def make_window(source, window_s: float = 10.0):
+    from biofeedback.gui.main_window import MainWindow
+
+    window = MainWindow(source, safety_check=False, audio=False, remember=False, window_s=window_s)
+    window.resize(1280, 800)
+    window.show()
+    return window
+
+
+class PaintCounter:
+    """Counts paint events of a widget (event filter), with timestamps."""
+
+    def __init__(self, widget) -> None:
+        from PySide6.QtCore import QEvent, QObject
+
+        counter = self
+
+        class Filter(QObject):
+            def eventFilter(self, obj, event):
+                if event.type() == QEvent.Type.Paint:
+                    counter.times.append(time.monotonic())
+                return False
+
+        self.times: list[float] = []
+        self._filter = Filter()
+        widget.installEventFilter(self._filter)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (MB), from /proc."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+# ----------------------------------------------------------------------------- measurements
+def measure_fps(seconds: float) -> dict:
+    """Median fps and GUI-thread CPU at 4 ch x 2 kHz, 10 s windows."""
+    make_app()
+    device = BenchDevice()
+    window = make_window(device)
+    window.start()
+    for c in range(len(window.cards)):
+        window.set_threshold(c, THRESHOLD_UV, "bench")
+    run_for(3.0)  # warm up: buffers full, ranges settled
+    counter = PaintCounter(window.cards[0].plot.viewport())
+    gauge_paints0 = window.cards[0].gauge.paint_count
+    ticks0 = window.bridge.frames
+    cpu0, proc0, t0 = time.thread_time(), time.process_time(), time.monotonic()
+    run_for(seconds)
+    cpu1, proc1, t1 = time.thread_time(), time.process_time(), time.monotonic()
+    wall = t1 - t0
+    times = np.array(counter.times)
+    per_second = [int(np.sum((times >= t0 + k) & (times < t0 + k + 1))) for k in range(int(wall))]
+    result = {
+        "channels": 4,
+        "fs_hz": 2000,
+        "window_s": 10,
+        "timer_hz": round(1000 / window.bridge.fast_timer.interval(), 1),
+        "fps_median": float(statistics.median(per_second)) if per_second else 0.0,
+        "fps_min": int(min(per_second)) if per_second else 0,
+        "fps_mean": round(len(times) / wall, 1),
+        "gauge_fps_mean": round((window.cards[0].gauge.paint_count - gauge_paints0) / wall, 1),
+        "timer_ticks_per_s": round((window.bridge.frames - ticks0) / wall, 1),
+        "gui_thread_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
+        "process_cpu_pct": round(100 * (proc1 - proc0) / wall, 1),
+        "lost_rows": int(window.bridge.lost_rows),
+    }
+    window.close()
+    return result
+
+
+def measure_latency(steps: int) -> dict:
+    """Muscle-to-pixel latency of the gauge for ``steps`` steps (one every 2 s)."""
+    make_app()
+    period_s = 2.0
+    device = BenchDevice(step_period_s=period_s)
+    window = make_window(device)
+    window.start()
+    for c in range(len(window.cards)):
+        window.set_threshold(c, THRESHOLD_UV, "bench")
+    gauge = window.cards[0].gauge
+    paints: list[tuple[float, str, int]] = []
+    gauge.paint_listeners.append(
+        lambda g: paints.append((time.monotonic(), g.state, window.bridge.latest_index))
+    )
+    run_for(steps * period_s + 1.0)
+    processed = window.engine.processed
+    end = processed.end_index
+    first, rows = processed.read_range(max(0, end - processed.capacity), end)
+    env = rows["envelope"][:, 0]
+    latencies, rms_delays = [], []
+    for onset in device.step_onsets(end - int(0.5 * device.fs_hz)):
+        t_step = device.sample_time(onset)
+        after = [t for t, state, idx in paints if state == "tense" and idx > onset and t > t_step]
+        before_tense = [
+            t for t, state, _ in paints if t_step - 0.4 < t < t_step and state == "tense"
+        ]
+        if not after or before_tense:
+            continue  # not settled to calm before this step, or no paint captured
+        latencies.append((after[0] - t_step) * 1000)
+        lo = onset - first
+        if 0 <= lo < len(env):
+            above = np.nonzero(env[lo:] >= THRESHOLD_UV)[0]
+            if len(above):
+                rms_delays.append(above[0] / device.fs_hz * 1000)
+    window.close()
+    lat = np.array(latencies)
+    rms = np.array(rms_delays)
+    return {
+        "latency_steps": len(lat),
+        "latency_ms_median": round(float(np.median(lat)), 1) if len(lat) else None,
+        "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
+        "latency_ms_max": round(float(lat.max()), 1) if len(lat) else None,
+        "rms_window_part_ms_median": round(float(np.median(rms)), 1) if len(rms) else None,
+        "overhead_ms_median": round(float(np.median(lat) - np.median(rms)), 1)
+        if len(lat) and len(rms)
+        else None,
+    }
+
+
+def measure_startup() -> dict:
+    """Seconds from launching a new Python process to the first drawn frame with data."""
+    t_spawn = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-startup"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise SystemExit(f"startup child failed: {out.stderr[-2000:]}")
+    child = json.loads(lines[-1])
+    return {
+        "start_to_first_frame_s": round(child["first_frame"] - t_spawn, 3),
+        "window_to_first_frame_s": round(child["first_frame"] - child["before_window"], 3),
+        "imports_s": round(child["before_window"] - child["t_main"], 3),
+    }
+
+
+def child_startup() -> None:
+    """Runs in a fresh process: open the window and report when the first frame with data is drawn."""
+    t_main = time.monotonic()
+    app = make_app()
+    from PySide6.QtCore import QTimer
+
+    from biofeedback.gui.main_window import MainWindow  # noqa: F401 - timed import
+
+    before_window = time.monotonic()
+    window = make_window(BenchDevice())
+    result: dict = {}
+
+    def on_paint(gauge) -> None:
+        if not result and window.bridge is not None and window.bridge.first_index is not None:
+            result.update(t_main=t_main, before_window=before_window, first_frame=time.monotonic())
+            QTimer.singleShot(0, app.quit)
+
+    QTimer.singleShot(0, window.start)
+
+    def hook() -> None:
+        if window.cards:
+            window.cards[0].gauge.paint_listeners.append(on_paint)
+        else:
+            QTimer.singleShot(1, hook)
+
+    QTimer.singleShot(0, hook)
+    QTimer.singleShot(20000, app.quit)
+    app.exec()
+    window.close()
+    print(json.dumps(result))
+
+
+def soak(seconds: float) -> dict:
+    """Stream sim:// in real time for ``seconds`` with the window open; watch for hangs and growth."""
+    make_app()
+    window = make_window("sim://?scenario=tense-release&board=12bit&seed=3")
+    window.start()
+    stamps: list[float] = []
+    window.bridge.frame_ready.connect(lambda: stamps.append(time.monotonic()))
+    run_for(5.0)
+    rss0 = rss_mb()
+    samples0 = window.bridge.latest_index
+    t0 = time.monotonic()
+    minutes = []
+    while time.monotonic() - t0 < seconds:
+        run_for(min(60.0, seconds - (time.monotonic() - t0)))
+        minutes.append({"t_s": round(time.monotonic() - t0), "rss_mb": round(rss_mb(), 1)})
+        print(json.dumps({"soak": minutes[-1], "frames": len(stamps)}), flush=True)
+    gaps = np.diff(np.array(stamps)) if len(stamps) > 1 else np.array([0.0])
+    wall = time.monotonic() - t0
+    result = {
+        "soak_s": round(wall, 1),
+        "soak_samples": int(window.bridge.latest_index - samples0),
+        "soak_expected_samples": int(wall * window.bridge.fs_hz),
+        "soak_frames": len(stamps),
+        "soak_max_frame_gap_s": round(float(gaps.max()), 3),
+        "soak_rss_start_mb": round(rss0, 1),
+        "soak_rss_end_mb": round(rss_mb(), 1),
+        "soak_lost_rows": int(window.bridge.lost_rows),
+        "soak_state": str(window.bridge.state),
+    }
+    window.close()
+    result["soak_threads_after_close"] = [t.name for t in threading.enumerate()]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="fps measurement length")
+    parser.add_argument("--steps", type=int, default=20, help="latency steps (2 s each)")
+    parser.add_argument("--soak", type=float, default=0.0, help="only run a soak of this many s")
+    parser.add_argument("--no-xvfb", action="store_true", help="use the current $DISPLAY")
+    parser.add_argument("--child-startup", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_startup:
+        child_startup()
+        return
+    xvfb = None
+    if not args.no_xvfb:
+        xvfb, display = start_xvfb()
+        os.environ["DISPLAY"] = display
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    os.environ.setdefault("BIOFEEDBACK_HOME", "/tmp/biofeedback-bench-home")
+    try:
+        if args.soak:
+            result = soak(args.soak)
+        else:
+            result = {"cpu_count": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2)}
+            result.update(measure_startup())
+            result.update(measure_fps(args.seconds))
+            result.update(measure_latency(args.steps))
+            result["targets_met"] = {
+                "fps": result["fps_median"] >= 58,
+                "gui_cpu": result["gui_thread_cpu_pct"] <= 50,
+                "start": result["start_to_first_frame_s"] <= 2.0,
+                "latency": (result["latency_ms_median"] or 1e9) <= 75,
+            }
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait(timeout=10)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Pieces of the clinician view: one card per channel, the connection banner, the quality light."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from biofeedback.devices.base import DeviceState
+from biofeedback.gui.bridge import quality_level, quality_text
+from biofeedback.gui.live_plot import LivePlotWidget
+from biofeedback.gui.tension_gauge import TensionGaugeWidget, format_uv
+from biofeedback.gui.theme import FONT_BANNER_PT, PALETTE, font
+
+
+class QualityLight(QLabel):
+    """A coloured dot and the name of the problem ("Signal good", "mains hum: check ...")."""
+
+    COLOURS: ClassVar[dict[str, str]] = {
+        "good": PALETTE.calm,
+        "warn": PALETTE.tense,
+        "bad": PALETTE.lost,
+        "none": PALETTE.neutral,
+    }
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.level = "none"
+        self.flags = 0
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.set_waiting()
+
+    def set_waiting(self) -> None:
+        """No data yet."""
+        self.level = "none"
+        self._show("waiting for signal")
+
+    def set_flags(self, flags: int) -> None:
+        """Show the quality of the last second."""
+        self.flags = int(flags)
+        self.level = quality_level(self.flags)
+        self._show(quality_text(self.flags))
+
+    def _show(self, text: str) -> None:
+        dot = self.COLOURS[self.level]
+        self.setText(f"<span style='color:{dot}; font-size:16pt'>●</span>&nbsp;{text}")
+
+
+class ChannelCard(QFrame):
+    """Traces, gauge, readout, noise floor and quality light of one output channel."""
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        window_s: float,
+        show_raw: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("channelCard")
+        self.name = name
+        self.title = QLabel(f"{name}")
+        self.title.setObjectName("channelTitle")
+        self.title.setFont(font(13, bold=True))
+        self.kind_label = QLabel(kind)
+        self.kind_label.setObjectName("muted")
+        self.quality = QualityLight()
+        self.noise_label = QLabel("noise floor –")
+        self.noise_label.setObjectName("muted")
+        self.plot = LivePlotWidget(window_s=window_s, show_raw=show_raw)
+        self.plot.setMinimumHeight(180)
+        self.warning = QLabel("")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(f"color: {PALETTE.tense};")
+        self.warning.hide()
+        self.gauge = TensionGaugeWidget(interactive=True)
+        self.gauge.setMinimumWidth(230)
+        self.gauge.setMaximumWidth(320)
+
+        header = QHBoxLayout()
+        header.setSpacing(12)
+        header.addWidget(self.title)
+        header.addWidget(self.kind_label)
+        header.addStretch(1)
+        header.addWidget(self.quality)
+        header.addSpacing(16)
+        header.addWidget(self.noise_label)
+
+        body = QHBoxLayout()
+        body.setSpacing(8)
+        body.addWidget(self.plot, 3)
+        body.addWidget(self.gauge, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 8)
+        layout.setSpacing(4)
+        layout.addLayout(header)
+        layout.addWidget(self.warning)
+        layout.addLayout(body, 1)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_warning(self, text: str) -> None:
+        """A note on what this channel cannot measure (e.g. RAW on a 10-bit board)."""
+        self.warning.setText(text)
+        self.warning.setVisible(bool(text))
+
+    def set_noise_floor(self, noise_floor_uv: float) -> None:
+        """Noise floor in the header, on the gauge and as a dashed line in the envelope plot."""
+        self.noise_label.setText(f"noise floor {format_uv(noise_floor_uv)} µV RMS")
+        self.gauge.set_noise_floor(noise_floor_uv)
+        self.plot.set_noise_floor(noise_floor_uv)
+
+
+class ConnectionBanner(QFrame):
+    """Connection state. Quiet one-liner when connected; a coloured band with the reason when
+    reconnecting (amber), lost or failed (red), or finished (grey)."""
+
+    STYLES: ClassVar[dict[str, tuple[str, str]]] = {
+        "ok": (PALETTE.panel, PALETTE.calm),
+        "warn": (PALETTE.warn_soft, PALETTE.tense),
+        "bad": (PALETTE.lost_soft, PALETTE.lost),
+        "idle": (PALETTE.panel, PALETTE.neutral),
+    }
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.state = DeviceState.IDLE
+        self.label = QLabel()
+        self.label.setFont(font(FONT_BANNER_PT))
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setWordWrap(True)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 6, 12, 6)
+        layout.addWidget(self.label, 1)
+        self.set_state(DeviceState.IDLE, "")
+
+    @property
+    def text(self) -> str:
+        """The banner's plain text (for tests and accessibility)."""
+        return self.label.text()
+
+    @property
+    def alarming(self) -> bool:
+        """True while the banner asks for attention (reconnecting, lost, error)."""
+        return self.state in (DeviceState.RECONNECTING, DeviceState.LOST, DeviceState.ERROR)
+
+    def set_state(self, state: DeviceState, message: str, source: str = "") -> None:
+        """Show a device state and its reason."""
+        self.state = state
+        where = f" · {source}" if source else ""
+        reason = f": {message}" if message and message not in ("streaming",) else ""
+        if state == DeviceState.CONNECTED:
+            style, text = "ok", f"Connected{where}"
+        elif state == DeviceState.CONNECTING:
+            style, text = "idle", f"Connecting{where}…"
+        elif state == DeviceState.RECONNECTING:
+            style, text = "warn", f"Reconnecting{reason or '…'}"
+        elif state == DeviceState.LOST:
+            style, text = "bad", f"Connection lost{reason}"
+        elif state == DeviceState.ERROR:
+            style, text = "bad", f"Stopped by an error{reason}"
+        elif state == DeviceState.FINISHED:
+            style, text = "idle", f"End of recording{where}"
+        elif state == DeviceState.STOPPED:
+            style, text = "idle", "Stopped"
+        else:
+            style, text = "idle", message or "Not connected"
+        bg, fg = self.STYLES[style]
+        self.setStyleSheet(
+            f"QFrame#banner {{ background: {bg}; border: 1px solid {fg if style in ('warn', 'bad') else PALETTE.border}; }}"
+        )
+        self.label.setText(
+            f"<span style='color:{fg}; font-size:15pt'>●</span>&nbsp;"
+            f"<span style='color:{PALETTE.text}'>{_escape(text)}</span>"
+        )
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,917 @@
+"""The main window: clinician view (traces, gauges, controls) and the full-screen patient view.
+
+Wiring: :class:`~biofeedback.gui.bridge.EngineBridge` pulls data on timers; this window redraws
+from the bridge's arrays on ``frame_ready`` (every frame) and ``text_ready`` (a few times a second)
+and shows connection changes from ``status_changed``. Thresholds live here (one per channel) and
+are shared by the gauge, the envelope plot, the patient orb and the audio tone.
+
+Keyboard: F11 or P toggles the patient view (Esc leaves it), M adds a marker (type a note, Enter),
++ / - move the target by 5 %, Ctrl+M mutes the sound, Ctrl+Q quits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from biofeedback import config
+from biofeedback.core.hardware import BOARDS
+from biofeedback.core.types import ChannelKind, StreamInfo
+from biofeedback.devices.base import Device, DeviceState, DeviceStatus
+from biofeedback.dsp.pipeline import PipelineSettings
+from biofeedback.engine import Engine
+from biofeedback.errors import BiofeedbackError
+from biofeedback.gui.audio_feedback import AudioFeedback, AudioMode
+from biofeedback.gui.breathing_pacer import DEFAULT_RATE_BPM, MAX_RATE_BPM, MIN_RATE_BPM
+from biofeedback.gui.bridge import EngineBridge, format_elapsed
+from biofeedback.gui.clinician_view import ChannelCard, ConnectionBanner
+from biofeedback.gui.device_panel import DEFAULT_SIM_SOURCE, ChannelSetup, DevicePanel
+from biofeedback.gui.patient_view import PatientViewWidget
+from biofeedback.gui.safety_dialog import SafetyChecklistDialog, needs_checklist
+from biofeedback.gui.theme import apply_theme, font
+
+#: Seconds of signal used to propose a first target when none is remembered for a channel.
+AUTO_THRESHOLD_S = 5.0
+#: First target: this fraction of the median resting RMS, and at least FLOOR_FACTOR x noise floor
+#: (the training rule of SPEC.md section 3, applied to the first seconds).
+AUTO_THRESHOLD_FRACTION = 0.9
+FLOOR_FACTOR = 1.5
+THRESHOLD_STEP = 1.05
+SETTINGS_KEY = "gui"
+
+#: The electrical-safety checklist was accepted in this program run (asked once per run).
+_safety_accepted_this_run = False
+
+
+@dataclass
+class Marker:
+    """A clinician marker at an absolute sample index, with an optional note."""
+
+    index: int
+    note: str = ""
+    wall_time: float = 0.0
+
+
+@dataclass
+class ThresholdChange:
+    """One entry of the threshold log: who changed which channel's target, when, to what."""
+
+    index: int
+    channel: int
+    value_uv: float
+    reason: str
+
+
+def detect_board() -> tuple[str, str] | None:
+    """(source URL, description) of an Arduino-class board found on a serial port, or None.
+
+    Uses ``biofeedback.devices.discovery`` when it is installed; never raises.
+    """
+    try:
+        discovery = importlib.import_module("biofeedback.devices.discovery")
+    except ImportError:
+        return None
+    finder = getattr(discovery, "find_boards", None) or getattr(discovery, "list_candidates", None)
+    if finder is None:
+        return None
+    try:
+        candidates = list(finder())
+    except Exception:
+        return None
+    for candidate in candidates:
+        url = getattr(candidate, "url", None)
+        port = getattr(candidate, "port", None) or getattr(candidate, "device", None)
+        if url is None and port:
+            url = f"serial://{port}"
+        if url:
+            return str(url), str(getattr(candidate, "description", "") or port or url)
+    return None
+
+
+def choose_initial_source(
+    cli_source: str | None,
+    remembered: str | None,
+    ask_board: Callable[[str, str], bool] | None = None,
+    find_board: Callable[[], tuple[str, str] | None] = detect_board,
+) -> str:
+    """The source to open at start: the command line's, else the last used one, else a detected
+    board (if ``ask_board(url, description)`` agrees), else the simulated sensor."""
+    if cli_source:
+        return cli_source
+    if remembered:
+        return remembered
+    found = find_board()
+    if found is not None and (ask_board is None or ask_board(*found)):
+        return found[0]
+    return DEFAULT_SIM_SOURCE
+
+
+def pipeline_settings_for(
+    setup: ChannelSetup, base: PipelineSettings | None = None
+) -> PipelineSettings:
+    """Pipeline settings carrying the clinician's choices (mains, high-pass, RMS window, gain pot)."""
+    base = base or PipelineSettings()
+    return dataclasses.replace(
+        base,
+        mains_hz=setup.mains_setting,
+        highpass_hz=float(setup.highpass_hz),
+        rms_window_s=float(setup.rms_window_ms) / 1000.0,
+        env_pot_kohm=setup.pot_setting,
+    )
+
+
+def processing_text(settings: PipelineSettings, info: StreamInfo | None) -> str:
+    """One line stating the pass band, notch and RMS window (shown with every trace)."""
+    lp = float(settings.lowpass_hz)
+    if info is not None:
+        lp = min(lp, 0.45 * float(info.fs_hz))
+    parts = [f"band-pass {float(settings.highpass_hz):g}–{lp:g} Hz"]
+    if settings.mains_hz == "auto":
+        parts.append("notch auto 50/60 Hz")
+    elif settings.mains_hz:
+        parts.append(f"notch {float(settings.mains_hz):g} Hz")
+    parts.append(f"RMS {float(settings.rms_window_s) * 1000:g} ms")
+    if info is not None:
+        parts.append(f"{float(info.fs_hz):g} Hz")
+    return " · ".join(parts)
+
+
+def output_text(kind: ChannelKind, settings: PipelineSettings, info: StreamInfo) -> str:
+    """What a channel's numbers are: signal path and processing, for the card header."""
+    if kind == ChannelKind.ENV:
+        return f"MyoWare ENV (on-board envelope) · RMS {float(settings.rms_window_s) * 1000:g} ms"
+    return "MyoWare RAW · " + processing_text(settings, info)
+
+
+def source_with_board(url: str, board: str) -> str | None:
+    """``url`` with its ``board=`` option set, for sources that take one (sim://); else None."""
+    parts = urlsplit(url)
+    if parts.scheme != "sim":
+        return None
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "board"]
+    query.append(("board", board))
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query, safe=',')}"
+
+
+class MainWindow(QMainWindow):
+    """The biofeedback window.
+
+    Parameters
+    ----------
+    source
+        URL or Device to open with :meth:`start`; None chooses (last used, detected board, sim).
+    safety_check
+        Show the electrical-safety checklist before acquiring from electrodes (tests pass False).
+    audio
+        Enable audio feedback (tests usually pass False or a fake ``audio_backend``).
+    remember
+        Load and save settings (source, channel setup, view, audio) in the user data dir.
+    """
+
+    view_changed = Signal(str)
+
+    def __init__(
+        self,
+        source: str | Device | None = None,
+        *,
+        safety_check: bool = True,
+        audio: bool = True,
+        audio_backend: Any = None,
+        remember: bool = True,
+        window_s: float = 10.0,
+        fast_hz: float = 60.0,
+        ask_board: Callable[[str, str], bool] | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Biofeedback — muscle relaxation")
+        self.remember = remember
+        self.safety_check = safety_check
+        self.window_s = window_s
+        self.fast_hz = fast_hz
+        self.prefs: dict[str, Any] = (
+            dict(config.load_settings().get(SETTINGS_KEY, {})) if remember else {}
+        )
+        if isinstance(source, Device):
+            self._initial_source: str | Device = source
+        else:
+            self._initial_source = choose_initial_source(
+                source, self.prefs.get("source"), ask_board or self._ask_board
+            )
+        self.setup = ChannelSetup.from_dict(self.prefs.get("channel"))
+        self.source_url = ""
+        self.engine: Engine | None = None
+        self.bridge: EngineBridge | None = None
+        self.cards: list[ChannelCard] = []
+        self.thresholds_uv: list[float] = []
+        self._auto_threshold_pending: list[bool] = []
+        self.threshold_log: list[ThresholdChange] = []
+        self.markers: list[Marker] = []
+        self.isolation = ""
+        self.view = "clinician"
+        self._closed = False
+        self._audio_reported = False
+
+        # audio
+        self.audio: AudioFeedback | None = None
+        if audio:
+            self.audio = AudioFeedback(self._audio_level, backend=audio_backend)
+            prefs_audio = self.prefs.get("audio", {})
+            try:
+                self.audio.mode = AudioMode(prefs_audio.get("mode", AudioMode.TONE))
+            except ValueError:
+                self.audio.mode = AudioMode.TONE
+            self.audio.volume = float(prefs_audio.get("volume", 0.5))
+            self.audio.muted = bool(prefs_audio.get("muted", False))
+
+        self._build_ui()
+        self._build_actions()
+        self.resize(1280, 800)
+
+    # -- construction --------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.stack = QStackedWidget()
+        self.setCentralWidget(self.stack)
+
+        # clinician view
+        self.clinician = QWidget()
+        self.clinician.setObjectName("clinicianView")
+        self.banner = ConnectionBanner()
+        self.timer_label = QLabel("00:00")
+        self.timer_label.setFont(font(20, bold=True))
+        self.timer_label.setToolTip("Time since acquisition started (sample clock)")
+        timer_caption = QLabel("session")
+        timer_caption.setObjectName("muted")
+        self.patient_button = QPushButton("Patient view  (F11)")
+        self.patient_button.clicked.connect(self.toggle_view)
+        header = QHBoxLayout()
+        header.setSpacing(14)
+        header.addWidget(self.banner, 1)
+        header.addWidget(timer_caption)
+        header.addWidget(self.timer_label)
+        header.addWidget(self.patient_button)
+
+        self.channels_box = QVBoxLayout()
+        self.channels_box.setSpacing(8)
+        self.waiting_label = QLabel(
+            "Not connected: choose a source on the right and press Connect."
+        )
+        self.waiting_label.setObjectName("muted")
+        self.waiting_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.channels_box.addWidget(self.waiting_label, 1)
+
+        body = QHBoxLayout()
+        body.setSpacing(10)
+        body.addLayout(self.channels_box, 1)
+        body.addWidget(self._build_side_panel())
+
+        layout = QVBoxLayout(self.clinician)
+        layout.setContentsMargins(12, 10, 12, 8)
+        layout.setSpacing(8)
+        layout.addLayout(header)
+        layout.addLayout(body, 1)
+
+        # patient view
+        self.patient = PatientViewWidget()
+        self.patient.pacer.set_rate(float(self.prefs.get("pacer_bpm", DEFAULT_RATE_BPM)))
+        self.patient.set_pacer_visible(bool(self.prefs.get("pacer_visible", True)))
+
+        self.stack.addWidget(self.clinician)
+        self.stack.addWidget(self.patient)
+
+        self.processing_label = QLabel("")
+        self.processing_label.setObjectName("muted")
+        self.statusBar().addPermanentWidget(self.processing_label)
+
+    def _build_side_panel(self) -> QWidget:
+        # target
+        self.threshold_spins: list[QDoubleSpinBox] = []
+        self.threshold_form = QFormLayout()
+        self.baseline_button = QPushButton("Set target from last 30 s")
+        self.baseline_button.setToolTip(
+            f"{AUTO_THRESHOLD_FRACTION:.0%} of the median RMS of the last 30 s "
+            f"(at least {FLOOR_FACTOR:g} × noise floor)"
+        )
+        self.baseline_button.clicked.connect(self.set_thresholds_from_recent)
+        target_box = QGroupBox("Target (µV RMS)")
+        target_layout = QVBoxLayout(target_box)
+        target_layout.addLayout(self.threshold_form)
+        target_layout.addWidget(self.baseline_button)
+
+        # sound
+        sound_box = QGroupBox("Sound")
+        self.audio_mode = QComboBox()
+        _compact(self.audio_mode)
+        for mode in AudioMode:
+            self.audio_mode.addItem(mode.label, mode.value)
+        self.volume = QSlider(Qt.Orientation.Horizontal)
+        self.volume.setRange(0, 100)
+        self.mute = QCheckBox("Mute  (Ctrl+M)")
+        if self.audio is not None:
+            self.audio_mode.setCurrentIndex(max(0, self.audio_mode.findData(self.audio.mode.value)))
+            self.volume.setValue(round(self.audio.volume * 100))
+            self.mute.setChecked(self.audio.muted)
+        else:
+            sound_box.setEnabled(False)
+        self.audio_mode.currentIndexChanged.connect(self._on_audio_changed)
+        self.volume.valueChanged.connect(self._on_audio_changed)
+        self.mute.toggled.connect(self._on_audio_changed)
+        sound_form = QFormLayout(sound_box)
+        sound_form.addRow(self.audio_mode)
+        sound_form.addRow("Volume", self.volume)
+        sound_form.addRow(self.mute)
+
+        # breathing pacer
+        pacer_box = QGroupBox("Breathing pacer")
+        self.pacer_visible = QCheckBox("Show in patient view")
+        self.pacer_visible.setChecked(bool(self.prefs.get("pacer_visible", True)))
+        self.pacer_rate = QDoubleSpinBox()
+        self.pacer_rate.setRange(MIN_RATE_BPM, MAX_RATE_BPM)
+        self.pacer_rate.setSingleStep(0.5)
+        self.pacer_rate.setDecimals(1)
+        self.pacer_rate.setSuffix(" breaths/min")
+        self.pacer_rate.setValue(float(self.prefs.get("pacer_bpm", DEFAULT_RATE_BPM)))
+        self.pacer_visible.toggled.connect(self._on_pacer_changed)
+        self.pacer_rate.valueChanged.connect(self._on_pacer_changed)
+        pacer_form = QFormLayout(pacer_box)
+        pacer_form.addRow(self.pacer_visible)
+        pacer_form.addRow("Rate", self.pacer_rate)
+
+        # markers
+        marker_box = QGroupBox("Markers")
+        self.marker_button = QPushButton("Add marker  (M)")
+        self.marker_button.clicked.connect(lambda: self.add_marker())
+        self.marker_note = QLineEdit()
+        self.marker_note.setPlaceholderText("note for the last marker, Enter")
+        self.marker_note.returnPressed.connect(self._on_marker_note)
+        self.marker_list = QListWidget()
+        self.marker_list.setMaximumHeight(90)
+        marker_layout = QVBoxLayout(marker_box)
+        marker_layout.addWidget(self.marker_button)
+        marker_layout.addWidget(self.marker_note)
+        marker_layout.addWidget(self.marker_list)
+
+        # source and channel settings
+        device_box = QGroupBox("Source and channel")
+        recent = [u for u in self.prefs.get("recent_sources", []) if isinstance(u, str)]
+        self.device_panel = DevicePanel(self.setup, recent)
+        self.device_panel.source_requested.connect(self.start_source)
+        self.device_panel.setup_applied.connect(self.apply_setup)
+        QVBoxLayout(device_box).addWidget(self.device_panel)
+
+        panel = QWidget()
+        col = QVBoxLayout(panel)
+        col.setContentsMargins(0, 0, 4, 0)
+        col.setSpacing(6)
+        for box in (target_box, sound_box, pacer_box, marker_box, device_box):
+            col.addWidget(box)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFixedWidth(330)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return scroll
+
+    def _build_actions(self) -> None:
+        def action(text: str, keys: list[str], slot: Callable[[], Any]) -> QAction:
+            act = QAction(text, self)
+            act.setShortcuts([QKeySequence(k) for k in keys])
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            act.triggered.connect(slot)
+            self.addAction(act)
+            return act
+
+        self.patient_action = action("Patient view", ["F11", "P"], self.toggle_view)
+        self.leave_action = action(
+            "Back to clinician view", ["Esc"], lambda: self.set_view("clinician")
+        )
+        self.marker_action = action("Add marker", ["M"], lambda: self.add_marker())
+        self.raise_action = action(
+            "Raise target 5 %", ["+", "="], lambda: self.nudge_thresholds(THRESHOLD_STEP)
+        )
+        self.lower_action = action(
+            "Lower target 5 %", ["-"], lambda: self.nudge_thresholds(1 / THRESHOLD_STEP)
+        )
+        self.mute_action = action("Mute sound", ["Ctrl+M"], lambda: self.mute.toggle())
+        self.quit_action = action("Quit", ["Ctrl+Q"], self.close)
+        self.shortcuts_action = action("Keyboard shortcuts", ["F1"], self._show_shortcuts)
+        self.about_action = QAction("About", self)
+        self.about_action.triggered.connect(self._show_about)
+
+        menu = self.menuBar()
+        view_menu = menu.addMenu("&View")
+        view_menu.addAction(self.patient_action)
+        view_menu.addAction(self.leave_action)
+        session_menu = menu.addMenu("&Session")
+        for act in (self.marker_action, self.raise_action, self.lower_action, self.mute_action):
+            session_menu.addAction(act)
+        session_menu.addSeparator()
+        session_menu.addAction(self.quit_action)
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
+
+    # -- sources -------------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Open the initial source (called once the window is shown)."""
+        return self.start_source(self._initial_source)
+
+    def start_source(self, source: str | Device) -> bool:
+        """Stop the current source and stream from a new one. Returns False (and says why in the
+        banner) if the checklist was declined or the source could not be opened."""
+        url = source.url if isinstance(source, Device) else str(source).strip()
+        if not self._confirm_safety(url):
+            self.banner.set_state(
+                DeviceState.IDLE, "Not started: the safety checklist was not confirmed."
+            )
+            return False
+        self._stop_current()
+        self.banner.set_state(DeviceState.CONNECTING, "", url)
+        QApplication.processEvents()
+        engine: Engine | None = None
+        try:
+            engine = Engine(source, settings=pipeline_settings_for(self.setup))
+            info = engine.open()
+        except (BiofeedbackError, OSError, ImportError) as exc:
+            # ImportError: a source type whose optional module is not installed in this build
+            if engine is not None:
+                engine.close()
+            self.banner.set_state(DeviceState.ERROR, f"could not open {url}: {exc}")
+            self.device_panel.set_source(url)
+            return False
+        self.engine = engine
+        self.source_url = url
+        self.device_panel.set_source(url)
+        bridge = EngineBridge(engine, window_s=self.window_s, fast_hz=self.fast_hz, parent=self)
+        bridge.frame_ready.connect(self._on_frame)
+        bridge.text_ready.connect(self._on_text)
+        bridge.status_changed.connect(self._on_status)
+        self.bridge = bridge
+        self._build_cards(engine, info)
+        self._remember_source(url)
+        try:
+            bridge.start()
+        except (BiofeedbackError, OSError) as exc:
+            self.banner.set_state(DeviceState.ERROR, f"could not start {url}: {exc}")
+            return False
+        self._start_audio()
+        return True
+
+    def _confirm_safety(self, url: str) -> bool:
+        global _safety_accepted_this_run
+        if not self.safety_check or not needs_checklist(url) or _safety_accepted_this_run:
+            return True
+        dialog = SafetyChecklistDialog(parent=self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return False
+        _safety_accepted_this_run = True
+        self.isolation = dialog.isolation
+        return True
+
+    def _stop_current(self) -> None:
+        if self.bridge is not None:
+            self.bridge.close()
+            self.bridge.deleteLater()
+            self.bridge = None
+        elif self.engine is not None:
+            self.engine.close()
+        self.engine = None
+
+    def _build_cards(self, engine: Engine, info: StreamInfo) -> None:
+        for card in self.cards:
+            self.channels_box.removeWidget(card)
+            card.deleteLater()
+        self.cards = []
+        self.waiting_label.hide()
+        assert engine.pipeline is not None
+        outputs = engine.pipeline.outputs
+        remembered = self.prefs.get("thresholds_uv", {})
+        if not isinstance(remembered, dict):
+            remembered = {}
+        self.thresholds_uv = []
+        self._auto_threshold_pending = []
+        while self.threshold_form.rowCount():
+            self.threshold_form.removeRow(0)
+        self.threshold_spins = []
+        self.processing_label.setText(processing_text(engine.settings, info))
+        self.device_panel.set_stream(info)
+        for i, out in enumerate(outputs):
+            name = str(out.name)
+            card = ChannelCard(
+                name,
+                output_text(out.kind, engine.settings, info),
+                self.window_s,
+                show_raw=out.kind != ChannelKind.ENV,
+            )
+            if out.warning:
+                card.set_warning(out.warning)
+            card.plot.threshold_changed.connect(
+                lambda v, c=i: self.set_threshold(c, v, "clinician")
+            )
+            card.gauge.threshold_changed.connect(
+                lambda v, c=i: self.set_threshold(c, v, "clinician")
+            )
+            self.channels_box.addWidget(card, 1)
+            self.cards.append(card)
+            value = remembered.get(name)
+            pending = not isinstance(value, (int, float)) or not value > 0
+            self.thresholds_uv.append(float(value) if not pending else 5.0)
+            self._auto_threshold_pending.append(pending)
+            spin = QDoubleSpinBox()
+            spin.setRange(0.1, 5000.0)
+            spin.setDecimals(1)
+            spin.setSuffix(" µV")
+            spin.setKeyboardTracking(False)
+            spin.setValue(self.thresholds_uv[-1])
+            spin.valueChanged.connect(lambda v, c=i: self.set_threshold(c, v, "clinician"))
+            self.threshold_form.addRow(name, spin)
+            self.threshold_spins.append(spin)
+            self._show_threshold(i)
+
+    # -- thresholds ----------------------------------------------------------------------------
+    def set_threshold(self, channel: int, value_uv: float, reason: str = "clinician") -> None:
+        """Set one channel's target (uV RMS) everywhere it is shown, and log the change."""
+        if not (0 <= channel < len(self.thresholds_uv)) or not (
+            value_uv > 0 and math.isfinite(value_uv)
+        ):
+            return
+        value_uv = round(float(value_uv), 2)
+        if (
+            abs(self.thresholds_uv[channel] - value_uv) < 1e-9
+            and not self._auto_threshold_pending[channel]
+        ):
+            return
+        self.thresholds_uv[channel] = value_uv
+        self._auto_threshold_pending[channel] = False
+        index = self.bridge.latest_index if self.bridge is not None else 0
+        self.threshold_log.append(ThresholdChange(index, channel, value_uv, reason))
+        self._show_threshold(channel)
+        if self.remember:
+            thresholds = dict(self.prefs.get("thresholds_uv", {}) or {})
+            thresholds[self.cards[channel].name] = value_uv
+            self.prefs["thresholds_uv"] = thresholds
+
+    def _show_threshold(self, channel: int) -> None:
+        value = self.thresholds_uv[channel]
+        card = self.cards[channel]
+        card.gauge.set_threshold(value)
+        card.plot.set_threshold(value)
+        spin = self.threshold_spins[channel]
+        spin.blockSignals(True)
+        spin.setValue(value)
+        spin.blockSignals(False)
+
+    def nudge_thresholds(self, factor: float) -> None:
+        """Multiply every channel's target by ``factor`` (keys + and -)."""
+        for c, value in enumerate(self.thresholds_uv):
+            self.set_threshold(c, value * factor, "clinician")
+
+    def set_thresholds_from_recent(
+        self, seconds: float = 30.0, reason: str = "from recent signal"
+    ) -> None:
+        """Target = 90 % of the median RMS over the last ``seconds`` (at least 1.5 x noise floor)."""
+        bridge = self.bridge
+        if bridge is None or bridge.fs_hz <= 0:
+            return
+        n = min(bridge.envelope_uv.shape[1], int(seconds * bridge.fs_hz))
+        for c in range(bridge.n_outputs):
+            values = bridge.envelope_uv[c, -n:]
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                continue
+            target = AUTO_THRESHOLD_FRACTION * float(np.median(values))
+            floor = float(bridge.noise_floor_uv[c]) if c < len(bridge.noise_floor_uv) else math.nan
+            if math.isfinite(floor):
+                target = max(target, FLOOR_FACTOR * floor)
+            if target > 0:
+                self.set_threshold(c, target, reason)
+        self.statusBar().showMessage(
+            "Target set to "
+            + ", ".join(f"{v:.1f} µV RMS" for v in self.thresholds_uv)
+            + f" ({AUTO_THRESHOLD_FRACTION:.0%} of the median of the last {seconds:g} s)",
+            8000,
+        )
+
+    # -- markers -------------------------------------------------------------------------------
+    def add_marker(self, note: str = "") -> Marker | None:
+        """Mark the current moment (key M); type a note and press Enter to attach it."""
+        if self.bridge is None:
+            return None
+        marker = Marker(self.bridge.latest_index, note, time.time())
+        self.markers.append(marker)
+        self.marker_list.insertItem(0, self._marker_text(marker))
+        if not note and self.view == "clinician":
+            self.marker_note.clear()
+            self.marker_note.setFocus()
+        self.statusBar().showMessage(
+            f"Marker at {format_elapsed(self._marker_seconds(marker))}", 4000
+        )
+        return marker
+
+    def _marker_seconds(self, marker: Marker) -> float:
+        bridge = self.bridge
+        if bridge is None or bridge.first_index is None or bridge.fs_hz <= 0:
+            return 0.0
+        return (marker.index - bridge.first_index) / bridge.fs_hz
+
+    def _marker_text(self, marker: Marker) -> str:
+        text = format_elapsed(self._marker_seconds(marker))
+        return f"{text}  {marker.note}" if marker.note else text
+
+    def _on_marker_note(self) -> None:
+        if self.markers:
+            self.markers[-1].note = self.marker_note.text().strip()
+            item = self.marker_list.item(0)
+            if item is not None:
+                item.setText(self._marker_text(self.markers[-1]))
+        self.marker_note.clear()
+        self.marker_note.clearFocus()
+
+    # -- views ---------------------------------------------------------------------------------
+    def toggle_view(self) -> None:
+        """Switch between the clinician and the full-screen patient view (F11 / P)."""
+        self.set_view("clinician" if self.view == "patient" else "patient")
+
+    def set_view(self, view: str) -> None:
+        """``patient`` (full screen, calm) or ``clinician``."""
+        if view not in ("patient", "clinician") or view == self.view:
+            return
+        self.view = view
+        patient = view == "patient"
+        self.stack.setCurrentWidget(self.patient if patient else self.clinician)
+        self.menuBar().setVisible(not patient)
+        self.statusBar().setVisible(not patient)
+        if patient:
+            self.patient.pacer.restart()
+            self.showFullScreen()
+        else:
+            self.showNormal()
+        self.prefs["view"] = view
+        self.view_changed.emit(view)
+
+    # -- timers --------------------------------------------------------------------------------
+    def _on_frame(self) -> None:
+        bridge = self.bridge
+        if bridge is None:
+            return
+        now = time.monotonic()
+        if bridge.new_rows and self.view == "clinician":
+            t_sig, t_env = bridge.t_peaks_s, bridge.t_columns_s
+            signal, envelope = bridge.signal_peaks.out, bridge.envelope_peaks.out  # type: ignore[union-attr]
+            marker_times = self._marker_times()
+            for c, card in enumerate(self.cards):
+                card.plot.set_data(t_sig, signal[c], t_env, envelope[c])
+                card.plot.set_markers(marker_times)
+                card.gauge.set_level(
+                    bridge.level_uv[c], int(bridge.recent_flags[c]), bridge.trail(c)
+                )
+        if self.view == "patient":
+            c = self._leading_channel()
+            if c is not None:
+                level, flags = bridge.latest(c)
+                self.patient.advance(level, self.thresholds_uv[c], flags, now)
+            else:
+                self.patient.pacer.advance(now)
+
+    def _leading_channel(self) -> int | None:
+        """The channel furthest above (or least below) its target: what the patient works on."""
+        bridge = self.bridge
+        if bridge is None or not self.thresholds_uv:
+            return None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios = bridge.level_uv / np.asarray(self.thresholds_uv)
+        if not np.isfinite(ratios).any():
+            return 0
+        return int(np.nanargmax(ratios))
+
+    def _marker_times(self) -> list[float]:
+        bridge = self.bridge
+        if bridge is None or not self.markers:
+            return []
+        times = [(m.index - bridge.latest_index) / bridge.fs_hz for m in self.markers[-20:]]
+        return [t for t in times if t >= -self.window_s]
+
+    def _on_text(self) -> None:
+        bridge = self.bridge
+        if bridge is None:
+            return
+        self.timer_label.setText(format_elapsed(bridge.elapsed_s))
+        for c, card in enumerate(self.cards):
+            card.gauge.set_readout(float(bridge.readout_uv[c]), int(bridge.quality_flags[c]))
+            card.set_noise_floor(float(bridge.noise_floor_uv[c]))
+            if bridge.first_index is None:
+                card.quality.set_waiting()
+            else:
+                card.quality.set_flags(int(bridge.quality_flags[c]))
+            if self.view == "clinician":
+                card.plot.update_ranges(
+                    bridge.signal_uv[c], bridge.envelope_uv[c], self.thresholds_uv[c]
+                )
+        if any(self._auto_threshold_pending) and bridge.elapsed_s >= AUTO_THRESHOLD_S:
+            pending = list(self._auto_threshold_pending)
+            saved = list(self.thresholds_uv)
+            self.set_thresholds_from_recent(AUTO_THRESHOLD_S, "first seconds")
+            for c, was_pending in enumerate(pending):
+                if not was_pending and self.thresholds_uv[c] != saved[c]:
+                    self.set_threshold(c, saved[c], "kept")
+
+    def _on_status(self, status: DeviceStatus) -> None:
+        self.banner.set_state(status.state, status.message, self.source_url)
+        if status.state in (DeviceState.LOST, DeviceState.ERROR):
+            for card in self.cards:
+                card.gauge.clear()
+
+    # -- audio ---------------------------------------------------------------------------------
+    def _audio_level(self) -> tuple[float, float, int]:
+        """Called on the audio thread: newest envelope straight from the ring buffer."""
+        bridge = self.bridge
+        if bridge is None or not self.thresholds_uv:
+            return math.nan, 1.0, 0
+        levels, flags = bridge.read_latest_envelope()
+        thresholds = np.asarray(self.thresholds_uv[: len(levels)])
+        if len(thresholds) != len(levels) or len(levels) == 0:
+            return math.nan, 1.0, 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios = levels / thresholds
+        c = int(np.nanargmax(ratios)) if np.isfinite(ratios).any() else 0
+        return float(levels[c]), float(thresholds[c]), int(flags[c])
+
+    def _start_audio(self) -> None:
+        if self.audio is None or self.audio.running:
+            return
+        error = self.audio.start()
+        if error and not self._audio_reported:
+            self._audio_reported = True
+            self.statusBar().showMessage(error + " Visual feedback continues.")
+            self.audio_error = error
+
+    def _on_audio_changed(self) -> None:
+        if self.audio is None:
+            return
+        self.audio.mode = AudioMode(self.audio_mode.currentData())
+        self.audio.volume = self.volume.value() / 100.0
+        self.audio.muted = self.mute.isChecked()
+        self.prefs["audio"] = {
+            "mode": self.audio.mode.value,
+            "volume": self.audio.volume,
+            "muted": self.audio.muted,
+        }
+
+    def _on_pacer_changed(self) -> None:
+        self.patient.pacer.set_rate(self.pacer_rate.value())
+        self.patient.set_pacer_visible(self.pacer_visible.isChecked())
+        self.prefs["pacer_bpm"] = self.pacer_rate.value()
+        self.prefs["pacer_visible"] = self.pacer_visible.isChecked()
+
+    # -- settings ------------------------------------------------------------------------------
+    def apply_setup(self, setup: ChannelSetup) -> None:
+        """Apply channel settings: processing changes go to the running engine between chunks."""
+        self.setup = setup
+        self.prefs["channel"] = setup.as_dict()
+        if self.engine is None:
+            return
+        info = self.engine.info
+        if info is not None and info.board in BOARDS and setup.board != info.board:
+            url = source_with_board(self.source_url, setup.board)
+            if url is None:
+                self.statusBar().showMessage(
+                    f"This source reports its own board ({info.board}); the board choice "
+                    "applies to the simulator.",
+                    8000,
+                )
+            else:
+                self.start_source(url)  # a new ADC means a new stream: reopen
+                return
+        try:
+            self.engine.set_settings(pipeline_settings_for(setup, self.engine.settings))
+        except BiofeedbackError as exc:
+            self.statusBar().showMessage(f"Settings not applied: {exc}", 8000)
+            return
+        info = self.engine.info
+        self.processing_label.setText(processing_text(self.engine.settings, info))
+        if info is not None and self.engine.pipeline is not None:
+            for card, out in zip(self.cards, self.engine.pipeline.outputs, strict=False):
+                card.kind_label.setText(output_text(out.kind, self.engine.settings, info))
+        self.statusBar().showMessage("Channel settings applied", 4000)
+
+    def _remember_source(self, url: str) -> None:
+        if not url:
+            return
+        self.prefs["source"] = url
+        recent = [
+            u for u in self.prefs.get("recent_sources", []) if isinstance(u, str) and u != url
+        ]
+        self.prefs["recent_sources"] = [url, *recent][:8]
+
+    def save_settings(self) -> None:
+        """Write the remembered settings (source, channel setup, view, audio, thresholds)."""
+        if not self.remember:
+            return
+        self.prefs["channel"] = self.setup.as_dict()
+        values = config.load_settings()
+        values[SETTINGS_KEY] = self.prefs
+        try:
+            config.save_settings(values)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Settings not saved: {exc}", 8000)
+
+    # -- dialogs -------------------------------------------------------------------------------
+    def _ask_board(self, url: str, description: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Sensor board found",
+            f"A board was found: {description}.\nConnect to it ({url})?\n\n"
+            "Choose No to start on the simulated sensor.",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _show_shortcuts(self) -> None:
+        QMessageBox.information(
+            self,
+            "Keyboard shortcuts",
+            "F11 or P\tpatient view on / off\nEsc\tback to the clinician view\n"
+            "M\tadd a marker (then type a note, Enter)\n+ / -\traise / lower the target by 5 %\n"
+            "Ctrl+M\tmute the sound\nF1\tthis list\nCtrl+Q\tquit",
+        )
+
+    def _show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About biofeedback",
+            "Surface-EMG relaxation biofeedback.\n\nThis software is not a medical device. "
+            "Use a laptop on battery or a USB isolator whenever electrodes are on the body.\n\n"
+            "EMG biofeedback for chronic low back pain: Sielski et al. 2017 (pain g = 0.60).",
+        )
+
+    # -- shutdown ------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop sound, timers and the device thread; save settings (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.save_settings()
+        if self.audio is not None:
+            self.audio.close()
+        self._stop_current()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    # -- for tests and the benchmark -----------------------------------------------------------
+    @property
+    def gauge_states(self) -> list[str]:
+        """Current state of every channel's gauge."""
+        return [card.gauge.state for card in self.cards]
+
+
+def _compact(combo: QComboBox) -> None:
+    """Let a combo box with long entries shrink to the side panel's width."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(12)
+
+
+def run_app(source: str | None = None, protocol: str | None = None) -> int:
+    """Create the application, show the window on the chosen source and run the event loop."""
+    app = QApplication.instance() or QApplication([])
+    app.setApplicationName("biofeedback")
+    apply_theme(app)  # type: ignore[arg-type]
+    window = MainWindow(source)
+    window.show()
+    if window.prefs.get("view") == "patient":
+        window.set_view("patient")
+    QTimer.singleShot(0, window.start)
+    code = app.exec()
+    window.shutdown()
+    return int(code)

@@ -1,0 +1,318 @@
+"""The live window end to end on the simulated sensor (offscreen, pytest-qt).
+
+Sources run faster than real time (``speed=``) so a few seconds of signal take well under a second.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog
+
+from biofeedback import config
+from biofeedback.devices.base import DeviceState
+from biofeedback.devices.simulated import SimulatedDevice
+from biofeedback.gui import main_window as mw
+from biofeedback.gui.audio_feedback import AudioMode
+from biofeedback.gui.device_panel import DEFAULT_SIM_SOURCE, ChannelSetup
+from biofeedback.gui.main_window import MainWindow, choose_initial_source, source_with_board
+from biofeedback.gui.tension_gauge import GaugeState
+from biofeedback.gui.theme import PALETTE
+
+STEADY = "sim://?scenario=steady&level_uv=20&board=12bit&channels=raw,ref&speed=4&seed=1"
+
+
+def open_window(qtbot, source, **kwargs) -> MainWindow:
+    kwargs.setdefault("safety_check", False)
+    kwargs.setdefault("audio", False)
+    kwargs.setdefault("remember", False)
+    window = MainWindow(source, **kwargs)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start(), window.banner.text
+    return window
+
+
+def wait_for_data(qtbot, window: MainWindow, seconds_of_signal: float = 1.0) -> None:
+    bridge = window.bridge
+    qtbot.waitUntil(
+        lambda: bridge.first_index is not None and bridge.elapsed_s >= seconds_of_signal,
+        timeout=15000,
+    )
+
+
+def test_window_opens_on_sim_and_data_flows(qtbot):
+    window = open_window(qtbot, STEADY)
+    wait_for_data(qtbot, window, 2.0)
+    qtbot.waitUntil(lambda: np.isfinite(window.bridge.readout_uv).all(), timeout=5000)
+    assert [card.name for card in window.cards] == ["raw"]
+    assert window.banner.state == DeviceState.CONNECTED
+    assert "Connected" in window.banner.text
+    card = window.cards[0]
+    # steady 20 uV: the big number shows it (within the simulator's fluctuation)
+    assert card.gauge.readout_uv == pytest.approx(20.0, rel=0.2)
+    assert "µV RMS" in card.noise_label.text() and "–" not in card.noise_label.text()
+    assert "band-pass 20–450 Hz" in card.kind_label.text()  # pass band stated with the trace
+    assert window.timer_label.text() != "00:00"
+    # the traces hold data (finite points), drawn from the peak-decimated columns
+    assert np.isfinite(window.bridge.signal_peaks.out).sum() > 100
+    assert card.plot.raw_curve.boundingRect().height() > 0
+
+
+def test_gauge_turns_calm_when_relaxed(qtbot):
+    window = open_window(
+        qtbot, "sim://?scenario=relax&level_uv=3&end_uv=2&board=12bit&channels=raw,ref&speed=4"
+    )
+    window.set_threshold(0, 8.0)
+    wait_for_data(qtbot, window, 1.5)
+    gauge = window.cards[0].gauge
+    qtbot.waitUntil(lambda: gauge.state == GaugeState.CALM, timeout=5000)
+    assert gauge.level_uv < 8.0
+    assert gauge._state_color(gauge.state) == PALETTE.calm
+
+
+def test_gauge_alarms_on_contraction_and_calms_after_release(qtbot):
+    window = open_window(
+        qtbot,
+        "sim://?scenario=tense-release&board=12bit&channels=raw,ref&lead_s=1&tense_s=3"
+        "&release_s=4&tau_s=0.3&speed=4&seed=2",
+    )
+    window.set_threshold(0, 15.0)
+    seen: list[str] = []
+    window.bridge.frame_ready.connect(lambda: seen.append(window.cards[0].gauge.state))
+    qtbot.waitUntil(lambda: GaugeState.TENSE in seen, timeout=15000)
+    gauge = window.cards[0].gauge
+    tense_at = seen.index(GaugeState.TENSE)
+    qtbot.waitUntil(lambda: GaugeState.CALM in seen[tense_at:], timeout=15000)
+    assert seen.index(GaugeState.CALM) < tense_at  # calm during the lead-in, too
+    assert gauge._state_color(GaugeState.TENSE) == PALETTE.tense
+
+
+class FlakyLinkDevice(SimulatedDevice):
+    """A simulated sensor whose link drops and comes back, reported like the serial driver does."""
+
+    def __init__(self, url: str, drop_after_chunks: int, back_after_chunks: int) -> None:
+        from biofeedback.devices.sim_synth import parse_sim_url
+
+        super().__init__(parse_sim_url(url), url=url)
+        self.drop_after = drop_after_chunks
+        self.back_after = back_after_chunks
+        self._chunks = 0
+
+    def _emit(self, chunk) -> None:
+        self._chunks += 1
+        if self._chunks == self.drop_after:
+            self._set_state(DeviceState.RECONNECTING, "no data for 1.0 s: check the USB cable")
+        elif self._chunks == self.back_after:
+            self._set_state(DeviceState.CONNECTED, "streaming")
+        super()._emit(chunk)
+
+
+def test_reconnecting_banner_shows_when_the_link_drops(qtbot):
+    device = FlakyLinkDevice(STEADY, drop_after_chunks=20, back_after_chunks=800)
+    window = open_window(qtbot, device)
+    states: list[DeviceState] = []
+    window.bridge.status_changed.connect(lambda status: states.append(status.state))
+    qtbot.waitUntil(lambda: window.banner.state == DeviceState.RECONNECTING, timeout=10000)
+    assert window.banner.alarming
+    assert "Reconnecting" in window.banner.text and "check the USB cable" in window.banner.text
+    qtbot.waitUntil(lambda: window.banner.state == DeviceState.CONNECTED, timeout=10000)
+    assert not window.banner.alarming
+    drop = states.index(DeviceState.RECONNECTING)
+    assert DeviceState.CONNECTED in states[drop:]
+
+
+def test_lost_connection_shows_reason_and_clears_gauge(qtbot):
+    window = open_window(qtbot, STEADY)
+    wait_for_data(qtbot, window, 0.5)
+    window.bridge._device_status.emit(
+        mw.DeviceStatus(DeviceState.LOST, "port /dev/ttyACM0 vanished")
+    )
+    qtbot.waitUntil(lambda: window.banner.state == DeviceState.LOST, timeout=3000)
+    assert "Connection lost: port /dev/ttyACM0 vanished" in window.banner.text
+
+
+def test_closing_leaves_no_thread_running(qtbot):
+    before = set(threading.enumerate())
+    window = open_window(qtbot, STEADY)
+    wait_for_data(qtbot, window, 0.5)
+    device = window.engine.device
+    assert device.running
+    window.close()
+    assert not device.running
+    assert window.bridge is None and window.engine is None
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert leftover == []
+
+
+def test_patient_view_toggles_with_one_key(qtbot):
+    window = open_window(qtbot, STEADY)
+    wait_for_data(qtbot, window, 0.5)
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert window.view == "patient"
+    assert window.stack.currentWidget() is window.patient
+    assert not window.menuBar().isVisible()
+    pacer_before = window.patient.pacer.phase
+    qtbot.wait(300)
+    assert window.patient.pacer.phase != pacer_before  # the pacer moves on the frame timer
+    assert window.patient.orb.state in (GaugeState.CALM, GaugeState.TENSE)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert window.view == "clinician"
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    assert window.view == "patient"
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    assert window.view == "clinician"
+
+
+def test_threshold_controls_stay_in_step_and_are_logged(qtbot):
+    window = open_window(qtbot, STEADY)
+    card = window.cards[0]
+    window.threshold_spins[0].setValue(12.5)
+    assert window.thresholds_uv[0] == 12.5
+    assert card.gauge.threshold_uv == 12.5
+    assert card.plot.threshold_line.value() == pytest.approx(12.5)
+    # dragging the line in the envelope plot (the line emits when the drag ends)
+    card.plot.threshold_line.setValue(9.0)
+    card.plot.threshold_line.sigPositionChangeFinished.emit(card.plot.threshold_line)
+    assert window.thresholds_uv[0] == 9.0 and window.threshold_spins[0].value() == 9.0
+    window.nudge_thresholds(mw.THRESHOLD_STEP)
+    assert window.thresholds_uv[0] == pytest.approx(9.45)
+    assert [c.value_uv for c in window.threshold_log[-3:]] == [12.5, 9.0, pytest.approx(9.45)]
+    assert all(c.reason == "clinician" for c in window.threshold_log[-3:])
+
+
+def test_first_target_comes_from_the_first_seconds(qtbot):
+    window = open_window(qtbot, STEADY)
+    qtbot.waitUntil(lambda: bool(window.threshold_log), timeout=15000)
+    change = window.threshold_log[0]
+    assert change.reason == "first seconds"
+    assert change.value_uv == pytest.approx(0.9 * 20.0, rel=0.2)
+
+
+def test_marker_key_and_note(qtbot):
+    window = open_window(qtbot, STEADY)
+    wait_for_data(qtbot, window, 0.5)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert len(window.markers) == 1
+    marker = window.markers[0]
+    assert marker.index > 0 and marker.note == ""
+    window.marker_note.setText("patient coughed")
+    window.marker_note.returnPressed.emit()
+    assert window.markers[0].note == "patient coughed"
+    assert "patient coughed" in window.marker_list.item(0).text()
+    # typing an "m" into the note field must not add another marker
+    window.marker_note.setFocus()
+    qtbot.keyClick(window.marker_note, Qt.Key.Key_M)
+    assert len(window.markers) == 1
+
+
+def test_channel_settings_go_to_the_engine(qtbot):
+    window = open_window(qtbot, STEADY)
+    setup = ChannelSetup(board="12bit", pot_kohm=-1, mains="60", rms_window_ms=200, highpass_hz=30)
+    window.apply_setup(setup)
+    settings = window.engine.settings
+    assert (settings.mains_hz, settings.rms_window_s, settings.highpass_hz) == (60.0, 0.2, 30.0)
+    assert "notch 60 Hz" in window.processing_label.text()
+    assert "RMS 200 ms" in window.cards[0].kind_label.text()
+    # a different board is a different ADC: the simulator is reopened with it
+    window.apply_setup(ChannelSetup(board="uno", mains="60"))
+    assert "board=uno" in window.source_url
+    assert window.engine.info.adc_bits == 10
+
+
+def test_source_with_board_rewrites_only_sim_urls():
+    assert source_with_board("sim://?scenario=relax&board=12bit&channels=raw,ref", "uno") == (
+        "sim://?scenario=relax&channels=raw,ref&board=uno"
+    )
+    assert source_with_board("serial:///dev/ttyACM0", "uno") is None
+
+
+def test_bad_source_is_reported_in_the_banner_not_raised(qtbot):
+    window = MainWindow("sim://?scenario=nonsense", safety_check=False, audio=False, remember=False)
+    qtbot.addWidget(window)
+    assert window.start() is False
+    assert window.banner.state == DeviceState.ERROR
+    assert "nonsense" in window.banner.text
+
+
+def test_initial_source_order():
+    no_board = lambda: None  # noqa: E731
+    board = lambda: ("serial:///dev/ttyACM0", "Arduino Uno")  # noqa: E731
+    assert (
+        choose_initial_source("sim://?scenario=noisy", "x", None, board) == "sim://?scenario=noisy"
+    )
+    assert choose_initial_source(None, "replay://3", None, board) == "replay://3"
+    assert choose_initial_source(None, None, lambda u, d: True, board) == "serial:///dev/ttyACM0"
+    assert choose_initial_source(None, None, lambda u, d: False, board) == DEFAULT_SIM_SOURCE
+    assert choose_initial_source(None, None, None, no_board) == DEFAULT_SIM_SOURCE
+
+
+def test_settings_are_remembered_between_runs(qtbot):
+    window = open_window(qtbot, STEADY, remember=True, audio=True, audio_backend=NoAudio())
+    window.set_threshold(0, 11.0)
+    window.audio_mode.setCurrentIndex(window.audio_mode.findData(AudioMode.BEEP.value))
+    window.volume.setValue(30)
+    window.pacer_rate.setValue(5.0)
+    window.apply_setup(ChannelSetup(board="12bit", mains="60", rms_window_ms=150))
+    window.close()
+    saved = config.load_settings()["gui"]
+    assert saved["source"] == STEADY
+    again = MainWindow(None, safety_check=False, audio=True, audio_backend=NoAudio(), remember=True)
+    qtbot.addWidget(again)
+    assert again._initial_source == STEADY
+    assert again.audio.mode == AudioMode.BEEP and again.audio.volume == pytest.approx(0.3)
+    assert again.pacer_rate.value() == 5.0 and again.patient.pacer.rate_bpm == 5.0
+    assert again.setup.mains == "60" and again.setup.rms_window_ms == 150
+    assert again.start()
+    assert again.thresholds_uv == [11.0]
+    assert again.engine.settings.rms_window_s == 0.15
+
+
+class NoAudio:
+    """A sounddevice stand-in with no output device."""
+
+    def OutputStream(self, **kwargs):
+        raise RuntimeError("Error querying device -1")
+
+
+def test_missing_audio_device_is_reported_once(qtbot):
+    window = open_window(qtbot, STEADY, audio=True, audio_backend=NoAudio())
+    assert window.statusBar().currentMessage().startswith("No sound")
+    window.statusBar().clearMessage()
+    assert window.start_source(STEADY)
+    assert window.statusBar().currentMessage() == ""
+
+
+def test_safety_checklist_guards_board_sources(qtbot, monkeypatch):
+    monkeypatch.setattr(mw, "_safety_accepted_this_run", False)
+    shown: list[int] = []
+
+    def decline(self):
+        shown.append(1)
+        return QDialog.DialogCode.Rejected
+
+    monkeypatch.setattr(mw.SafetyChecklistDialog, "exec", decline)
+    window = MainWindow(STEADY, safety_check=True, audio=False, remember=False)
+    qtbot.addWidget(window)
+    assert window.start()  # sim: no electrodes, no checklist
+    assert shown == []
+    assert window.start_source("serial:///dev/ttyBIOFEEDBACK_NONE") is False
+    assert shown == [1]
+    assert "safety checklist" in window.banner.text
+    assert window.engine is not None  # declining keeps the current source running
+
+    def accept(self):
+        shown.append(2)
+        self.isolator.setChecked(True)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(mw.SafetyChecklistDialog, "exec", accept)
+    window.start_source("serial:///dev/ttyBIOFEEDBACK_NONE")  # fails to open: no such port
+    window.start_source("serial:///dev/ttyBIOFEEDBACK_NONE")
+    assert shown == [1, 2]  # asked once per run
+    assert window.isolation == "usb-isolator"
+    assert window.banner.state == DeviceState.ERROR
