@@ -163,3 +163,8 @@ def test_bad_database_path_fails_before_streaming(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StorageError, match="cannot create"):
         Recorder(blocker / "db.sqlite", 1, myoware_info())
+
+
+def test_unknown_session_is_refused(db: Database) -> None:
+    with pytest.raises(StorageError, match="no session 12"):
+        Recorder(db.path, 12, myoware_info())

@@ -89,7 +89,11 @@ class Recorder:
         self._failed = threading.Event()
         self._closed = False
         self._db = Database(self.db_path)  # opened here so a bad path fails before streaming
-        self._db.get_session(self.session_id)
+        try:
+            self._db.get_session(self.session_id)
+        except StorageError:
+            self._db.close()
+            raise
         self._pending: list[Chunk] = []
         self._pending_n = 0
         self._expected: int | None = None
