@@ -81,3 +81,44 @@ def test_csv_export_replays_to_the_same_envelope(sim_db: tuple[Path, int], tmp_p
     _, env_csv, _ = engine_envelope(f"replay://{out}?speed=max", settings)
     assert first == 0 and env_csv.shape == env_session.shape
     np.testing.assert_allclose(env_csv, env_session, rtol=1e-6, atol=1e-6)
+
+
+def test_old_settings_and_measured_noise_floor_are_replayed(tmp_path: Path) -> None:
+    """Unknown stored settings are ignored with a note; a measured floor applies where it did."""
+    from storage_helpers import myoware_info, synthetic_counts
+
+    from biofeedback.storage.export import iter_processed, noise_floor_schedule
+
+    info = myoware_info()
+    with Database(tmp_path / "db.sqlite") as db:
+        sid = db.create_session("P1", "x", info, {"rms_window_s": 0.1, "from_the_future": 1})
+        samples = synthetic_counts(6000, 9)
+        with db.transaction() as conn:
+            db.write_block(conn, sid, 0, samples, np.zeros(6000, np.uint16))
+        db.save_phases(
+            sid,
+            [
+                {"name": "noise floor", "kind": "noise-floor", "start_index": 0, "end_index": 2500,
+                 "calibration": {"noise_floor_uv": [0.9, 0.2], "adopted": [True, False]}},
+            ],
+        )  # fmt: skip
+        db.finish_session(sid)
+        record = db.get_session(sid)
+        notes: list[str] = []
+        assert pipeline_for(record, notes).settings.rms_window_s == 0.1
+        assert "from_the_future" in notes[0]
+        assert noise_floor_schedule(db, record, 2) == [(2500, [0.9, None])]
+        parts = list(iter_processed(db, record, block_samples=4000))
+        assert [p[0].first_index for p in parts] == [0, 2500, 4000]
+        got = np.concatenate([p[1].envelope_uv for p in parts])
+        # By hand: the same pipeline, floor replaced at sample 2500.
+        manual = pipeline_for(record)
+        first = manual.process(Chunk(0, samples[:2500]))
+        model_env_floor = manual.noise_floor_uv[1]
+        manual.set_noise_floor([0.9, None])
+        second = manual.process(Chunk(2500, samples[2500:]))
+        np.testing.assert_array_equal(got, np.concatenate([first.envelope_uv, second.envelope_uv]))
+        assert manual.noise_floor_uv[0] == 0.9 and manual.noise_floor_uv[1] == model_env_floor
+        # An exact marker wins over the phase end.
+        db.add_marker(sid, 2600, "noise floor applied", "[1.1, null]")
+        assert noise_floor_schedule(db, record, 2) == [(2600, [1.1, None])]

@@ -308,8 +308,10 @@ def _table(
     )
     table.auto_set_font_size(False)
     table.set_fontsize(fontsize)
+    norm = [w / total for w in widths]
     for (r, c), cell in table.get_celld().items():
         cell.set_height(header_h if r == 0 else _ROW_H)
+        cell.PAD = 0.008 / norm[c]  # the same small padding in every column, wide or narrow
         cell.set_edgecolor("#e3e8eb")
         cell.set_linewidth(0.5)
         cell.get_text().set_color(MUTED if r == 0 else INK)
@@ -350,9 +352,9 @@ def render_pdf(data: ReportData, path: Path | str) -> None:
     draw_envelope(ax, data)
     pages.y -= 0.025 + env_h + 0.045
 
-    pages.need(0.19)
+    pages.need(0.175)
     pages.heading("Training trials and threshold")
-    plot_h = max(0.1, min(0.16, pages.y - _BOTTOM - 0.085))
+    plot_h = max(0.09, min(0.16, pages.y - _BOTTOM - 0.09))
     top = pages.y - 0.025
     ax1 = pages.fig.add_axes((0.09, top - plot_h, 0.37, plot_h))
     ax2 = pages.fig.add_axes((0.57, top - plot_h, 0.37, plot_h))

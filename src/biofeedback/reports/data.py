@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 
 from biofeedback.storage.database import Database, SessionRecord
-from biofeedback.storage.export import describe_processing, pipeline_for
+from biofeedback.storage.export import (
+    describe_processing,
+    iter_processed,
+    noise_floor_schedule,
+    pipeline_for,
+)
 from biofeedback.storage.progress import SessionPoint, subject_trend, trend_sentences
 
 #: Bins of the envelope overview plot.
@@ -119,6 +124,7 @@ def envelope_overview(
     """Run the session's pipeline over the stored samples and bin the envelope."""
     pipeline = pipeline_for(record)
     k = len(pipeline.outputs)
+    floors_now = [float(x) for x in pipeline.noise_floor_uv]
     first, end, _ = db.stored_extent(record.id)
     if first is None or end is None:
         empty = np.zeros(0)
@@ -131,8 +137,8 @@ def envelope_overview(
     sums = np.zeros((n_bins, k))
     counts = np.zeros((n_bins, k))
     flagged = np.zeros(n_bins)
-    for chunk in db.iter_chunks(record.id, block_samples=1 << 15):
-        out = pipeline.process(chunk)
+    for chunk, out, live in iter_processed(db, record, 1 << 15):
+        floors_now = [float(x) for x in live.noise_floor_uv]
         bins = (np.arange(chunk.first_index, chunk.end_index) - first) // size
         ok = (out.flags == 0) & np.isfinite(out.envelope_uv)
         lo = int(bins[0])
@@ -152,8 +158,9 @@ def envelope_overview(
     widths = np.full(n_bins, float(size))
     widths[-1] = total - size * (n_bins - 1)
     t = (np.arange(n_bins) * size + widths / 2) / record.info.fs_hz
-    floors = [float(x) for x in pipeline.noise_floor_uv]
-    return EnvelopeOverview(t, env, flagged / widths, [o.name for o in pipeline.outputs], floors)
+    return EnvelopeOverview(
+        t, env, flagged / widths, [o.name for o in pipeline.outputs], floors_now
+    )
 
 
 def collect(db: Database, session_id: int) -> ReportData:
@@ -165,7 +172,8 @@ def collect(db: Database, session_id: int) -> ReportData:
     phases = db.phases(session_id)
     origin = record.first_index or 0
     fs = info.fs_hz
-    pipeline = pipeline_for(record)
+    notes: list[str] = []
+    pipeline = pipeline_for(record, notes)
     described = pipeline.describe()
 
     kinds = {p.get("kind", "") for p in phases}
@@ -200,11 +208,15 @@ def collect(db: Database, session_id: int) -> ReportData:
         sensor = f"MyoWare {sensor}"
     pot = hw.get("pot_kohm")
     supply = hw.get("supply_v")
-    floors = summary.get("noise_floor_uv")
-    if isinstance(floors, int | float):
-        floor_text = f"{floors:.2f} uV RMS (measured)"
-    elif isinstance(floors, list) and floors:
-        floor_text = ", ".join(fmt(f) for f in floors) + " uV RMS (measured)"
+    envelope = envelope_overview(db, record)
+    if noise_floor_schedule(db, record, len(pipeline.outputs)):
+        floor_text = (
+            ", ".join(
+                f"{name} {value:.2f} uV"
+                for name, value in zip(envelope.names, envelope.noise_floor_uv, strict=True)
+            )
+            + " RMS (measured in this session)"
+        )
     else:
         floor_text = ", ".join(
             f"{o['name']} {o['noise_floor_uv']:.2f} uV ({o['noise_floor_source']})"
@@ -268,7 +280,7 @@ def collect(db: Database, session_id: int) -> ReportData:
         ("Excluded (artefact, gaps)", f"{fmt(excluded, 1)} %"),
     ]
     trend = subject_trend(db, record.subject_id)
-    warnings = list(described.get("warnings", []))
+    warnings = [*notes, *described.get("warnings", [])]
     if record.status == "interrupted":
         warnings.insert(
             0, "This session was interrupted; measures cover the part that was recorded."
@@ -284,7 +296,7 @@ def collect(db: Database, session_id: int) -> ReportData:
         thresholds=db.threshold_log(session_id),
         trial_success=trials,
         markers=db.markers(session_id),
-        envelope=envelope_overview(db, record),
+        envelope=envelope,
         trend=trend,
         trend_text=trend_sentences(trend),
         notes=record.notes or "",

@@ -18,12 +18,14 @@ temporary file that is renamed at the end, so an error never leaves half a file 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import math
 import os
 import re
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +34,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from biofeedback import __version__
-from biofeedback.core.types import ChannelKind, Flag, StreamInfo
+from biofeedback.core.types import ChannelKind, Chunk, Flag, ProcessedChunk, StreamInfo
 from biofeedback.errors import StorageError
 from biofeedback.storage.database import Database, SessionRecord
 from biofeedback.storage.importing import (
@@ -89,20 +91,110 @@ def raw_uv(info: StreamInfo, samples: np.ndarray) -> np.ndarray:
     return (samples - channel_offsets(info)) * scales
 
 
-def pipeline_for(record: SessionRecord) -> Any:
-    """The DSP pipeline as it ran live: the session's stored settings, and the measured noise
-    floors if the session stored them (``summary["noise_floor_uv"]``, one per output)."""
-    from biofeedback.dsp.pipeline import Pipeline, PipelineSettings
+def pipeline_for(record: SessionRecord, notes: list[str] | None = None) -> Any:
+    """The DSP pipeline with the session's stored settings, as it started live (measured noise
+    floors applied later in the session are replayed by :func:`iter_processed`).
+
+    Settings written by another version of the app may name fields this version does not know,
+    or values it no longer accepts: those are left out (defaults used) and, when ``notes`` is
+    given, a sentence saying so is appended to it, so old sessions always stay readable.
+    """
+    from biofeedback.dsp.pipeline import Pipeline, PipelineSettings, PipelineSettingsError
 
     stored = dict(record.pipeline_settings or {})
     if isinstance(stored.get("settings"), dict):  # a Pipeline.describe() dict
         stored = dict(stored["settings"])
-    settings = PipelineSettings.from_dict(stored) if stored else None
-    pipeline = Pipeline(record.info, settings)
-    floors = (record.summary or {}).get("noise_floor_uv")
-    if isinstance(floors, (list, tuple)) and len(floors) == len(pipeline.outputs):
-        pipeline.set_noise_floor([None if v is None else float(v) for v in floors])
-    return pipeline
+    known = {f.name for f in dataclasses.fields(PipelineSettings)}
+    unknown = sorted(set(stored) - known)
+    if unknown and notes is not None:
+        notes.append(
+            f"stored pipeline settings unknown to this version were ignored: {', '.join(unknown)}"
+        )
+    usable = {k: v for k, v in stored.items() if k in known}
+    try:
+        settings = PipelineSettings.from_dict(usable) if usable else None
+    except (PipelineSettingsError, TypeError, ValueError) as exc:
+        if notes is not None:
+            notes.append(f"stored pipeline settings could not be used ({exc}); defaults applied")
+        settings = None
+    return Pipeline(record.info, settings)
+
+
+#: Marker label for "the live pipeline's noise floor was replaced here"; its note is a JSON list
+#: of uV values, one per output (null keeps a value). Optional: without it the end of a
+#: noise-floor phase with adopted measurements is used.
+NOISE_FLOOR_MARKER = "noise floor applied"
+
+
+def noise_floor_schedule(
+    db: Database, record: SessionRecord, n_outputs: int
+) -> list[tuple[int, list[float | None]]]:
+    """When the live session replaced the pipeline's noise floor, and with what (sample index,
+    one value or None per output), so offline processing reproduces the live envelope."""
+    schedule: list[tuple[int, list[float | None]]] = []
+    for marker in db.markers(record.id):
+        if marker["label"] != NOISE_FLOOR_MARKER:
+            continue
+        try:
+            values = json.loads(marker["note"])
+        except ValueError:
+            continue
+        if isinstance(values, list) and len(values) == n_outputs:
+            schedule.append(
+                (int(marker["sample_index"]), [None if v is None else float(v) for v in values])
+            )
+    if schedule:
+        return sorted(schedule, key=lambda item: item[0])
+    for phase in db.phases(record.id):
+        calibration = phase.get("calibration") or {}
+        measured = calibration.get("noise_floor_uv")
+        adopted = calibration.get("adopted")
+        end = phase.get("end_index")
+        if phase.get("kind") != "noise-floor" or end is None or not isinstance(measured, list):
+            continue
+        if (
+            not isinstance(adopted, list)
+            or len(adopted) != len(measured)
+            or len(measured) != n_outputs
+        ):
+            continue
+        values = [
+            float(m) if ok and m is not None else None
+            for m, ok in zip(measured, adopted, strict=True)
+        ]
+        if any(v is not None for v in values):
+            schedule.append((int(end), values))
+    return schedule
+
+
+def iter_processed(
+    db: Database,
+    record: SessionRecord,
+    block_samples: int = 1 << 14,
+    notes: list[str] | None = None,
+) -> Iterator[tuple[Chunk, ProcessedChunk, Any]]:
+    """Run the session's pipeline over its stored samples as it ran live: (chunk, processed,
+    pipeline) per block, with measured noise floors applied where the session applied them."""
+    pipeline = pipeline_for(record, notes)
+    schedule = noise_floor_schedule(db, record, len(pipeline.outputs))
+    for chunk in db.iter_chunks(record.id, block_samples=block_samples):
+        start = 0
+        while schedule and schedule[0][0] < chunk.end_index:
+            cut = max(0, schedule[0][0] - chunk.first_index)
+            if cut > start:
+                part = Chunk(
+                    chunk.first_index + start, chunk.samples[start:cut], chunk.flags[start:cut]
+                )
+                yield part, pipeline.process(part), pipeline
+                start = cut
+            pipeline.set_noise_floor(schedule.pop(0)[1])
+        if start < len(chunk):
+            part = (
+                chunk
+                if start == 0
+                else Chunk(chunk.first_index + start, chunk.samples[start:], chunk.flags[start:])
+            )
+            yield part, pipeline.process(part), pipeline
 
 
 def describe_processing(record: SessionRecord, pipeline: Any | None = None) -> str:
@@ -537,7 +629,8 @@ def _write_csv(
     db: Database, record: SessionRecord, fh: BinaryIO, progress: Progress | None
 ) -> tuple[int, int, int]:
     info = record.info
-    pipeline = pipeline_for(record)
+    notes: list[str] = []
+    pipeline = pipeline_for(record, notes)  # for the header; iter_processed runs its own
     outputs = list(getattr(pipeline, "outputs", []))
     first, end, _ = db.stored_extent(record.id)
     assert first is not None and end is not None
@@ -563,13 +656,13 @@ def _write_csv(
         "# envelope: causal moving RMS as shown live, noise-floor corrected in quadrature",
         "# flags: quality bits 1=gap 2=clipping 4=electrode off 8=mains 16=motion 32=settling",
         "# time_s: seconds from the first recorded sample; missing samples are nan",
+        *[f"# note: {note}" for note in notes],
         ",".join(columns),
     ]
     fh.write(("\n".join(lines) + "\n").encode("utf-8"))
     fmt = ["%.6f"] + ["%.10g"] * len(in_names) + ["%.6g", "%.6g", "%d"] * len(outputs)
     done = 0
-    for chunk in db.iter_chunks(record.id, block_samples=1 << 14):
-        processed = pipeline.process(chunk)
+    for chunk, processed, _ in iter_processed(db, record, 1 << 14):
         t = (np.arange(chunk.first_index, chunk.end_index) - first) / info.fs_hz
         parts = [t[:, None], raw_uv(info, chunk.samples)]
         for k in range(len(outputs)):
