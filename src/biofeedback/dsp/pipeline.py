@@ -936,17 +936,15 @@ class Pipeline:
         return consts
 
     def _settling(self, fl: np.ndarray, restarts: dict[int, list[int]] | None, first: int) -> None:
-        """Flag SETTLING for the settle time after each row's (re)start."""
-        done: set[int] = set()
-        for r, positions in (restarts or {}).items():
-            for p in positions:
-                self._settle_until[r] = first + p + self._settle_len
-                fl[r, p : p + self._settle_len] |= _SETTLING
-            done.add(r)
+        """Flag SETTLING for ``settle_len`` samples after each row's (re)start, across blocks."""
         for r in range(self._k):
             stop = int(self._settle_until[r]) - first
-            if r not in done and stop > 0:
+            if stop > 0:
                 fl[r, :stop] |= _SETTLING
+        for r, positions in (restarts or {}).items():
+            for p in positions:
+                fl[r, p : p + self._settle_len] |= _SETTLING
+            self._settle_until[r] = first + positions[-1] + self._settle_len
         self._settle_max = int(self._settle_until.max())
 
     def _auto_mains(self, y: np.ndarray, ys: list[np.ndarray], q: np.ndarray, first: int, n: int):
