@@ -86,9 +86,11 @@ class BreathingPacerWidget(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         r = QRectF(self.rect())
-        label_h = 56.0
+        label_h = 60.0
         side = min(r.width(), r.height() - label_h)
-        centre = QPointF(r.center().x(), r.top() + side / 2 + 4)
+        # circle and its two lines of text, centred as one block
+        top = r.top() + (r.height() - side - label_h) / 2
+        centre = QPointF(r.center().x(), top + side / 2)
         max_radius = side / 2 - 6
         min_radius = max_radius * 0.35
         radius = min_radius + (max_radius - min_radius) * self.phase.size

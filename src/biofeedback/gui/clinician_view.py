@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from biofeedback.devices.base import DeviceState
@@ -12,6 +15,24 @@ from biofeedback.gui.bridge import quality_level, quality_text
 from biofeedback.gui.live_plot import LivePlotWidget
 from biofeedback.gui.tension_gauge import TensionGaugeWidget, format_uv
 from biofeedback.gui.theme import FONT_BANNER_PT, PALETTE, font
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is too narrow, instead of being cut off."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(60)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.setPen(self.palette().color(self.foregroundRole()))
+        elided = self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideRight, self.width()
+        )
+        p.drawText(self.rect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), elided)
+        p.end()
 
 
 class QualityLight(QLabel):
@@ -64,8 +85,11 @@ class ChannelCard(QFrame):
         self.title = QLabel(f"{name}")
         self.title.setObjectName("channelTitle")
         self.title.setFont(font(13, bold=True))
-        self.kind_label = QLabel(kind)
+        # the processing line may be shortened in a narrow window (full text in the tooltip and
+        # in the status bar); it must not set the window's minimum width
+        self.kind_label = ElidedLabel(kind)
         self.kind_label.setObjectName("muted")
+        self.kind_label.setToolTip(kind)
         self.quality = QualityLight()
         self.noise_label = QLabel("noise floor –")
         self.noise_label.setObjectName("muted")
@@ -76,14 +100,13 @@ class ChannelCard(QFrame):
         self.warning.setStyleSheet(f"color: {PALETTE.tense};")
         self.warning.hide()
         self.gauge = TensionGaugeWidget(interactive=True)
-        self.gauge.setMinimumWidth(230)
+        self.gauge.setMinimumWidth(210)
         self.gauge.setMaximumWidth(320)
 
         header = QHBoxLayout()
         header.setSpacing(12)
         header.addWidget(self.title)
-        header.addWidget(self.kind_label)
-        header.addStretch(1)
+        header.addWidget(self.kind_label, 1)
         header.addWidget(self.quality)
         header.addSpacing(16)
         header.addWidget(self.noise_label)
@@ -131,7 +154,7 @@ class ConnectionBanner(QFrame):
         self.label = QLabel()
         self.label.setFont(font(FONT_BANNER_PT))
         self.label.setTextFormat(Qt.TextFormat.RichText)
-        self.label.setWordWrap(True)
+        self.label.setWordWrap(False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 6, 12, 6)
         layout.addWidget(self.label, 1)
@@ -148,9 +171,10 @@ class ConnectionBanner(QFrame):
         return self.state in (DeviceState.RECONNECTING, DeviceState.LOST, DeviceState.ERROR)
 
     def set_state(self, state: DeviceState, message: str, source: str = "") -> None:
-        """Show a device state and its reason."""
+        """Show a device state and its reason (``source``: URL, shown short; full in the tooltip)."""
         self.state = state
-        where = f" · {source}" if source else ""
+        self.setToolTip(source)
+        where = f" · {describe_source(source)}" if source else ""
         reason = f": {message}" if message and message not in ("streaming",) else ""
         if state == DeviceState.CONNECTED:
             style, text = "ok", f"Connected{where}"
@@ -176,6 +200,19 @@ class ConnectionBanner(QFrame):
             f"<span style='color:{fg}; font-size:15pt'>●</span>&nbsp;"
             f"<span style='color:{PALETTE.text}'>{_escape(text)}</span>"
         )
+
+
+def describe_source(url: str) -> str:
+    """A short name for a source URL: "simulated sensor (relax)", "/dev/ttyACM0", "replay 12"."""
+    parts = urlsplit(url)
+    if parts.scheme == "sim":
+        scenario = dict(parse_qsl(parts.query)).get("scenario") or parts.netloc or "steady"
+        return f"simulated sensor ({scenario})"
+    if parts.scheme == "serial":
+        return (parts.netloc + parts.path) or url
+    if parts.scheme == "replay":
+        return f"replay {Path(parts.netloc + parts.path).name}"
+    return url if len(url) <= 40 else url[:37] + "…"
 
 
 def _escape(text: str) -> str:

@@ -127,7 +127,7 @@ class DevicePanel(QWidget):
         self.pot.setRange(-1.0, 100.0)
         self.pot.setDecimals(1)
         self.pot.setSuffix(" kΩ")
-        self.pot.setSpecialValueText("as the source says")
+        self.pot.setSpecialValueText("from source")
         self.pot.setToolTip(
             "Measured MyoWare 2.0 gain potentiometer (ENV gain = 200 × (1 + R/1 kΩ))"
         )
@@ -148,7 +148,7 @@ class DevicePanel(QWidget):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
-            combo.setMinimumContentsLength(10)
+            combo.setMinimumContentsLength(8)
         row = QHBoxLayout()
         row.addWidget(self.source, 1)
         row.addWidget(self.connect_button)

@@ -399,7 +399,7 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(panel)
         scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(330)
+        scroll.setFixedWidth(310)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         return scroll
 
@@ -822,7 +822,9 @@ class MainWindow(QMainWindow):
         self.processing_label.setText(processing_text(self.engine.settings, info))
         if info is not None and self.engine.pipeline is not None:
             for card, out in zip(self.cards, self.engine.pipeline.outputs, strict=False):
-                card.kind_label.setText(output_text(out.kind, self.engine.settings, info))
+                text = output_text(out.kind, self.engine.settings, info)
+                card.kind_label.setText(text)
+                card.kind_label.setToolTip(text)
         self.statusBar().showMessage("Channel settings applied", 4000)
 
     def _remember_source(self, url: str) -> None:

@@ -72,9 +72,13 @@ class TensionOrbWidget(QWidget):
         if self.state == GaugeState.CHECK or self.state == GaugeState.IDLE:
             core = color(PALETTE.room_text_muted)
         else:
-            # colour cools continuously: amber well above target, teal at and below it
-            t = min(max((self.fraction - 0.35) / 0.3, 0.0), 1.0)
-            core = blend(PALETTE.orb_calm, PALETTE.orb_tense, t)
+            # colour cools continuously from amber (well above target) through a warm grey (on
+            # target) to teal (below it); a straight RGB blend would pass through olive
+            t = min(max((self.fraction - 0.3) / 0.4, 0.0), 1.0)
+            if t < 0.5:
+                core = blend(PALETTE.orb_calm, PALETTE.orb_mid, t * 2)
+            else:
+                core = blend(PALETTE.orb_mid, PALETTE.orb_tense, t * 2 - 1)
         gradient = QRadialGradient(centre, radius)
         inner = color(core.name(), 235)
         edge = color(core.name(), 0)
@@ -107,7 +111,8 @@ class PatientViewWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("patientView")
-        self.setAutoFillBackground(True)
+        # a plain QWidget only paints a style-sheet background with this attribute
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setStyleSheet(
             f"QWidget#patientView {{ background: {PALETTE.room}; }}"
             f" QLabel {{ color: {PALETTE.room_text}; background: transparent; }}"

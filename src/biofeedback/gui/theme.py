@@ -41,6 +41,7 @@ class Palette:
     room_text: str = "#E4E0D8"
     room_text_muted: str = "#7D8A96"
     orb_calm: str = "#6FB3A6"
+    orb_mid: str = "#B8AFA3"
     orb_tense: str = "#D9A05B"
     pacer: str = "#8FA9C9"
 
