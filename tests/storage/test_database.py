@@ -93,11 +93,11 @@ def test_int_codec_is_lossless_and_compact(n_ch: int) -> None:
     assert not out_flags.any()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     hnp.arrays(
         np.float64,
-        st.tuples(st.integers(1, 300), st.integers(1, 4)),
+        st.tuples(st.integers(1, 120), st.integers(1, 4)),
         elements=st.one_of(
             st.integers(-32768, 32767).map(float),
             st.floats(-1e6, 1e6, width=32),
