@@ -21,7 +21,7 @@ from biofeedback.devices.simulated import Synthesiser
 from biofeedback.dsp.pipeline import Pipeline
 from biofeedback.training import EventType, SessionRunner, load_protocol
 
-URL = "sim://?scenario=learner&seed={seed}&board=12bit&channels=raw,ref&check_s=330&baseline_s=310"
+URL = "sim://?scenario=learner&seed={seed}&board=12bit&channels=raw,ref"
 
 
 def run(seed: int, chunk_ms: float) -> dict:

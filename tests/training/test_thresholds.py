@@ -11,6 +11,7 @@ from biofeedback.training.thresholds import (
     estimate_baseline,
     estimate_noise_floor,
     estimate_reference,
+    robust_sd,
     shaping_step,
     target_reason,
     target_threshold,
@@ -131,3 +132,14 @@ def test_tracker_logs_changes_only() -> None:
     second = t.set(3.5, "shaping: y", "shaping", 300, 3.0)
     assert second.old_uv == 4.0
     assert [c.reason for c in t.log] == ["start: x", "shaping: y"]
+
+
+def test_robust_sd_ignores_bursts() -> None:
+    rng = np.random.default_rng(4)
+    rest = 5.0 + rng.standard_normal(20000)
+    assert robust_sd(rest) == pytest.approx(1.0, rel=0.03)
+    with_bursts = rest.copy()
+    with_bursts[::50] = 40.0  # 2 % of samples in bursts
+    assert np.std(with_bursts) > 4.0
+    assert robust_sd(with_bursts) == pytest.approx(1.0, rel=0.08)
+    assert robust_sd(np.array([])) == 0.0

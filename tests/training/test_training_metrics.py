@@ -163,6 +163,7 @@ def _summary(phases, **kw) -> SessionSummary:
         noise_floor_uv=None,
         baseline_uv=4.0,
         baseline_sd_uv=1.0,
+        baseline_robust_sd_uv=0.9,
         reference_uv=None,
         phases=phases,
         threshold_log=[],

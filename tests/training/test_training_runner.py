@@ -100,6 +100,8 @@ def test_start_threshold_is_90_percent_of_the_baseline_median() -> None:
     base = float(np.median(env[:2000]))
     assert r.baseline_uv == base
     assert r.baseline_sd_uv == pytest.approx(float(np.std(env[:2000])))
+    mad = np.median(np.abs(env[:2000] - base))
+    assert r.baseline_robust_sd_uv == pytest.approx(1.4826 * mad)
     first = r.threshold_log[0]
     assert first.source == "start" and first.sample_index == 2000
     assert first.new_uv == pytest.approx(0.9 * base)
@@ -453,7 +455,7 @@ duration = "30 s"
     assert changes[0].reason.startswith("target of phase 'train': 10% of reference")
     phases = r.summary().phases
     recovery = phases[2]
-    level_uv = r.baseline_uv + 2 * r.baseline_sd_uv
+    level_uv = r.baseline_uv + 2 * r.baseline_robust_sd_uv
     assert recovery.recovery_level_uv == pytest.approx(level_uv)
     expected = 2.0 * np.log(20.0 / (level_uv - 4.0))
     assert recovery.recovery_s == pytest.approx(expected, abs=0.3)

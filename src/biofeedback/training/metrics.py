@@ -330,6 +330,7 @@ class SessionSummary:
     noise_floor_uv: float | None
     baseline_uv: float | None
     baseline_sd_uv: float | None
+    baseline_robust_sd_uv: float | None
     reference_uv: float | None
     phases: list[PhaseMetrics]
     threshold_log: list[ThresholdChange]
@@ -395,6 +396,7 @@ class SessionSummary:
             "noise_floor_uv": self.noise_floor_uv,
             "baseline_uv": self.baseline_uv,
             "baseline_sd_uv": self.baseline_sd_uv,
+            "baseline_robust_sd_uv": self.baseline_robust_sd_uv,
             "reference_uv": self.reference_uv,
             "pain_before": self.pain_before,
             "pain_after": self.pain_after,

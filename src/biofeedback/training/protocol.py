@@ -156,6 +156,7 @@ _MEASURE_KEYS = (
     "recovery_hold_s",
     "recovery_sd",
     "recovery_smooth_s",
+    "recovery_robust_sd",
 )
 
 #: Where each optional phase key may appear (others: every kind).
@@ -283,6 +284,7 @@ class MeasureSettings:
     recovery_hold_s: float = 2.0
     recovery_sd: float = 2.0
     recovery_smooth_s: float = 1.5  # centred RMS window for the recovery time (0: raw envelope)
+    recovery_robust_sd: bool = True  # baseline SD for the recovery level from the MAD
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -292,6 +294,7 @@ class MeasureSettings:
             "recovery_hold_s": self.recovery_hold_s,
             "recovery_sd": self.recovery_sd,
             "recovery_smooth_s": self.recovery_smooth_s,
+            "recovery_robust_sd": self.recovery_robust_sd,
         }
 
 
@@ -809,6 +812,9 @@ class _Parser:
         table = self.table(value, where)
         self.check_keys(table, _MEASURE_KEYS, where)
         d = MeasureSettings()
+        robust = table.get("recovery_robust_sd", d.recovery_robust_sd)
+        if not isinstance(robust, bool):
+            raise self.fail(where, f"recovery_robust_sd must be true or false (got {robust!r})")
         gap_uv = None
         if "gap_threshold_uv" in table:
             gap_uv = self.number(table, "gap_threshold_uv", where, 0, 0, 5000, low_open=True)
@@ -822,6 +828,7 @@ class _Parser:
             recovery_smooth_s=self.number(
                 table, "recovery_smooth_s", where, d.recovery_smooth_s, 0, 10, unit=" s"
             ),
+            recovery_robust_sd=robust,
         )
 
     # -- phases

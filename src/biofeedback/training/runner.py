@@ -43,6 +43,7 @@ from biofeedback.training.thresholds import (
     estimate_baseline,
     estimate_noise_floor,
     estimate_reference,
+    robust_sd,
     shaping_step,
     target_reason,
     target_threshold,
@@ -253,6 +254,7 @@ class SessionRunner:
         self._thr = ThresholdTracker(protocol.threshold.floor_x_noise)
         self.baseline_uv: float | None = None
         self.baseline_sd_uv: float | None = None
+        self.baseline_robust_sd_uv: float | None = None
         self.reference_uv: float | None = None
         self.pain_before: float | None = None
         self.pain_after: float | None = None
@@ -603,6 +605,7 @@ class SessionRunner:
                 noise_floor_uv=self._noise_floor_measured,
                 baseline_uv=self.baseline_uv,
                 baseline_sd_uv=self.baseline_sd_uv,
+                baseline_robust_sd_uv=self.baseline_robust_sd_uv,
                 reference_uv=self.reference_uv,
                 phases=list(self._metrics),
                 threshold_log=list(self._thr.log),
@@ -960,9 +963,9 @@ class SessionRunner:
             and prev_kind in CONTRACTION_KINDS
             and self.baseline_uv is not None
         ):
-            level = self.baseline_uv + self.protocol.measures.recovery_sd * (
-                self.baseline_sd_uv or 0.0
-            )
+            m = self.protocol.measures
+            sd = self.baseline_robust_sd_uv if m.recovery_robust_sd else self.baseline_sd_uv
+            level = self.baseline_uv + m.recovery_sd * (sd or 0.0)
         if phase.kind == PhaseKind.RELEASE and prev_kind == PhaseKind.TENSE and prev is not None:
             contraction_mean = prev.mean_uv
         pairs = None
@@ -1017,13 +1020,20 @@ class SessionRunner:
                 )
                 return
             median, sd = estimate_baseline(values)  # type: ignore[misc]
-            self.baseline_uv, self.baseline_sd_uv = median, sd
-            metrics.calibration = {"baseline_uv": median, "sd_uv": sd}
+            rsd = robust_sd(values)
+            self.baseline_uv, self.baseline_sd_uv, self.baseline_robust_sd_uv = median, sd, rsd
+            metrics.calibration = {"baseline_uv": median, "sd_uv": sd, "robust_sd_uv": rsd}
             events.append(
                 self._event(
                     EventType.CALIBRATED,
                     self._next,
-                    {"what": "baseline", "baseline_uv": median, "sd_uv": sd, "phase": name},
+                    {
+                        "what": "baseline",
+                        "baseline_uv": median,
+                        "sd_uv": sd,
+                        "robust_sd_uv": rsd,
+                        "phase": name,
+                    },
                 )
             )
             self._ensure_session_threshold(events)

@@ -80,6 +80,19 @@ def estimate_baseline(envelope_uv: np.ndarray) -> tuple[float, float] | None:
     return float(np.median(env)), float(np.std(env))
 
 
+def robust_sd(values: np.ndarray) -> float:
+    """SD estimated from the median absolute deviation (1.4826 x MAD).
+
+    Equals the SD for Gaussian data but ignores brief bursts (a swallow, a posture shift during
+    the baseline), which would otherwise inflate "baseline + 2 SD" several-fold.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(v - np.median(v))))
+
+
 def estimate_reference(
     envelope_uv: np.ndarray, included: np.ndarray, fs_hz: float, window_s: float = 1.0
 ) -> float | None:
