@@ -167,6 +167,21 @@ def test_lost_frames_become_marked_gaps(tmp_path):
         assert set(gap_rows.tolist()) == {i for k in lost for i in range(10 * k, 10 * k + 10)}
 
 
+def test_a_very_long_gap_is_capped_and_the_stream_stays_contiguous(tmp_path, monkeypatch):
+    from biofeedback.devices import serial_device
+
+    monkeypatch.setattr(serial_device, "MAX_GAP_FILL_S", 0.05)  # 50 samples at 1 kHz
+    with FakeBoard(tmp_path, drop=lambda k: 5 <= k < 15) as board:
+        device = open_device(board.url)
+        col = stream(device, samples=400)
+        device.close()
+    idx, x, flags = col.arrays()
+    assert idx[0] == 0 and np.all(np.diff(idx) == 1)
+    missing = (flags & Flag.MISSING) != 0
+    assert missing.sum() == 50 == device.stats.missing_samples
+    assert not np.isnan(x[~missing]).any()
+
+
 def test_unplug_and_replug_resumes_with_an_exact_gap(tmp_path):
     """The board keeps sampling while unplugged: its index makes the gap exact."""
     with FakeBoard(tmp_path) as board:

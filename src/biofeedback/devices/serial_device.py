@@ -213,7 +213,7 @@ class SerialDevice(ThreadedDevice):
                 self._send(wire.PacketType.STOP)
             except (OSError, DeviceError, AttributeError):
                 pass  # the port may already be gone
-            except Exception as exc:
+            except Exception as exc:  # pyserial's own exception types: the port is gone
                 if serial is None or not isinstance(exc, serial.SerialException):
                     raise
 
@@ -274,7 +274,7 @@ class SerialDevice(ThreadedDevice):
         if ser is not None:
             try:
                 ser.close()
-            except Exception:
+            except Exception:  # closing a vanished port may fail; there is nothing left to do
                 pass
 
     # ---- binary protocol -------------------------------------------------------------------
@@ -520,7 +520,7 @@ class SerialDevice(ThreadedDevice):
         while not self._stop_event.is_set():
             try:
                 data = self._read()
-            except Exception as exc:
+            except Exception as exc:  # SerialException / OSError: the port vanished
                 if not self._is_port_error(exc):
                     raise
                 if not self._reconnect(_describe_loss(exc)):
@@ -551,7 +551,7 @@ class SerialDevice(ThreadedDevice):
     def _try_send(self, ptype: wire.PacketType, body: bytes = b"") -> None:
         try:
             self._send(ptype, body)
-        except Exception as exc:
+        except Exception as exc:  # a vanished port is reported by the next read
             if not self._is_port_error(exc):
                 raise
 
@@ -603,8 +603,7 @@ class SerialDevice(ThreadedDevice):
         elif remap.rebase or device_index + remap.offset < self._stream_next:
             remap.offset = self._estimate_index(n, now) - device_index
             remap.rebase = False
-        first = device_index + remap.offset
-        self._fill_gap(first)
+        first = self._fill_gap(device_index + remap.offset)
         self._device_end = device_index + n
         self._last_arrival = now
         self._emit_rows(first, codes.astype(np.float64))
@@ -619,20 +618,22 @@ class SerialDevice(ThreadedDevice):
         missing = round(elapsed * self.info.fs_hz) - n
         return self._stream_next + max(0, missing)
 
-    def _fill_gap(self, first: int) -> None:
+    def _fill_gap(self, first: int) -> int:
+        """Emit NaN samples flagged MISSING up to ``first``; returns where the data goes, which
+        is earlier than ``first`` when an outage longer than MAX_GAP_FILL_S was capped."""
         assert self.info is not None
         gap = first - self._stream_next
         if gap <= 0:
-            return
+            return first
         cap = int(MAX_GAP_FILL_S * self.info.fs_hz)
         if gap > cap:
             self.last_message = (
                 f"gap of {gap / self.info.fs_hz:.0f} s capped at {MAX_GAP_FILL_S:.0f} s"
             )
-            gap = cap
-            # keep the clock honest for what follows: later samples move up to the capped gap
+            # later samples of this connection move up by the same amount
             if self._remap.offset is not None:
-                self._remap.offset -= (first - self._stream_next) - cap
+                self._remap.offset -= gap - cap
+            gap = cap
         step = max(1, int(GAP_CHUNK_S * self.info.fs_hz))
         n_ch = self.info.n_channels
         start = self._stream_next
@@ -647,6 +648,7 @@ class SerialDevice(ThreadedDevice):
             )
         self.stats.missing_samples += gap
         self._stream_next = start + gap
+        return self._stream_next
 
     def _emit_rows(self, first: int, rows: np.ndarray) -> None:
         self._emit(Chunk(first, rows))
@@ -664,9 +666,8 @@ class SerialDevice(ThreadedDevice):
             return
         first = self._stream_next
         if self._remap.rebase:
-            first = self._estimate_index(len(rows), now)
+            first = self._fill_gap(self._estimate_index(len(rows), now))
             self._remap.rebase = False
-            self._fill_gap(first)
         self._last_arrival = now
         self._emit_rows(first, rows)
 
@@ -719,7 +720,7 @@ class SerialDevice(ThreadedDevice):
                 if self._stop_event.wait(RECONNECT_RETRY_S):
                     return False
                 continue
-            except Exception as exc:
+            except Exception as exc:  # the port came back but failed again: keep trying
                 self._close_port()
                 if not self._is_port_error(exc):
                     raise
