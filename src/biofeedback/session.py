@@ -9,6 +9,7 @@ never sees the engine (ARCHITECTURE.md), this module connects them.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from biofeedback.core.types import Chunk, ProcessedChunk
 from biofeedback.engine import Engine
 from biofeedback.errors import BiofeedbackError
 from biofeedback.storage.database import Database
+from biofeedback.storage.export import NOISE_FLOOR_MARKER
 from biofeedback.storage.recorder import Recorder
 from biofeedback.training.metrics import SessionSummary, patient_summary_text
 from biofeedback.training.protocol import Protocol
@@ -196,7 +198,9 @@ class RecordingSession:
         status = "complete" if complete else "interrupted"
         assert self.recorder is not None and self.session_id is not None
         if summary_obj is not None:
-            self.recorder.save_phases([p.to_dict() for p in summary_obj.phases])
+            self.recorder.save_phases(
+                [p.to_dict() for p in summary_obj.phases], summary_obj.start_index
+            )
         meta: dict[str, Any] = {}
         if runner is not None and runner.pain_after is not None:
             meta["pain_after"] = runner.pain_after
@@ -224,7 +228,7 @@ class RecordingSession:
         assert runner is not None
         events = runner.tick(processed.first_index, processed.envelope_uv, processed.flags)
         for event in events:
-            self._route(event)
+            self._route(event, processed.end_index)
             for listener in list(self._listeners):
                 try:
                     listener(event)
@@ -233,14 +237,17 @@ class RecordingSession:
         if runner.finished:
             self.engine.finish()
 
-    def _route(self, event: RunnerEvent) -> None:
+    def _route(self, event: RunnerEvent, next_index: int) -> None:
         recorder = self.recorder
         assert recorder is not None
         if event.type == EventType.CALIBRATED and event.data.get("what") == "noise_floor":
             pipeline = self.engine.pipeline
-            if pipeline is not None and event.data.get("values_uv") is not None:
-                # on the device thread, between two chunks: the next chunk uses the new floor
-                pipeline.set_noise_floor(event.data["values_uv"])
+            values = event.data.get("values_uv")
+            if pipeline is not None and values is not None:
+                # On the device thread, between two chunks: the next chunk uses the new floor.
+                # The marker lets exports and reports reproduce the live envelope exactly.
+                pipeline.set_noise_floor(values)
+                recorder.add_marker(next_index, NOISE_FLOOR_MARKER, json.dumps(list(values)))
         elif event.type == EventType.THRESHOLD_CHANGED:
             data = event.data
             recorder.log_threshold(
@@ -248,7 +255,9 @@ class RecordingSession:
             )
         elif event.type == EventType.PHASE_ENDED:
             assert self.runner is not None
-            recorder.save_phases([p.to_dict() for p in self.runner.phase_metrics])
+            recorder.save_phases(
+                [p.to_dict() for p in self.runner.phase_metrics], self.runner.summary().start_index
+            )
         elif event.type == EventType.PROMPT:
             recorder.add_marker(event.sample_index, f"prompt: {event.data.get('prompt', '')}")
 
