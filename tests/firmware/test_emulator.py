@@ -80,7 +80,8 @@ def test_every_sample_arrives_exactly(source, firmware_elf, sim_harness, tmp_pat
 
 def test_rate_and_channels_commands(firmware_elf, sim_harness, tmp_path):
     mv = known_waveform()
-    with harness.Emulator(sim_harness, firmware_elf, mv, tmp_path, fast=True) as emu:
+    # paced to real time here (the other tests run unthrottled): 1000 samples at 500 Hz = 2 s
+    with harness.Emulator(sim_harness, firmware_elf, mv, tmp_path, fast=False) as emu:
         device, info, idx, x, flags = stream_from_emulator(
             emu, "?fs=500&channels=env,raw&pins=1,0", 1000
         )
