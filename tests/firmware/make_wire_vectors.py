@@ -60,7 +60,9 @@ def main() -> None:
 
     for text, crc in [(b"123456789", 0x29B1), (b"", 0xFFFF), (b"A", 0xB915)]:
         assert crc16(text) == crc, text
-        vectors.append({"name": f"crc {text.decode()!r}", "kind": "crc", "input": text.hex(), "crc": crc})
+        vectors.append(
+            {"name": f"crc {text.decode()!r}", "kind": "crc", "input": text.hex(), "crc": crc}
+        )
     block = bytes(range(256))
     vectors.append({"name": "crc 0..255", "kind": "crc", "input": block.hex(), "crc": crc16(block)})
 
@@ -75,9 +77,18 @@ def main() -> None:
     ]
     for raw_hex, enc_hex in cobs_examples:
         assert cobs(bytes.fromhex(raw_hex)).hex() == enc_hex
-        vectors.append({"name": f"cobs {raw_hex or 'empty'}", "kind": "cobs", "input": raw_hex, "encoded": enc_hex})
+        vectors.append(
+            {
+                "name": f"cobs {raw_hex or 'empty'}",
+                "kind": "cobs",
+                "input": raw_hex,
+                "encoded": enc_hex,
+            }
+        )
 
-    def frame(name: str, frame_type: int, seq: int, body: bytes, version: int = 1, **decoded) -> None:
+    def frame(
+        name: str, frame_type: int, seq: int, body: bytes, version: int = 1, **decoded
+    ) -> None:
         vectors.append(
             {
                 "name": name,
@@ -91,32 +102,72 @@ def main() -> None:
             }
         )
 
-    info = bytes([1, 0, 0, 10]) + struct.pack("<HII", 5000, 1_000_000, 0) + bytes([10, 0, 3, 0, 0, 1, 1, 2, 3])
+    info = (
+        bytes([1, 0, 0, 10])
+        + struct.pack("<HII", 5000, 1_000_000, 0)
+        + bytes([10, 0, 3, 0, 0, 1, 1, 2, 3])
+    )
     info += b"uno"
     frame(
-        "info uno default", 0x01, 0, info,
-        firmware="1.0.0", adc_bits=10, vref_mv=5000, rate_mhz=1_000_000, sample_index=0,
-        samples_per_frame=10, streaming=False, pins=[0, 1, 2], kinds=["raw", "env", "ref"], board="uno",
+        "info uno default",
+        0x01,
+        0,
+        info,
+        firmware="1.0.0",
+        adc_bits=10,
+        vref_mv=5000,
+        rate_mhz=1_000_000,
+        sample_index=0,
+        samples_per_frame=10,
+        streaming=False,
+        pins=[0, 1, 2],
+        kinds=["raw", "env", "ref"],
+        board="uno",
     )
     values = [[512, 0, 511], [1023, 256, 512], [1, 2, 3], [768, 1000, 0]]
     body = struct.pack("<IBB", 123456, 3, 4) + b"".join(struct.pack("<3H", *row) for row in values)
     frame("samples 3ch x 4", 0x02, 41, body, first_index=123456, samples=values)
     values = [[7], [8], [9]]
-    body = struct.pack("<IBB", 0xFFFFFFFE, 1, 3) + b"".join(struct.pack("<H", *row) for row in values)
+    body = struct.pack("<IBB", 0xFFFFFFFE, 1, 3) + b"".join(
+        struct.pack("<H", *row) for row in values
+    )
     frame("samples at index wrap", 0x02, 0xFFFF, body, first_index=0xFFFFFFFE, samples=values)
     body = bytes([1, 0x11]) + struct.pack("<HIIHH", 7, 5000, 2, 1, 12)
     frame(
-        "status", 0x03, 300, body,
-        streaming=True, ack_type=0x11, ack_seq=7, sample_index=5000, overruns=2, rx_errors=1, fill_max=12,
+        "status",
+        0x03,
+        300,
+        body,
+        streaming=True,
+        ack_type=0x11,
+        ack_seq=7,
+        sample_index=5000,
+        overruns=2,
+        rx_errors=1,
+        fill_max=12,
     )
     message = b"stop before changing the rate"
-    frame("error busy", 0x04, 301, bytes([3]) + struct.pack("<H", 9) + message, code=3, ack_seq=9,
-          message=message.decode())
+    frame(
+        "error busy",
+        0x04,
+        301,
+        bytes([3]) + struct.pack("<H", 9) + message,
+        code=3,
+        ack_seq=9,
+        message=message.decode(),
+    )
     frame("cmd identify", 0x10, 0, b"")
     frame("cmd start", 0x11, 1, b"")
     frame("cmd stop", 0x12, 2, b"")
     frame("cmd set rate 2000", 0x13, 3, struct.pack("<H", 2000), rate_hz=2000)
-    frame("cmd set channels raw@A0 env@A1", 0x14, 4, bytes([2, 0, 0, 1, 1]), pins=[0, 1], kinds=["raw", "env"])
+    frame(
+        "cmd set channels raw@A0 env@A1",
+        0x14,
+        4,
+        bytes([2, 0, 0, 1, 1]),
+        pins=[0, 1],
+        kinds=["raw", "env"],
+    )
     frame("protocol version 2", 0x01, 5, b"\x02\x00\x00", version=2)
 
     good = bytes.fromhex(next(v["wire"] for v in vectors if v["name"] == "samples 3ch x 4"))[:-1]
@@ -142,7 +193,13 @@ def main() -> None:
                 stream += bytes(flipped) + b"\x00"  # a corrupted frame between good ones
     stream += b"\x13\x37\xff\x00"  # random junk
     vectors.append(
-        {"name": "stream", "kind": "stream", "wire": bytes(stream).hex(), "frames": expect, "errors": 3}
+        {
+            "name": "stream",
+            "kind": "stream",
+            "wire": bytes(stream).hex(),
+            "frames": expect,
+            "errors": 3,
+        }
     )
 
     with OUT.open("w") as fh:
