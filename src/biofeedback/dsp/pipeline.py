@@ -365,6 +365,7 @@ class Pipeline:
         self._mains_fixed: float | None = None
         self._gain_active = 1.0
         self._bp_gain = 1.0
+        self._fold_scale = False
         kr = self._kr
         if kr:
             try:
@@ -385,12 +386,20 @@ class Pipeline:
             if isinstance(s.mains_hz, float) and self._banks:
                 self._mains_fixed = s.mains_hz
                 self._bp_gain = self._banks[0].gain
+            # With one ADC scale for all RAW channels (the usual case) it is folded into the
+            # filters too: the band-pass and the low band then take ADC counts directly.
+            self._fold_scale = bool(np.all(raw_scale == raw_scale[0]))
+            in_gain = float(raw_scale[0]) if self._fold_scale else 1.0
             scaled = bp.copy()
-            scaled[0, :3] *= self._bp_gain
+            scaled[0, :3] *= self._bp_gain * in_gain
             self._bp = SosFilter(scaled, kr)
             m_lo, m_hi = s.motion_band_hz
             m_hi = min(m_hi, MAX_EDGE_FRACTION * fs, band[0])
-            self._motion = SosFilter(design_band_sos(fs, m_lo, m_hi), kr) if m_hi > m_lo else None
+            self._motion = None
+            if m_hi > m_lo:
+                motion_sos = design_band_sos(fs, m_lo, m_hi)
+                motion_sos[0, :3] *= in_gain
+                self._motion = SosFilter(motion_sos, kr)
         self._mains_active: float | None = self._mains_fixed
         self._auto = s.mains_hz == "auto"
         self._n_mains_rows = max(1, len(self._banks)) if kr else 0
@@ -772,13 +781,17 @@ class Pipeline:
         # --- inputs in uV (RAW: band-pass input; ENV: RMS-equivalent) ---
         o_l, o_y, o_e, o_v = self._o_l, self._o_y, self._o_e, self._o_v
         q = np.empty((self._sum.n_rows, n))
-        work = np.empty((o_y, n)) if kr else None
+        # RAW work rows: band-passed, mains parts, low band, output (squared together below)
+        work = np.empty((o_e, n)) if kr else None
         b = work[:kr] if kr else None
         if kr:
             raw_in = st[self._raw_sel]
             if self._ref_sel is not None:
                 np.subtract(raw_in, st[self._ref_sel], out=b)
-                b *= raw_scale
+                if not self._fold_scale:
+                    b *= raw_scale
+            elif self._fold_scale:
+                b[...] = raw_in
             else:
                 np.multiply(raw_in, raw_scale, out=b)
         if ke:
@@ -809,28 +822,34 @@ class Pipeline:
             low = work[o_l:o_y]
             low[...] = b
             self._bp.filter_inplace(b, rr)
-            ys = []
-            for j, bank in enumerate(self._banks):
-                yj = b.copy()
-                bank.filter.filter_inplace(yj, rr)
-                np.subtract(b, yj, out=work[kr * (1 + j) : kr * (2 + j)])
-                ys.append(yj)
-            if not ys:
-                work[kr : 2 * kr] = 0.0
+            y = work[o_y:o_e]
+            if self._mains_fixed is not None:  # the usual case: one notch bank, output = its own
+                y[...] = b
+                self._banks[0].filter.filter_inplace(y, rr)
+                np.subtract(b, y, out=work[kr : 2 * kr])
+                ys = [y]
+            else:
+                ys = []
+                for j, bank in enumerate(self._banks):
+                    yj = b.copy()
+                    bank.filter.filter_inplace(yj, rr)
+                    np.subtract(b, yj, out=work[kr * (1 + j) : kr * (2 + j)])
+                    ys.append(yj)
+                if not ys:
+                    work[kr : 2 * kr] = 0.0
             if self._motion is not None:
                 self._motion.filter_inplace(low, rr)
             else:
                 low[...] = 0.0
-            np.multiply(work, work, out=q[:o_y])
-            if self._active_bank is not None:
-                y = ys[self._active_bank]
-                if self._bp_gain != self._gain_active:  # auto: switched on, not folded
-                    y *= self._gain_active / self._bp_gain
-            else:
-                y = b.copy()
-                if self._auto and ys:
-                    self._auto_mains(y, ys, q, first, n)
-            np.multiply(y, y, out=q[o_y:o_e])
+            if self._mains_fixed is None:
+                if self._active_bank is not None:
+                    np.multiply(ys[self._active_bank], self._gain_active / self._bp_gain, out=y)
+                else:
+                    y[...] = b
+                    if self._auto and ys:
+                        np.multiply(work[:o_y], work[:o_y], out=q[:o_y])
+                        self._auto_mains(y, ys, q, first, n)
+            np.multiply(work, work, out=q[:o_e])
         if slow:
             validf = valid.astype(np.float64)
             if kr:
@@ -866,6 +885,7 @@ class Pipeline:
 
         # --- quality flags ---
         fl = np.zeros((k, n), dtype=np.uint16)
+        flagged = any_cflag or slow  # False: the summary can skip counting
         if any_cflag:
             fl |= cflags
         if slow:
@@ -873,6 +893,7 @@ class Pipeline:
         if not clean or first - self._clip._last_max <= self._clip.blank:
             c = self._clip.process(dev, first)
             if c is not None:
+                flagged = True
                 hit = c[self._clip_rows]
                 if self._clip_ref_rows is not None:
                     hit[:kr] |= c[self._clip_ref_rows]
@@ -896,8 +917,10 @@ class Pipeline:
         wf = self._wq.expand(pts, bits, n)
         if wf is not None:
             fl |= wf
+            flagged = True
         if restarts or first < self._settle_max:
             self._settling(fl, restarts, first)
+            flagged = True
 
         # --- outputs ---
         if not ke:
@@ -914,7 +937,10 @@ class Pipeline:
         if self._perm is not None:
             sig, env, fl = sig[self._perm], env[self._perm], fl[self._perm]
         flags_out = fl.T
-        self.quality.update(flags_out)
+        if flagged:
+            self.quality.update(flags_out)
+        else:
+            self.quality.samples += n
         return ProcessedChunk(first, sig.T, env.T, flags_out)
 
     def _make_consts(self, n: int) -> tuple[np.ndarray, ...]:
