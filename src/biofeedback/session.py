@@ -111,6 +111,8 @@ class RecordingSession:
                 info.fs_hz,
                 n_channels=len(engine.pipeline.outputs),
                 noise_floor_uv=engine.pipeline.noise_floor_uv,
+                # the causal moving RMS lags the muscle by half its window
+                envelope_delay_s=engine.settings.rms_window_s / 2.0,
             )
             for text in self.notes:
                 self.runner.add_note(text)
@@ -176,6 +178,9 @@ class RecordingSession:
         if runner is not None:
             if pain_after is not None:
                 runner.set_pain(after=float(pain_after))
+            last_index = engine.stats.last_index
+            for event in runner.flush():
+                self._dispatch(event, last_index)
             if not runner.finished:
                 runner.abort(aborted_reason or "stopped before the end of the protocol")
             summary_obj: SessionSummary | None = runner.summary()
@@ -228,14 +233,17 @@ class RecordingSession:
         assert runner is not None
         events = runner.tick(processed.first_index, processed.envelope_uv, processed.flags)
         for event in events:
-            self._route(event, processed.end_index)
-            for listener in list(self._listeners):
-                try:
-                    listener(event)
-                except Exception:
-                    pass  # a UI listener must never stop the session
+            self._dispatch(event, processed.end_index)
         if runner.finished:
             self.engine.finish()
+
+    def _dispatch(self, event: RunnerEvent, next_index: int) -> None:
+        self._route(event, next_index)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                pass  # a UI listener must never stop the session
 
     def _route(self, event: RunnerEvent, next_index: int) -> None:
         recorder = self.recorder
