@@ -17,16 +17,17 @@ from biofeedback.dsp.envelope import (
 
 
 def brute_moving_sum(q: np.ndarray, w: int) -> np.ndarray:
-    c = np.concatenate([np.zeros((q.shape[0], 1)), np.cumsum(q, axis=1, dtype=np.longdouble)], 1)
-    idx = np.arange(q.shape[1])
+    """[n, cols] moving sums in extended precision."""
+    c = np.concatenate([np.zeros((1, q.shape[1])), np.cumsum(q, axis=0, dtype=np.longdouble)])
+    idx = np.arange(q.shape[0])
     lo = np.maximum(idx - w + 1, 0)
-    return (c[:, idx + 1] - c[:, lo]).astype(float)
+    return (c[idx + 1] - c[lo]).astype(float)
 
 
 @pytest.mark.parametrize("w", [1, 2, 7, 100])
 def test_moving_sum_matches_brute_force(w: int) -> None:
     rng = np.random.default_rng(w)
-    q = rng.random((3, 2000)) * np.exp(rng.standard_normal((3, 2000)))
+    q = rng.random((2000, 3)) * np.exp(rng.standard_normal((2000, 3)))
     out = MovingSum(w, 3).process(q)
     assert np.allclose(out, brute_moving_sum(q, w), rtol=1e-12)
 
@@ -40,14 +41,14 @@ def test_moving_sum_matches_brute_force(w: int) -> None:
 def test_moving_sum_is_bit_identical_for_any_chunking(w: int, sizes: list[int], seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = sum(sizes)
-    q = rng.random((2, n)) ** 4 * 1e3
+    q = rng.random((n, 2)) ** 4 * 1e3
     whole = MovingSum(w, 2).process(q)
     m = MovingSum(w, 2)
     parts, i = [], 0
     for k in sizes:
-        parts.append(m.process(q[:, i : i + k]))
+        parts.append(m.process(q[i : i + k]))
         i += k
-    assert np.array_equal(np.concatenate(parts, axis=1), whole)
+    assert np.array_equal(np.concatenate(parts), whole)
 
 
 def test_no_drift_after_a_long_stream_with_huge_values() -> None:
@@ -57,10 +58,10 @@ def test_no_drift_after_a_long_stream_with_huge_values() -> None:
     m = MovingSum(w, 1)
     rng = np.random.default_rng(3)
     for _ in range(50):  # a million samples of (1 mV)^2 bursts
-        m.process(rng.random((1, 20_011)) * 1e6)
-    rest = rng.random((1, 2000)) * 1e-2  # (0.1 uV)^2, starting mid-window
-    out = m.process(rest)[0]
-    exact = brute_moving_sum(rest, w)[0]
+        m.process(rng.random((20_011, 1)) * 1e6)
+    rest = rng.random((2000, 1)) * 1e-2  # (0.1 uV)^2, starting mid-window
+    out = m.process(rest)[:, 0]
+    exact = brute_moving_sum(rest, w)[:, 0]
     assert np.allclose(out[2 * w :], exact[2 * w :], rtol=1e-12)
     burst_window = 1e6 * w
     assert np.abs(out[w : 2 * w] - exact[w : 2 * w]).max() < 1e-15 * burst_window

@@ -23,10 +23,11 @@ __all__ = [
 
 
 class MovingSum:
-    """Causal moving sum over the last ``window`` samples of ``n_rows`` rows.
+    """Causal moving sum over the last ``window`` samples of ``n_cols`` columns.
 
-    Before ``window`` samples have been seen the sum covers what has been seen. Feed blocks
-    shaped ``[rows, n]``; the result for each sample includes that sample.
+    Feed blocks shaped ``[n, cols]`` (time along the first axis); the result for each sample
+    includes that sample. Before ``window`` samples have been seen the sum covers what has been
+    seen.
 
     Time is cut into fixed windows counted from the first sample. Within the current window a
     running prefix sum ``P`` is kept (``P[0] = 0``, ``P[j + 1] = P[j] + q[j]``, always summed in
@@ -36,68 +37,68 @@ class MovingSum:
     for any chunking, and rounding never accumulates beyond two windows.
     """
 
-    def __init__(self, window: int, n_rows: int) -> None:
+    def __init__(self, window: int, n_cols: int) -> None:
         if window < 1:
             raise ValueError(f"moving window must be at least one sample, got {window}")
         self.window = int(window)
-        self.n_rows = int(n_rows)
+        self.n_cols = int(n_cols)
         self.reset()
 
     def reset(self) -> None:
         """Forget all history."""
-        w, r = self.window, self.n_rows
-        self._prefix = np.zeros((r, w + 1))  # running prefix of the current window; [:, 0] = 0
-        self._suf = np.zeros((r, w + 1))  # suffix sums of the previous window; [:, w] = 0
+        w, c = self.window, self.n_cols
+        self._prefix = np.zeros((w + 1, c))  # running prefix of the current window; [0] = 0
+        self._suf = np.zeros((w + 1, c))  # suffix sums of the previous window; [w] = 0
         self._pos = 0  # samples of the current window seen
 
     def _advance(self, q: np.ndarray) -> np.ndarray:
         """Sums for ``q`` that does not run past the end of the current window."""
         a = self._pos
-        e = a + q.shape[1]
-        seg = self._prefix[:, a : e + 1]
-        seg[:, 1:] = q
-        np.add.accumulate(seg, axis=1, out=seg)
-        out = seg[:, 1:] + self._suf[:, a + 1 : e + 1]
+        e = a + len(q)
+        seg = self._prefix[a : e + 1]
+        seg[1:] = q
+        np.add.accumulate(seg, axis=0, out=seg)
+        out = seg[1:] + self._suf[a + 1 : e + 1]
         if e == self.window:
-            self._suf = self._prefix[:, e : e + 1] - self._prefix
+            self._suf = self._prefix[e : e + 1] - self._prefix
             self._pos = 0
         else:
             self._pos = e
         return out
 
     def process(self, q: np.ndarray) -> np.ndarray:
-        """Moving sums for the block ``q`` [rows, n]; returns [rows, n]."""
+        """Moving sums for the block ``q`` [n, cols]; returns [n, cols]."""
         w, pos = self.window, self._pos
-        rows, n = q.shape
+        n, cols = q.shape
         if pos + n <= w:  # the common live case: the block stays within the current window
             return self._advance(q)
-        out = np.empty((rows, n))
+        out = np.empty((n, cols))
         i = 0
         if pos:
             i = w - pos
-            out[:, :i] = self._advance(q[:, :i])
+            out[:i] = self._advance(q[:i])
         rest = n - i
         if rest <= w:  # live blocks cross at most one window boundary
-            out[:, i:] = self._advance(q[:, i:])
+            out[i:] = self._advance(q[i:])
             return out
         n_blocks = -(-rest // w)
-        # layout [rows, offset, block]: the running sums go across blocks in one vector step
-        flat = np.zeros((rows, n_blocks * w))
-        flat[:, :rest] = q[:, i:]
-        prefix = np.empty((rows, w + 1, n_blocks))
-        prefix[:, 0, :] = 0.0
-        prefix[:, 1:, :] = flat.reshape(rows, n_blocks, w).transpose(0, 2, 1)
-        np.add.accumulate(prefix, axis=1, out=prefix)
-        suffix = np.empty((rows, w + 1, n_blocks))
-        suffix[:, :, 0] = self._suf
-        suffix[:, :, 1:] = prefix[:, w : w + 1, :-1] - prefix[:, :, :-1]
-        sums = prefix[:, 1:, :] + suffix[:, 1:, :]
-        out[:, i:] = sums.transpose(0, 2, 1).reshape(rows, n_blocks * w)[:, :rest]
+        flat = np.zeros((n_blocks * w, cols))
+        flat[:rest] = q[i:]
+        # layout [offset, block, col]: the running sums go across blocks in one vector step
+        prefix = np.empty((w + 1, n_blocks, cols))
+        prefix[0] = 0.0
+        prefix[1:] = flat.reshape(n_blocks, w, cols).transpose(1, 0, 2)
+        np.add.accumulate(prefix, axis=0, out=prefix)
+        suffix = np.empty((w + 1, n_blocks, cols))
+        suffix[:, 0] = self._suf
+        suffix[:, 1:] = prefix[w : w + 1, :-1] - prefix[:, :-1]
+        sums = prefix[1:] + suffix[1:]
+        out[i:] = sums.transpose(1, 0, 2).reshape(n_blocks * w, cols)[:rest]
         complete, rem = divmod(rest, w)
         if complete:
-            self._suf = prefix[:, w : w + 1, complete - 1] - prefix[:, :, complete - 1]
+            self._suf = prefix[w : w + 1, complete - 1] - prefix[:, complete - 1]
         if rem:
-            self._prefix[:, : rem + 1] = prefix[:, : rem + 1, complete]
+            self._prefix[: rem + 1] = prefix[: rem + 1, complete]
         self._pos = rem
         return out
 
@@ -110,15 +111,15 @@ def moving_rms(x: np.ndarray, window: int) -> np.ndarray:
     """
     a = np.asarray(x, dtype=np.float64)
     one_d = a.ndim == 1
-    rows = np.atleast_2d(a.T) if not one_d else a[None, :]
-    valid = np.isfinite(rows)
-    sq = np.where(valid, rows, 0.0) ** 2
-    ms = MovingSum(window, 2 * len(rows)).process(np.vstack([sq, valid.astype(float)]))
-    k = len(rows)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rms = np.sqrt(np.maximum(ms[:k], 0.0) / ms[k:])
-    rms[ms[k:] == 0] = np.nan
-    return rms[0] if one_d else rms.T
+    cols = a[:, None] if one_d else a
+    valid = np.isfinite(cols)
+    sq = np.where(valid, cols, 0.0) ** 2
+    k = cols.shape[1]
+    ms = MovingSum(window, 2 * k).process(np.hstack([sq, valid.astype(float)]))
+    count = ms[:, k:]
+    rms = np.sqrt(np.maximum(ms[:, :k], 0.0) / np.maximum(count, 1.0))
+    rms[count == 0] = np.nan
+    return rms[:, 0] if one_d else rms
 
 
 def counts_to_uv(counts: np.ndarray, scale_uv: float | np.ndarray, offset: float = 0.0):

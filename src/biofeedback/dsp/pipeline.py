@@ -415,7 +415,7 @@ class Pipeline:
         self._o_y = kr * (2 + nm)
         self._o_e = kr * (3 + nm)
         self._o_v = self._o_e + ke
-        self._sum = MovingSum(self._w_rms, self._o_v + k)
+        self._sum = MovingSum(self._w_rms, self._o_v + k)  # columns, time along axis 0
         # clipping and the block's first check, per input column
         n_cols = info.n_channels
         mid = np.zeros(n_cols)
@@ -645,6 +645,7 @@ class Pipeline:
 
     def _set_floors(self) -> None:
         self._consts: dict[int, tuple[np.ndarray, ...]] = {}
+        self._qbuf: dict[int, np.ndarray] = {}
         self._floor = np.array([o.noise_floor_uv for o in self._outputs_internal])
         self._floor_sq = (self._floor**2)[:, None]
         # bursts are judged against at least the floor (and never below 0.5 uV)
@@ -780,7 +781,18 @@ class Pipeline:
 
         # --- inputs in uV (RAW: band-pass input; ENV: RMS-equivalent) ---
         o_l, o_y, o_e, o_v = self._o_l, self._o_y, self._o_e, self._o_v
-        q = np.empty((self._sum.n_rows, n))
+        # moving-sum input, time along axis 0 (columns: see __init__); qt is its [cols, n] view.
+        # It is reused between blocks of the same length (the moving sum copies what it needs);
+        # its count columns then already hold ones.
+        q = self._qbuf.get(n)
+        if q is None:
+            q = np.empty((n, self._sum.n_cols))
+            q[:, self._o_v :] = 1.0
+            if n <= 4096:
+                if len(self._qbuf) > 16:
+                    self._qbuf.clear()
+                self._qbuf[n] = q
+        qt = q.T
         # RAW work rows: band-passed, mains parts, low band, output (squared together below)
         work = np.empty((o_e, n)) if kr else None
         b = work[:kr] if kr else None
@@ -795,14 +807,14 @@ class Pipeline:
             else:
                 np.multiply(raw_in, raw_scale, out=b)
         if ke:
-            np.multiply(st[self._env_sel], env_factor, out=q[o_e:o_v])
+            np.multiply(st[self._env_sel], env_factor, out=qt[o_e:o_v])
         restarts: dict[int, list[int]] | None = None
         rr = None
         if slow:
             x = (
-                np.concatenate([b, q[o_e:o_v]])
+                np.concatenate([b, qt[o_e:o_v]])
                 if kr and ke
-                else (b.copy() if kr else q[o_e:o_v].copy())
+                else (b.copy() if kr else qt[o_e:o_v].copy())
             )
             valid = np.isfinite(x)
             if missing_flag:
@@ -811,7 +823,7 @@ class Pipeline:
             if kr:
                 b[...] = x[:kr]
             if ke:
-                q[o_e:o_v] = x[kr:]
+                qt[o_e:o_v] = x[kr:]
             rr = {r: p for r, p in restarts.items() if r < kr}
             if restarts:
                 self._wq.schedule(restarts, first)
@@ -847,49 +859,49 @@ class Pipeline:
                 else:
                     y[...] = b
                     if self._auto and ys:
-                        np.multiply(work[:o_y], work[:o_y], out=q[:o_y])
-                        self._auto_mains(y, ys, q, first, n)
-            np.multiply(work, work, out=q[:o_e])
+                        np.multiply(work[:o_y], work[:o_y], out=qt[:o_y])
+                        self._auto_mains(y, ys, qt, first, n)
+            np.multiply(work, work, out=qt[:o_e])
         if slow:
             validf = valid.astype(np.float64)
             if kr:
-                q[:o_e] *= np.tile(validf[:kr], (o_e // kr, 1))
+                qt[:o_e] *= np.tile(validf[:kr], (o_e // kr, 1))
             if ke:
-                q[o_e:o_v] *= validf[kr:]
-            q[o_v:] = validf
-        else:
-            q[o_v:] = 1.0
+                qt[o_e:o_v] *= validf[kr:]
+            qt[o_v:] = validf
+            self._qbuf.pop(n, None)  # its count columns no longer hold ones
         if ke:
-            env_sig = q[o_e:o_v].copy()
-        sums = self._sum.process(q)
+            env_sig = qt[o_e:o_v].copy()
+        sums = self._sum.process(q)  # [n, cols]
 
-        # --- envelope: moving RMS (RAW) / moving mean (ENV), noise floor removed ---
-        cnt = sums[o_v:]
+        # --- envelope [n, k]: moving RMS (RAW) / moving mean (ENV), noise floor removed ---
+        cnt = sums[:, o_v:]
         if slow:
             none = cnt == 0
             cnt = np.maximum(cnt, 1.0)
         if ke:
-            power = np.empty((k, n))
+            power = np.empty((n, k))
             if kr:
-                np.divide(sums[o_y:o_e], cnt[:kr], out=power[:kr])
-            mean_env = power[kr:]
-            np.divide(sums[o_e:o_v], cnt[kr:], out=mean_env)
+                np.divide(sums[:, o_y:o_e], cnt[:, :kr], out=power[:, :kr])
+            mean_env = power[:, kr:]
+            np.divide(sums[:, o_e:o_v], cnt[:, kr:], out=mean_env)
             np.multiply(mean_env, mean_env, out=mean_env)
         else:
-            power = sums[o_y:o_e] / cnt
+            power = sums[:, o_y:o_e] / cnt
         if slow:
             power[none] = np.nan
         env = power - floor_sq
         np.maximum(env, 0.0, out=env)
         np.sqrt(env, out=env)
 
-        # --- quality flags ---
-        fl = np.zeros((k, n), dtype=np.uint16)
+        # --- quality flags [n, k] ---
+        fl = np.zeros((n, k), dtype=np.uint16)
+        flt = fl.T
         flagged = any_cflag or slow  # False: the summary can skip counting
         if any_cflag:
-            fl |= cflags
+            fl |= cflags[:, None]
         if slow:
-            fl[~valid] |= _MISSING
+            flt[~valid] |= _MISSING
         if not clean or first - self._clip._last_max <= self._clip.blank:
             c = self._clip.process(dev, first)
             if c is not None:
@@ -897,11 +909,11 @@ class Pipeline:
                 hit = c[self._clip_rows]
                 if self._clip_ref_rows is not None:
                     hit[:kr] |= c[self._clip_ref_rows]
-                fl[hit] |= _CLIPPED
+                flt[hit] |= _CLIPPED
         pts = self._wq.points(first, n)
         bits = None
         if pts is not None:
-            at = sums[:, pts]
+            at = sums[pts].T  # [cols, points]
             p_band = p_mains = p_low = None
             if kr:
                 p_band = at[:kr]
@@ -912,14 +924,14 @@ class Pipeline:
                 self.quality.add_mains(p_mains, p_band)
             flat_sum = at[self._flat_rows] if kr and ke else (p_band if kr else at[o_e:o_v])
             bits = self._wq.evaluate(
-                pts, first, p_band, p_mains, p_low, flat_sum, power[:, pts], at[o_v:], slow
+                pts, first, p_band, p_mains, p_low, flat_sum, power[pts].T, at[o_v:], slow
             )
         wf = self._wq.expand(pts, bits, n)
         if wf is not None:
-            fl |= wf
+            flt |= wf
             flagged = True
         if restarts or first < self._settle_max:
-            self._settling(fl, restarts, first)
+            self._settling(flt, restarts, first)
             flagged = True
 
         # --- outputs ---
@@ -934,14 +946,14 @@ class Pipeline:
         if slow:
             sig[~valid] = np.nan
             env[none] = np.nan
+        sig = sig.T
         if self._perm is not None:
-            sig, env, fl = sig[self._perm], env[self._perm], fl[self._perm]
-        flags_out = fl.T
+            sig, env, fl = sig[:, self._perm], env[:, self._perm], fl[:, self._perm]
         if flagged:
-            self.quality.update(flags_out)
+            self.quality.update(fl)
         else:
             self.quality.samples += n
-        return ProcessedChunk(first, sig.T, env.T, flags_out)
+        return ProcessedChunk(first, sig, env, fl)
 
     def _make_consts(self, n: int) -> tuple[np.ndarray, ...]:
         """Per-block-length constants, full-sized: same-shape numpy operations on small arrays
@@ -952,7 +964,7 @@ class Pipeline:
         consts = (
             np.repeat(self._raw_scale, n, axis=1),
             np.repeat(self._env_factor, n, axis=1),
-            np.repeat(self._floor_sq, n, axis=1),
+            np.repeat(self._floor_sq.T, n, axis=0),
             np.repeat(self._clip.mid[None, :], n, axis=0),
             np.repeat(self._clip.half[None, :], n, axis=0),
         )
