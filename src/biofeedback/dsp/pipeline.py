@@ -803,16 +803,16 @@ class Pipeline:
                 b[...] = raw_in
             else:
                 np.multiply(raw_in, raw_scale, out=b)
+        # output signal rows [k, n]: RAW rows are filled below, ENV rows are the ENV in uV RMS-eq
+        sig = np.empty((k, n)) if ke else None
+        e = None
         if ke:
-            np.multiply(st[self._env_sel], env_factor, out=qt[o_e:o_v])
+            e = sig[kr:]
+            np.multiply(st[self._env_sel], env_factor, out=e)
         restarts: dict[int, list[int]] | None = None
         rr = None
         if slow:
-            x = (
-                np.concatenate([b, qt[o_e:o_v]])
-                if kr and ke
-                else (b.copy() if kr else qt[o_e:o_v].copy())
-            )
+            x = np.concatenate([b, e]) if kr and ke else (b.copy() if kr else e.copy())
             valid = np.isfinite(x)
             if missing_flag:
                 valid &= ((cflags & _MISSING) == 0)[None, :]
@@ -820,7 +820,7 @@ class Pipeline:
             if kr:
                 b[...] = x[:kr]
             if ke:
-                qt[o_e:o_v] = x[kr:]
+                e[...] = x[kr:]
             rr = {r: p for r, p in restarts.items() if r < kr}
             if restarts:
                 self._wq.schedule(restarts, first)
@@ -859,6 +859,8 @@ class Pipeline:
                         np.multiply(work[:o_y], work[:o_y], out=qt[:o_y])
                         self._auto_mains(y, ys, qt, first, n)
             np.multiply(work, work, out=qt[:o_e])
+        if ke:
+            qt[o_e:o_v] = e
         if slow:
             validf = valid.astype(np.float64)
             if kr:
@@ -867,8 +869,6 @@ class Pipeline:
                 qt[o_e:o_v] *= validf[kr:]
             qt[o_v:] = validf
             self._qbuf.pop(n, None)  # its count columns no longer hold ones
-        if ke:
-            env_sig = qt[o_e:o_v].copy()
         sums = self._sum.process(q)  # [n, cols]
 
         # --- envelope [n, k]: moving RMS (RAW) / moving mean (ENV), noise floor removed ---
@@ -876,15 +876,10 @@ class Pipeline:
         if slow:
             none = cnt == 0
             cnt = np.maximum(cnt, 1.0)
+        power = sums[:, o_y:o_v] / cnt  # RAW: mean square; ENV: mean, squared next
         if ke:
-            power = np.empty((n, k))
-            if kr:
-                np.divide(sums[:, o_y:o_e], cnt[:, :kr], out=power[:, :kr])
             mean_env = power[:, kr:]
-            np.divide(sums[:, o_e:o_v], cnt[:, kr:], out=mean_env)
             np.multiply(mean_env, mean_env, out=mean_env)
-        else:
-            power = sums[:, o_y:o_e] / cnt
         if slow:
             power[none] = np.nan
         env = power - floor_sq
@@ -934,12 +929,8 @@ class Pipeline:
         # --- outputs ---
         if not ke:
             sig = y
-        elif not kr:
-            sig = env_sig
-        else:
-            sig = np.empty((k, n))
+        elif kr:
             sig[:kr] = y
-            sig[kr:] = env_sig
         if slow:
             sig[~valid] = np.nan
             env[none] = np.nan
