@@ -8,7 +8,7 @@
     and through ``neurokit2.emg_process`` (skipped with a message when NeuroKit2 is missing);
     median of a few runs each, and their ratio.
 
-    python benchmarks/pipeline.py [--live-seconds 60] [--offline-runs 3] [--nk-runs 3]
+    python benchmarks/pipeline.py [--live-seconds 20] [--repeats 5] [--offline-runs 3] [--nk-runs 3]
 
 The last line printed is one JSON object with the figures.
 """
@@ -125,8 +125,8 @@ def offline_neurokit(x_uv: np.ndarray, runs: int) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--live-seconds", type=float, default=60.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--live-seconds", type=float, default=20.0)
+    parser.add_argument("--repeats", type=int, default=5, help="live: best of this many runs")
     parser.add_argument("--offline-runs", type=int, default=3)
     parser.add_argument("--nk-runs", type=int, default=3)
     args = parser.parse_args()
