@@ -2,8 +2,10 @@
 
 All detectors are vectorised over a block of samples ``[rows, n]`` (one row per output channel)
 and carry what they need across blocks, so their output does not depend on how the stream is
-cut into blocks. They work on the pipeline's moving window sums (the RMS window, 100 ms by
-default); the thresholds are :class:`biofeedback.dsp.pipeline.PipelineSettings` fields.
+cut into blocks. Clipping and gaps are judged per sample; the window rules (:class:`WindowQuality`)
+use the pipeline's moving-window sums (the RMS window, 100 ms by default) at evaluation points
+every 100 ms on the sample clock, and their flags hold until the next point. The thresholds are
+:class:`biofeedback.dsp.pipeline.PipelineSettings` fields.
 
 Rules (starting points, to be tuned on recordings):
 
@@ -13,8 +15,8 @@ Rules (starting points, to be tuned on recordings):
   noise gives (a connected, powered MyoWare never reads that low), for more than 1 s.
 - mains: P(mains +-1 Hz, and harmonics) / P(20-450 Hz), measured before the notch, above 0.5
   for more than 1 s.
-- motion: power below 20 Hz (before the high-pass) above the in-band power and above an absolute
-  level; or the RMS jumping above 10 x its slow baseline for less than 2 s.
+- motion: power below 20 Hz (1-20 Hz, before the high-pass) above the in-band power and above
+  100 uV RMS; or the RMS jumping above 10 x its slow baseline for less than 2 s.
 - gaps: missing samples (NaN or ``Flag.MISSING``); a gap longer than 50 ms restarts the filters.
 """
 
