@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from biofeedback.core.types import ChannelInfo, ChannelKind, Chunk, StreamInfo
+from biofeedback.core.types import ChannelInfo, ChannelKind, Chunk, Flag, StreamInfo
 from biofeedback.devices.base import DeviceState, ThreadedDevice
 from biofeedback.dsp.pipeline import Pipeline, PipelineSettings
 from biofeedback.engine import Engine
@@ -113,3 +113,44 @@ def test_sim_source_by_url_streams_through_the_engine():
     assert first == 0 and len(rows) == 3000
     env = rows["envelope"][1000:, 0]
     assert np.nanmean(env) == pytest.approx(20.0, rel=0.1)
+
+
+class JumpyDevice(ArrayDevice):
+    """Skips 500 samples of index after the first chunk, then restarts at 0 (a reboot)."""
+
+    def _run(self) -> bool:
+        x = self.samples
+        self._emit(Chunk(0, x[:100, None]))
+        self._emit(Chunk(600, x[100:200, None]))
+        self._emit(Chunk(0, x[200:300, None]))
+        return True
+
+
+def test_index_jumps_keep_the_buffers_contiguous():
+    engine = Engine(JumpyDevice(np.ones(300)), buffer_s=5.0)
+    seen = []
+    engine.add_sink(lambda chunk, out: seen.append(chunk.first_index))
+    with engine:
+        engine.start()
+        assert engine.wait(10)
+    assert seen == [0, 600, 0]
+    assert engine.stats.filled_samples == 500
+    assert engine.stats.index_restarts == 1
+    assert engine.raw.end_index == 100 and engine.processed.end_index == 100
+
+
+def test_forward_gap_is_filled_with_missing_rows():
+    class GapDevice(ArrayDevice):
+        def _run(self) -> bool:
+            self._emit(Chunk(0, self.samples[:100, None]))
+            self._emit(Chunk(150, self.samples[100:200, None]))
+            return True
+
+    engine = Engine(GapDevice(np.ones(200)), buffer_s=5.0)
+    with engine:
+        engine.start()
+        assert engine.wait(10)
+    first, rows = engine.processed.read_range(0, 250)
+    assert first == 0 and len(rows) == 250
+    assert np.all(rows["flags"][100:150, 0] & Flag.MISSING)
+    assert np.all(np.isnan(engine.raw.read_range(100, 150)[1]))

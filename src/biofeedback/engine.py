@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from biofeedback.core.ringbuffer import RingBuffer
-from biofeedback.core.types import Chunk, ProcessedChunk, StreamInfo
+from biofeedback.core.types import Chunk, Flag, ProcessedChunk, StreamInfo
 from biofeedback.devices.base import Device, DeviceState, DeviceStatus
 from biofeedback.devices.registry import open_device
 from biofeedback.dsp.pipeline import Pipeline, PipelineSettings
@@ -43,6 +43,8 @@ class EngineStats:
     samples: int = 0
     sink_errors: int = 0
     last_index: int = 0
+    filled_samples: int = 0
+    index_restarts: int = 0
 
 
 class Engine:
@@ -172,6 +174,7 @@ class Engine:
             pipeline = self.pipeline
         assert pipeline is not None and self.raw is not None and self.processed is not None
         out = pipeline.process(chunk)
+        self._align_buffers(chunk.first_index)
         self.raw.write(chunk.samples, chunk.first_index)
         rows = np.empty(len(out), dtype=self.processed.dtype)
         rows["signal"] = out.signal_uv
@@ -192,6 +195,35 @@ class Engine:
                 self.sink_error = f"{type(exc).__name__}: {exc}"
         if limit is not None and self.stats.samples >= limit:
             self.finish()
+
+    def _align_buffers(self, first_index: int) -> None:
+        """Keep the ring buffers contiguous when a source skips or restarts its sample index.
+
+        Devices mark gaps with NaN rows, so this is a safety net: a forward jump is filled with
+        missing rows (NaN, ``Flag.MISSING``); a backward jump (a board that rebooted) restarts the
+        buffers at the new index, and readers see a jump.
+        """
+        assert self.raw is not None and self.processed is not None
+        end = self.raw.end_index
+        if first_index == end or (end == 0 and self.stats.chunks == 0):
+            return
+        if first_index < end:
+            self.stats.index_restarts += 1
+            self.raw.reset(first_index)
+            self.processed.reset(first_index)
+            return
+        n = min(first_index - end, self.raw.capacity)
+        start = first_index - n
+        if start > end:  # longer than the buffers: nothing before it survives anyway
+            self.raw.reset(start)
+            self.processed.reset(start)
+        self.raw.write(np.full((n, *self.raw.row_shape), np.nan), start)
+        rows = np.zeros(n, dtype=self.processed.dtype)
+        rows["signal"] = np.nan
+        rows["envelope"] = np.nan
+        rows["flags"] = int(Flag.MISSING)
+        self.processed.write(rows, start)
+        self.stats.filled_samples += n
 
     def finish(self) -> None:
         """End the stream from a sink (on the device thread): later chunks are ignored and the

@@ -39,6 +39,11 @@ class RingBuffer:
         return self._data.dtype
 
     @property
+    def row_shape(self) -> tuple[int, ...]:
+        """Shape of one row."""
+        return tuple(self._data.shape[1:])
+
+    @property
     def end_index(self) -> int:
         """Absolute index one past the newest row."""
         with self._lock:
