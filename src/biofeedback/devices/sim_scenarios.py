@@ -510,7 +510,8 @@ class Learner(Scenario):
     Phases, aligned with the built-in ``clinical-session`` protocol (SPEC.md 3): ``check_s``
     signal check, ``noise_s`` noise floor (the patient follows the instruction to short the
     sensor inputs, so only amplifier noise remains), ``baseline_s`` baseline, a reactivity test
-    (``contraction_s`` shrug at ``contraction_uv``, then ``recovery_s`` of recovery), ``trials`` x
+    (``contraction_s`` shrug at ``contraction_uv``, then ``recovery_s`` of recovery during which
+    the contraction fades with time constant ``recovery_tau_s``), ``trials`` x
     (``trial_s`` trial + ``rest_s`` rest, no rest after the last trial), then "post" for ever
     (transfer / post-baseline). The nominal level is
     ``end_uv + (level_uv - end_uv) * exp(-training_time / tau_s)`` where training_time counts only
@@ -533,6 +534,7 @@ class Learner(Scenario):
         "contraction_s": OptionSpec(10.0, 0.0, 600.0, "reactivity contraction length"),
         "contraction_uv": OptionSpec(80.0, 0.0, 5000.0, "reactivity contraction level"),
         "recovery_s": OptionSpec(120.0, 0.0, 36000.0, "recovery after the contraction"),
+        "recovery_tau_s": OptionSpec(2.0, 0.01, 600.0, "time constant of the relaxation after it"),
         "trial_s": OptionSpec(240.0, 1.0, 36000.0, "training trial length"),
         "rest_s": OptionSpec(60.0, 0.0, 36000.0, "rest between trials"),
         "trials": OptionSpec(5, 1, 100, "number of training trials", integer=True),
@@ -663,6 +665,15 @@ class Learner(Scenario):
                 i = self._names.index(name)
                 inside = (t >= self._starts[i]) & (t < self._starts[i + 1])
                 rms = np.where(inside, value, rms)
+        if "recovery" in self._names:
+            # after the shrug the muscle lets go exponentially, not at once
+            t_end = self._starts[self._names.index("recovery")]
+            after = t >= t_end
+            if np.any(after):
+                decay = self.opts["contraction_uv"] * np.exp(
+                    -np.maximum(t - t_end, 0.0) / self.opts["recovery_tau_s"]
+                )
+                rms = np.where(after, np.sqrt(rms**2 + decay**2), rms)
         return ScenarioBlock(rms, events=_events_in(first, hi, items))
 
 
