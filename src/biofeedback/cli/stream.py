@@ -15,18 +15,12 @@ import numpy as np
 from biofeedback.cli.common import add_pipeline_options, pipeline_settings_from_args
 from biofeedback.core.types import ChannelKind, Chunk, Flag, ProcessedChunk
 from biofeedback.devices.base import DeviceState, DeviceStatus
+from biofeedback.dsp.quality import SUMMARY_FLAGS
 from biofeedback.engine import Engine
 from biofeedback.errors import BiofeedbackError, SourceURLError
 
 DEFAULT_SOURCE = "sim://?scenario=relax"
-_FLAG_NAMES = {
-    "gap": Flag.MISSING,
-    "clipping": Flag.CLIPPED,
-    "flat": Flag.FLAT,
-    "mains": Flag.MAINS,
-    "motion": Flag.MOTION,
-    "settling": Flag.SETTLING,
-}
+_FLAG_NAMES = SUMMARY_FLAGS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
