@@ -59,7 +59,7 @@ def test_window_opens_on_sim_and_data_flows(qtbot):
     assert window.timer_label.text() != "00:00"
     # the traces hold data (finite points), drawn from the peak-decimated columns
     assert np.isfinite(window.bridge.signal_peaks.out).sum() > 100
-    assert card.plot.raw_curve.boundingRect().height() > 0
+    assert card.plot.raw_curve.full_renders > 0 and card.plot.raw_curve.image.isVisible()
 
 
 def test_gauge_turns_calm_when_relaxed(qtbot):

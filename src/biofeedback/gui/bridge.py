@@ -1,8 +1,9 @@
 """EngineBridge: the only place where the engine's threads meet the Qt event loop.
 
 - A fast timer (~60 Hz) reads the processed ring buffer from the bridge's own cursor and keeps
-  fixed-size display arrays (the last ``window_s`` seconds per output channel), the latest
-  envelope value and the quality bits of the last few hundred milliseconds.
+  the display columns (the last ``window_s`` seconds per output channel, peak-decimated to about
+  one column per pixel, only the new samples decimated each frame), the latest envelope value
+  and the quality bits of the last few hundred milliseconds.
 - A slow timer (~3 Hz) computes what people read: the numeric readout (mean RMS over the last
   half second), the noise floor, the session time and the quality light.
 - Engine status (connected, reconnecting, lost, with the reason) arrives on the device thread and
@@ -53,7 +54,14 @@ class PeakDecimator:
         self.columns = int(columns)
         self.pairs = pairs
         self.out = np.full((k, 2 * self.columns if pairs else self.columns), np.nan)
+        #: Running count of columns pushed (the rightmost column's number).
+        self.total = 0
         self._carry = np.empty((k, 0))
+
+    @property
+    def fraction(self) -> float:
+        """Share (0-1) of the next column's samples already received."""
+        return self._carry.shape[1] / self.factor
 
     def push(self, new: np.ndarray) -> None:
         """Add samples [k, m]."""
@@ -71,6 +79,7 @@ class PeakDecimator:
                 else:
                     cols = peak
             _shift_in(self.out, cols)
+            self.total += blocks.shape[1]
         self._carry = data[:, full:].copy()
 
 
@@ -111,10 +120,16 @@ class EngineBridge(QObject):
         self.engine = engine
         self.window_s = float(window_s)
         self.trail_s = float(trail_s)
+        # The fast timer is re-armed every tick against a fixed schedule (t0 + k / fast_hz):
+        # QTimer takes whole milliseconds, so a plain 17 ms interval would run at 58.8 Hz.
+        self.fast_hz = float(fast_hz)
         self.fast_timer = QTimer(self)
         self.fast_timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.fast_timer.setInterval(max(1, round(1000.0 / fast_hz)))
+        self.fast_timer.setSingleShot(True)
         self.fast_timer.timeout.connect(self._on_fast_tick)
+        self._tick_t0 = 0.0
+        self._tick_k = 0
+        self._ticking = False
         self.slow_timer = QTimer(self)
         self.slow_timer.setInterval(max(50, round(1000.0 / slow_hz)))
         self.slow_timer.timeout.connect(self._on_slow_tick)
@@ -129,8 +144,7 @@ class EngineBridge(QObject):
         self.t_columns_s = np.empty(0)
         self.signal_peaks: PeakDecimator | None = None
         self.envelope_peaks: PeakDecimator | None = None
-        self.signal_uv = np.empty((0, 0))
-        self.envelope_uv = np.empty((0, 0))
+        self._env_tail = np.empty((0, 0))
         self._flags_tail = np.empty((0, 0), dtype=np.uint16)
         self.level_uv = np.empty(0)
         self.recent_flags = np.empty(0, dtype=np.int64)
@@ -160,8 +174,7 @@ class EngineBridge(QObject):
         self.fs_hz = float(info.fs_hz)
         n = max(2, round(self.window_s * self.fs_hz))
         self.t_s = (np.arange(n, dtype=np.float64) - (n - 1)) / self.fs_hz
-        self.signal_uv = np.full((k, n), np.nan)
-        self.envelope_uv = np.full((k, n), np.nan)
+        self._env_tail = np.full((k, max(1, round(READOUT_S * self.fs_hz))), np.nan)
         factor = max(1, n // TRACE_COLUMNS)
         columns = n // factor
         self.signal_peaks = PeakDecimator(k, columns, factor, pairs=True)
@@ -180,18 +193,22 @@ class EngineBridge(QObject):
         self.engine.add_status_listener(self._device_status.emit)
         self.started_at = time.monotonic()
         self.engine.start()
-        self.fast_timer.start()
+        self._ticking = True
+        self._tick_t0, self._tick_k = time.monotonic(), 0
+        self.fast_timer.start(0)
         self.slow_timer.start()
         return info
 
     def stop(self) -> None:
         """Stop the timers and the device thread (idempotent)."""
+        self._ticking = False
         self.fast_timer.stop()
         self.slow_timer.stop()
         self.engine.stop()
 
     def close(self) -> None:
         """Stop and release the device."""
+        self._ticking = False
         self.fast_timer.stop()
         self.slow_timer.stop()
         self.engine.close()
@@ -199,7 +216,7 @@ class EngineBridge(QObject):
     @property
     def running(self) -> bool:
         """True while the timers run."""
-        return self.fast_timer.isActive()
+        return self._ticking
 
     # -- derived values ------------------------------------------------------------------------
     @property
@@ -210,10 +227,22 @@ class EngineBridge(QObject):
         return (self.latest_index - self.first_index) / self.fs_hz
 
     def trail(self, channel: int, points: int = 240) -> np.ndarray:
-        """The last ``trail_s`` seconds of one channel's envelope, decimated to about ``points``."""
-        n = min(self.envelope_uv.shape[1], int(self.trail_s * self.fs_hz))
+        """The last ``trail_s`` seconds of one channel's envelope (column maxima, about
+        ``points`` of them)."""
+        assert self.envelope_peaks is not None
+        cols = self.envelope_peaks.out
+        seconds_per_col = self.envelope_peaks.factor / self.fs_hz
+        n = min(cols.shape[1], max(2, round(self.trail_s / seconds_per_col)))
         step = max(1, n // points)
-        return self.envelope_uv[channel, -n::step]
+        return cols[channel, -n::step]
+
+    def recent_envelope(self, seconds: float) -> np.ndarray:
+        """Full-rate envelope [k, n] of the last ``seconds`` (from the engine's ring buffer)."""
+        processed = self.engine.processed
+        if processed is None or self.fs_hz <= 0:
+            return np.empty((self.n_outputs, 0))
+        _, rows = processed.read_last(round(seconds * self.fs_hz))
+        return rows["envelope"].T
 
     def latest(self, channel: int) -> tuple[float, int]:
         """(level_uv, recent flags) of one channel: what the gauge and the audio follow."""
@@ -231,7 +260,19 @@ class EngineBridge(QObject):
         return rows["envelope"][0].copy(), rows["flags"][0].astype(np.int64)
 
     # -- timers --------------------------------------------------------------------------------
+    def _schedule_next_tick(self) -> None:
+        if not self._ticking:
+            return
+        now = time.monotonic()
+        self._tick_k += 1
+        due = self._tick_t0 + self._tick_k / self.fast_hz
+        if due < now - 0.1:  # fell far behind (system busy): restart the schedule, no burst
+            self._tick_t0, self._tick_k = now, 0
+            due = now
+        self.fast_timer.start(max(0, round((due - now) * 1000)))
+
     def _on_fast_tick(self) -> None:
+        self._schedule_next_tick()
         reader = self._reader
         self.new_rows = 0
         if reader is not None:
@@ -255,8 +296,7 @@ class EngineBridge(QObject):
         signal = rows["signal"].T  # [k, m]
         envelope = rows["envelope"].T
         flags = rows["flags"].T
-        _shift_in(self.signal_uv, signal)
-        _shift_in(self.envelope_uv, envelope)
+        _shift_in(self._env_tail, envelope)
         assert self.signal_peaks is not None and self.envelope_peaks is not None
         self.signal_peaks.push(signal)
         self.envelope_peaks.push(envelope)
@@ -268,8 +308,7 @@ class EngineBridge(QObject):
         )
 
     def _on_slow_tick(self) -> None:
-        n = max(1, int(READOUT_S * self.fs_hz))
-        tail = self.envelope_uv[:, -n:]
+        tail = self._env_tail
         with np.errstate(invalid="ignore"):
             finite = np.isfinite(tail)
             counts = finite.sum(axis=1)

@@ -604,9 +604,9 @@ class MainWindow(QMainWindow):
         bridge = self.bridge
         if bridge is None or bridge.fs_hz <= 0:
             return
-        n = min(bridge.envelope_uv.shape[1], int(seconds * bridge.fs_hz))
+        recent = bridge.recent_envelope(seconds)
         for c in range(bridge.n_outputs):
-            values = bridge.envelope_uv[c, -n:]
+            values = recent[c]
             values = values[np.isfinite(values)]
             if values.size == 0:
                 continue
@@ -690,8 +690,11 @@ class MainWindow(QMainWindow):
             t_sig, t_env = bridge.t_peaks_s, bridge.t_columns_s
             signal, envelope = bridge.signal_peaks.out, bridge.envelope_peaks.out  # type: ignore[union-attr]
             marker_times = self._marker_times()
+            peaks = bridge.signal_peaks
+            assert peaks is not None
+            end_column, fraction = peaks.total, peaks.fraction
             for c, card in enumerate(self.cards):
-                card.plot.set_data(t_sig, signal[c], t_env, envelope[c])
+                card.plot.set_data(t_sig, signal[c], t_env, envelope[c], end_column, fraction)
                 card.plot.set_markers(marker_times)
                 card.gauge.set_level(
                     bridge.level_uv[c], int(bridge.recent_flags[c]), bridge.trail(c)
@@ -736,7 +739,7 @@ class MainWindow(QMainWindow):
                 card.quality.set_flags(int(bridge.quality_flags[c]))
             if self.view == "clinician":
                 card.plot.update_ranges(
-                    bridge.signal_uv[c], bridge.envelope_uv[c], self.thresholds_uv[c]
+                    bridge.signal_peaks.out[c], bridge.envelope_peaks.out[c], self.thresholds_uv[c]
                 )
         if any(self._auto_threshold_pending) and bridge.elapsed_s >= AUTO_THRESHOLD_S:
             pending = list(self._auto_threshold_pending)

@@ -12,6 +12,7 @@ can be read. In the clinician view the threshold line can be dragged with the mo
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -59,6 +60,8 @@ def _init_fonts() -> None:
     _TRAIL_PEN.setCosmetic(True)
 
 
+#: How often the trail picture is redrawn (it scrolls slowly; the bar itself follows every frame).
+TRAIL_HZ = 15.0
 #: Scale around the threshold (log): from threshold / LOW_FACTOR to threshold x HIGH_FACTOR.
 LOW_FACTOR = 6.0
 HIGH_FACTOR = 10.0
@@ -117,11 +120,17 @@ class TensionGaugeWidget(QWidget):
         self._scale: tuple[float, float] = self._scale_for(self.threshold_uv)
         self._dragging = False
         self._drag_value = self.threshold_uv
+        self._geometry_key: tuple = ()
+        self._shown: tuple = ()
+        self._geometry_cache = (QRectF(), QRectF())
         self._bg: QPixmap | None = None
         self._bg_key: tuple | None = None
         self._trail_poly = QPolygonF()
         self._trail_xy = np.empty((0, 2))
         self._trail_x_key = (0.0, 0.0)
+        self._trail_pm: QPixmap | None = None
+        self._trail_pm_key: tuple = ()
+        self._trail_t = 0.0
         self._label_pm: QPixmap | None = None
         self._label_key: str = ""
         self._header_pm: QPixmap | None = None
@@ -135,7 +144,9 @@ class TensionGaugeWidget(QWidget):
         self.setMinimumSize(190, 240)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(interactive)
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, False)
+        # the gauge paints every pixel itself (its cached background is opaque), so Qt need not
+        # repaint the card's styled background under it on every frame
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
 
     # -- data ----------------------------------------------------------------------------------
     def set_threshold(self, threshold_uv: float) -> None:
@@ -162,7 +173,15 @@ class TensionGaugeWidget(QWidget):
         if trail_uv is not None:
             self.trail_uv = trail_uv
         self.state = classify(self.level_uv, self.threshold_uv, self.flags)
-        self.update()
+        # Repaint only the gauge body, and only when something visible changed: the bar moved by
+        # a pixel, the colour changed, or the trail picture is due (a relaxed, steady muscle
+        # then costs almost nothing to show).
+        bar_px = round(self.y_of(self.level_uv)) if math.isfinite(self.level_uv) else -1
+        trail_due = time.monotonic() - self._trail_t >= 1.0 / TRAIL_HZ
+        shown = (bar_px, self.state)
+        if shown != self._shown or trail_due:
+            self._shown = shown
+            self.update(self._body().adjusted(-10, -2, 10, 10).toAlignedRect())
 
     def set_readout(self, value_uv: float, flags: int | None = None) -> None:
         """The number shown on top and its caption (updated a few times a second)."""
@@ -204,13 +223,21 @@ class TensionGaugeWidget(QWidget):
             return 8.0
         return _HEADER_HEIGHT
 
+    def _geometry(self) -> tuple[QRectF, QRectF]:
+        key = (self.width(), self.height(), self.show_number)
+        if key != self._geometry_key:
+            body = QRectF(self.rect()).adjusted(10, self._header_height(), -10, -10)
+            width = max(34.0, min(72.0, body.width() * 0.28))
+            bar = QRectF(body.right() - width, body.top(), width, body.height())
+            self._geometry_cache = (body, bar)
+            self._geometry_key = key
+        return self._geometry_cache
+
     def _body(self) -> QRectF:
-        return QRectF(self.rect()).adjusted(10, self._header_height(), -10, -10)
+        return QRectF(self._geometry()[0])
 
     def _bar_rect(self) -> QRectF:
-        body = self._body()
-        width = max(34.0, min(72.0, body.width() * 0.28))
-        return QRectF(body.right() - width, body.top(), width, body.height())
+        return QRectF(self._geometry()[1])
 
     def y_of(self, value_uv: float) -> float:
         """Pixel row of a value on the gauge's log scale (clamped to the body)."""
@@ -239,11 +266,13 @@ class TensionGaugeWidget(QWidget):
             GaugeState.CHECK: PALETTE.neutral,
         }.get(state, PALETTE.border)
 
-    def _new_pixmap(self, width: float, height: float) -> QPixmap:
+    def _new_pixmap(self, width: float, height: float, opaque: bool = False) -> QPixmap:
+        """A pixmap at the screen's pixel ratio; opaque ones (no alpha channel) are blitted
+        without blending."""
         dpr = self.devicePixelRatioF()
         pm = QPixmap(max(1, round(width * dpr)), max(1, round(height * dpr)))
         pm.setDevicePixelRatio(dpr)
-        pm.fill(Qt.GlobalColor.transparent)
+        pm.fill(color(PALETTE.panel) if opaque else Qt.GlobalColor.transparent)
         return pm
 
     def _background(self, threshold: float) -> QPixmap:
@@ -258,7 +287,7 @@ class TensionGaugeWidget(QWidget):
         )
         if self._bg_key == key and self._bg is not None:
             return self._bg
-        pm = self._new_pixmap(self.width(), self.height())
+        pm = self._new_pixmap(self.width(), self.height(), opaque=True)
         p = QPainter(pm)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         body, bar = self._body(), self._bar_rect()
@@ -285,7 +314,7 @@ class TensionGaugeWidget(QWidget):
         key = (self.width(), format_uv(self.readout_uv), self.caption, state)
         if self._header_key == key and self._header_pm is not None:
             return self._header_pm
-        pm = self._new_pixmap(self.width(), _HEADER_HEIGHT)
+        pm = self._new_pixmap(self.width(), _HEADER_HEIGHT, opaque=True)
         p = QPainter(pm)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
@@ -333,11 +362,21 @@ class TensionGaugeWidget(QWidget):
         body, bar = self._body(), self._bar_rect()
         y_thr = self.y_of(threshold)
 
-        # trail of the last seconds (plain polyline: antialiasing would triple its cost)
+        # trail of the last seconds: it moves ~20 px per second, so it is redrawn into a cached
+        # pixmap at TRAIL_HZ and only blitted in between
         trail = self.trail_uv
         left, right = body.left() + 34, bar.left() - 8
         if len(trail) > 1 and right - left > 20:
-            self._paint_trail(p, trail, left, right, body)
+            now = time.monotonic()
+            key = (self.width(), self.height(), self._scale)
+            if (
+                self._trail_pm is None
+                or now - self._trail_t >= 1.0 / TRAIL_HZ
+                or key != self._trail_pm_key
+            ):
+                self._trail_pm = self._render_trail(trail, left, right, body)
+                self._trail_t, self._trail_pm_key = now, key
+            p.drawPixmap(QPointF(left - 2, body.top()), self._trail_pm)
 
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if math.isfinite(self.level_uv):
@@ -377,6 +416,14 @@ class TensionGaugeWidget(QWidget):
             y = self.y_of(v)
             p.drawText(QPointF(body.left(), y + fm.ascent() / 2 - 1), f"{v:g}")
             p.drawLine(QPointF(body.left() + 24, y), QPointF(body.left() + 28, y))
+
+    def _render_trail(self, trail: np.ndarray, left: float, right: float, body: QRectF) -> QPixmap:
+        pm = self._new_pixmap(right - left + 4, body.height())
+        p = QPainter(pm)
+        p.translate(-(left - 2), -body.top())
+        self._paint_trail(p, trail, left, right, body)
+        p.end()
+        return pm
 
     def _paint_trail(
         self, p: QPainter, trail: np.ndarray, left: float, right: float, body: QRectF
