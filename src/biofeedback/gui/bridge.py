@@ -163,8 +163,9 @@ class EngineBridge(QObject):
         self._got_first = False
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> StreamInfo:
-        """Open the engine if needed, size the display arrays and start streaming and timers."""
+    def start(self, start_engine: bool = True) -> StreamInfo:
+        """Open the engine if needed, size the display arrays and start the timers and (unless
+        ``start_engine`` is False: a recording session starts it itself) the stream."""
         info = self.engine.info or self.engine.open()
         self.info = info
         pipeline = self.engine.pipeline
@@ -192,7 +193,8 @@ class EngineBridge(QObject):
         self._reader = self.engine.processed.reader()
         self.engine.add_status_listener(self._device_status.emit)
         self.started_at = time.monotonic()
-        self.engine.start()
+        if start_engine:
+            self.engine.start()
         self._ticking = True
         self._tick_t0, self._tick_k = time.monotonic(), 0
         self.fast_timer.start(0)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -57,9 +58,15 @@ from biofeedback.gui.breathing_pacer import DEFAULT_RATE_BPM, MAX_RATE_BPM, MIN_
 from biofeedback.gui.bridge import EngineBridge, format_elapsed
 from biofeedback.gui.clinician_view import ChannelCard, ConnectionBanner
 from biofeedback.gui.device_panel import DEFAULT_SIM_SOURCE, ChannelSetup, DevicePanel
+from biofeedback.gui.history_panel import HistoryDialog
 from biofeedback.gui.patient_view import PatientViewWidget
 from biofeedback.gui.safety_dialog import SafetyChecklistDialog, needs_checklist
+from biofeedback.gui.session_panel import SessionEvents, SessionPanel, summary_text
 from biofeedback.gui.theme import apply_theme, font
+from biofeedback.session import RecordingSession, SessionResult
+from biofeedback.storage.database import Database
+from biofeedback.training.protocol import load_protocol
+from biofeedback.training.runner import EventType, RunnerEvent
 
 #: Seconds of signal used to propose a first target when none is remembered for a channel.
 AUTO_THRESHOLD_S = 5.0
@@ -212,6 +219,9 @@ class MainWindow(QMainWindow):
         window_s: float = 10.0,
         fast_hz: float = 60.0,
         ask_board: Callable[[str, str], bool] | None = None,
+        protocol: str | None = None,
+        ask_pain: bool = True,
+        db_path: str | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Biofeedback — muscle relaxation")
@@ -239,6 +249,18 @@ class MainWindow(QMainWindow):
         self.markers: list[Marker] = []
         self.isolation = ""
         self.view = "clinician"
+        self.ask_pain = ask_pain
+        self.db_path = db_path
+        self.session: RecordingSession | None = None
+        self.session_db: Database | None = None
+        self.last_session_result: SessionResult | None = None
+        self.session_events = SessionEvents(self)
+        self.session_events.received.connect(self._on_session_event)
+        self._source: str | Device | None = None
+        self._requested_protocol = protocol
+        self._unsaved_marker: Marker | None = None
+        self._prompt_until = 0.0
+        self._finish_scheduled = False
         self._closed = False
         self._audio_reported = False
 
@@ -314,6 +336,30 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.processing_label)
 
     def _build_side_panel(self) -> QWidget:
+        # session
+        session_box = QGroupBox("Session")
+        self.session_panel = SessionPanel(
+            protocol=self._requested_protocol or str(self.prefs.get("protocol", "")),
+            subject=str(self.prefs.get("subject", "")),
+        )
+        if self._requested_protocol and not self.session_panel.select_protocol(
+            self._requested_protocol
+        ):
+            self.statusBar().showMessage(
+                f"No protocol named {self._requested_protocol!r}: see 'biofeedback protocols list'",
+                10000,
+            )
+        self.session_panel.start_requested.connect(self.start_session)
+        self.session_panel.pause_toggled.connect(self.toggle_pause)
+        self.session_panel.skip_requested.connect(self.skip_phase)
+        self.session_panel.stop_requested.connect(
+            lambda: self.finish_session("stopped by the clinician")
+        )
+        QVBoxLayout(session_box).addWidget(self.session_panel)
+        self.history_button = QPushButton("History and progress…  (Ctrl+H)")
+        self.history_button.clicked.connect(self.show_history)
+        session_box.layout().addWidget(self.history_button)
+
         # target
         self.threshold_spins: list[QDoubleSpinBox] = []
         self.threshold_form = QFormLayout()
@@ -393,7 +439,7 @@ class MainWindow(QMainWindow):
         col = QVBoxLayout(panel)
         col.setContentsMargins(0, 0, 4, 0)
         col.setSpacing(6)
-        for box in (target_box, sound_box, pacer_box, marker_box, device_box):
+        for box in (session_box, target_box, sound_box, pacer_box, marker_box, device_box):
             col.addWidget(box)
         col.addStretch(1)
         scroll = QScrollArea()
@@ -425,6 +471,7 @@ class MainWindow(QMainWindow):
         )
         self.mute_action = action("Mute sound", ["Ctrl+M"], lambda: self.mute.toggle())
         self.quit_action = action("Quit", ["Ctrl+Q"], self.close)
+        self.history_action = action("History and progress", ["Ctrl+H"], self.show_history)
         self.shortcuts_action = action("Keyboard shortcuts", ["F1"], self._show_shortcuts)
         self.about_action = QAction("About", self)
         self.about_action.triggered.connect(self._show_about)
@@ -434,7 +481,13 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.patient_action)
         view_menu.addAction(self.leave_action)
         session_menu = menu.addMenu("&Session")
-        for act in (self.marker_action, self.raise_action, self.lower_action, self.mute_action):
+        for act in (
+            self.marker_action,
+            self.raise_action,
+            self.lower_action,
+            self.mute_action,
+            self.history_action,
+        ):
             session_menu.addAction(act)
         session_menu.addSeparator()
         session_menu.addAction(self.quit_action)
@@ -472,6 +525,7 @@ class MainWindow(QMainWindow):
             return False
         self.engine = engine
         self.source_url = url
+        self._source = source
         self.device_panel.set_source(url)
         bridge = EngineBridge(engine, window_s=self.window_s, fast_hz=self.fast_hz, parent=self)
         bridge.frame_ready.connect(self._on_frame)
@@ -574,6 +628,13 @@ class MainWindow(QMainWindow):
             return
         self.thresholds_uv[channel] = value_uv
         self._auto_threshold_pending[channel] = False
+        runner = self.session.runner if self.session is not None else None
+        if runner is not None and reason == "clinician":
+            try:
+                events = runner.override_threshold(value_uv, "set in the window")
+            except ValueError:
+                events = []
+            self.session.apply(events)  # type: ignore[union-attr]
         index = self.bridge.latest_index if self.bridge is not None else 0
         self.threshold_log.append(ThresholdChange(index, channel, value_uv, reason))
         self._show_threshold(channel)
@@ -629,7 +690,11 @@ class MainWindow(QMainWindow):
         if self.bridge is None:
             return None
         marker = Marker(self.bridge.latest_index, note, time.time())
+        self._store_marker()
         self.markers.append(marker)
+        self._unsaved_marker = marker
+        if note:
+            self._store_marker()
         self.marker_list.insertItem(0, self._marker_text(marker))
         if not note and self.view == "clinician":
             self.marker_note.clear()
@@ -655,8 +720,201 @@ class MainWindow(QMainWindow):
             item = self.marker_list.item(0)
             if item is not None:
                 item.setText(self._marker_text(self.markers[-1]))
+        self._store_marker()
         self.marker_note.clear()
         self.marker_note.clearFocus()
+
+    def _store_marker(self) -> None:
+        """Write the newest marker (with its note, if one was typed) into the session store."""
+        marker, self._unsaved_marker = self._unsaved_marker, None
+        session = self.session
+        if marker is not None and session is not None and session.recorder is not None:
+            session.recorder.add_marker(marker.index, "marker", marker.note)
+
+    # -- guided sessions -----------------------------------------------------------------------
+    def start_session(
+        self, protocol_name: str = "", subject: str = "", pain_before: int | None = None
+    ) -> bool:
+        """Record a session from the current source, guided by a protocol ("" = plain recording).
+
+        The source is reopened so the session starts on a fresh sample clock; the runner and the
+        recorder are wired by :class:`~biofeedback.session.RecordingSession`, as in
+        ``biofeedback record``. Returns False (and says why) if it cannot start.
+        """
+        if self.session is not None or self._source is None:
+            return False
+        source = self._source
+        try:
+            protocol = load_protocol(protocol_name) if protocol_name else None
+        except BiofeedbackError as exc:
+            self.statusBar().showMessage(str(exc), 15000)
+            return False
+        self.prefs["protocol"] = protocol_name
+        self.prefs["subject"] = subject
+        self._stop_current()
+        meta: dict[str, Any] = {}
+        if pain_before is not None:
+            meta["pain_before"] = pain_before
+        isolation = self.isolation or (
+            "no electrodes (simulated or replayed source)"
+            if not needs_checklist(self.source_url)
+            else ""
+        )
+        if isolation:
+            meta["isolation_mode"] = isolation
+        engine: Engine | None = None
+        db: Database | None = None
+        try:
+            engine = Engine(source, settings=pipeline_settings_for(self.setup))
+            info = engine.open()
+            db = Database(self.db_path)
+            db.recover_interrupted()
+            session = RecordingSession(engine, db, protocol, subject_id=subject or None, meta=meta)
+        except (BiofeedbackError, OSError) as exc:
+            if engine is not None:
+                engine.close()
+            if db is not None:
+                db.close()
+            self.banner.set_state(DeviceState.ERROR, f"session not started: {exc}")
+            self.start_source(source)
+            return False
+        session.add_listener(self.session_events.post)
+        bridge = EngineBridge(engine, window_s=self.window_s, fast_hz=self.fast_hz, parent=self)
+        bridge.frame_ready.connect(self._on_frame)
+        bridge.text_ready.connect(self._on_text)
+        bridge.status_changed.connect(self._on_status)
+        self.engine, self.bridge = engine, bridge
+        self.session, self.session_db = session, db
+        self._finish_scheduled = False
+        self._build_cards(engine, info)
+        bridge.start(start_engine=False)
+        session.start()
+        self.markers.clear()
+        self.marker_list.clear()
+        self.session_panel.set_running(True)
+        self._show_session_state()
+        name = protocol.name if protocol is not None else "recording"
+        self.statusBar().showMessage(f"Session {session.session_id} started: {name}", 8000)
+        return True
+
+    def _show_session_state(self) -> None:
+        session, bridge = self.session, self.bridge
+        if session is None or bridge is None:
+            return
+        runner = session.runner
+        state = runner.state() if runner is not None else None
+        self.session_panel.show_state(state, bridge.elapsed_s)
+        if state is None:
+            return
+        if state.finished and not self._finish_scheduled:
+            # normally the session_ended event does this; this catches a stream that stopped
+            self._finish_scheduled = True
+            QTimer.singleShot(0, self.finish_session)
+        if time.monotonic() >= self._prompt_until:
+            self.patient.set_instruction(state.instruction)
+        self.patient.orb.setVisible(state.show_visual)
+        if state.pacer_bpm:
+            self.patient.pacer.set_rate(state.pacer_bpm)
+            self.patient.set_pacer_visible(True)
+        else:
+            self.patient.pacer.set_rate(self.pacer_rate.value())
+            self.patient.set_pacer_visible(self.pacer_visible.isChecked())
+        if self.audio is not None:
+            self.audio.muted = self.mute.isChecked() or not state.play_audio
+        thr = state.threshold_uv
+        if thr is not None:
+            channels = self._scored_channels(session)
+            for c in channels:
+                if abs(self.thresholds_uv[c] - thr) > 1e-6:
+                    self.set_threshold(c, thr, "protocol")
+
+    def _scored_channels(self, session: RecordingSession) -> list[int]:
+        scored = session.protocol.scored_channel if session.protocol is not None else 0
+        if isinstance(scored, int) and 0 <= scored < len(self.thresholds_uv):
+            return [scored]
+        return list(range(len(self.thresholds_uv)))  # "max" / "mean": one target for all
+
+    def toggle_pause(self) -> None:
+        """Pause or resume the protocol's phase clock."""
+        session = self.session
+        if session is None or session.runner is None:
+            return
+        runner = session.runner
+        events = runner.resume() if runner.state().paused else runner.pause()
+        session.apply(events)
+        self._show_session_state()
+
+    def skip_phase(self) -> None:
+        """End the current phase now and go on to the next."""
+        session = self.session
+        if session is None or session.runner is None:
+            return
+        session.apply(session.runner.skip())
+        self._show_session_state()
+
+    def _on_session_event(self, event: RunnerEvent) -> None:
+        if self.session is None:
+            return
+        if event.type == EventType.PHASE_STARTED:
+            name = event.data.get("name", "")
+            self.statusBar().showMessage(f"Phase: {name}", 6000)
+        elif event.type == EventType.PROMPT:
+            text = str(event.data.get("text") or event.data.get("prompt") or "")
+            if text:
+                self.patient.set_instruction(text)
+                self._prompt_until = time.monotonic() + 10.0
+                self.statusBar().showMessage(text, 10000)
+        elif event.type == EventType.WARNING:
+            self.statusBar().showMessage(str(event.data.get("message", "")), 15000)
+        elif event.type == EventType.SESSION_ENDED and not self._finish_scheduled:
+            self._finish_scheduled = True
+            QTimer.singleShot(0, self.finish_session)
+
+    def finish_session(self, reason: str = "") -> SessionResult | None:
+        """End the session (asks for the pain rating), store it, show the summary, and go back
+        to the live view on the same source."""
+        session = self.session
+        if session is None:
+            return None
+        self._store_marker()
+        pain_after = None
+        if self.ask_pain and not self._closed:
+            value, ok = QInputDialog.getInt(
+                self, "Pain now", "Pain right now, 0 (none) to 10 (worst imaginable):", 0, 0, 10
+            )
+            pain_after = value if ok else None
+        try:
+            result = session.finish(pain_after=pain_after, aborted_reason=reason)
+        finally:
+            self.session = None
+            if self.session_db is not None:
+                self.session_db.close()
+                self.session_db = None
+        self.last_session_result = result
+        self.session_panel.set_running(False)
+        self.patient.orb.setVisible(True)
+        self.patient.set_instruction("")
+        self.patient.set_pacer_visible(self.pacer_visible.isChecked())
+        if self.audio is not None:
+            self.audio.muted = self.mute.isChecked()
+        if not self._closed:
+            if self.ask_pain:
+                QMessageBox.information(self, "Session finished", summary_text(result))
+            if self._source is not None:
+                self.start_source(self._source)
+        return result
+
+    # -- history -------------------------------------------------------------------------------
+    def show_history(self) -> None:
+        """Open the history and progress dialog for the subject in the session panel."""
+        subject = self.session_panel.subject.text().strip() or str(self.prefs.get("subject", ""))
+        try:
+            dialog = HistoryDialog(subject, db_path=self.db_path, parent=self)
+        except BiofeedbackError as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+            return
+        self.history_dialog = dialog
+        dialog.show()
 
     # -- views ---------------------------------------------------------------------------------
     def toggle_view(self) -> None:
@@ -730,6 +988,8 @@ class MainWindow(QMainWindow):
         if bridge is None:
             return
         self.timer_label.setText(format_elapsed(bridge.elapsed_s))
+        if self.session is not None:
+            self._show_session_state()
         for c, card in enumerate(self.cards):
             card.gauge.set_readout(float(bridge.readout_uv[c]), int(bridge.quality_flags[c]))
             card.set_noise_floor(float(bridge.noise_floor_uv[c]))
@@ -867,7 +1127,7 @@ class MainWindow(QMainWindow):
             "Keyboard shortcuts",
             "F11 or P\tpatient view on / off\nEsc\tback to the clinician view\n"
             "M\tadd a marker (then type a note, Enter)\n+ / -\traise / lower the target by 5 %\n"
-            "Ctrl+M\tmute the sound\nF1\tthis list\nCtrl+Q\tquit",
+            "Ctrl+M\tmute the sound\nCtrl+H\thistory and progress\nF1\tthis list\nCtrl+Q\tquit",
         )
 
     def _show_about(self) -> None:
@@ -885,6 +1145,8 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        if self.session is not None:
+            self.finish_session("the window was closed")
         self.save_settings()
         if self.audio is not None:
             self.audio.close()
@@ -912,7 +1174,7 @@ def run_app(source: str | None = None, protocol: str | None = None) -> int:
     app = QApplication.instance() or QApplication([])
     app.setApplicationName("biofeedback")
     apply_theme(app)  # type: ignore[arg-type]
-    window = MainWindow(source)
+    window = MainWindow(source, protocol=protocol)
     window.show()
     if window.prefs.get("view") == "patient":
         window.set_view("patient")

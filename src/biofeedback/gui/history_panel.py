@@ -1,0 +1,265 @@
+"""History and progress of one subject: trends across sessions, practice streak, weekly goal.
+
+Everything shown comes from :mod:`biofeedback.storage.progress`, the same functions the clinician
+report uses, so the window and the report always agree. Patients stop practising when they cannot
+see progress: the dialog leads with the plain-language trend sentences and the practice streak.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from biofeedback.errors import StorageError
+from biofeedback.gui.theme import PALETTE, color, font
+from biofeedback.storage.database import Database
+from biofeedback.storage.progress import (
+    ProgressSummary,
+    SessionPoint,
+    progress_summary,
+    subject_trend,
+)
+
+NO_SUBJECT = "(sessions without a subject)"
+
+COLUMNS = [
+    "date",
+    "protocol",
+    "status",
+    "min",
+    "baseline µV RMS",
+    "% below target",
+    "recovery s",
+    "pain before → after",
+]
+
+
+def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
+    return "–" if value is None or not math.isfinite(value) else pattern.format(value)
+
+
+def point_row(p: SessionPoint) -> list[str]:
+    """One table row for a session."""
+    pain = f"{_fmt(p.pain_before, '{:.0f}')} → {_fmt(p.pain_after, '{:.0f}')}"
+    return [
+        p.date.isoformat(),
+        p.protocol or "recording",
+        p.status,
+        f"{p.duration_s / 60:.0f}",
+        _fmt(p.baseline_uv),
+        _fmt(p.pct_below, "{:.0f}"),
+        _fmt(p.recovery_s),
+        pain,
+    ]
+
+
+def streak_text(summary: ProgressSummary) -> str:
+    """ "3-day practice streak (longest 5). This week: 2 of 3 sessions." """
+    parts = [
+        f"{summary.current_streak_days}-day practice streak "
+        f"(longest {summary.longest_streak_days})."
+    ]
+    week = summary.this_week
+    if week.goal:
+        done = "goal reached" if week.met else f"{week.remaining} to go"
+        parts.append(f"This week: {week.sessions} of {week.goal} sessions ({done}).")
+    else:
+        parts.append(f"This week: {week.sessions} session{'s' if week.sessions != 1 else ''}.")
+    return " ".join(parts)
+
+
+class TrendPlot(pg.PlotWidget):
+    """One measure across sessions (points joined by a line), x = session number."""
+
+    def __init__(self, title: str, unit: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent, background=PALETTE.panel)
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.setTitle(title, color=PALETTE.text, size="11pt")
+        self.setLabel("left", unit)
+        self.setLabel("bottom", "session")
+        self.setMinimumHeight(150)
+        self.curve = self.plot(
+            pen=pg.mkPen(color(PALETTE.envelope_trace), width=2),
+            symbol="o",
+            symbolSize=7,
+            symbolBrush=color(PALETTE.calm),
+            symbolPen=None,
+        )
+
+    def set_values(self, values: list[float | None]) -> int:
+        """Plot the sessions that have a value; returns how many."""
+        x = np.array([i + 1 for i, v in enumerate(values) if v is not None], dtype=float)
+        y = np.array([v for v in values if v is not None], dtype=float)
+        self.curve.setData(x, y)
+        if len(x):
+            self.setXRange(0.5, max(len(values), 2) + 0.5, padding=0)
+            top = float(np.nanmax(y)) if len(y) else 1.0
+            self.setYRange(0, max(top * 1.15, 1e-3), padding=0)
+        return len(x)
+
+
+class HistoryDialog(QDialog):
+    """Trends, streak, weekly goal and the list of sessions for one subject."""
+
+    def __init__(
+        self,
+        subject: str = "",
+        db_path: str | None = None,
+        today: dt.date | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("History and progress")
+        self.resize(900, 680)
+        self.today = today
+        self.db = Database(db_path)
+        self.subject = QComboBox()
+        subjects = [str(s["id"]) for s in self.db.list_subjects()]
+        for sid in subjects:
+            self.subject.addItem(sid, sid)
+        self.subject.addItem(NO_SUBJECT, None)
+        if subject and subject not in subjects:
+            self.subject.insertItem(0, subject, subject)
+        index = self.subject.findData(subject) if subject else 0
+        self.subject.setCurrentIndex(max(0, index))
+        self.subject.currentIndexChanged.connect(self.refresh)
+
+        self.headline = QLabel()
+        self.headline.setFont(font(14, bold=True))
+        self.headline.setWordWrap(True)
+        self.trends = QLabel()
+        self.trends.setWordWrap(True)
+        self.goal = QSpinBox()
+        self.goal.setRange(0, 14)
+        self.goal.setSpecialValueText("no goal")
+        self.goal.setSuffix(" sessions / week")
+        self.reminder = QLineEdit()
+        self.reminder.setPlaceholderText("HH:MM, empty for none")
+        self.reminder.setMaximumWidth(120)
+        self.save_goal = QPushButton("Save goal and reminder")
+        self.save_goal.clicked.connect(self._save_goal)
+        self.message = QLabel()
+        self.message.setObjectName("muted")
+
+        self.baseline_plot = TrendPlot("Resting tension (baseline)", "µV RMS")
+        self.below_plot = TrendPlot("Time below target in training", "%")
+        self.recovery_plot = TrendPlot("Recovery after a contraction", "s")
+        plots = QHBoxLayout()
+        for plot in (self.baseline_plot, self.below_plot, self.recovery_plot):
+            plots.addWidget(plot)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+
+        goal_form = QFormLayout()
+        goal_form.addRow("Weekly goal", self.goal)
+        goal_form.addRow("Daily reminder", self.reminder)
+        goal_row = QHBoxLayout()
+        goal_row.addLayout(goal_form)
+        goal_row.addWidget(self.save_goal, alignment=Qt.AlignmentFlag.AlignBottom)
+        goal_row.addStretch(1)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Subject"))
+        top.addWidget(self.subject, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.headline)
+        layout.addWidget(self.trends)
+        layout.addLayout(plots, 1)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(goal_row)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+        self.summary: ProgressSummary | None = None
+        self.points: list[SessionPoint] = []
+        self.refresh()
+
+    def current_subject(self) -> str | None:
+        """The chosen subject id (None: sessions without a subject)."""
+        return self.subject.currentData()
+
+    def refresh(self) -> None:
+        """Reload everything for the chosen subject."""
+        subject = self.current_subject()
+        today = self.today or dt.date.today()
+        if subject is None:
+            self.summary = None
+            self.points = subject_trend(self.db, None)
+            self.headline.setText(f"{len(self.points)} sessions without a subject id.")
+            self.trends.setText("Give sessions a subject id to follow streaks and goals.")
+            self.goal.setEnabled(False)
+            self.reminder.setEnabled(False)
+            self.save_goal.setEnabled(False)
+        else:
+            self.summary = progress_summary(self.db, subject, today)
+            self.points = self.summary.points
+            n = len(self.points)
+            self.headline.setText(
+                f"{subject}: {n} session{'s' if n != 1 else ''}. {streak_text(self.summary)}"
+            )
+            self.trends.setText(
+                "\n".join(self.summary.trend_text) or "Trends appear after two sessions."
+            )
+            self.goal.setEnabled(True)
+            self.reminder.setEnabled(True)
+            self.save_goal.setEnabled(True)
+            self.goal.setValue(self.summary.this_week.goal or 0)
+            self.reminder.setText(self.summary.reminder or "")
+        self.baseline_plot.set_values([p.baseline_uv for p in self.points])
+        self.below_plot.set_values([p.pct_below for p in self.points])
+        self.recovery_plot.set_values([p.recovery_s for p in self.points])
+        self.table.setRowCount(len(self.points))
+        for r, p in enumerate(reversed(self.points)):  # newest first
+            for c, text in enumerate(point_row(p)):
+                item = QTableWidgetItem(text)
+                if c >= 3:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+
+    def _save_goal(self) -> None:
+        subject = self.current_subject()
+        if subject is None:
+            return
+        try:
+            self.db.set_weekly_goal(subject, self.goal.value() or None)
+            self.db.set_reminder(subject, self.reminder.text().strip() or None)
+        except StorageError as exc:
+            self.message.setText(str(exc))
+            return
+        self.message.setText("Saved.")
+        self.refresh()
+
+    def done(self, result: int) -> None:
+        self.db.close()
+        super().done(result)

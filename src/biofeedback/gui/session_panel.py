@@ -1,0 +1,217 @@
+"""Session panel: start a guided protocol (or a plain recording), follow it, pause, skip, stop.
+
+The panel only shows and asks; the main window runs the session (a
+:class:`~biofeedback.session.RecordingSession`: engine + runner + recorder wired once for the CLI
+and the GUI). Runner events arrive on the device thread and are re-emitted here as queued
+signals; the phase, time left, target and success are read from ``runner.state()`` on the slow
+timer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from biofeedback.errors import ProtocolFileError
+from biofeedback.gui.bridge import format_elapsed
+from biofeedback.gui.theme import PALETTE, font
+from biofeedback.training.protocol import Protocol, list_protocols
+from biofeedback.training.runner import RunnerEvent, RunnerState
+
+#: The protocol combo's entry for a plain recording (no phases, no scoring).
+FREE_RECORDING = ""
+
+
+class SessionEvents(QObject):
+    """Carries runner events from the device thread to the GUI thread (queued signal)."""
+
+    received = Signal(object)
+    _incoming = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._incoming.connect(self.received.emit, Qt.ConnectionType.QueuedConnection)
+
+    def post(self, event: RunnerEvent) -> None:
+        """Called on the device thread (a RecordingSession listener)."""
+        self._incoming.emit(event)
+
+
+def available_protocols() -> tuple[list[Protocol], list[str]]:
+    """Built-in and user protocols, and one line per user file that could not be read."""
+    errors: list[ProtocolFileError] = []
+    protocols = list_protocols(include_user=True, errors=errors)
+    return protocols, [str(e) for e in errors]
+
+
+class SessionPanel(QWidget):
+    """Protocol choice and session controls.
+
+    Signals
+    -------
+    start_requested(str, str, object)
+        protocol name ("" for a plain recording), subject id ("" for none), pain before (int or
+        None when not asked).
+    pause_toggled()
+    skip_requested()
+    stop_requested()
+    """
+
+    start_requested = Signal(str, str, object)
+    pause_toggled = Signal()
+    skip_requested = Signal()
+    stop_requested = Signal()
+
+    def __init__(
+        self, protocol: str = "", subject: str = "", parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.protocols, self.protocol_errors = available_protocols()
+        self.protocol = QComboBox()
+        self.protocol.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.protocol.setMinimumContentsLength(10)
+        self.protocol.addItem("Free recording (no protocol)", FREE_RECORDING)
+        for p in self.protocols:
+            minutes = p.duration_s / 60.0
+            self.protocol.addItem(f"{p.name}  ({minutes:.0f} min)", p.name)
+            self.protocol.setItemData(
+                self.protocol.count() - 1, p.description, Qt.ItemDataRole.ToolTipRole
+            )
+        self.select_protocol(protocol)
+        self.subject = QLineEdit(subject)
+        self.subject.setPlaceholderText("pseudonymous id, e.g. P07")
+        self.pain = QSpinBox()
+        self.pain.setRange(-1, 10)
+        self.pain.setSpecialValueText("not asked")
+        self.pain.setValue(-1)
+        self.pain.setToolTip("Pain right now, 0 (none) to 10 (worst imaginable)")
+        self.start_button = QPushButton("Start session")
+        self.start_button.clicked.connect(self._on_start)
+
+        self.phase_label = QLabel("")
+        self.phase_label.setFont(font(13, bold=True))
+        self.phase_label.setWordWrap(True)
+        self.time_label = QLabel("")
+        self.time_label.setFont(font(18, bold=True))
+        self.detail_label = QLabel("")
+        self.detail_label.setObjectName("muted")
+        self.detail_label.setWordWrap(True)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self.pause_toggled.emit)
+        self.skip_button = QPushButton("Skip phase")
+        self.skip_button.clicked.connect(self.skip_requested.emit)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.stop_requested.emit)
+
+        self.setup_box = QWidget()
+        form = QFormLayout(self.setup_box)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow(self.protocol)
+        form.addRow("Subject", self.subject)
+        form.addRow("Pain now", self.pain)
+        form.addRow(self.start_button)
+
+        self.running_box = QWidget()
+        buttons = QHBoxLayout()
+        for b in (self.pause_button, self.skip_button, self.stop_button):
+            buttons.addWidget(b)
+        running = QVBoxLayout(self.running_box)
+        running.setContentsMargins(0, 0, 0, 0)
+        running.addWidget(self.phase_label)
+        running.addWidget(self.time_label)
+        running.addWidget(self.detail_label)
+        running.addLayout(buttons)
+        self.running_box.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.setup_box)
+        layout.addWidget(self.running_box)
+        if self.protocol_errors:
+            note = QLabel("Some protocol files could not be read (see the tooltip).")
+            note.setStyleSheet(f"color: {PALETTE.tense};")
+            note.setWordWrap(True)
+            note.setToolTip("\n".join(self.protocol_errors))
+            layout.addWidget(note)
+
+    def select_protocol(self, name: str) -> bool:
+        """Pick a protocol by name in the combo; False if there is none by that name."""
+        index = self.protocol.findData(name or FREE_RECORDING)
+        if index < 0:
+            return False
+        self.protocol.setCurrentIndex(index)
+        return True
+
+    def set_running(self, running: bool) -> None:
+        """Switch between the setup form and the running controls."""
+        self.setup_box.setVisible(not running)
+        self.running_box.setVisible(running)
+        self.pause_button.setText("Pause")
+        if not running:
+            self.phase_label.clear()
+            self.time_label.clear()
+            self.detail_label.clear()
+
+    def show_state(self, state: RunnerState | None, elapsed_s: float) -> None:
+        """Show the runner's state (or, for a plain recording, the time recorded)."""
+        if state is None:
+            self.phase_label.setText("Recording")
+            self.time_label.setText(format_elapsed(elapsed_s))
+            self.detail_label.setText("no protocol: stop when done")
+            self.skip_button.setEnabled(False)
+            self.pause_button.setEnabled(False)
+            return
+        self.skip_button.setEnabled(not state.finished)
+        self.pause_button.setEnabled(not state.finished)
+        self.pause_button.setText("Resume" if state.paused else "Pause")
+        title = f"{state.phase_index + 1}/{state.n_phases}  {state.phase_name}"
+        if state.paused:
+            title += "  (paused)"
+        self.phase_label.setText(title)
+        self.time_label.setText(f"{format_elapsed(state.remaining_s)} left")
+        parts = [f"session {format_elapsed(state.session_remaining_s)} left"]
+        if state.threshold_uv is not None:
+            parts.append(f"target {state.threshold_uv:.1f} µV RMS")
+        if state.success_pct is not None:
+            parts.append(f"{state.success_pct:.0f} % below")
+        if not state.show_visual:
+            parts.append("no visual feedback")
+        self.detail_label.setText(" · ".join(parts))
+
+    def _on_start(self) -> None:
+        pain = self.pain.value()
+        self.start_requested.emit(
+            str(self.protocol.currentData() or ""),
+            self.subject.text().strip(),
+            None if pain < 0 else int(pain),
+        )
+
+
+def summary_text(result: Any) -> str:
+    """What the end-of-session dialog says: the patient's summary and where it was stored."""
+    lines = []
+    text = getattr(result, "patient_text", "")
+    if text:
+        lines.append(text)
+    else:
+        duration = result.summary.get("duration_s") if isinstance(result.summary, dict) else None
+        if duration:
+            lines.append(f"Recorded {format_elapsed(float(duration))}.")
+    lines.append("")
+    lines.append(f"Saved as session {result.session_id} ({result.status}).")
+    lines.append(f"Clinician report: biofeedback report {result.session_id} -o report.pdf")
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""Guided sessions in the window: start a protocol, follow it, skip, stop, store; history dialog."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from biofeedback import config
+from biofeedback.gui.history_panel import NO_SUBJECT, HistoryDialog, point_row, streak_text
+from biofeedback.gui.main_window import MainWindow
+from biofeedback.storage.database import Database
+from biofeedback.storage.progress import progress_summary
+
+SOURCE = "sim://?scenario=relax&level_uv=4&end_uv=3&board=12bit&channels=raw,ref&speed=8&seed=3"
+
+PROTOCOL = """
+format = 1
+name = "gui-test"
+description = "A short test session: baseline, training, rest"
+muscles = ["upper trapezius"]
+body_part = "shoulders"
+
+[[phases]]
+kind = "baseline"
+duration = "3 s"
+instruction = "Sit still and breathe normally."
+
+[[phases]]
+kind = "train"
+duration = "4 s"
+feedback = "visual"
+target = "90% of baseline"
+pacer_bpm = 5
+instruction = "Let your shoulders sink below the line."
+
+[[phases]]
+kind = "rest"
+duration = "30 s"
+instruction = "Rest."
+"""
+
+
+@pytest.fixture
+def protocol_file():
+    folder = config.data_dir() / "protocols"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "gui-test.toml").write_text(PROTOCOL, encoding="utf-8")
+    return "gui-test"
+
+
+def open_window(qtbot, **kwargs) -> MainWindow:
+    window = MainWindow(
+        SOURCE, safety_check=False, audio=False, remember=False, ask_pain=False, **kwargs
+    )
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start()
+    return window
+
+
+def test_protocol_session_runs_shows_phases_and_is_stored(qtbot, protocol_file):
+    window = open_window(qtbot, protocol="gui-test")
+    panel = window.session_panel
+    assert panel.protocol.currentData() == "gui-test"  # --protocol preselects it
+    panel.subject.setText("P07")
+    panel.pain.setValue(5)
+    with qtbot.waitSignal(window.session_events.received, timeout=10000):
+        panel.start_button.click()
+    session = window.session
+    assert session is not None and session.protocol.name == "gui-test"
+    assert panel.running_box.isVisibleTo(panel) and not panel.setup_box.isVisibleTo(panel)
+    # the first phase shows in the panel and its instruction in the patient view
+    qtbot.waitUntil(lambda: "baseline" in panel.phase_label.text(), timeout=10000)
+    assert window.patient.instruction.text() == "Sit still and breathe normally."
+    # training: the runner's target (90 % of the baseline) becomes the window's target
+    qtbot.waitUntil(lambda: "train" in panel.phase_label.text(), timeout=15000)
+    qtbot.waitUntil(lambda: any(c.reason == "protocol" for c in window.threshold_log), timeout=5000)
+    target = session.runner.threshold_uv
+    assert window.thresholds_uv[0] == pytest.approx(target, abs=0.01)
+    assert window.patient.pacer.rate_bpm == 5.0 and window.patient.pacer.isVisibleTo(window.patient)
+    assert "target" in panel.detail_label.text()
+    # a marker with a note goes into the session's store
+    window.add_marker()
+    window.marker_note.setText("patient shrugged")
+    window.marker_note.returnPressed.emit()
+    # skip the long rest phase: the protocol ends and the session is stored
+    qtbot.waitUntil(lambda: "rest" in panel.phase_label.text(), timeout=15000)
+    panel.skip_button.click()
+    qtbot.waitUntil(lambda: window.last_session_result is not None, timeout=15000)
+    result = window.last_session_result
+    assert result.status == "complete"
+    assert window.session is None and panel.setup_box.isVisibleTo(panel)
+    assert window.engine is not None  # back on the live view
+    with Database() as db:
+        record = db.get_session(result.session_id)
+        assert record.subject_id == "P07" and record.protocol == "gui-test"
+        assert record.pain_before == 5
+        phases = db.phases(result.session_id)
+        assert [p["kind"] for p in phases] == ["baseline", "train", "rest"]
+        assert phases[-1].get("skipped") in (True, 1)
+        notes = [m["note"] for m in db.markers(result.session_id)]
+        assert "patient shrugged" in notes
+
+
+def test_clinician_target_overrides_the_protocol_and_stop_keeps_the_recording(qtbot, protocol_file):
+    window = open_window(qtbot)
+    panel = window.session_panel
+    panel.select_protocol("gui-test")
+    assert window.start_session("gui-test", "P08", None)
+    qtbot.waitUntil(lambda: "train" in panel.phase_label.text(), timeout=15000)
+    window.threshold_spins[0].setValue(2.5)
+    runner = window.session.runner
+    assert runner.threshold_uv == pytest.approx(2.5)
+    assert runner.state().override
+    window.toggle_pause()
+    assert runner.state().paused and panel.pause_button.text() == "Resume"
+    window.toggle_pause()
+    assert not runner.state().paused
+    result = window.finish_session("stopped by the clinician")
+    assert result.status == "interrupted"
+    with Database() as db:
+        log = db.threshold_log(result.session_id)
+        assert any(row["new_uv"] == pytest.approx(2.5) for row in log)
+
+
+def test_plain_recording_without_protocol(qtbot):
+    window = open_window(qtbot)
+    assert window.start_session("", "", None)
+    qtbot.waitUntil(lambda: window.bridge.elapsed_s > 1.0, timeout=10000)
+    window._on_text()
+    assert window.session_panel.phase_label.text() == "Recording"
+    result = window.finish_session()
+    assert result.session_id > 0 and result.status == "complete"
+
+
+def test_closing_the_window_closes_the_session_as_interrupted(qtbot, protocol_file):
+    window = open_window(qtbot)
+    assert window.start_session("gui-test", "P09", None)
+    qtbot.waitUntil(lambda: window.bridge.elapsed_s > 1.0, timeout=10000)
+    session_id = window.session.session_id
+    window.close()
+    with Database() as db:
+        assert db.get_session(session_id).status == "interrupted"
+
+
+def test_unknown_protocol_name_is_reported(qtbot):
+    window = open_window(qtbot, protocol="no-such-protocol")
+    assert "no-such-protocol" in window.statusBar().currentMessage()
+    assert window.start_session("no-such-protocol", "", None) is False
+    assert window.session is None and window.engine is not None
+
+
+def test_history_dialog_shows_trends_streak_and_goal(qtbot, protocol_file):
+    window = open_window(qtbot)
+    for subject in ("P10", "P10"):
+        assert window.start_session("gui-test", subject, 4)
+        qtbot.waitUntil(lambda: "rest" in window.session_panel.phase_label.text(), timeout=20000)
+        window.skip_phase()
+        qtbot.waitUntil(lambda: window.session is None, timeout=15000)
+    today = dt.date.today()
+    dialog = HistoryDialog("P10", today=today)
+    qtbot.addWidget(dialog)
+    assert dialog.current_subject() == "P10"
+    assert dialog.table.rowCount() == 2
+    assert dialog.table.item(0, 1).text() == "gui-test"
+    assert "P10: 2 sessions" in dialog.headline.text()
+    assert dialog.baseline_plot.curve.getData()[1] is not None
+    dialog.goal.setValue(3)
+    dialog.reminder.setText("18:30")
+    dialog.save_goal.click()
+    with Database() as db:
+        summary = progress_summary(db, "P10", today)
+    assert summary.this_week.goal == 3 and summary.reminder == "18:30"
+    assert "of 3 sessions" in dialog.headline.text()
+    dialog.reminder.setText("25:99")
+    dialog.save_goal.click()
+    assert "HH:MM" in dialog.message.text()
+    dialog.subject.setCurrentIndex(dialog.subject.findText(NO_SUBJECT))
+    assert dialog.current_subject() is None
+    dialog.close()
+
+
+def test_history_text_helpers():
+    from biofeedback.storage.progress import ProgressSummary, SessionPoint, WeekProgress
+
+    point = SessionPoint(
+        1, 0.0, dt.date(2025, 1, 6), "pmr", "complete", 600.0, 3.21, 71.0, 1.5, 2.0, 6, 4
+    )
+    assert point_row(point) == ["2025-01-06", "pmr", "complete", "10", "3.2", "71", "1.5", "6 → 4"]
+    summary = ProgressSummary(
+        "P1", [point], [point.date], 3, 5, WeekProgress(dt.date(2025, 1, 6), 2, 3), None
+    )
+    assert streak_text(summary) == (
+        "3-day practice streak (longest 5). This week: 2 of 3 sessions (1 to go)."
+    )
