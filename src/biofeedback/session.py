@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,8 @@ class RecordingSession:
         self.duration_s = duration_s
         self.meta = dict(meta or {})
         self._listeners: list[EventListener] = []
+        self._applied: list[RunnerEvent] = []
+        self._applied_lock = threading.Lock()
         self.session_id: int | None = None
         self.recorder: Recorder | None = None
         self.runner: SessionRunner | None = None
@@ -124,6 +127,20 @@ class RecordingSession:
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(event)`` for every runner event (on the device thread)."""
         self._listeners.append(listener)
+
+    def apply(self, events: list[RunnerEvent]) -> None:
+        """Route the events a runner control call returned (pause, resume, skip, a threshold
+        override made from the GUI thread) like ticked ones: to the store and the listeners.
+        They are dispatched on the device thread before the next block (or at :meth:`finish`),
+        so the pipeline is only ever touched between two chunks."""
+        with self._applied_lock:
+            self._applied.extend(events)
+
+    def _drain_applied(self, next_index: int) -> None:
+        with self._applied_lock:
+            events, self._applied = self._applied, []
+        for event in events:
+            self._dispatch(event, next_index)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> int:
@@ -175,6 +192,8 @@ class RecordingSession:
         engine = self.engine
         engine.stop()
         runner = self.runner
+        if runner is not None and self.recorder is not None:
+            self._drain_applied(runner.next_index)
         if runner is not None:
             if pain_after is not None:
                 runner.set_pain(after=float(pain_after))
@@ -231,10 +250,15 @@ class RecordingSession:
     def _tick(self, chunk: Chunk, processed: ProcessedChunk) -> None:
         runner = self.runner
         assert runner is not None
+        if self._applied:
+            self._drain_applied(processed.first_index)
         events = runner.tick(processed.first_index, processed.envelope_uv, processed.flags)
         for event in events:
             self._dispatch(event, processed.end_index)
         if runner.finished:
+            # a control call (skip, abort) may have finished the runner while this block was
+            # being ticked: route its events before the stream ends
+            self._drain_applied(processed.end_index)
             self.engine.finish()
 
     def _dispatch(self, event: RunnerEvent, next_index: int) -> None:
