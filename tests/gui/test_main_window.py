@@ -229,6 +229,9 @@ def test_source_with_board_rewrites_only_sim_urls():
         "sim://?scenario=relax&channels=raw,ref&board=uno"
     )
     assert source_with_board("serial:///dev/ttyACM0", "uno") is None
+    assert source_with_board("serial:///dev/ttyACM0?format=text&board=12bit", "uno") == (
+        "serial:///dev/ttyACM0?format=text&board=uno"
+    )
 
 
 def test_bad_source_is_reported_in_the_banner_not_raised(qtbot):
@@ -237,6 +240,17 @@ def test_bad_source_is_reported_in_the_banner_not_raised(qtbot):
     assert window.start() is False
     assert window.banner.state == DeviceState.ERROR
     assert "nonsense" in window.banner.text
+
+
+def test_detected_board_is_offered_as_auto(monkeypatch):
+    from biofeedback.devices import discovery
+
+    port = discovery.PortInfo("/dev/ttyACM0", "Arduino Uno", vid=0x2341, pid=0x0043)
+    monkeypatch.setattr(discovery, "comports", lambda: [port])
+    url, label = mw.detect_board()
+    assert url == "auto" and "/dev/ttyACM0" in label
+    monkeypatch.setattr(discovery, "comports", lambda: [])
+    assert mw.detect_board() is None
 
 
 def test_initial_source_order():

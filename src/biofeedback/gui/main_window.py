@@ -101,29 +101,20 @@ class ThresholdChange:
 
 
 def detect_board() -> tuple[str, str] | None:
-    """(source URL, description) of an Arduino-class board found on a serial port, or None.
+    """(source URL, description) for an Arduino-class board on a USB serial port, or None.
 
+    Only lists ports (fast, opens nothing); the URL is ``auto``, which probes the port when the
+    window connects and picks the firmware's framed protocol or a stock sketch's text lines.
     Uses ``biofeedback.devices.discovery`` when it is installed; never raises.
     """
     try:
         discovery = importlib.import_module("biofeedback.devices.discovery")
-    except ImportError:
+        ports = list(discovery.candidate_ports())
+    except Exception:  # no pyserial, no permission: simply nothing detected
         return None
-    finder = getattr(discovery, "find_boards", None) or getattr(discovery, "list_candidates", None)
-    if finder is None:
+    if not ports:
         return None
-    try:
-        candidates = list(finder())
-    except Exception:
-        return None
-    for candidate in candidates:
-        url = getattr(candidate, "url", None)
-        port = getattr(candidate, "port", None) or getattr(candidate, "device", None)
-        if url is None and port:
-            url = f"serial://{port}"
-        if url:
-            return str(url), str(getattr(candidate, "description", "") or port or url)
-    return None
+    return "auto", ports[0].label()
 
 
 def choose_initial_source(
@@ -182,11 +173,14 @@ def output_text(kind: ChannelKind, settings: PipelineSettings, info: StreamInfo)
 
 
 def source_with_board(url: str, board: str) -> str | None:
-    """``url`` with its ``board=`` option set, for sources that take one (sim://); else None."""
+    """``url`` with its ``board=`` option set, for sources that take one (the simulator, and a
+    stock sketch's text stream); else None."""
     parts = urlsplit(url)
-    if parts.scheme != "sim":
-        return None
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "board"]
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    text_mode = parts.scheme == "serial" and ("format", "text") in pairs
+    if parts.scheme != "sim" and not text_mode:
+        return None  # a board with our firmware reports its ADC itself
+    query = [(k, v) for k, v in pairs if k != "board"]
     query.append(("board", board))
     return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query, safe=',')}"
 
