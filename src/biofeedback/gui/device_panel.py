@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 from biofeedback.core.hardware import BOARDS
 from biofeedback.core.types import StreamInfo
 
-DEFAULT_SIM_SOURCE = "sim://?scenario=relax"
+#: The simulated sensor on a 12-bit board, whose RAW output resolves a relaxed muscle.
+DEFAULT_SIM_SOURCE = "sim://?scenario=relax&board=12bit"
 MAINS_CHOICES = {"50": "50 Hz", "60": "60 Hz", "auto": "auto (50 or 60 Hz)"}
 EXAMPLE_SOURCES = [
     "sim://?scenario=relax",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -1167,6 +1168,10 @@ def run_app(source: str | None = None, protocol: str | None = None) -> int:
     """Create the application, show the window on the chosen source and run the event loop."""
     app = QApplication.instance() or QApplication([])
     app.setApplicationName("biofeedback")
+    # Ctrl+C in the terminal or a SIGTERM close the window like its close button does (settings
+    # saved, a running session stored, the device stopped), instead of a traceback from a slot
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: QApplication.closeAllWindows())
     apply_theme(app)  # type: ignore[arg-type]
     window = MainWindow(source, protocol=protocol)
     window.show()
