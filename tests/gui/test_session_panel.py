@@ -7,7 +7,14 @@ import datetime as dt
 import pytest
 
 from biofeedback import config
-from biofeedback.gui.history_panel import NO_SUBJECT, HistoryDialog, point_row, streak_text
+from biofeedback.gui.history_panel import (
+    NO_SUBJECT,
+    HistoryDialog,
+    ReminderWatcher,
+    point_row,
+    reminder_due,
+    streak_text,
+)
 from biofeedback.gui.main_window import MainWindow
 from biofeedback.storage.database import Database
 from biofeedback.storage.progress import progress_summary
@@ -194,3 +201,25 @@ def test_history_text_helpers():
     assert streak_text(summary) == (
         "3-day practice streak (longest 5). This week: 2 of 3 sessions (1 to go)."
     )
+
+
+def test_reminder_due_rules():
+    now = dt.datetime(2025, 3, 4, 18, 45)
+    assert reminder_due("18:30", False, now, None)
+    assert not reminder_due("19:00", False, now, None)  # not yet
+    assert not reminder_due("18:30", True, now, None)  # already practised today
+    assert not reminder_due("18:30", False, now, now.date())  # shown once a day
+    assert not reminder_due(None, False, now, None)
+
+
+def test_reminder_watcher_shows_once_when_due(qtbot):
+    with Database() as db:
+        db.set_reminder("P11", "07:00")
+    shown: list[str] = []
+    watcher = ReminderWatcher(lambda: "P11", fallback=shown.append)
+    watcher.tray = None  # no system tray offscreen: the fallback (status bar) is used
+    morning = dt.datetime.combine(dt.date.today(), dt.time(7, 30))
+    assert watcher.check(morning)
+    assert not watcher.check(morning + dt.timedelta(minutes=5))
+    assert shown == ["Time for today's relaxation practice (about 10 minutes)."]
+    assert not ReminderWatcher(lambda: "", fallback=shown.append).check(morning)

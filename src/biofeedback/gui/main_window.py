@@ -59,7 +59,7 @@ from biofeedback.gui.breathing_pacer import DEFAULT_RATE_BPM, MAX_RATE_BPM, MIN_
 from biofeedback.gui.bridge import EngineBridge, format_elapsed
 from biofeedback.gui.clinician_view import ChannelCard, ConnectionBanner
 from biofeedback.gui.device_panel import DEFAULT_SIM_SOURCE, ChannelSetup, DevicePanel
-from biofeedback.gui.history_panel import HistoryDialog
+from biofeedback.gui.history_panel import HistoryDialog, ReminderWatcher
 from biofeedback.gui.patient_view import PatientViewWidget
 from biofeedback.gui.safety_dialog import SafetyChecklistDialog, needs_checklist
 from biofeedback.gui.session_panel import SessionEvents, SessionPanel, summary_text
@@ -274,6 +274,15 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_actions()
         self.resize(1280, 800)
+        # the subject's daily home-practice reminder (set in the history dialog)
+        self.reminders = ReminderWatcher(
+            lambda: self.session_panel.subject.text().strip(),
+            db_path=self.db_path,
+            fallback=lambda text: self.statusBar().showMessage(text, 60_000),
+            parent=self,
+        )
+        if remember:
+            self.reminders.start()
 
     # -- construction --------------------------------------------------------------------------
     def _build_ui(self) -> None:
