@@ -13,6 +13,8 @@ from typing import Any
 
 import platformdirs
 
+from biofeedback.errors import StorageError
+
 APP_NAME = "biofeedback"
 
 
@@ -21,7 +23,15 @@ def data_dir(create: bool = True) -> Path:
     override = os.environ.get("BIOFEEDBACK_HOME")
     path = Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME))
     if create:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.exists() and not path.is_dir():
+            raise StorageError(f"the data folder {path} is a file: give a folder with --data-dir")
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the data folder {path}: {exc.strerror or exc}; "
+                "give a folder you may write with --data-dir (or BIOFEEDBACK_HOME)"
+            ) from None
         try:
             path.chmod(0o700)
         except OSError:

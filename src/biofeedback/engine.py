@@ -7,9 +7,11 @@ causally, with the current pipeline, writes the raw and processed ring buffers a
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from biofeedback.core.types import Chunk, Flag, ProcessedChunk, StreamInfo
 from biofeedback.devices.base import Device, DeviceState, DeviceStatus
 from biofeedback.devices.registry import open_device
 from biofeedback.dsp.pipeline import Pipeline, PipelineSettings
+from biofeedback.dsp.quality import SUMMARY_FLAGS
 from biofeedback.errors import BiofeedbackError
 
 Sink = Callable[[Chunk, ProcessedChunk], None]
@@ -45,6 +48,73 @@ class EngineStats:
     last_index: int = 0
     filled_samples: int = 0
     index_restarts: int = 0
+
+
+class EnvelopeStats:
+    """Accumulates per-channel envelope statistics and quality flags from processed chunks.
+
+    Envelope statistics use only samples with no quality flag. The median is taken over the
+    envelope sampled every 10 ms, which keeps memory flat over long runs.
+    """
+
+    def __init__(self, n_outputs: int, fs_hz: float) -> None:
+        self.n = n_outputs
+        self.decimate = max(1, round(fs_hz / 100.0))
+        self.samples = 0
+        self.missing = 0
+        self._sum = np.zeros(n_outputs)
+        self._count = np.zeros(n_outputs, dtype=np.int64)
+        self._decimated: list[list[np.ndarray]] = [[] for _ in range(n_outputs)]
+        self._flag_counts = {name: np.zeros(n_outputs, dtype=np.int64) for name in SUMMARY_FLAGS}
+        self._any_flag = np.zeros(n_outputs, dtype=np.int64)
+        self.latest = np.full(n_outputs, np.nan)
+        self.latest_flags = np.zeros(n_outputs, dtype=np.uint16)
+        self._lock = threading.Lock()
+
+    def add(self, chunk: Chunk, out: ProcessedChunk) -> None:
+        """Engine sink: fold one processed chunk into the statistics."""
+        env, flags = out.envelope_uv, out.flags
+        good = (flags == 0) & np.isfinite(env)
+        # keep decimation aligned to the absolute sample index, so chunking never matters
+        offset = (-out.first_index) % self.decimate
+        with self._lock:
+            self.samples += len(chunk)
+            self.missing += int(np.count_nonzero(chunk.flags & Flag.MISSING))
+            self._sum += np.where(good, env, 0.0).sum(axis=0)
+            self._count += good.sum(axis=0)
+            dec_env = env[offset :: self.decimate]
+            dec_good = good[offset :: self.decimate]
+            for k in range(self.n):
+                self._decimated[k].append(dec_env[dec_good[:, k], k])
+            for name, bit in SUMMARY_FLAGS.items():
+                self._flag_counts[name] += ((flags & bit) != 0).sum(axis=0)
+            self._any_flag += (flags != 0).sum(axis=0)
+            if len(env):
+                self.latest = env[-1].copy()
+                self.latest_flags = flags[-1].copy()
+
+    def mean(self) -> np.ndarray:
+        """Mean envelope per channel over unflagged samples (NaN if none)."""
+        with self._lock:
+            return np.where(self._count > 0, self._sum / np.maximum(self._count, 1), np.nan)
+
+    def median(self) -> np.ndarray:
+        """Median envelope per channel over unflagged samples, at 10 ms resolution."""
+        with self._lock:
+            parts = [np.concatenate(d) if d else np.empty(0) for d in self._decimated]
+        return np.array([float(np.median(p)) if len(p) else math.nan for p in parts])
+
+    def quality(self) -> dict[str, Any]:
+        """Percent of samples carrying each flag, per channel."""
+        with self._lock:
+            total = max(self.samples, 1)
+            return {
+                "pct_flagged": [round(100.0 * v / total, 3) for v in self._any_flag],
+                **{
+                    f"pct_{name}": [round(100.0 * v / total, 3) for v in counts]
+                    for name, counts in self._flag_counts.items()
+                },
+            }
 
 
 class Engine:

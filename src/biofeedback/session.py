@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from biofeedback.core.types import Chunk, ProcessedChunk
-from biofeedback.engine import Engine
+from biofeedback.engine import Engine, EnvelopeStats
 from biofeedback.errors import BiofeedbackError
 from biofeedback.storage.database import Database
 from biofeedback.storage.export import NOISE_FLOOR_MARKER
@@ -165,6 +165,8 @@ class RecordingSession:
         )
         self.recorder = Recorder(self.db.path, self.session_id, engine.info)
         engine.add_sink(self.recorder.sink)
+        self.stats = EnvelopeStats(len(engine.pipeline.outputs), engine.info.fs_hz)
+        engine.add_sink(self.stats.add)
         if self.runner is not None:
             engine.add_sink(self._tick)
         engine.add_status_listener(self._on_status)
@@ -209,7 +211,7 @@ class RecordingSession:
         else:
             summary_obj = None
             fs = engine.info.fs_hz if engine.info else 1.0
-            summary = {"duration_s": engine.stats.samples / fs}
+            summary = {"duration_s": engine.stats.samples / fs, "channels": self._channel_stats()}
             if pain_after is not None:
                 summary["pain_after"] = pain_after
             complete = self.duration_s is None or engine.stats.samples >= round(
@@ -245,6 +247,22 @@ class RecordingSession:
                 "overruns": getattr(stats, "overruns", 0),
             },
         )
+
+    def _channel_stats(self) -> list[dict[str, Any]]:
+        """Mean and median envelope per output channel over unflagged samples."""
+        pipeline = self.engine.pipeline
+        assert pipeline is not None
+        mean, median = self.stats.mean(), self.stats.median()
+        return [
+            {
+                "name": out.name,
+                "kind": str(out.kind),
+                "rms_uv_mean": None if mean[k] != mean[k] else float(mean[k]),
+                "rms_uv_median": None if median[k] != median[k] else float(median[k]),
+                "noise_floor_uv": float(pipeline.noise_floor_uv[k]),
+            }
+            for k, out in enumerate(pipeline.outputs)
+        ]
 
     # -- device thread ---------------------------------------------------------------------------
     def _tick(self, chunk: Chunk, processed: ProcessedChunk) -> None:

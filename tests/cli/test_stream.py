@@ -104,3 +104,50 @@ def test_unknown_option_exits_2_with_hint(capsys):
         main(["stream", "--bogus"])
     assert exc.value.code == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["stream", "--source", "sim://?speed=max", "--duration", "inf"], "positive number"),
+        (["stream", "--source", "sim://?speed=max"], "give --duration"),
+        (["record", "--source", "sim://?speed=max", "--duration", "nan"], "positive number"),
+        (
+            ["record", "--source", "sim://?speed=max", "--protocol", "pmr", "--duration", "5"],
+            "not both",
+        ),
+        (["doctor", "--source", "sim://?speed=max", "--seconds", "inf"], "positive number"),
+    ],
+)
+def test_impossible_durations_are_refused(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_file_as_data_dir_is_a_clear_error(capsys, tmp_path):
+    afile = tmp_path / "not-a-folder"
+    afile.write_text("x")
+    assert main(["--data-dir", str(afile), "sessions"]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_source_ending_before_duration_is_reported(capsys):
+    code = main(
+        ["stream", "--source", "sim://?duration_s=1&speed=max", "--duration", "5", "--json"]
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert data["samples"] == 1000
+    assert any("before --duration" in w for w in data["warnings"])
+
+
+def test_output_piped_into_a_closed_reader_is_not_a_traceback():
+    result = subprocess.run(
+        f"{sys.executable} -m biofeedback protocols show clinical-session | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr

@@ -173,3 +173,16 @@ def test_export_errors_are_clear(db: Database, tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="no recorded samples"):
         export_session(db, empty, "edf", tmp_path / "x.edf")
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_export_refuses_special_and_read_only_targets(tmp_path):
+    from biofeedback.errors import StorageError
+    from biofeedback.storage.export import output_part_path
+
+    with pytest.raises(StorageError, match="not a regular file"):
+        output_part_path(Path("/dev/null"))
+    ro = tmp_path / "ro.csv"
+    ro.write_text("keep me")
+    ro.chmod(0o444)
+    with pytest.raises(StorageError, match="read-only"):
+        output_part_path(ro)

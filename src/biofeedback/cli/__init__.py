@@ -84,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("biofeedback: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # output piped into e.g. `head`, which closed early: not an error worth a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _default_handler(parser: argparse.ArgumentParser):

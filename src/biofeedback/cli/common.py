@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from biofeedback.dsp.pipeline import PipelineSettings
+from biofeedback.errors import SourceURLError
+
+
+def check_duration(value: float | None, option: str = "--duration") -> None:
+    """A duration option must be a finite, positive number of seconds."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise SourceURLError(f"{option} must be a positive number of seconds (got {value:g})")
 
 
 def add_pipeline_options(parser: argparse.ArgumentParser) -> None:

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from biofeedback.cli.common import add_pipeline_options, pipeline_settings_from_args
+from biofeedback.cli.common import add_pipeline_options, check_duration, pipeline_settings_from_args
 from biofeedback.core.types import ChannelKind, Chunk, Flag, ProcessedChunk
 from biofeedback.devices.base import DeviceState, DeviceStatus
 from biofeedback.engine import Engine
-from biofeedback.errors import BiofeedbackError, SourceURLError
+from biofeedback.errors import BiofeedbackError
 
 #: Rate achieved within this fraction of nominal passes.
 RATE_TOLERANCE = 0.03
@@ -74,8 +74,7 @@ class _Capture:
 
 def run(args: argparse.Namespace) -> int:
     """Run the checks; print the report; exit 0 / 1 / 2."""
-    if not args.seconds > 0:
-        raise SourceURLError("--seconds must be a positive number")
+    check_duration(args.seconds, "--seconds")
     settings = pipeline_settings_from_args(args)
     try:
         engine = Engine(args.source, settings)
@@ -233,22 +232,38 @@ def analyse(engine: Engine, cap: _Capture, source: str, wall_s: float) -> dict[s
 
     # -- mains hum before the notch (RAW outputs)
     mains = None
+    hum_hz: list[float | None] = []
+    by_hz: dict[float, list[float | None]] = {}
     quality = getattr(pipeline, "quality", None)
     if quality is not None and n:
         mains = quality.mains_ratio()[1]
+        by_hz = quality.mains_ratio_by_hz()
+        hum_hz = quality.mains_hum_hz()
     threshold = pipeline.settings.mains_ratio_threshold
+    notch_hz = pipeline.mains_hz_active
     checks["mains"] = {
         "ratio": mains,
+        "ratio_by_hz": {f"{hz:g}": r for hz, r in by_hz.items()},
         "threshold": threshold,
-        "notch_hz": pipeline.mains_hz_active,
+        "notch_hz": notch_hz,
     }
-    for out, ratio in zip(outputs, mains or [], strict=False):
+    for i, (out, ratio) in enumerate(zip(outputs, mains or [], strict=False)):
         if ratio is not None and ratio > threshold:
-            problem(
-                "mains",
-                f"{out.name}: strong mains hum (ratio {ratio:.2f} > {threshold})",
+            hz = hum_hz[i] if i < len(hum_hz) else None
+            wrong = hz is not None and hz != notch_hz
+            at = f" at {hz:g} Hz" if hz is not None else ""
+            fix = (
                 "check electrode contact and the reference electrode (fresh gel electrodes, clean "
-                "skin), keep cables short and away from mains leads, and run on battery",
+                "skin), keep cables short and away from mains leads, and run on battery"
+            )
+            if wrong:
+                # the hum is at the frequency not notched: the setting is the first thing to fix
+                fix = (
+                    f"your mains is {hz:g} Hz: set mains to {hz:g} (--mains {hz:g}, or auto); "
+                    f"if hum remains, {fix}"
+                )
+            problem(
+                "mains", f"{out.name}: strong mains hum{at} (ratio {ratio:.2f} > {threshold})", fix
             )
 
     # -- per-sample quality flags

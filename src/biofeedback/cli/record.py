@@ -8,7 +8,11 @@ import sys
 import time
 from typing import Any
 
-from biofeedback.cli.common import add_pipeline_options, pipeline_settings_from_args
+from biofeedback.cli.common import (
+    add_pipeline_options,
+    check_duration,
+    pipeline_settings_from_args,
+)
 from biofeedback.engine import Engine
 from biofeedback.errors import BiofeedbackError, SourceURLError
 from biofeedback.session import RecordingSession, SessionResult
@@ -25,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Record a session without a window and store it. With --protocol the session is "
             "guided (calibration, baseline, training trials, measures per phase); without it, "
-            "--duration records a plain session. Prints the per-phase measures at the end."
+            "--duration records a plain session. Prints the measures at the end (per phase for "
+            "a guided session)."
         ),
     )
     p.add_argument("--source", required=True, help="source URL, e.g. sim://?scenario=learner")
@@ -36,9 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subject", metavar="ID", help="pseudonymous subject id, e.g. P007")
     p.add_argument("--pain-before", type=float, metavar="0-10", help="pain rating before (0-10)")
     p.add_argument("--pain-after", type=float, metavar="0-10", help="pain rating after (0-10)")
+    details = p.add_argument_group("session details (shown in the clinician report)")
     for name in TEXT_FIELDS:
-        p.add_argument(
-            f"--{name.replace('_', '-')}", dest=name, metavar="TEXT", help=argparse.SUPPRESS
+        details.add_argument(
+            f"--{name.replace('_', '-')}", dest=name, metavar="TEXT", help=name.replace("_", " ")
         )
     p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
     add_pipeline_options(p)
@@ -54,14 +60,19 @@ def run(args: argparse.Namespace) -> int:
     """Record; print the measures (or one JSON object); exit 0 when the session completed."""
     if args.protocol is None and args.duration is None:
         raise SourceURLError("give --protocol NAME for a guided session or --duration S to record")
-    if args.duration is not None and not args.duration > 0:
-        raise SourceURLError("--duration must be a positive number of seconds")
+    if args.protocol is not None and args.duration is not None:
+        raise SourceURLError(
+            "give either --protocol (the protocol sets the length) or --duration, not both"
+        )
+    check_duration(args.duration)
     _check_pain(args.pain_before, "--pain-before")
     _check_pain(args.pain_after, "--pain-after")
     protocol = load_protocol(args.protocol) if args.protocol else None
     meta: dict[str, Any] = {k: getattr(args, k) for k in TEXT_FIELDS if getattr(args, k, None)}
     if args.pain_before is not None:
         meta["pain_before"] = args.pain_before
+    if protocol is not None and not meta.get("muscle") and protocol.muscles:
+        meta["muscle"] = ", ".join(protocol.muscles)
 
     db = Database()
     recovered = db.recover_interrupted()
@@ -166,6 +177,18 @@ def _print_result(out: dict[str, Any], result: SessionResult) -> None:
                 f"{_num(ph.get('pct_excluded'), 1):>8}"
             )
         print("(uV RMS at the electrodes)")
+    if not out["phases"] and out["summary"].get("channels"):
+        print(f"{'channel':<10}{'mean':>10}{'median':>10}   (uV RMS at the electrodes)")
+        for ch in out["summary"]["channels"]:
+            print(
+                f"{ch['name']:<10}{_num(ch.get('rms_uv_mean')):>10}{_num(ch.get('rms_uv_median')):>10}"
+            )
+    for note in out["summary"].get("notes", []) or []:
+        print(f"Note: {note}")
+    if out["status"] != "complete" and out["summary"].get("abort_reason"):
+        print(f"Stopped early: {out['summary']['abort_reason']}")
+    for error in out["summary"].get("errors", []) or []:
+        print(f"Stopped early: {error}")
     if result.patient_text:
         print()
         print(result.patient_text)

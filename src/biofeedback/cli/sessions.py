@@ -62,6 +62,14 @@ def _duration(seconds: float) -> str:
     return f"{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
 
 
+def practice_text(sessions: int, goal: int | None) -> str:
+    """``"2 of 3 sessions this week"`` or ``"2 sessions this week (no weekly goal set)"``."""
+    if goal:
+        return f"{sessions} of {goal} sessions this week"
+    noun = "session" if sessions == 1 else "sessions"
+    return f"{sessions} {noun} this week (no weekly goal set)"
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the session list (or one JSON object); exit 0."""
     if args.progress and not args.subject:
@@ -101,11 +109,10 @@ def run(args: argparse.Namespace) -> int:
     print("(baseline in uV RMS at the electrodes; % below = time below threshold in training)")
     if progress is not None:
         week = progress.this_week
-        goal = f" of {week.goal}" if week.goal else " (no weekly goal set)"
         print()
         print(
-            f"Practice: {week.sessions}{goal} sessions this week; streak {progress.current_streak_days} "
-            f"day(s), longest {progress.longest_streak_days}."
+            f"Practice: {practice_text(week.sessions, week.goal)}; streak "
+            f"{progress.current_streak_days} day(s), longest {progress.longest_streak_days}."
         )
         for line in progress.trend_text:
             print(line)

@@ -6,21 +6,20 @@ import argparse
 import json
 import math
 import sys
-import threading
 import time
 from typing import Any
 
-import numpy as np
-
-from biofeedback.cli.common import add_pipeline_options, pipeline_settings_from_args
-from biofeedback.core.types import ChannelKind, Chunk, Flag, ProcessedChunk
+from biofeedback.cli.common import (
+    add_pipeline_options,
+    check_duration,
+    pipeline_settings_from_args,
+)
+from biofeedback.core.types import Flag
 from biofeedback.devices.base import DeviceState, DeviceStatus
-from biofeedback.dsp.quality import SUMMARY_FLAGS
-from biofeedback.engine import Engine
+from biofeedback.engine import Engine, EnvelopeStats
 from biofeedback.errors import BiofeedbackError, SourceURLError
 
 DEFAULT_SOURCE = "sim://?scenario=relax"
-_FLAG_NAMES = SUMMARY_FLAGS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,79 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-class StreamStats:
-    """Accumulates per-channel envelope statistics and quality flags from processed chunks.
-
-    Envelope statistics use only samples with no quality flag. The median is taken over the
-    envelope sampled every 10 ms, which keeps memory flat over long runs.
-    """
-
-    def __init__(self, n_outputs: int, fs_hz: float) -> None:
-        self.n = n_outputs
-        self.decimate = max(1, round(fs_hz / 100.0))
-        self.samples = 0
-        self.missing = 0
-        self._sum = np.zeros(n_outputs)
-        self._count = np.zeros(n_outputs, dtype=np.int64)
-        self._decimated: list[list[np.ndarray]] = [[] for _ in range(n_outputs)]
-        self._flag_counts = {name: np.zeros(n_outputs, dtype=np.int64) for name in _FLAG_NAMES}
-        self._any_flag = np.zeros(n_outputs, dtype=np.int64)
-        self.latest = np.full(n_outputs, np.nan)
-        self.latest_flags = np.zeros(n_outputs, dtype=np.uint16)
-        self._lock = threading.Lock()
-
-    def add(self, chunk: Chunk, out: ProcessedChunk) -> None:
-        """Engine sink: fold one processed chunk into the statistics."""
-        env, flags = out.envelope_uv, out.flags
-        good = (flags == 0) & np.isfinite(env)
-        # keep decimation aligned to the absolute sample index, so chunking never matters
-        offset = (-out.first_index) % self.decimate
-        with self._lock:
-            self.samples += len(chunk)
-            self.missing += int(np.count_nonzero(chunk.flags & Flag.MISSING))
-            self._sum += np.where(good, env, 0.0).sum(axis=0)
-            self._count += good.sum(axis=0)
-            dec_env = env[offset :: self.decimate]
-            dec_good = good[offset :: self.decimate]
-            for k in range(self.n):
-                self._decimated[k].append(dec_env[dec_good[:, k], k])
-            for name, bit in _FLAG_NAMES.items():
-                self._flag_counts[name] += ((flags & bit) != 0).sum(axis=0)
-            self._any_flag += (flags != 0).sum(axis=0)
-            if len(env):
-                self.latest = env[-1].copy()
-                self.latest_flags = flags[-1].copy()
-
-    def mean(self) -> np.ndarray:
-        """Mean envelope per channel over unflagged samples (NaN if none)."""
-        with self._lock:
-            return np.where(self._count > 0, self._sum / np.maximum(self._count, 1), np.nan)
-
-    def median(self) -> np.ndarray:
-        """Median envelope per channel over unflagged samples, at 10 ms resolution."""
-        with self._lock:
-            parts = [np.concatenate(d) if d else np.empty(0) for d in self._decimated]
-        return np.array([float(np.median(p)) if len(p) else math.nan for p in parts])
-
-    def quality(self) -> dict[str, Any]:
-        """Percent of samples carrying each flag, per channel."""
-        with self._lock:
-            total = max(self.samples, 1)
-            return {
-                "pct_flagged": [round(100.0 * v / total, 3) for v in self._any_flag],
-                **{
-                    f"pct_{name}": [round(100.0 * v / total, 3) for v in counts]
-                    for name, counts in self._flag_counts.items()
-                },
-            }
-
-
 def _fmt(value: float) -> str:
     return "  --  " if not math.isfinite(value) else f"{value:6.1f}"
 
 
 def _meter_line(
-    engine: Engine, stats: StreamStats, names: list[str], elapsed_s: float, total_s: float | None
+    engine: Engine, stats: EnvelopeStats, names: list[str], elapsed_s: float, total_s: float | None
 ) -> str:
     parts = []
     for k, name in enumerate(names):
@@ -139,10 +71,22 @@ def _meter_line(
 
 def run(args: argparse.Namespace) -> int:
     """Stream, show the meter (unless --json), print the summary; exit 0 on success."""
-    if args.duration is not None and not (args.duration > 0):
-        raise SourceURLError("--duration must be a positive number of seconds")
+    check_duration(args.duration)
     settings = pipeline_settings_from_args(args)
     engine = Engine(args.source, settings)
+    if args.duration is None and engine.device.info is None:
+        engine.open()
+    if (
+        args.duration is None
+        and engine.info is not None
+        and not engine.info.realtime
+        and not engine.device.finite
+    ):
+        engine.close()
+        raise SourceURLError(
+            f"{args.source} runs as fast as possible (speed=max): give --duration S, "
+            "or drop speed=max to stream in real time until Ctrl-C"
+        )
     errors: list[str] = []
 
     def on_status(status: DeviceStatus) -> None:
@@ -155,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         info = engine.info
         assert info is not None and engine.pipeline is not None
         outputs = engine.pipeline.outputs
-        stats = StreamStats(len(outputs), info.fs_hz)
+        stats = EnvelopeStats(len(outputs), info.fs_hz)
         engine.add_sink(stats.add)
         engine.add_status_listener(on_status)
         limit = None if args.duration is None else round(args.duration * info.fs_hz)
@@ -181,16 +125,26 @@ def run(args: argparse.Namespace) -> int:
     summary = build_summary(engine, stats, wall_s)
     if errors and stats.samples == 0:
         raise BiofeedbackError(errors[-1])
+    ended_early = (
+        not errors
+        and args.duration is not None
+        and stats.samples < round(args.duration * engine.info.fs_hz)
+        and str(engine.state) == "finished"
+    )
+    if ended_early:
+        summary["warnings"].append(
+            f"the source ended after {summary['duration_s']:g} s, before --duration {args.duration:g} s"
+        )
     if args.json:
         print(json.dumps(summary))
     else:
         print_summary(summary)
         if errors:
             sys.stderr.write(f"biofeedback: stream ended early: {errors[-1]}\n")
-    return 1 if errors else 0
+    return 1 if errors or ended_early else 0
 
 
-def build_summary(engine: Engine, stats: StreamStats, wall_s: float) -> dict[str, Any]:
+def build_summary(engine: Engine, stats: EnvelopeStats, wall_s: float) -> dict[str, Any]:
     """The JSON summary of a stream (documented in docs/cli.md)."""
     info, pipeline = engine.info, engine.pipeline
     assert info is not None and pipeline is not None
@@ -266,11 +220,3 @@ def print_summary(summary: dict[str, Any]) -> None:
         print("Quality: " + ", ".join(problems) + " of samples")
     for warning in summary["warnings"]:
         print(f"Note: {warning}")
-    kinds = {ch["kind"] for ch in summary["channels"]}
-    if str(ChannelKind.RAW) in kinds and not all(
-        ch["resolves_rest"] for ch in summary["channels"] if ch["kind"] == str(ChannelKind.RAW)
-    ):
-        print(
-            "Note: on this board RAW cannot resolve a relaxed muscle (1-5 uV) below its quantisation "
-            "noise; train on the ENV channel."
-        )

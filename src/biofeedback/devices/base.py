@@ -94,6 +94,11 @@ class Device(ABC):
         """Wait until a finite source has finished (or the device stopped); True if it has."""
         return True
 
+    @property
+    def finite(self) -> bool:
+        """True for sources that end by themselves (a replayed file, a sim with duration_s)."""
+        return False
+
     def __enter__(self) -> Device:
         if self.info is None:
             self.open()

@@ -87,6 +87,11 @@ class SimulatedDevice(ThreadedDevice):
         self._pending_flagged = False
         self._delivered = 0
 
+    @property
+    def finite(self) -> bool:
+        """True when ``duration_s`` was given."""
+        return self.config.duration_s is not None
+
     @classmethod
     def from_url(cls, url: SourceURL | str, clock: Clock | None = None) -> SimulatedDevice:
         """Build from a parsed (or text) ``sim://`` URL; bad options raise SourceURLError."""

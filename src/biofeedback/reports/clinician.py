@@ -10,6 +10,7 @@ the subject's sessions. ``write_report(db, session_id, path)`` picks the format 
 from __future__ import annotations
 
 import html
+import json
 import textwrap
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from biofeedback.reports.plots import (
     trials_figure,
 )
 from biofeedback.storage.database import Database
+from biofeedback.storage.export import output_part_path
 
 DISCLAIMER = (
     "biofeedback is an open-source training tool, not a medical device. "
@@ -49,10 +51,8 @@ def write_report(db: Database, session_id: int, path: Path | str) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".pdf", ".html", ".htm"):
         raise StorageError(f"{path}: the report file must end in .pdf or .html")
-    if not path.parent.exists():
-        raise StorageError(f"{path.parent} does not exist: create it or choose another -o path")
+    tmp = output_part_path(path, example="report.pdf")
     data = collect(db, session_id)
-    tmp = path.with_name(f".{path.name}.part")
     try:
         if suffix == ".pdf":
             render_pdf(data, tmp)
@@ -131,8 +131,24 @@ def marker_rows(data: ReportData) -> list[list[str]]:
     origin = data.record.first_index or 0
     fs = data.record.info.fs_hz
     return [
-        [fmt_time((m["sample_index"] - origin) / fs), m["label"], m["note"]] for m in data.markers
+        [fmt_time((m["sample_index"] - origin) / fs), m["label"], marker_note(m["note"])]
+        for m in data.markers
     ]
+
+
+def marker_note(note: str) -> str:
+    """A marker's note; a JSON list of numbers (the noise floor applied) with 2 decimals."""
+    try:
+        values = json.loads(note)
+    except (TypeError, ValueError):
+        return note
+    if not isinstance(values, list) or not values:
+        return note
+    if not all(
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
+    ):
+        return note
+    return ", ".join("-" if v is None else f"{v:.2f}" for v in values) + " uV"
 
 
 def _grid_html(header: list[str], rows: list[list[str]]) -> str:
@@ -168,6 +184,7 @@ def render_html(data: ReportData) -> str:
         "<h2>Envelope with phases</h2>",
         figure_svg(envelope_figure(data)),
         "<h2>Per-phase measures</h2>",
+        f"<p>{html.escape(data.scored_channel)}</p>" if data.scored_channel else "",
         _grid_html(phase_table_header(), phase_table_rows(data))
         if data.phases
         else "<p>No phases were stored.</p>",
@@ -182,7 +199,8 @@ def render_html(data: ReportData) -> str:
     parts += [f"<p>{html.escape(t)}</p>" for t in data.trend_text] or [
         "<p>First session: no trend yet.</p>"
     ]
-    parts += ["<h2>Notes</h2>", f"<p>{html.escape(data.notes) or '-'}</p>"]
+    notes = "<br>".join(html.escape(line) for line in data.notes.splitlines())
+    parts += ["<h2>Notes</h2>", f"<p>{notes or '-'}</p>"]
     parts.append(
         f'<p class="foot">{html.escape(DISCLAIMER)}<br>biofeedback {__version__} · generated '
         f"{html.escape(data.generated)}</p></body></html>"
@@ -385,7 +403,8 @@ def render_pdf(data: ReportData, path: Path | str) -> None:
                 0.05,
             ],
             note="uV RMS of the live envelope over included samples; APDF = amplitude percentiles; "
-            "excluded = flagged as artefact or gap.",
+            "excluded = flagged as artefact or gap."
+            + (f" {data.scored_channel}" if data.scored_channel else ""),
         )
     else:
         pages.heading("Per-phase measures")
@@ -448,7 +467,8 @@ def render_pdf(data: ReportData, path: Path | str) -> None:
         )
     pages.need(0.06)
     pages.heading("Notes")
-    pages.text(data.notes or "-")
+    for line in data.notes.splitlines() or ["-"]:
+        pages.text(line)
     pages.finish(path)
 
 

@@ -216,13 +216,35 @@ def describe_processing(record: SessionRecord, pipeline: Any | None = None) -> s
     return "; ".join(parts)
 
 
-def _atomic_target(path: Path) -> Path:
+def output_part_path(path: Path, example: str = "session.edf") -> Path:
+    """Check an output path and return the temporary file to write before renaming onto it.
+
+    Writing to a temporary file and renaming keeps a half-written export from ever replacing a
+    good file. A folder, a missing parent folder, a device or pipe (renaming would replace it)
+    and a read-only existing file are refused with a message saying what to do.
+    """
     path = Path(path).expanduser()
-    if path.exists() and path.is_dir():
-        raise StorageError(f"{path} is a folder: give a file name, e.g. {path / 'session.edf'}")
-    if not path.parent.exists():
-        raise StorageError(f"{path.parent} does not exist: create it or choose another -o path")
+    if path.is_dir():
+        raise StorageError(f"{path} is a folder: give a file name, e.g. {path / example}")
+    if not path.parent.is_dir():
+        raise StorageError(
+            f"the folder {path.parent} does not exist: create it or choose another -o path"
+        )
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise StorageError(f"{path} is not a regular file: choose a file name to write")
+        # no write bit for anyone means "keep this file", even for root
+        if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
+            raise StorageError(f"{path} is read-only: choose another -o path or delete it first")
+    if not os.access(path.parent, os.W_OK):
+        raise StorageError(
+            f"cannot write in {path.parent} (permission denied): choose a folder you own for -o"
+        )
     return path.with_name(f".{path.name}.part")
+
+
+def _atomic_target(path: Path) -> Path:
+    return output_part_path(path)
 
 
 def _finish_file(tmp: Path, path: Path) -> None:

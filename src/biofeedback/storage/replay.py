@@ -98,6 +98,11 @@ class ReplayDevice(ThreadedDevice):
         self._end_index = 0
         self.position_index = 0
 
+    @property
+    def finite(self) -> bool:
+        """A replay ends with its recording."""
+        return True
+
     @classmethod
     def from_url(cls, url: SourceURL) -> ReplayDevice:
         """Build from ``replay://SESSION`` or ``replay:///path?options``."""
