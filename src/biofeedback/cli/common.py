@@ -56,6 +56,20 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
 
 def pipeline_settings_from_args(args: argparse.Namespace) -> PipelineSettings:
     """PipelineSettings from the options above (validated; errors say what to change)."""
+    if args.pot_kohm is not None and not (
+        math.isfinite(args.pot_kohm) and 0 < args.pot_kohm <= 1000
+    ):
+        raise SourceURLError(
+            f"--pot-kohm {args.pot_kohm:g} is not a gain-pot value: measure the MyoWare gain pot "
+            "and give 0-1000 kOhm (the default pot is 50)"
+        )
+    if args.noise_floor_uv is not None and not (
+        math.isfinite(args.noise_floor_uv) and 0 <= args.noise_floor_uv <= 50
+    ):
+        raise SourceURLError(
+            f"--noise-floor-uv {args.noise_floor_uv:g} is implausible: a MyoWare noise floor is "
+            "0.5-10 uV RMS; give a measured value between 0 and 50"
+        )
     mains: float | str | None
     if args.mains == "off":
         mains = None

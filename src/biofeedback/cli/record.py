@@ -133,10 +133,14 @@ def _progress(session: RecordingSession, t0: float) -> None:
 
 
 def _print_event(event: RunnerEvent) -> None:
+    # on a terminal the progress line is being rewritten: start a fresh line first
+    lead = "\r\x1b[K" if sys.stderr.isatty() else ""
     if event.type == EventType.PHASE_STARTED:
-        sys.stderr.write(f"\n[{event.time_s:7.1f} s] {event.data.get('name', '')}\n")
+        sys.stderr.write(f"{lead}[{event.time_s:7.1f} s] {event.data.get('name', '')}\n")
     elif event.type == EventType.WARNING:
-        sys.stderr.write(f"\n[{event.time_s:7.1f} s] warning: {event.data.get('message', '')}\n")
+        sys.stderr.write(
+            f"{lead}[{event.time_s:7.1f} s] warning: {event.data.get('message', '')}\n"
+        )
 
 
 def _result_json(result: SessionResult, protocol: str, wall_s: float) -> dict[str, Any]:
