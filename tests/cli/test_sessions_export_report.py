@@ -170,3 +170,11 @@ def test_replay_opens_the_window_on_the_replay_url(
     monkeypatch.setattr(gui, "run", fake_run)
     code, _, _ = run_cli(capsys, "replay", str(session), "--speed", "2")
     assert code == 0 and seen["source"] == f"replay://{session}?speed=2"
+
+
+def test_practice_wording() -> None:
+    from biofeedback.cli.sessions import practice_text
+
+    assert practice_text(2, None) == "2 sessions this week (no weekly goal set)"
+    assert practice_text(1, None) == "1 session this week (no weekly goal set)"
+    assert practice_text(2, 3) == "2 of 3 sessions this week"

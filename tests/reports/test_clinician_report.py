@@ -132,7 +132,7 @@ def test_html_phase_table_equals_stored_measures(stored: tuple[Path, int], tmp_p
     train = phases[1]
     assert train["pct_below"] is not None and train["mean_uv"] > 0
     text = out.read_text(encoding="utf-8")
-    for needle in ("A. Physio", "upper trapezius", "MyoWare 2.0, gain pot 50 kOhm", "12bit / 12-bit, Vref 3.3 V",
+    for needle in ("A. Physio", "upper trapezius", "MyoWare 2.0, gain pot 50 kOhm", "12-bit 3.3 V board (SAMD, Nano 33, RP2040, ESP32)",
                    "band-pass 20-450 Hz", "RMS window 100 ms", "5 before, 3 after", "cough",
                    "Calmer after the transfer trial.", "not a medical device", "<svg"):  # fmt: skip
         assert needle in text, needle
@@ -196,3 +196,48 @@ def test_reports_do_not_import_qt() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_report_text_helpers() -> None:
+    from biofeedback.reports.clinician import marker_note
+    from biofeedback.reports.data import (
+        board_text,
+        noise_floor_text,
+        notes_text,
+        recovery_text,
+        scored_channel_text,
+    )
+
+    label = "12-bit 3.3 V board (SAMD, Nano 33, RP2040, ESP32)"
+    assert board_text("12bit", 12, 3.3, "counts") == label
+    assert board_text("custom", 16, 2.5, "counts") == "custom / 16-bit, Vref 2.5 V"
+    outputs = [
+        {"name": "raw", "noise_floor_uv": 6.573313, "noise_floor_source": "model"},
+        {"name": "env", "noise_floor_uv": 0.7, "noise_floor_source": "model"},
+    ]
+    # the noise-floor phase kept the model values: say "model", not "measured"
+    kept = noise_floor_text(outputs, [6.573313, 0.7], True, [False, False])
+    assert kept == "raw 6.57 uV (model), env 0.70 uV (model) RMS"
+    mixed = noise_floor_text(outputs, [6.573313, 0.52], True, [False, True])
+    assert mixed == "raw 6.57 uV (model), env 0.52 uV (measured in this session) RMS"
+    assert "measured" in noise_floor_text(outputs, [6.573313, 0.52], True, None)
+    assert marker_note("[6.573313296936437, 0.7]") == "6.57, 0.70 uV"
+    assert marker_note("left shoulder itch") == "left shoulder itch"
+    phases = [{"kind": "recovery", "recovery_note": "not measured (no contraction above rest)"}]
+    assert recovery_text(None, phases) == "not measured (no contraction above rest)"
+    assert recovery_text(3.44, phases) == "3.4 s"
+    assert recovery_text(None, []) == "-"
+    assert notes_text("", {"notes": ["Scoring env instead of raw: x"]}) == (
+        "Scoring env instead of raw: x"
+    )
+    assert notes_text("tired", {"notes": ["n"]}) == "tired\nn"
+    assert scored_channel_text(1, ["raw", "env"]) == "Scored on channel env."
+    assert scored_channel_text(None, ["raw"]) == ""
+
+
+def test_phase_labels_skip_narrow_bands() -> None:
+    from biofeedback.reports.plots import phase_label_layout
+
+    assert phase_label_layout("baseline", 0.3, 7.0)[0] == 0
+    assert phase_label_layout("release 1", 0.03, 7.0)[0] == 90
+    assert phase_label_layout("tense 1", 0.005, 7.0) is None

@@ -19,6 +19,11 @@ from biofeedback.training import (
     parse_protocol,
     run_session,
 )
+from biofeedback.training.metrics import (
+    NO_CONTRACTION_NOTE,
+    contraction_happened,
+    patient_summary_text,
+)
 
 FS = 100.0
 
@@ -593,3 +598,57 @@ def test_block_invariance_property(sizes: list[int], coalesce_s: float) -> None:
         a, i = b, i + 1
     r.flush()
     assert [e.to_dict() for e in r.events] == [e.to_dict() for e in _HYP_WHOLE.events]
+
+
+def test_no_recovery_time_without_a_contraction() -> None:
+    # A "contraction" that stays at rest (the steady simulator, a patient who did not tense):
+    # the recovery phase would settle at once and read 0.0 s; it must be "not measured".
+    p = proto(
+        """
+[[phases]]
+kind = "baseline"
+duration = "20 s"
+[[phases]]
+kind = "reference-contraction"
+duration = "5 s"
+[[phases]]
+kind = "recovery"
+duration = "20 s"
+[[phases]]
+kind = "tense"
+duration = "5 s"
+[[phases]]
+kind = "release"
+duration = "20 s"
+"""
+    )
+    rng = np.random.default_rng(3)
+    n = 7000
+    env = noisy(np.full(n, 5.0), n, rng, rel_sd=0.1)
+    r = run_session(p, FS, env)
+    s = r.summary()
+    recovery, release = s.phases[2], s.phases[4]
+    for phase in (recovery, release):
+        assert phase.recovery_s is None and phase.recovery_level_uv is None
+        assert phase.recovery_note == NO_CONTRACTION_NOTE
+    assert s.recovery_s is None
+    text = patient_summary_text(s)
+    assert "settled back" not in text and "not measured (no contraction above rest)" in text
+    assert "Tensing raised" not in text
+    assert s.to_dict()["phases"][2]["recovery_note"] == NO_CONTRACTION_NOTE
+    assert s.to_dict()["scored_channel"] == 0
+
+
+@pytest.mark.parametrize(
+    ("mean_uv", "level_uv", "expected"),
+    [
+        (None, 6.0, False),
+        (5.2, 6.0, False),
+        (9.0, 6.0, False),
+        (12.0, 6.0, True),
+        (8.0, 9.0, False),
+    ],
+)
+def test_contraction_happened(mean_uv: float | None, level_uv: float, expected: bool) -> None:
+    # baseline 5 uV: a contraction must exceed both the level and 2 x baseline (10 uV)
+    assert contraction_happened(mean_uv, 5.0, level_uv) is expected

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from biofeedback.core.hardware import BOARDS
 from biofeedback.storage.database import Database, SessionRecord
 from biofeedback.storage.export import (
     describe_processing,
@@ -109,7 +110,93 @@ class ReportData:
     trend_text: list[str]
     notes: str
     warnings: list[str] = field(default_factory=list)
+    scored_channel: str = ""  # "Scored on channel env." when the summary names it
     generated: str = ""
+
+
+def board_text(key: str, adc_bits: int | None, vref_v: float | None, units: str) -> str:
+    """The board once: its label from :data:`BOARDS`, or the key with the ADC for others."""
+    known = BOARDS.get(key or "")
+    if known is not None and (not adc_bits or adc_bits == known.adc_bits):
+        return known.label
+    adc = f"{adc_bits}-bit, Vref {vref_v:g} V" if adc_bits and vref_v else units
+    return f"{key or '-'} / {adc}"
+
+
+def adopted_floors(phases: list[dict[str, Any]], n_outputs: int) -> list[bool] | None:
+    """Per output: whether a noise-floor phase adopted its measured floor (None: no such phase)."""
+    result: list[bool] | None = None
+    for phase in phases:
+        adopted = (phase.get("calibration") or {}).get("adopted")
+        if phase.get("kind") != "noise-floor" or not isinstance(adopted, list):
+            continue
+        if len(adopted) != n_outputs:
+            continue
+        result = [bool(a) or bool(result and result[c]) for c, a in enumerate(adopted)]
+    return result
+
+
+def noise_floor_text(
+    outputs: list[dict[str, Any]],
+    live_floor_uv: list[float],
+    replaced: bool,
+    adopted: list[bool] | None,
+) -> str:
+    """``"raw 6.57 uV (model), env 0.52 uV (measured in this session)"``.
+
+    An output's floor is "measured" only when a noise-floor phase adopted it (or, for sessions
+    without that record, when the live floor was replaced by a value other than the model's);
+    otherwise the pipeline's own source is named (model, setting, none).
+    """
+    parts = []
+    for c, out in enumerate(outputs):
+        value = float(out["noise_floor_uv"])
+        source = str(out.get("noise_floor_source", "model"))
+        if replaced and c < len(live_floor_uv):
+            live = float(live_floor_uv[c])
+            if adopted is not None:
+                measured = adopted[c]
+            else:
+                measured = not math.isclose(live, value, rel_tol=1e-6, abs_tol=1e-9)
+            if measured:
+                value, source = live, "measured in this session"
+        parts.append(f"{out['name']} {value:.2f} uV ({source})")
+    return ", ".join(parts) + " RMS" if parts else "-"
+
+
+def recovery_text(recovery_s: object, phases: list[dict[str, Any]]) -> str:
+    """The summary's recovery time, or why it was not measured."""
+    if isinstance(recovery_s, int | float) and math.isfinite(recovery_s):
+        return f"{recovery_s:.1f} s"
+    note = next((str(p["recovery_note"]) for p in phases if p.get("recovery_note")), "")
+    if note:
+        return note
+    if any(p.get("recovery_level_uv") is not None for p in phases):
+        return "did not settle within the recovery phase"
+    return "-"
+
+
+def scored_channel_text(scored: object, names: list[str]) -> str:
+    """Which output channel the per-phase measures are computed on ("" when unknown)."""
+    if isinstance(scored, bool) or scored is None:
+        return ""
+    if isinstance(scored, int):
+        if 0 <= scored < len(names):
+            return f"Scored on channel {names[scored]}."
+        return ""
+    if scored in ("max", "mean"):
+        return f"Scored on the {scored} over all channels."
+    return ""
+
+
+def notes_text(record_notes: str | None, summary: dict[str, Any]) -> str:
+    """The clinician's notes and the session's own notes (e.g. a changed scored channel)."""
+    lines = [record_notes.strip()] if record_notes and record_notes.strip() else []
+    for note in summary.get("notes") or []:
+        text = str(note).strip()
+        if text and text not in lines:
+            lines.append(text)
+    return "\n".join(lines)
 
 
 def _date(ts: float | None) -> str:
@@ -197,38 +284,26 @@ def collect(db: Database, session_id: int) -> ReportData:
         ("Breathing / PMR", ", ".join(techniques) or "not used"),
         ("Pain rating", pain),
     ]
-    board = info.board or "-"
-    adc = (
-        f"{info.adc_bits}-bit, Vref {info.vref_v:g} V"
-        if info.adc_bits and info.vref_v
-        else info.units
-    )
+    board_adc = board_text(info.board, info.adc_bits, info.vref_v, info.units)
     sensor = str(hw.get("sensor") or hw.get("myoware_version") or "2.0")
     if not sensor.lower().startswith("myoware"):
         sensor = f"MyoWare {sensor}"
     pot = hw.get("pot_kohm")
     supply = hw.get("supply_v")
     envelope = envelope_overview(db, record)
-    if noise_floor_schedule(db, record, len(pipeline.outputs)):
-        floor_text = (
-            ", ".join(
-                f"{name} {value:.2f} uV"
-                for name, value in zip(envelope.names, envelope.noise_floor_uv, strict=True)
-            )
-            + " RMS (measured in this session)"
-        )
-    else:
-        floor_text = ", ".join(
-            f"{o['name']} {o['noise_floor_uv']:.2f} uV ({o['noise_floor_source']})"
-            for o in described["outputs"]
-        )
+    floor_text = noise_floor_text(
+        described["outputs"],
+        envelope.noise_floor_uv,
+        bool(noise_floor_schedule(db, record, len(pipeline.outputs))),
+        adopted_floors(phases, len(pipeline.outputs)),
+    )
     channels = ", ".join(f"{c.name} ({c.kind.value}, gain {c.gain:g})" for c in info.channels)
     recording_rows = [
         (
             "Sensor",
             f"{sensor}" + (f", gain pot {float(pot):g} kOhm" if pot not in (None, "") else ""),
         ),
-        ("Board / ADC", f"{board} / {adc}"),
+        ("Board / ADC", board_adc),
         (
             "Supply / isolation",
             f"{f'{float(supply):g} V' if supply not in (None, '') else '-'} / {record.isolation_mode or '-'}",
@@ -267,6 +342,7 @@ def collect(db: Database, session_id: int) -> ReportData:
                 end_s=end_s,
             )
         )
+    scored = scored_channel_text(summary.get("scored_channel"), envelope.names)
     trials = [(str(p.get("name")), p.get("pct_below")) for p in phases if p.get("kind") == "train"]
     excluded = summary.get("pct_excluded")
     summary_rows = [
@@ -276,7 +352,7 @@ def collect(db: Database, session_id: int) -> ReportData:
             "Below, transfer (no feedback)",
             f"{fmt(summary.get('transfer_pct_below'), 1)} % of the time",
         ),
-        ("Recovery time", f"{fmt(summary.get('recovery_s'), 1)} s"),
+        ("Recovery time", recovery_text(summary.get("recovery_s"), phases)),
         ("Excluded (artefact, gaps)", f"{fmt(excluded, 1)} %"),
     ]
     trend = subject_trend(db, record.subject_id)
@@ -292,6 +368,7 @@ def collect(db: Database, session_id: int) -> ReportData:
         recording_rows=recording_rows,
         summary_rows=summary_rows,
         phases=rows,
+        scored_channel=scored,
         phase_dicts=phases,
         thresholds=db.threshold_log(session_id),
         trial_success=trials,
@@ -299,7 +376,7 @@ def collect(db: Database, session_id: int) -> ReportData:
         envelope=envelope,
         trend=trend,
         trend_text=trend_sentences(trend),
-        notes=record.notes or "",
+        notes=notes_text(record.notes, summary),
         warnings=warnings,
         generated=dt.datetime.now().strftime("%d %b %Y %H:%M"),
     )

@@ -26,8 +26,9 @@ PHASE_COLOURS = {
     "transfer": "#ece3f0",
     "rest": "#f2f2f2",
     "recovery": "#f5ecdf",
-    "tense": "#f6e0dc",
-    "reference-contraction": "#f6e0dc",
+    # contractions in amber: red/pink would read as the "artefact / gap" marks
+    "tense": "#f0dc9a",
+    "reference-contraction": "#f0dc9a",
     "breathing": "#e0eef0",
 }
 DEFAULT_PHASE = "#f7f7f4"
@@ -55,6 +56,30 @@ def style_axes(ax: Axes, ylabel: str = "") -> None:
     ax.set_axisbelow(True)
 
 
+#: Font size of the phase labels in the envelope plot (points).
+LABEL_PT = 6.5
+
+
+def phase_label_layout(
+    name: str, width_frac: float, axes_w_in: float, fontsize_pt: float = LABEL_PT
+) -> tuple[int, float] | None:
+    """How to label a phase band ``width_frac`` of the axis wide: (rotation, label width as a
+    fraction of the axis), or None when not even a rotated label fits inside the band.
+
+    Text width is estimated at 0.6 em per character (DejaVu Sans averages ~0.55-0.6).
+    """
+    if axes_w_in <= 0 or width_frac <= 0:
+        return None
+    em_frac = fontsize_pt / 72.0 / axes_w_in
+    text_frac = 0.6 * em_frac * len(name) + 0.5 * em_frac  # a little margin
+    if text_frac <= width_frac:
+        return 0, text_frac
+    line_frac = 1.3 * em_frac  # a rotated label is one line high
+    if line_frac <= width_frac:
+        return 90, line_frac
+    return None
+
+
 def draw_envelope(ax: Axes, data: ReportData) -> None:
     """Envelope per output, phases shaded and labelled, threshold as a dashed step line."""
     env = data.envelope
@@ -65,26 +90,32 @@ def draw_envelope(ax: Axes, data: ReportData) -> None:
         else 1.0
     )
     top = max(top * 1.15, 1.0)
-    labelled: set[str] = set()
+    span_min = max(minutes[-1] if len(minutes) else 1.0, 1e-6)
+    fig = ax.get_figure()
+    axes_w_in = fig.get_size_inches()[0] * ax.get_position().width if fig is not None else 7.0
+    last_label_x = -np.inf  # right edge (fraction of the axis) of the last label drawn
     for row in data.phases:
         if row.start_s is None or row.end_s is None:
             continue
         colour = PHASE_COLOURS.get(row.kind, DEFAULT_PHASE)
         ax.axvspan(row.start_s / 60, row.end_s / 60, color=colour, linewidth=0, zorder=0)
-        width_min = (row.end_s - row.start_s) / 60
-        span_min = max(minutes[-1] if len(minutes) else 1.0, 1e-6)
-        if width_min / span_min > 0.045:
-            ax.text(
-                (row.start_s + row.end_s) / 120,
-                top * 0.98,
-                row.name,
-                ha="center",
-                va="top",
-                fontsize=6.5,
-                color=MUTED,
-                rotation=90 if width_min / span_min < 0.09 else 0,
-            )
-        labelled.add(row.kind)
+        label = phase_label_layout(
+            row.name, (row.end_s - row.start_s) / 60 / span_min, axes_w_in, LABEL_PT
+        )
+        centre = (row.start_s + row.end_s) / 120 / span_min
+        if label is None or centre - label[1] / 2 < last_label_x:
+            continue  # too narrow for its label, or it would touch the previous one
+        ax.text(
+            (row.start_s + row.end_s) / 120,
+            top * 0.98,
+            row.name,
+            ha="center",
+            va="top",
+            fontsize=LABEL_PT,
+            color=MUTED,
+            rotation=label[0],
+        )
+        last_label_x = centre + label[1] / 2
     for c, name in enumerate(env.names):
         ax.plot(
             minutes, env.envelope_uv[:, c], color=LINE_COLOURS[c % 4], linewidth=0.9, label=name

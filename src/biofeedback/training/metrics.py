@@ -49,6 +49,7 @@ class PhaseMetrics:
     rest_time_pct: float | None = None
     recovery_s: float | None = None
     recovery_level_uv: float | None = None
+    recovery_note: str = ""
     asymmetry_pct: float | None = None
     asymmetry: list[dict[str, Any]] = field(default_factory=list)
     contrast_ratio: float | None = None
@@ -86,6 +87,7 @@ class PhaseMetrics:
             "rest_time_pct": self.rest_time_pct,
             "recovery_s": self.recovery_s,
             "recovery_level_uv": self.recovery_level_uv,
+            "recovery_note": self.recovery_note,
             "asymmetry_pct": self.asymmetry_pct,
             "asymmetry": list(self.asymmetry),
             "contrast_ratio": self.contrast_ratio,
@@ -143,6 +145,31 @@ def centred_rms(
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.sqrt(np.maximum(power[hi] - power[lo], 0.0) / k)
     return np.where(k * 2 >= hi - lo, out, np.nan)
+
+
+#: A contraction counts (and the recovery after it is measured) only when its mean envelope
+#: exceeds both the recovery level (baseline + k SD) and this multiple of the baseline: without
+#: a contraction the envelope is already at rest and the "recovery time" would read 0 s.
+CONTRACTION_MIN_RATIO = 2.0
+
+#: Why a recovery phase has no recovery time although it follows a contraction phase.
+NO_CONTRACTION_NOTE = "not measured (no contraction above rest)"
+
+
+def contraction_happened(
+    contraction_mean_uv: float | None, baseline_uv: float | None, level_uv: float | None
+) -> bool:
+    """True when a contraction phase's mean envelope clearly rose above rest.
+
+    It must exceed the recovery level (``level_uv``, baseline + k SD) and
+    :data:`CONTRACTION_MIN_RATIO` x the baseline.
+    """
+    if contraction_mean_uv is None or baseline_uv is None or not math.isfinite(contraction_mean_uv):
+        return False
+    floor = CONTRACTION_MIN_RATIO * baseline_uv
+    if level_uv is not None:
+        floor = max(floor, level_uv)
+    return contraction_mean_uv > floor
 
 
 def recovery_time(
@@ -337,6 +364,7 @@ class SessionSummary:
     pain_before: float | None = None
     pain_after: float | None = None
     notes: list[str] = field(default_factory=list)
+    scored_channel: int | None = None  # output channel the measures are computed on
 
     def _of_kind(self, *kinds: PhaseKind) -> list[PhaseMetrics]:
         names = {str(k) for k in kinds}
@@ -408,6 +436,7 @@ class SessionSummary:
             "phases": [p.to_dict() for p in self.phases],
             "threshold_log": [c.to_dict() for c in self.threshold_log],
             "notes": list(self.notes),
+            "scored_channel": self.scored_channel,
             "patient_summary": patient_summary_text(self),
         }
 
@@ -476,7 +505,12 @@ def patient_summary_text(summary: SessionSummary) -> str:
         )
     elif baselines:
         out.append(f"Resting tension: {baselines[0].median_uv:.1f} uV.")
-    releases = [p for p in summary._of_kind(PhaseKind.RELEASE) if p.contrast_ratio is not None]
+    # A release after a "tense" phase without a contraction has nothing to compare.
+    releases = [
+        p
+        for p in summary._of_kind(PhaseKind.RELEASE)
+        if p.contrast_ratio is not None and not p.recovery_note
+    ]
     if releases:
         tense = [p.mean_uv for p in summary._of_kind(PhaseKind.TENSE) if p.mean_uv is not None]
         relaxed = [p.mean_uv for p in releases if p.mean_uv is not None]
@@ -490,6 +524,8 @@ def patient_summary_text(summary: SessionSummary) -> str:
                 text += f" ({t / r:.0f} times less)"
             out.append(text + ".")
     recovery_phases = [p for p in summary.phases if p.recovery_level_uv is not None]
+    if not recovery_phases and any(p.recovery_note for p in summary.phases):
+        out.append(f"Recovery after tensing was {NO_CONTRACTION_NOTE}.")
     if recovery_phases:
         times = [p.recovery_s for p in recovery_phases if p.recovery_s is not None]
         if times:

@@ -26,7 +26,13 @@ import numpy as np
 
 from biofeedback.core.types import Flag
 from biofeedback.errors import ProtocolFileError
-from biofeedback.training.metrics import PhaseMetrics, SessionSummary, compute_phase_metrics
+from biofeedback.training.metrics import (
+    NO_CONTRACTION_NOTE,
+    PhaseMetrics,
+    SessionSummary,
+    compute_phase_metrics,
+    contraction_happened,
+)
 from biofeedback.training.protocol import (
     CONTRACTION_KINDS,
     RECOVERY_KINDS,
@@ -612,6 +618,7 @@ class SessionRunner:
                 pain_before=self.pain_before,
                 pain_after=self.pain_after,
                 notes=list(self._notes),
+                scored_channel=self.protocol.scored_channel,
             )
 
     # ------------------------------------------------------------------ internals
@@ -955,6 +962,7 @@ class SessionRunner:
         phase = rec.phase
         n = rec.n
         level = None
+        recovery_note = ""
         contraction_mean = None
         prev = self._metrics[-1] if self._metrics else None
         prev_kind = self.protocol.phases[rec.index - 1].kind if rec.index > 0 else None
@@ -966,6 +974,11 @@ class SessionRunner:
             m = self.protocol.measures
             sd = self.baseline_robust_sd_uv if m.recovery_robust_sd else self.baseline_sd_uv
             level = self.baseline_uv + m.recovery_sd * (sd or 0.0)
+            contraction = prev.mean_uv if prev is not None else None
+            if not contraction_happened(contraction, self.baseline_uv, level):
+                # Nothing to recover from: the envelope is at rest from the first sample.
+                level = None
+                recovery_note = NO_CONTRACTION_NOTE
         if phase.kind == PhaseKind.RELEASE and prev_kind == PhaseKind.TENSE and prev is not None:
             contraction_mean = prev.mean_uv
         pairs = None
@@ -994,6 +1007,7 @@ class SessionRunner:
             contraction_mean_uv=contraction_mean,
             envelope_delay_s=self.envelope_delay_s,
         )
+        metrics.recovery_note = recovery_note
         metrics.feedback = str(phase.feedback)
         metrics.paused_s = rec.paused_n / self.fs_hz
         metrics.repeat_index = phase.repeat_index
