@@ -66,7 +66,7 @@ def _assert_same(a: np.ndarray, b: np.ndarray) -> None:
     cuts=st.lists(st.one_of(st.just(1), st.integers(0, 40), st.integers(41, 700)), max_size=60),
     gaps=st.lists(st.tuples(st.integers(0, N - 300), st.integers(1, 200)), max_size=3),
     hum=st.booleans(),
-    mains=st.sampled_from([50.0, None, "auto"]),
+    mains=st.sampled_from([50.0, 60.0, None, "auto"]),  # 60: hum at the frequency not notched
 )
 def test_chunked_equals_whole(seed, cuts, gaps, hum, mains) -> None:
     x, flags = _stream(seed, gaps, hum)

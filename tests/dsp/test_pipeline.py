@@ -189,6 +189,76 @@ def test_auto_mains_picks_the_hum_frequency() -> None:
     assert p.mains_hz_active is None  # no hum: no notch needed
 
 
+@pytest.mark.parametrize("notch_hz", [50.0, 60.0])
+def test_hum_at_the_frequency_not_notched_is_flagged(notch_hz) -> None:
+    fs = 1000.0
+    n = 5000
+    t = np.arange(n) / fs
+    emg = steady_emg(5.0, n / fs, fs, seed=6)
+    other = 110.0 - notch_hz
+    s = PipelineSettings(mains_hz=notch_hz)
+    clean = Pipeline(uv_info(fs), s)
+    assert not (run(clean, emg).flags & Flag.MAINS).any()
+    p = Pipeline(uv_info(fs), s)
+    out = run(p, emg + 40 * np.sin(2 * np.pi * other * t))
+    assert p.mains_hz_active == notch_hz  # the setting is kept; only the check looks at both
+    assert flag_fraction(out.flags[2500:], Flag.MAINS) == 1.0
+    by_hz = p.quality.mains_ratio_by_hz()
+    assert set(by_hz) == {50.0, 60.0}
+    assert by_hz[other][0] > 0.9 > 0.05 > by_hz[notch_hz][0]
+    assert p.quality.mains_hum_hz() == [other]
+    assert p.mains_ratio[0] > 0.5  # the larger ratio counts (last window)
+    assert json.dumps(p.quality.as_dict())
+    # hum at the notched frequency is still flagged, and named as such
+    q = Pipeline(uv_info(fs), s)
+    flags = run(q, emg + 40 * np.sin(2 * np.pi * notch_hz * t)).flags
+    assert flag_fraction(flags[2500:], Flag.MAINS) == 1.0
+    assert q.quality.mains_hum_hz() == [notch_hz]
+
+
+def _flag_runs(
+    kinds: str, emg_uv: np.ndarray, raw_off: bool = False, board: str = "uno"
+) -> tuple[Pipeline, np.ndarray]:
+    info = myoware_info(board, kinds, fs_hz=1000.0)
+    x = myoware_counts(info, emg_uv, np.random.default_rng(8), adc_noise_lsb=0.5)
+    if raw_off:  # RAW electrodes off: the RAW input sits at mid-scale
+        for c, ch in enumerate(info.channels):
+            if ch.kind == ChannelKind.RAW:
+                x[:, c] = 2.0 ** (info.adc_bits - 1)
+    p = Pipeline(info)
+    return p, run(p, x).flags
+
+
+def test_env_inherits_mains_and_flat_from_the_raw_of_the_same_sensor() -> None:
+    fs = 1000.0
+    n = 4000
+    t = np.arange(n) / fs
+    emg = steady_emg(5.0, n / fs, fs, seed=9)
+    hum = emg + 150 * np.sin(2 * np.pi * 50 * t)
+    p, flags = _flag_runs("raw,env,ref", hum)
+    raw, env = (flags[:, i] & Flag.MAINS for i in (0, 1))
+    assert flag_fraction(raw[2500:], Flag.MAINS) == 1.0
+    assert np.array_equal(env, raw)  # ENV has no mains rule of its own: exactly RAW's
+    assert p.quality.fractions()["mains"][1] > 0.5
+    _, flags = _flag_runs("raw,env,ref", emg)
+    assert not (flags & Flag.MAINS).any()  # no hum: nothing inherited
+    p, flags = _flag_runs("raw,env,ref", emg, raw_off=True, board="12bit")
+    assert p.outputs[0].resolves_rest
+    assert flag_fraction(flags[2500:, 0], Flag.FLAT) == 1.0
+    assert np.array_equal(flags[:, 1] & Flag.FLAT, flags[:, 0] & Flag.FLAT)
+    # a 10-bit RAW cannot resolve rest: flat there may be a relaxed muscle, ENV keeps its own
+    p, flags = _flag_runs("raw,env,ref", emg, raw_off=True)
+    assert not p.outputs[0].resolves_rest
+    assert flag_fraction(flags[2500:, 0], Flag.FLAT) == 1.0
+    assert not (flags[:, 1] & Flag.FLAT).any()
+    # without a RAW channel (or with RAW and ENV not paired) ENV is judged on its own
+    _, flags = _flag_runs("env", hum)
+    assert not (flags & (Flag.MAINS | Flag.FLAT)).any()
+    _, flags = _flag_runs("raw,raw,env,ref,ref", hum)
+    assert flag_fraction(flags[2500:, 0], Flag.MAINS) == 1.0
+    assert not (flags[:, 2] & Flag.MAINS).any()
+
+
 def test_clipping_is_flagged_and_blanked_for_half_a_second() -> None:
     info = myoware_info("12bit", "raw,env,ref", fs_hz=1000.0)
     rng = np.random.default_rng(106)

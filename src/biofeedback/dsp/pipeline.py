@@ -342,6 +342,9 @@ class Pipeline:
         refs = (ref_cols * len(raw_cols) if len(ref_cols) == 1 else ref_cols) if ref_cols else []
         self._kr, self._ke = len(raw_cols), len(env_cols)
         self._k = self._kr + self._ke
+        # RAW and ENV of the same sensors (as many of each, paired in order): ENV outputs
+        # inherit RAW's mains and flat flags
+        self._env_inherits = self._kr > 0 and self._kr == self._ke
         counts = info.units == "counts"
         self._counts = counts
         raw_scale = np.array([info.channels[c].scale_uv for c in raw_cols], dtype=float)
@@ -373,7 +376,12 @@ class Pipeline:
                 raise PipelineSettingsError(f"RAW band-pass: {exc}") from None
             self._band = band
             self._bp_sos = bp
-            mains_choices = [s.mains_hz] if isinstance(s.mains_hz, float) else [50.0, 60.0]
+            if isinstance(s.mains_hz, float):
+                # the notched frequency first; the other one (50 <-> 60 Hz) is filtered only to
+                # measure hum there: hum at the frequency not notched must be flagged too
+                mains_choices = [s.mains_hz, 110.0 - s.mains_hz] if s.mains_hz < band[1] else []
+            else:
+                mains_choices = [50.0, 60.0]
             for f0 in mains_choices:
                 if f0 < band[1]:
                     self._banks.append(_NotchBank(fs, f0, s, band, bp, kr))
@@ -645,6 +653,14 @@ class Pipeline:
         self._qbuf: dict[int, np.ndarray] = {}
         self._floor = np.array([o.noise_floor_uv for o in self._outputs_internal])
         self._floor_sq = (self._floor**2)[:, None]
+        # Window flags each paired ENV row takes over from its RAW row: MAINS always; FLAT only
+        # when RAW resolves rest (on a coarse ADC a relaxed muscle leaves RAW flat while ENV,
+        # amplified after rectification, still reads it)
+        raw_outs = self._outputs_internal[: self._kr]
+        self._inherit_bits = np.array(
+            [[Flag.MAINS | (Flag.FLAT if o.resolves_rest else 0)] for o in raw_outs],
+            dtype=np.uint16,
+        )
         # bursts are judged against at least the floor (and never below 0.5 uV)
         self._wq.floor_power = (np.maximum(self._floor, 0.5) ** 2)[:, None]
 
@@ -836,6 +852,11 @@ class Pipeline:
                 y[...] = b
                 self._banks[0].filter.filter_inplace(y, rr)
                 np.subtract(b, y, out=work[kr : 2 * kr])
+                if len(self._banks) > 1:  # hum at the other mains frequency (measured only)
+                    d = work[2 * kr : 3 * kr]
+                    d[...] = b
+                    self._banks[1].filter.filter_inplace(d, rr)
+                    np.subtract(b, d, out=d)
                 ys = [y]
             else:
                 ys = []
@@ -910,10 +931,13 @@ class Pipeline:
             if kr:
                 p_band = at[:kr]
                 p_mains = at[kr : 2 * kr]
-                if len(self._banks) > 1:
-                    p_mains = np.maximum(p_mains, at[2 * kr : 3 * kr])
+                parts = None
+                if len(self._banks) > 1:  # 50 and 60 Hz: the larger hum counts
+                    p_other = at[2 * kr : 3 * kr]
+                    parts = {self._banks[0].mains_hz: p_mains, self._banks[1].mains_hz: p_other}
+                    p_mains = np.maximum(p_mains, p_other)
                 p_low = at[o_l:o_y]
-                self.quality.add_mains(p_mains, p_band)
+                self.quality.add_mains(p_mains, p_band, parts)
             flat_sum = at[self._flat_rows] if kr and ke else (p_band if kr else at[o_e:o_v])
             bits = self._wq.evaluate(
                 pts, first, p_band, p_mains, p_low, flat_sum, power[pts].T, at[o_v:], slow
@@ -921,6 +945,10 @@ class Pipeline:
         wf = self._wq.expand(pts, bits, n)
         if wf is not None:
             flt |= wf
+            if self._env_inherits:
+                # ENV is the rectified, smoothed RAW of the same electrodes: hum or a dead
+                # electrode seen on RAW is in ENV too (ENV alone cannot show either)
+                flt[kr:] |= wf[:kr] & self._inherit_bits
             flagged = True
         if restarts or first < self._settle_max:
             self._settling(flt, restarts, first)

@@ -14,7 +14,10 @@ Rules (starting points, to be tuned on recordings):
 - flat line: in-band RMS (RAW) below 0.05 uV, or ENV below half of what the amplifier's own
   noise gives (a connected, powered MyoWare never reads that low), for more than 1 s.
 - mains: P(mains +-1 Hz, and harmonics) / P(20-450 Hz), measured before the notch, above 0.5
-  for more than 1 s.
+  for more than 1 s. Hum is measured at both 50 and 60 Hz whatever the notch (the larger ratio
+  counts), so hum at the frequency not notched is flagged too. ENV outputs paired with a RAW
+  output of the same sensor inherit its mains flag, and its flat flag when that RAW resolves
+  rest (see the pipeline).
 - motion: power below 20 Hz (1-20 Hz, before the high-pass) above the in-band power and above
   100 uV RMS; or the RMS jumping above 10 x its slow baseline for less than 2 s.
 - gaps: missing samples (NaN or ``Flag.MISSING``); a gap longer than 50 ms restarts the filters.
@@ -352,10 +355,25 @@ class QualitySummary:
         self._p_band = np.zeros(nr)
         self._last_mains: np.ndarray | None = None
         self._last_band: np.ndarray | None = None
+        self._p_by_hz: dict[float, np.ndarray] = {}
 
-    def add_mains(self, p_mains: np.ndarray, p_band: np.ndarray) -> None:
-        """Add RAW window powers [k_raw, m] near the mains and in band at m evaluation points."""
+    def add_mains(
+        self,
+        p_mains: np.ndarray,
+        p_band: np.ndarray,
+        parts: dict[float, np.ndarray] | None = None,
+    ) -> None:
+        """Add RAW window powers [k_raw, m] near the mains and in band at m evaluation points.
+
+        ``parts`` optionally gives the powers near each mains frequency (Hz -> [k_raw, m]) when
+        several are measured; ``p_mains`` is then their maximum.
+        """
         self._last_mains, self._last_band = p_mains[:, -1], p_band[:, -1]
+        for hz, p in (parts or {}).items():
+            acc = self._p_by_hz.get(hz)
+            if acc is None:
+                acc = self._p_by_hz[hz] = np.zeros(len(self._p_band))
+            acc += p.sum(axis=1)
         if p_mains.shape[1] == 1:
             self._p_mains += self._last_mains
             self._p_band += self._last_band
@@ -393,6 +411,33 @@ class QualitySummary:
                 mean[pos] = round(float(self._p_mains[j] / self._p_band[j]), 4)
         return last, mean
 
+    def mains_ratio_by_hz(self) -> dict[float, list[float | None]]:
+        """Mean mains ratio per measured mains frequency (Hz -> per output; None for ENV).
+
+        Empty when only one frequency is measured (or before any data)."""
+        k = len(self.names)
+        out: dict[float, list[float | None]] = {}
+        if self._raw_rows is None:
+            return out
+        for hz, acc in sorted(self._p_by_hz.items()):
+            ratios: list[float | None] = [None] * k
+            for j, pos in enumerate(self._raw_rows):
+                if self._p_band[j] > 0:
+                    ratios[pos] = round(float(acc[j] / self._p_band[j]), 4)
+            out[hz] = ratios
+        return out
+
+    def mains_hum_hz(self) -> list[float | None]:
+        """Per output, the mains frequency (50 or 60 Hz) with the larger mean hum; None for ENV
+        outputs or when only one frequency is measured."""
+        best: list[float | None] = [None] * len(self.names)
+        top: list[float] = [-1.0] * len(self.names)
+        for hz, ratios in self.mains_ratio_by_hz().items():
+            for pos, r in enumerate(ratios):
+                if r is not None and r > top[pos]:
+                    best[pos], top[pos] = hz, r
+        return best
+
     def as_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
         last, mean = self.mains_ratio()
@@ -402,4 +447,5 @@ class QualitySummary:
             "fraction": self.fractions(),
             "mains_ratio_last": last,
             "mains_ratio_mean": mean,
+            "mains_ratio_by_hz": {f"{hz:g}": r for hz, r in self.mains_ratio_by_hz().items()},
         }
