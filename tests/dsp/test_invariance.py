@@ -90,3 +90,16 @@ def test_single_sample_chunks_over_gaps_and_every_flag() -> None:
     seen = np.bitwise_or.reduce(whole.flags, axis=None)
     for bit in (Flag.MISSING, Flag.CLIPPED, Flag.MAINS, Flag.MOTION, Flag.SETTLING):
         assert seen & bit, bit  # the stream exercises each detector
+
+
+def test_gap_right_after_one_sample_chunks_holds_the_last_value() -> None:
+    # Regression: blocks taking the gap-free fast path must still update the held value, so a
+    # gap that starts the next block holds the same sample as one call on the whole array.
+    x, flags = _stream(0, [(2, 1)], False)
+    info = myoware_info("uno", "raw,env,ref", fs_hz=1000.0)
+    s = PipelineSettings(mains_hz=50.0)
+    whole = Pipeline(info, s).process(Chunk(0, x, flags))
+    sig, env, fl = _run(Pipeline(info, s), x, flags, [1, 1])
+    _assert_same(sig, whole.signal_uv)
+    _assert_same(env, whole.envelope_uv)
+    assert np.array_equal(fl, whole.flags)

@@ -840,6 +840,10 @@ class Pipeline:
             rr = {r: p for r, p in restarts.items() if r < kr}
             if restarts:
                 self._wq.schedule(restarts, first)
+        else:
+            # the fast path skips gap handling, but a gap starting the next block must hold this
+            # block's last value (as one call on the whole array would)
+            self._gaps.hold_last(b[:, -1] if kr else None, e[:, -1] if ke else None)
 
         # --- RAW path: band-pass, notches, low band; squares into the moving-sum rows ---
         y = None

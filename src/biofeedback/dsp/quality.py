@@ -296,6 +296,10 @@ class GapTracker:
         self._missing_run = np.full(self.n_rows, _FOREVER, dtype=np.int64)
         self.settled = False
 
+    def hold_last(self, *rows: np.ndarray | None) -> None:
+        """Remember the last values of a block processed without gaps (row groups in order)."""
+        self._last_value = np.concatenate([r for r in rows if r is not None])
+
     def process(self, x: np.ndarray, valid: np.ndarray) -> dict[int, list[int]]:
         """Fill ``x`` [rows, n] in place where ``valid`` is False; return the restarts (row ->
         positions in this block)."""
