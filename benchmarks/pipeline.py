@@ -108,6 +108,9 @@ def offline_ours(x_uv: np.ndarray, runs: int) -> float:
 
 
 def offline_neurokit(x_uv: np.ndarray, runs: int) -> float | None:
+    if runs < 1:
+        print("NeuroKit2 comparison skipped (--nk-runs 0)")
+        return None
     try:
         import neurokit2 as nk
     except ImportError:
