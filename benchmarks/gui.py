@@ -264,6 +264,7 @@ def measure_latency(steps: int) -> dict:
     first, rows = processed.read_range(max(0, end - processed.capacity), end)
     env = rows["envelope"][:, 0]
     latencies, rms_delays = [], []
+    parts: dict[str, list[float]] = {"chunk": [], "gui": []}
     for onset in device.step_onsets(end - int(0.5 * device.fs_hz)):
         if onset < calibrated_from + device.step_period // 4:
             continue
@@ -280,6 +281,12 @@ def measure_latency(steps: int) -> dict:
             above = np.nonzero(env[lo:] >= threshold)[0]
             if len(above):
                 rms_delays.append(above[0] / device.fs_hz * 1000)
+                # where the rest goes: the crossing sample waits for its chunk to end (chunk),
+                # then the window notices it and draws the gauge (gui)
+                cross = onset + int(above[0])
+                t_due = device.sample_time((cross // device.chunk + 1) * device.chunk)
+                parts["chunk"].append((t_due - device.sample_time(cross)) * 1000)
+                parts["gui"].append((after[0] - t_due) * 1000)
     window.close()
     lat = np.array(latencies)
     rms = np.array(rms_delays)
@@ -294,6 +301,9 @@ def measure_latency(steps: int) -> dict:
         "overhead_ms_median": round(float(np.median(lat) - np.median(rms)), 1)
         if len(lat) and len(rms)
         else None,
+        "overhead_parts_ms_median": {
+            k: round(float(np.median(v)), 1) for k, v in parts.items() if v
+        },
     }
 
 

@@ -29,6 +29,8 @@ from biofeedback.engine import Engine
 #: The traces are drawn from about this many min/max columns (about one per pixel of the plot in
 #: a 1280 px window): each frame decimates only its new samples instead of the whole 10 s window.
 TRACE_COLUMNS = 640
+#: How often the watcher peeks at the newest envelope row between frames.
+WATCH_HZ = 100.0
 #: Seconds of quality flags the gauge looks back over (a flag lights the gauge grey at once and
 #: keeps it grey a little while, instead of flickering).
 RECENT_FLAGS_S = 0.25
@@ -98,6 +100,8 @@ class EngineBridge(QObject):
         A :class:`~biofeedback.devices.base.DeviceStatus`, delivered on the GUI thread.
     first_frame()
         Once, on the first tick that read data.
+    newest_changed()
+        Between frames, when a new envelope row arrived (``newest_envelope_uv``, ``newest_flags``).
     """
 
     frame_ready = Signal()
@@ -105,6 +109,7 @@ class EngineBridge(QObject):
     text_ready = Signal()
     status_changed = Signal(object)
     first_frame = Signal()
+    newest_changed = Signal()
     _device_status = Signal(object)
 
     def __init__(
@@ -130,6 +135,16 @@ class EngineBridge(QObject):
         self._tick_t0 = 0.0
         self._tick_k = 0
         self._ticking = False
+        # A light watcher between frames: it only peeks at the newest envelope row (a lock and a
+        # one-row copy) so a threshold crossing can recolour the gauge without waiting for the
+        # next frame tick (up to 17 ms). It never redraws anything itself.
+        self.watch_timer = QTimer(self)
+        self.watch_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.watch_timer.setInterval(round(1000.0 / WATCH_HZ))
+        self.watch_timer.timeout.connect(self._on_watch)
+        self.newest_envelope_uv = np.empty(0)
+        self.newest_flags = np.empty(0, dtype=np.int64)
+        self._watched_index = -1
         self.slow_timer = QTimer(self)
         self.slow_timer.setInterval(max(50, round(1000.0 / slow_hz)))
         self.slow_timer.timeout.connect(self._on_slow_tick)
@@ -199,6 +214,7 @@ class EngineBridge(QObject):
         self._tick_t0, self._tick_k = time.monotonic(), 0
         self.fast_timer.start(0)
         self.slow_timer.start()
+        self.watch_timer.start()
         return info
 
     def stop(self) -> None:
@@ -206,6 +222,7 @@ class EngineBridge(QObject):
         self._ticking = False
         self.fast_timer.stop()
         self.slow_timer.stop()
+        self.watch_timer.stop()
         self.engine.stop()
 
     def close(self) -> None:
@@ -213,6 +230,7 @@ class EngineBridge(QObject):
         self._ticking = False
         self.fast_timer.stop()
         self.slow_timer.stop()
+        self.watch_timer.stop()
         self.engine.close()
 
     @property
@@ -288,6 +306,21 @@ class EngineBridge(QObject):
         if self.new_rows and not self._got_first:
             self._got_first = True
             self.first_frame.emit()
+
+    def _on_watch(self) -> None:
+        processed = self.engine.processed
+        if processed is None or self.first_index is None:
+            return
+        end = processed.end_index
+        if end == self._watched_index or end <= self.latest_index:
+            return  # nothing new since the last peek or the last frame
+        self._watched_index = end
+        _, rows = processed.read_last(1)
+        if len(rows) == 0:
+            return
+        self.newest_envelope_uv = rows["envelope"][0]
+        self.newest_flags = rows["flags"][0].astype(np.int64)
+        self.newest_changed.emit()
 
     def _ingest(self, first: int, rows: np.ndarray) -> None:
         m = len(rows)

@@ -63,6 +63,7 @@ from biofeedback.gui.history_panel import HistoryDialog, ReminderWatcher
 from biofeedback.gui.patient_view import PatientViewWidget
 from biofeedback.gui.safety_dialog import SafetyChecklistDialog, needs_checklist
 from biofeedback.gui.session_panel import SessionEvents, SessionPanel, summary_text
+from biofeedback.gui.tension_gauge import GaugeState, classify
 from biofeedback.gui.theme import apply_theme, font
 from biofeedback.session import RecordingSession, SessionResult
 from biofeedback.storage.database import Database
@@ -535,6 +536,7 @@ class MainWindow(QMainWindow):
         bridge.frame_ready.connect(self._on_frame)
         bridge.text_ready.connect(self._on_text)
         bridge.status_changed.connect(self._on_status)
+        bridge.newest_changed.connect(self._on_newest)
         self.bridge = bridge
         self._build_cards(engine, info)
         self._remember_source(url)
@@ -787,6 +789,7 @@ class MainWindow(QMainWindow):
         bridge.frame_ready.connect(self._on_frame)
         bridge.text_ready.connect(self._on_text)
         bridge.status_changed.connect(self._on_status)
+        bridge.newest_changed.connect(self._on_newest)
         self.engine, self.bridge = engine, bridge
         self.session, self.session_db = session, db
         self._finish_scheduled = False
@@ -968,6 +971,28 @@ class MainWindow(QMainWindow):
                 self.patient.advance(level, self.thresholds_uv[c], flags, now)
             else:
                 self.patient.pacer.advance(now)
+
+    def _on_newest(self) -> None:
+        """Between frames: recolour a gauge the moment its channel crosses the target (the bar
+        and trail follow on the next frame). Flagged or unsettled channels wait for the frame."""
+        bridge = self.bridge
+        if bridge is None or self.view != "clinician":
+            return
+        levels, flags = bridge.newest_envelope_uv, bridge.newest_flags
+        for c, card in enumerate(self.cards[: len(levels)]):
+            gauge = card.gauge
+            if (
+                flags[c]
+                or bridge.recent_flags[c]
+                or gauge.state
+                not in (
+                    GaugeState.CALM,
+                    GaugeState.TENSE,
+                )
+            ):
+                continue
+            if classify(float(levels[c]), self.thresholds_uv[c], 0) != gauge.state:
+                gauge.set_level(float(levels[c]), 0)
 
     def _leading_channel(self) -> int | None:
         """The channel furthest above (or least below) its target: what the patient works on."""
