@@ -330,3 +330,27 @@ def test_safety_checklist_guards_board_sources(qtbot, monkeypatch):
     assert shown == [1, 2]  # asked once per run
     assert window.isolation == "usb-isolator"
     assert window.banner.state == DeviceState.ERROR
+
+
+def test_crossing_recolours_the_gauge_between_frames(qtbot):
+    window = open_window(qtbot, STEADY)
+    window.set_threshold(0, 200.0)
+    wait_for_data(qtbot, window, 0.5)
+    gauge = window.cards[0].gauge
+    qtbot.waitUntil(lambda: gauge.state == GaugeState.CALM, timeout=5000)
+    bridge = window.bridge
+    bridge.fast_timer.stop()  # no frames: only the watcher path can change the gauge now
+    bridge._ticking = False
+    window.set_threshold(0, 10.0)
+    bridge.newest_envelope_uv = np.array([20.0])
+    bridge.newest_flags = np.array([0])
+    bridge.recent_flags = np.array([0])
+    window._on_newest()
+    assert gauge.state == GaugeState.TENSE
+    bridge.newest_envelope_uv = np.array([5.0])
+    bridge.newest_flags = np.array([8])  # a flagged row (mains) is never rewarded
+    window._on_newest()
+    assert gauge.state == GaugeState.TENSE
+    bridge.newest_flags = np.array([0])
+    window._on_newest()
+    assert gauge.state == GaugeState.CALM
