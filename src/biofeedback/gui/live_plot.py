@@ -7,12 +7,12 @@ raw trace, about one column per pixel), and the picture scrolls: the whole line 
 (1 px cosmetic pen, no antialiasing) into a pixmap twice a second, and in between Qt's own items
 move that pixmap and draw only the newest columns.
 
-Why not ``PlotDataItem.setData`` with ``clipToView`` and ``autoDownsample(method="peak")``? It
-rebuilds and strokes a QPainterPath of the whole window every frame: measured ~2.0 ms per channel
-per frame against ~0.7 ms for the scrolling trace (offscreen raster, this machine), the difference
-between 4 channels fitting in half a core at 60 fps or not. Axis ranges are set by the window's
-slow timer, never auto-ranged per frame, so the picture does not pump; axes are drawn from a
-pixmap cache and kept outside the area repainted every frame.
+Why not ``PlotDataItem.setData`` with ``clipToView`` and ``autoDownsample(method="peak")`` on the
+full-rate window? It re-decimates the whole window and rebuilds and strokes a QPainterPath every
+frame: 23 ms per frame for 4 channels x 2 kHz x 10 s against 3.5-4 ms for these traces (including
+the decimation; offscreen raster, this machine), the difference between 60 fps within half a core
+or not. Axis ranges are set by the window's slow timer, never auto-ranged per frame, so the picture
+does not pump; axes are drawn from a pixmap cache and kept outside the area repainted every frame.
 """
 
 from __future__ import annotations
