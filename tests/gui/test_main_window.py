@@ -340,6 +340,8 @@ def test_crossing_recolours_the_gauge_between_frames(qtbot):
     qtbot.waitUntil(lambda: gauge.state == GaugeState.CALM, timeout=5000)
     bridge = window.bridge
     bridge.fast_timer.stop()  # no frames: only the watcher path can change the gauge now
+    bridge.watch_timer.stop()  # and the test feeds it by hand (no race with a real peek)
+    bridge.slow_timer.stop()
     bridge._ticking = False
     window.set_threshold(0, 10.0)
     bridge.newest_envelope_uv = np.array([20.0])
