@@ -180,6 +180,35 @@ def test_ten_bit_quantisation_step_is_visible():
     assert len(np.unique(r4[:, 0])) > 15
 
 
+@pytest.mark.parametrize("bits", [10, 12, 14])
+def test_bits_sets_the_adc_resolution_its_scale_and_quantisation_step(bits):
+    url = f"sim://?board=uno&bits={bits}&level_uv=200&seed=3&mains_uv=0&speed=max"
+    device = open_device(url)
+    info = device.open()
+    assert info.adc_bits == bits and info.vref_v == 5.0 and info.board == "uno"
+    assert info.full_scale == 2**bits - 1
+    for ch in info.channels:
+        assert ch.scale_uv == pytest.approx(counts_to_uv_scale(5.0, bits, ch.gain))
+    s = synthesise(url, duration_s=2).samples
+    assert np.all(s == np.round(s)) and s.max() <= 2**bits - 1
+    # REF sits mid-scale of this resolution, and one code of RAW is Vref / 2**bits / 200
+    assert np.mean(s[:, 2]) == pytest.approx(2 ** (bits - 1), rel=0.005)
+    step_uv = np.diff(np.unique(s[:, 0])) * info.channels[0].scale_uv
+    assert np.min(step_uv) == pytest.approx(5.0 / 2**bits / 200 * 1e6)
+    assert np.min(step_uv) == pytest.approx(BOARDS["uno"].with_bits(bits).raw_uv_per_step)
+
+
+def test_bits_default_is_the_boards_own_and_matches_an_explicit_value():
+    plain = synthesise("sim://?board=uno-r4&seed=2", n_samples=500).samples
+    same = synthesise("sim://?board=uno-r4&bits=14&seed=2", n_samples=500).samples
+    assert np.array_equal(plain, same)
+    assert open_device("sim://?board=12bit").config.adc_bits is None
+    assert open_device("sim://?board=12bit").open().adc_bits == 12
+    # the same signal at 10 bits is the 14-bit signal rounded to a 16x coarser step
+    coarse = synthesise("sim://?board=uno-r4&bits=10&seed=2", n_samples=500).samples
+    assert np.max(np.abs(coarse[:, 0] * 16 - plain[:, 0])) <= 8
+
+
 def test_channel_selection_and_stream_info():
     device = open_device("sim://?board=12bit&channels=env,raw&fs=2000&seed=9&speed=max")
     info = device.open()
@@ -431,6 +460,10 @@ def test_stop_interrupts_a_slow_pace_promptly():
         ("sim://?scenario=learner&trials=0", "out of range"),
         ("sim://?senario=relax", "unknown option"),
         ("sim://?duration_s=0", "out of range"),
+        ("sim://?bits=7", r"bits=7 is out of range \[8, 16\]"),
+        ("sim://?bits=17", "out of range"),
+        ("sim://?bits=x", "bits='x' is not a whole number"),
+        ("sim://?bits=12.5", "not a whole number"),
     ],
 )
 def test_bad_urls_give_clear_source_url_errors(url, message):

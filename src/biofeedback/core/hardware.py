@@ -6,7 +6,7 @@ One place for these numbers; the simulator, the pipeline's noise-floor model and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MYOWARE_RAW_GAIN = 200.0
 MYOWARE_DEFAULT_POT_KOHM = 50.0
@@ -15,6 +15,10 @@ ARV_TO_RMS = math.sqrt(math.pi / 2.0)
 #: Input-referred noise of the MyoWare front end plus electrode/skin noise, uV RMS in 20-450 Hz
 #: (practice: ~0.5-1 uV for a good instrumentation amplifier with gelled Ag/AgCl electrodes).
 AMPLIFIER_NOISE_UV = 0.7
+#: ADC resolutions a source may be told to use (``bits=``): AVR 10, SAMD/ESP32 12, Uno R4 14, and
+#: whatever ``analogReadResolution(n)`` a sketch sets (the Arduino cores accept 8..16).
+ADC_BITS_MIN = 8
+ADC_BITS_MAX = 16
 
 
 def myoware_env_gain(pot_kohm: float = MYOWARE_DEFAULT_POT_KOHM) -> float:
@@ -41,6 +45,18 @@ class Board:
     def raw_quantisation_uv(self) -> float:
         """RMS quantisation noise of RAW referred to the electrodes (step / sqrt(12))."""
         return self.raw_uv_per_step / math.sqrt(12.0)
+
+    def with_bits(self, bits: int | None) -> Board:
+        """This board with its ADC read at ``bits`` (e.g. a sketch calling analogReadResolution).
+
+        The key and Vref stay (the board, and so its supply and reference, is the same); None or
+        the board's own resolution returns the board itself. ValueError outside 8..16.
+        """
+        if bits is None or bits == self.adc_bits:
+            return self
+        if not ADC_BITS_MIN <= bits <= ADC_BITS_MAX:
+            raise ValueError(f"ADC bits must be {ADC_BITS_MIN}..{ADC_BITS_MAX}, not {bits}")
+        return replace(self, adc_bits=bits, label=f"{self.label} read at {bits}-bit")
 
     def env_uv_per_step(self, pot_kohm: float = MYOWARE_DEFAULT_POT_KOHM) -> float:
         """ENV microvolts (ARV) at the electrodes per ADC step."""

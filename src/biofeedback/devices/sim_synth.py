@@ -21,9 +21,9 @@ Signal model (per sample, all at the electrodes in uV unless stated):
   value, so ENV x Vref / 2**bits / G_ENV x ARV_TO_RMS reads the RMS for Gaussian EMG. ENV does
   not see baseline wander (AC-coupled stage). Every output is limited to 0..Vs; an electrode-off
   stretch puts every output at Vs.
-- ADC: code = round(V / Vref x 2**bits) (the AVR's ideal first transition is at 0.5 LSB),
-  clipped to 0 .. 2**bits - 1, so V = code x Vref / 2**bits (SPEC.md 1) is unbiased. Lost samples
-  are NaN with ``Flag.MISSING``.
+- ADC (the board's resolution, or ``bits=``): code = round(V / Vref x 2**bits) (the AVR's ideal
+  first transition is at 0.5 LSB), clipped to 0 .. 2**bits - 1, so V = code x Vref / 2**bits
+  (SPEC.md 1) is unbiased. Lost samples are NaN with ``Flag.MISSING``.
 
 All randomness comes from ``numpy.random.SeedSequence(seed)`` children, one per stream, and the
 signal is produced in fixed internal blocks of one second, so the same configuration always gives
@@ -36,7 +36,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
 
 from biofeedback.core import hardware
 from biofeedback.core.types import (
@@ -73,6 +72,8 @@ def band_hz(fs_hz: float) -> tuple[float, float]:
 
 def band_power(sos: np.ndarray, fs_hz: float, lo_hz: float, hi_hz: float) -> float:
     """Variance in ``[lo_hz, hi_hz]`` of unit-variance white noise filtered by ``sos``."""
+    from scipy import signal
+
     f, h = signal.sosfreqz(sos, worN=_FREQ_POINTS, fs=fs_hz)
     p = np.abs(h) ** 2
     inside = (f >= lo_hz) & (f <= hi_hz)
@@ -92,6 +93,8 @@ def emg_shaping_sos(fs_hz: float, scale: float = 1.0) -> np.ndarray:
 
     ``scale`` multiplies every corner frequency (``FATIGUE_SCALE`` for the fatigued spectrum).
     """
+    from scipy import signal
+
     w1, w2, w3 = (2.0 * np.pi * f * scale for f in EMG_CORNERS_HZ)
     z, p, k = signal.bilinear_zpk([0.0, 0.0], [-w1, -w1, -w2, -w2, -w3], w2 * w2 * w3, fs_hz)
     return _normalise(signal.zpk2sos(z, p, k), fs_hz)
@@ -99,6 +102,8 @@ def emg_shaping_sos(fs_hz: float, scale: float = 1.0) -> np.ndarray:
 
 def amplifier_noise_sos(fs_hz: float) -> np.ndarray:
     """Band-limiting filter for the amplifier noise, unit power in the measurement band."""
+    from scipy import signal
+
     lo, hi = band_hz(fs_hz)
     return _normalise(signal.butter(4, [lo, hi], "bandpass", fs=fs_hz, output="sos"), fs_hz)
 
@@ -108,6 +113,8 @@ def emg_psd(fs_hz: float, mix: float = 0.0, n_points: int = 4097) -> tuple[np.nd
 
     Integrates to 1 over the measurement band. ``mix`` is the fatigue weight (0..1).
     """
+    from scipy import signal
+
     f, ha = signal.sosfreqz(emg_shaping_sos(fs_hz), worN=n_points, fs=fs_hz)
     _, hb = signal.sosfreqz(emg_shaping_sos(fs_hz, FATIGUE_SCALE), worN=n_points, fs=fs_hz)
     psd = ((1.0 - mix) * np.abs(ha) ** 2 + mix * np.abs(hb) ** 2) * 2.0 / fs_hz
@@ -150,6 +157,8 @@ class SimConfig:
     seed: int = 0
     fs_hz: float = 1000.0
     board: str = "uno"
+    #: ADC resolution; None: the board's own (``bits=12`` models analogReadResolution(12)).
+    adc_bits: int | None = None
     channels: tuple[str, ...] = ("raw", "env", "ref")
     level_uv: float | None = None
     mains_hz: float = 50.0
@@ -200,8 +209,9 @@ def parse_sim_url(url: SourceURL | str) -> SimConfig:
     """Read a ``sim://`` URL into a :class:`SimConfig`; :class:`SourceURLError` says what is wrong.
 
     Options: ``scenario`` (or the URL path, ``sim://relax``), ``seed``, ``fs``, ``board``,
-    ``channels``, ``level_uv``, ``mains_hz``, ``mains_uv``, ``pot_kohm``, ``env_hz``, ``speed``
-    (``max`` or a factor), ``chunk_ms``, ``duration_s``, and the scenario's own options.
+    ``bits`` (ADC resolution 8..16, default the board's), ``channels``, ``level_uv``,
+    ``mains_hz``, ``mains_uv``, ``pot_kohm``, ``env_hz``, ``speed`` (``max`` or a factor),
+    ``chunk_ms``, ``duration_s``, and the scenario's own options.
     """
     own = isinstance(url, str)
     parsed = parse_source_url(url) if isinstance(url, str) else url
@@ -223,6 +233,7 @@ def parse_sim_url(url: SourceURL | str) -> SimConfig:
     seed = parsed.get_int("seed", 0, lo=0, hi=2**32 - 1)
     fs_hz = _number(parsed, "fs", 1000.0, 100.0, 20000.0)
     board = parsed.get_str("board", "uno", choices=list(hardware.BOARDS))
+    adc_bits = parsed.get_int("bits", None, lo=hardware.ADC_BITS_MIN, hi=hardware.ADC_BITS_MAX)
     channels = parsed.get_list("channels", ["raw", "env", "ref"], choices=CHANNEL_CHOICES)
     if not channels:
         raise SourceURLError(f"{text}: channels is empty; use e.g. channels=raw,env,ref")
@@ -286,6 +297,7 @@ def parse_sim_url(url: SourceURL | str) -> SimConfig:
         seed=seed,
         fs_hz=fs_hz,
         board=board,
+        adc_bits=adc_bits,
         channels=tuple(channels),
         level_uv=level_uv,
         mains_hz=mains_hz,
@@ -354,8 +366,10 @@ class Synthesiser:
     """
 
     def __init__(self, config: SimConfig | None = None) -> None:
+        from scipy import signal
+
         self.config = config = config or SimConfig()
-        self.board = hardware.board(config.board)
+        self.board = hardware.board(config.board).with_bits(config.adc_bits)
         self.fs_hz = float(config.fs_hz)
         self.supply_v = self.board.vref_v
         self.env_gain = hardware.myoware_env_gain(config.pot_kohm)
@@ -438,6 +452,8 @@ class Synthesiser:
     # -- analog chain ------------------------------------------------------------------------
 
     def _emg_unit(self, n: int, mix: np.ndarray | None) -> np.ndarray:
+        from scipy import signal
+
         ea, self._zi_a = signal.sosfilt(self._sos_a, self._rng_a.standard_normal(n), zi=self._zi_a)
         if not self._fatigues:
             return ea
@@ -446,12 +462,16 @@ class Synthesiser:
         return np.sqrt(1.0 - w) * ea + np.sqrt(w) * eb
 
     def _amp_noise(self, n: int) -> np.ndarray:
+        from scipy import signal
+
         white = self._rng_amp.standard_normal(n) * hardware.AMPLIFIER_NOISE_UV
         out, self._zi_amp = signal.sosfilt(self._sos_amp, white, zi=self._zi_amp)
         return out
 
     def _preroll(self) -> None:
         """Run the filters for a moment before sample 0 so the stream starts settled."""
+        from scipy import signal
+
         n = max(1, round(_PREROLL_S * self.fs_hz))
         mix = self.scenario.mix_at(np.zeros(n)) if self._fatigues else None
         x = self.scenario.initial_level_uv() * self._emg_unit(n, mix) + self._amp_noise(n)
@@ -483,6 +503,8 @@ class Synthesiser:
         return np.clip(codes, 0.0, self.full_scale)
 
     def _make_block(self, first: int, n: int) -> SimBlock:
+        from scipy import signal
+
         sb = self.scenario.block(first, n)
         emg = sb.level_uv * self._emg_unit(n, sb.mix)
         x = emg + self._amp_noise(n)

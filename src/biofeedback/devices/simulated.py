@@ -2,6 +2,9 @@
 
 ``sim://?scenario=relax&seed=1&fs=1000&board=12bit&channels=raw,env&level_uv=5&mains_hz=50&speed=max``
 
+``board`` (uno, 12bit, uno-r4) sets the supply and ADC; ``bits`` (8..16) overrides the board's ADC
+resolution, e.g. ``board=uno-r4&bits=10`` for an Uno R4 left at the Arduino core's default.
+
 The samples come from :class:`~biofeedback.devices.sim_synth.Synthesiser` (signal model and
 options documented there and in :mod:`~biofeedback.devices.sim_scenarios`); this module adds the
 thread, drift-free pacing (``speed=1`` real time, ``speed=10`` ten times faster, ``speed=max`` as
