@@ -155,6 +155,19 @@ def test_firmware_refusal_is_reported(tmp_path):
             device.open()
 
 
+def test_bits_that_disagree_with_the_firmware_are_refused(tmp_path):
+    with FakeBoard(tmp_path) as board:  # reports a 10-bit uno
+        device = open_device(f"{board.url}?bits=12")
+        with pytest.raises(DeviceError, match=r"reports a 10-bit ADC, not 12-bit: remove bits="):
+            device.open()
+        device.close()
+        # the firmware's own resolution is accepted (and so is a board read at it)
+        device = open_device(f"{board.url}?bits=10&board=uno-r4")
+        info = device.open()
+        device.close()
+        assert info.adc_bits == 10 and info.board == "uno"
+
+
 def test_lost_frames_become_marked_gaps(tmp_path):
     lost = {5, 6, 20}
     with FakeBoard(tmp_path, drop=lambda k: k in lost) as board:
@@ -327,6 +340,8 @@ def test_protocol_version_mismatch(tmp_path):
         ("serial:///dev/x?format=text&channels=raw&pins=0", "binary only"),
         ("serial:///dev/x?fs=999.5", "whole hertz"),
         ("serial:///dev/x?bogus=1", "unknown option"),
+        ("serial:///dev/x?format=text&bits=7", r"bits=7 is out of range \[8, 16\]"),
+        ("serial:///dev/x?format=text&bits=x", "not a whole number"),
     ],
 )
 def test_bad_urls(url, match):
@@ -381,6 +396,22 @@ def test_text_mode_with_three_columns_and_known_rate(tmp_path):
         first = next(n for n in range(1024) if board.value(n) == x[0, 0])
         expected = [[board.value(first + k, c) for c in range(3)] for k in range(len(x))]
         assert x.tolist() == expected
+
+
+@pytest.mark.parametrize(("board_key", "bits", "vref"), [("uno-r4", 10, 5.0), ("12bit", 14, 3.3)])
+def test_text_mode_bits_sets_the_adc_and_the_scale(tmp_path, board_key, bits, vref):
+    """A sketch that calls analogReadResolution(n) (or an R4 left at the core's 10-bit default)."""
+    with TextBoard(tmp_path, rate_hz=100, columns=2) as board:
+        url = f"{board.url}?format=text&board={board_key}&bits={bits}&channels=raw,env&fs=100"
+        device = open_device(url)
+        assert device.adc_bits == bits
+        info = device.open()
+        device.close()
+        assert info.adc_bits == bits and info.vref_v == vref and info.board == board_key
+        assert info.full_scale == 2**bits - 1
+        raw, env = info.channels
+        assert raw.scale_uv == pytest.approx(vref / 2**bits / 200 * 1e6)
+        assert env.scale_uv == pytest.approx(vref / 2**bits / 10_200 * 1e6)
 
 
 def test_text_mode_width_mismatch(tmp_path):

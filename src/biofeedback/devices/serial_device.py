@@ -14,7 +14,9 @@ When the port vanishes (cable pulled, board reset) the reader thread reports
 time it was away with missing samples. Samples received before the loss are all delivered first.
 
 URL options: ``baud`` (binary 500000, text 115200), ``format`` (binary|text), ``board``
-(uno|12bit|uno-r4; text mode's ADC, in binary mode checked against the firmware), ``channels``
+(uno|12bit|uno-r4; text mode's ADC, in binary mode checked against the firmware), ``bits`` (ADC
+resolution 8..16, default the board's: a sketch calling analogReadResolution(n) needs ``bits=n``
+in text mode; in binary mode checked against the firmware, which reports its own), ``channels``
 (raw,env,rect,ref per column/pin), ``pins`` (binary: analog pins, default 0,1,2...), ``fs``
 (binary: rate to set; text: the known rate instead of estimating it), ``pot_kohm`` (MyoWare gain
 pot, ENV scale), ``reconnect`` (on|off), ``timeout`` (seconds to wait for the board at open).
@@ -86,6 +88,7 @@ class SerialDevice(ThreadedDevice):
         baud: int | None = None,
         text: bool = False,
         board: str | None = None,
+        adc_bits: int | None = None,
         channels: list[ChannelKind] | None = None,
         pins: list[int] | None = None,
         fs_hz: float | None = None,
@@ -106,6 +109,7 @@ class SerialDevice(ThreadedDevice):
         self.text = text
         self.baud = int(baud or (TEXT_BAUD if text else BINARY_BAUD))
         self.board_key = board
+        self.adc_bits = adc_bits
         self.channels = channels
         self.pins = pins
         self.fs_request = fs_hz
@@ -144,6 +148,7 @@ class SerialDevice(ThreadedDevice):
         text = fmt == "text"
         baud = url.get_int("baud", None, lo=300, hi=4_000_000)
         board = url.get_str("board", None, choices=list(hardware.BOARDS))
+        bits = url.get_int("bits", None, lo=hardware.ADC_BITS_MIN, hi=hardware.ADC_BITS_MAX)
         names = url.get_list("channels", None, choices=[k.value for k in ChannelKind])
         pins_text = url.get_list("pins", None)
         fs = url.get_float("fs", None, lo=1.0, hi=100_000.0)
@@ -177,6 +182,7 @@ class SerialDevice(ThreadedDevice):
             baud=baud,
             text=text,
             board=board,
+            adc_bits=bits,
             channels=channels,
             pins=pins,
             fs_hz=fs,
@@ -383,8 +389,14 @@ class SerialDevice(ThreadedDevice):
 
     def _configure(self, info: wire.InfoPacket) -> wire.InfoPacket:
         """Apply the URL's channels, pins and rate if the firmware's differ."""
+        if self.adc_bits is not None and self.adc_bits != info.adc_bits:
+            raise DeviceError(
+                f"the firmware on {self.port} reports a {info.adc_bits}-bit ADC, not "
+                f"{self.adc_bits}-bit: remove bits= (our firmware reports its ADC itself) or "
+                "flash the right build"
+            )
         if self.board_key is not None and self.board_key in hardware.BOARDS:
-            want = hardware.board(self.board_key)
+            want = hardware.board(self.board_key).with_bits(self.adc_bits)
             if want.adc_bits != info.adc_bits:
                 raise DeviceError(
                     f"the firmware on {self.port} reports a {info.adc_bits}-bit {info.board!r} board, "
@@ -436,7 +448,7 @@ class SerialDevice(ThreadedDevice):
     # ---- text mode -------------------------------------------------------------------------
 
     def _open_text(self) -> StreamInfo:
-        board = hardware.board(self.board_key or "uno")
+        board = hardware.board(self.board_key or "uno").with_bits(self.adc_bits)
         n_cols = len(self.channels) if self.channels is not None else None
         decoder = wire.TextDecoder(n_columns=n_cols)
         self._text_decoder = decoder
