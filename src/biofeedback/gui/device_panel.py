@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from biofeedback.core.hardware import BOARDS
+from biofeedback.core.hardware import ADC_BITS_MAX, ADC_BITS_MIN, BOARDS
 from biofeedback.core.types import StreamInfo
 
 #: The simulated sensor on a 12-bit board, whose RAW output resolves a relaxed muscle.
@@ -35,18 +36,23 @@ EXAMPLE_SOURCES = [
     "sim://?scenario=dropout",
     "auto",
 ]
+#: ADC resolutions offered besides the board's own (any 8..16 from the settings file is kept).
+ADC_BITS_CHOICES = (10, 12, 14, 16)
 
 
 @dataclass
 class ChannelSetup:
     """Hardware and processing choices the clinician can change (remembered between runs).
 
-    ``board`` applies to sources that take a ``board=`` option (the simulator); a board running
-    our firmware reports its ADC itself. ``pot_kohm`` < 0 means "use the source's ENV gain".
+    ``board`` and ``adc_bits`` apply to sources that take ``board=`` / ``bits=`` options (the
+    simulator, a stock sketch's text stream); a board running our firmware reports its ADC itself.
+    ``adc_bits`` 0 means the board's own resolution, else 8..16 (a sketch that calls
+    ``analogReadResolution(n)``). ``pot_kohm`` < 0 means "use the source's ENV gain".
     ``mains`` is "50", "60" or "auto".
     """
 
     board: str = "12bit"
+    adc_bits: int = 0
     pot_kohm: float = -1.0
     mains: str = "50"
     rms_window_ms: float = 100.0
@@ -56,6 +62,11 @@ class ChannelSetup:
     def mains_setting(self) -> float | str:
         """The value for ``PipelineSettings.mains_hz``."""
         return "auto" if self.mains == "auto" else float(self.mains)
+
+    @property
+    def effective_adc_bits(self) -> int:
+        """The ADC resolution this setup means: ``adc_bits``, or the board's own when 0."""
+        return self.adc_bits or BOARDS[self.board].adc_bits
 
     @property
     def pot_setting(self) -> float | None:
@@ -80,6 +91,8 @@ class ChannelSetup:
                     pass
         if setup.board not in BOARDS:
             setup.board = cls.board
+        if setup.adc_bits != 0 and not ADC_BITS_MIN <= setup.adc_bits <= ADC_BITS_MAX:
+            setup.adc_bits = cls.adc_bits
         if setup.mains not in MAINS_CHOICES:
             setup.mains = cls.mains
         if not 50 <= setup.rms_window_ms <= 250:
@@ -121,8 +134,21 @@ class DevicePanel(QWidget):
         self.board = QComboBox()
         for key, board in BOARDS.items():
             self.board.addItem(board.label, key)
-        self.board.setToolTip("For the simulator; a board with our firmware reports its ADC itself")
+        self.board.setToolTip(
+            "For the simulator and a stock sketch's text stream; "
+            "a board with our firmware reports its ADC itself"
+        )
+        self.board.currentIndexChanged.connect(self._show_board_bits)
+        self.adc_bits = QComboBox()
+        self.adc_bits.addItem("board's own", 0)
+        for bits in ADC_BITS_CHOICES:
+            self.adc_bits.addItem(f"{bits} bit", bits)
+        self.adc_bits.setToolTip(
+            "ADC resolution for the simulator and a stock sketch's text stream (a sketch that "
+            "calls analogReadResolution(n) reads n bits); a board with our firmware reports its own"
+        )
         self.adc = QLabel("–")
+        self.adc.setObjectName("muted")
         self.adc.setToolTip("ADC of the open stream")
         self.pot = QDoubleSpinBox()
         self.pot.setRange(-1.0, 100.0)
@@ -145,7 +171,7 @@ class DevicePanel(QWidget):
         self.apply_button = QPushButton("Apply")
         self.apply_button.clicked.connect(self._on_apply)
 
-        for combo in (self.source, self.board, self.mains, self.highpass):
+        for combo in (self.source, self.board, self.adc_bits, self.mains, self.highpass):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
@@ -155,7 +181,10 @@ class DevicePanel(QWidget):
         row.addWidget(self.connect_button)
         form = QFormLayout()
         form.addRow("Board", self.board)
-        form.addRow("ADC", self.adc)
+        adc_row = QHBoxLayout()
+        adc_row.addWidget(self.adc_bits, 1)
+        adc_row.addWidget(self.adc)
+        form.addRow("ADC", adc_row)
         form.addRow("Gain pot", self.pot)
         form.addRow("Mains", self.mains)
         form.addRow("High-pass", self.highpass)
@@ -178,6 +207,8 @@ class DevicePanel(QWidget):
         self.board.blockSignals(True)
         self.board.setCurrentIndex(max(0, self.board.findData(setup.board)))
         self.board.blockSignals(False)
+        self._show_board_bits()
+        self._select_bits(setup.adc_bits)
         self.pot.setValue(float(setup.pot_kohm))
         self.mains.setCurrentIndex(max(0, self.mains.findData(setup.mains)))
         self.rms.setValue(round(setup.rms_window_ms))
@@ -187,6 +218,7 @@ class DevicePanel(QWidget):
         """The setup the controls show."""
         return ChannelSetup(
             board=str(self.board.currentData()),
+            adc_bits=int(self.adc_bits.currentData()),
             pot_kohm=float(self.pot.value()),
             mains=str(self.mains.currentData()),
             rms_window_ms=float(self.rms.value()),
@@ -194,7 +226,7 @@ class DevicePanel(QWidget):
         )
 
     def set_stream(self, info: StreamInfo) -> None:
-        """Show the open stream's ADC (and its board when it reports one)."""
+        """Show the open stream's ADC (and its board and resolution when it reports a board)."""
         if info.adc_bits is None:
             self.adc.setText(f"{info.units} (no ADC)")
         else:
@@ -202,6 +234,21 @@ class DevicePanel(QWidget):
             self.adc.setText(f"{info.adc_bits} bit{vref}")
         if info.board in BOARDS:
             self.board.setCurrentIndex(max(0, self.board.findData(info.board)))
+            own = BOARDS[info.board].adc_bits
+            if info.adc_bits is not None:
+                self._select_bits(0 if info.adc_bits == own else info.adc_bits)
+
+    def _show_board_bits(self) -> None:
+        key = self.board.currentData()
+        own = f" ({BOARDS[key].adc_bits} bit)" if key in BOARDS else ""
+        self.adc_bits.setItemText(0, f"board's own{own}")
+
+    def _select_bits(self, bits: int) -> None:
+        index = self.adc_bits.findData(bits)
+        if index < 0:  # a resolution from the settings file or a stream that is not offered
+            self.adc_bits.addItem(f"{bits} bit", bits)
+            index = self.adc_bits.count() - 1
+        self.adc_bits.setCurrentIndex(index)
 
     def _on_connect(self) -> None:
         url = self.source.currentText().strip()
@@ -210,3 +257,32 @@ class DevicePanel(QWidget):
 
     def _on_apply(self) -> None:
         self.setup_applied.emit(self.setup())
+
+
+def source_for_setup(url: str, setup: ChannelSetup) -> str | None:
+    """``url`` with ``board=`` and ``bits=`` set per ``setup``, for sources that take them.
+
+    Those are the simulator (``sim://``) and a stock sketch's text stream (``serial://...`` with
+    ``format=text``). Returns ``url`` itself when it already means the same board and resolution,
+    and None for sources that report their own ADC (our firmware, ``replay://``, ``auto``).
+    ``bits=`` is written only when it differs from the board's own resolution.
+    """
+    parts = urlsplit(url.strip())
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    text_mode = parts.scheme == "serial" and ("format", "text") in pairs
+    if parts.scheme != "sim" and not text_mode:
+        return None  # a board with our firmware (or a recording) reports its ADC itself
+    options = dict(pairs)
+    board = options.get("board", "uno")  # both sources default to an Uno
+    try:
+        bits = int(options["bits"]) if "bits" in options else BOARDS[board].adc_bits
+    except (KeyError, ValueError):
+        bits = None  # a malformed URL: rewrite it
+    want_bits = setup.effective_adc_bits
+    if board == setup.board and bits == want_bits:
+        return url
+    query = [(k, v) for k, v in pairs if k not in ("board", "bits")]
+    query.append(("board", setup.board))
+    if want_bits != BOARDS[setup.board].adc_bits:
+        query.append(("bits", str(want_bits)))
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query, safe=',')}"
