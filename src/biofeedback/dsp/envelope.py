@@ -11,7 +11,6 @@ values. So after any amount of streaming the error is that of summing one or two
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 __all__ = [
     "MovingSum",
@@ -140,6 +139,8 @@ def linear_envelope(x: np.ndarray, fs_hz: float, cutoff_hz: float = 6.0) -> np.n
     Only for reports (it looks into the future); ``x`` [n] or [n, ch] should already be
     band-passed and free of NaN.
     """
+    from scipy import signal
+
     a = np.asarray(x, dtype=np.float64)
     sos = signal.butter(2, cutoff_hz, btype="lowpass", fs=fs_hz, output="sos")
     return signal.sosfiltfilt(sos, np.abs(a), axis=0)

@@ -6,6 +6,10 @@ overhead, not arithmetic, is what costs. :class:`SosFilter` keeps its state acro
 each row in steady state for its first value (no start-up transient), and can restart a row's
 state mid-block (after a long gap). Filtering in blocks of any size gives bit-identical output to
 filtering the whole array at once.
+
+``scipy.signal`` is imported inside the functions that use it, not at module level: importing it
+costs 1.5-2 s, and the window shows its first frame before that import has finished
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
-from scipy import signal
 
 __all__ = [
     "SosFilter",
@@ -35,12 +38,15 @@ MAX_EDGE_FRACTION = 0.45
 
 def _public_sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> None:
     """In-place reference implementation with the public API (zi layout [rows, sections, 2])."""
+    from scipy import signal  # imported on first use: see the module docstring
+
     y, zf = signal.sosfilt(sos, x, axis=-1, zi=np.moveaxis(zi, 0, 1))
     x[...] = y
     zi[...] = np.moveaxis(zf, 1, 0)
 
 
-def _load_fast_sosfilt():
+@functools.cache
+def _fast_sosfilt():
     """scipy's compiled in-place kernel, if present and verified against the public function.
 
     ``scipy.signal.sosfilt`` validates and reshapes its arguments on every call, which costs
@@ -48,6 +54,8 @@ def _load_fast_sosfilt():
     (1 % of a core at 100 blocks/s) needs the kernel. It is private API, so it is checked once
     here and the public function is used if it is missing or disagrees.
     """
+    from scipy import signal
+
     try:
         from scipy.signal._sosfilt import _sosfilt  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - depends on the scipy build
@@ -68,16 +76,14 @@ def _load_fast_sosfilt():
     return None  # pragma: no cover
 
 
-_FAST_SOSFILT = _load_fast_sosfilt()
-
-
 def sosfilt_rows(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> None:
     """Filter ``x`` [rows, n] in place with second-order sections, updating ``zi`` in place.
 
     ``x`` must be C-contiguous float64 and ``zi`` C-contiguous float64 shaped [rows, sections, 2].
     """
-    if _FAST_SOSFILT is not None:
-        _FAST_SOSFILT(sos, x, zi)
+    kernel = _fast_sosfilt()
+    if kernel is not None:
+        kernel(sos, x, zi)
     else:  # pragma: no cover - only without the compiled kernel
         _public_sosfilt(sos, x, zi)
 
@@ -108,6 +114,8 @@ def design_bandpass(
 
     Returns ``(sos, (low_hz, high_hz))`` where the edges are the ones actually used.
     """
+    from scipy import signal
+
     if int(order) != order or order < 1:
         raise ValueError(f"filter order must be a positive integer, got {order!r}")
     low, high = clamp_band(fs_hz, low_hz, high_hz)
@@ -128,6 +136,8 @@ def design_notches(
     harmonics of the mains drift no more than k times the fundamental, and equal bandwidths
     remove about half as much EMG as a constant Q would. Returns ``(sos, centre_frequencies)``.
     """
+    from scipy import signal
+
     if not (mains_hz > 0 and q > 0):
         raise ValueError(f"mains frequency and notch Q must be positive, got {mains_hz!r}, {q!r}")
     nyquist = fs_hz / 2.0
@@ -148,6 +158,8 @@ def design_notches(
 
 def design_band_sos(fs_hz: float, low_hz: float, high_hz: float, order: int = 2) -> np.ndarray:
     """Butterworth band-pass SOS without clamping (for detectors with narrow, known bands)."""
+    from scipy import signal
+
     return np.ascontiguousarray(
         signal.butter(order, [low_hz, high_hz], btype="bandpass", fs=fs_hz, output="sos")
     )
@@ -155,6 +167,8 @@ def design_band_sos(fs_hz: float, low_hz: float, high_hz: float, order: int = 2)
 
 def power_gain(sos: np.ndarray, fs_hz: float, freqs_hz: np.ndarray) -> np.ndarray:
     """|H(f)|^2 of an SOS cascade at ``freqs_hz``."""
+    from scipy import signal
+
     _, h = signal.sosfreqz(sos, worN=np.asarray(freqs_hz, dtype=float), fs=fs_hz)
     return np.abs(h) ** 2
 
@@ -206,6 +220,8 @@ class SosFilter:
     """
 
     def __init__(self, sos: np.ndarray, n_rows: int) -> None:
+        from scipy import signal
+
         self.sos = np.ascontiguousarray(sos, dtype=np.float64)
         self.n_rows = int(n_rows)
         self._zi_unit = signal.sosfilt_zi(self.sos)  # [sections, 2] for a unit step

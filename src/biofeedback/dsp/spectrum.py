@@ -7,7 +7,6 @@ median frequency of the EMG band fall as a muscle fatigues.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 __all__ = [
     "detect_mains_hz",
@@ -26,6 +25,8 @@ def welch_psd(
     Returns ``(freqs_hz [f], psd [f] or [f, ch])`` in input units^2 / Hz. Raises ValueError when
     ``x`` holds NaN (remove or fill gaps first) or is shorter than one segment.
     """
+    from scipy import signal
+
     a = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(a)):
         raise ValueError("the signal contains NaN (gaps): remove or fill them before a spectrum")

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.signal import lfilter
 
 F_LOW_HZ = 200.0
 F_HIGH_HZ = 800.0
@@ -130,6 +129,8 @@ class ToneSynth:
 
 def _one_pole(goal: np.ndarray, start: float, decay: float) -> np.ndarray:
     """y[n] = goal[n] + decay * (y[n-1] - goal[n]): smoothing of a gated amplitude."""
+    from scipy.signal import lfilter
+
     y, _ = lfilter([1.0 - decay], [1.0, -decay], goal, zi=[decay * start])
     return y
 
