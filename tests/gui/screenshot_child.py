@@ -64,7 +64,12 @@ def main() -> int:
     )
     window.resize(1280, 800)
     window.show()
-    if not window.start():
+    started = window.start()
+    deadline = time.monotonic() + 60
+    # a fresh process: the source opens once scipy.signal and pyqtgraph have loaded (gui.preload)
+    while window.pending_source is not None and time.monotonic() < deadline:
+        run_for(0.05)
+    if not started or window.bridge is None:
         print(json.dumps({"error": window.banner.text}))
         return 1
     for c in range(len(window.cards)):

@@ -16,6 +16,7 @@ from biofeedback import config
 from biofeedback.devices.base import DeviceState
 from biofeedback.devices.simulated import SimulatedDevice
 from biofeedback.gui import main_window as mw
+from biofeedback.gui import preload
 from biofeedback.gui.audio_feedback import AudioMode
 from biofeedback.gui.device_panel import DEFAULT_SIM_SOURCE, ChannelSetup
 from biofeedback.gui.main_window import MainWindow, choose_initial_source, source_with_board
@@ -146,6 +147,81 @@ def test_closing_leaves_no_thread_running(qtbot):
     assert window.bridge is None and window.engine is None
     leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert leftover == []
+
+
+def test_window_shows_before_the_libraries_load_then_opens_the_source(qtbot, monkeypatch):
+    # as in a fresh process: scipy.signal and pyqtgraph are not loaded when the window shows
+    import_started = threading.Event()
+    release = threading.Event()
+    real_import = preload.import_module
+
+    def slow_import(name):
+        import_started.set()
+        assert release.wait(10)
+        return real_import(name)
+
+    monkeypatch.setattr(preload, "loaded", lambda modules=preload.HEAVY_MODULES: False)
+    monkeypatch.setattr(preload, "import_module", slow_import)
+    window = MainWindow(STEADY, safety_check=False, audio=False, remember=False)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start()
+    assert import_started.wait(5)
+    # meanwhile the window is up and says what it is doing; no source is open yet
+    assert window.pending_source == STEADY
+    assert window.engine is None and window.cards == []
+    assert window.banner.state == DeviceState.CONNECTING and "Connecting" in window.banner.text
+    assert window.waiting_label.text().startswith("Starting sim://")
+    window.set_view("patient")  # the window stays usable while it loads
+    window.set_view("clinician")
+    release.set()
+    qtbot.waitUntil(lambda: window.bridge is not None, timeout=10000)
+    assert window.pending_source is None
+    wait_for_data(qtbot, window, 0.5)
+    assert [card.name for card in window.cards] == ["raw"]
+    assert window.banner.state == DeviceState.CONNECTED
+
+
+def test_closing_while_the_libraries_load_opens_nothing(qtbot, monkeypatch):
+    before = set(threading.enumerate())
+    release = threading.Event()
+    real_import = preload.import_module
+
+    def slow_import(name):
+        release.wait(10)
+        return real_import(name)
+
+    monkeypatch.setattr(preload, "loaded", lambda modules=preload.HEAVY_MODULES: False)
+    monkeypatch.setattr(preload, "import_module", slow_import)
+    window = MainWindow(STEADY, safety_check=False, audio=False, remember=False)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start() and window.preloader.running
+    timer = threading.Timer(0.2, release.set)
+    timer.start()
+    window.close()  # waits for the imports to finish rather than cut one short
+    assert not window.preloader.running
+    qtbot.wait(100)  # the queued "finished" arrives after the close: it must not open the source
+    assert window.engine is None and window.bridge is None
+    timer.join(5)
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert leftover == []
+
+
+def test_a_library_that_fails_to_load_is_reported_in_the_banner(qtbot, monkeypatch):
+    def broken(name):
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(preload, "loaded", lambda modules=preload.HEAVY_MODULES: False)
+    monkeypatch.setattr(preload, "import_module", broken)
+    window = MainWindow(STEADY, safety_check=False, audio=False, remember=False)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start()
+    qtbot.waitUntil(lambda: window.banner.state == DeviceState.ERROR, timeout=5000)
+    assert "scipy.signal" in window.banner.text and "pip install" in window.banner.text
+    assert window.engine is None and window.pending_source is None
+    assert window.waiting_label.text() == mw.NOT_CONNECTED_TEXT
 
 
 def test_patient_view_toggles_with_one_key(qtbot):

@@ -10,12 +10,11 @@ from biofeedback import config
 from biofeedback.gui.history_panel import (
     NO_SUBJECT,
     HistoryDialog,
-    ReminderWatcher,
     point_row,
-    reminder_due,
     streak_text,
 )
 from biofeedback.gui.main_window import MainWindow
+from biofeedback.gui.reminders import ReminderWatcher, reminder_due
 from biofeedback.storage.database import Database
 from biofeedback.storage.progress import progress_summary
 

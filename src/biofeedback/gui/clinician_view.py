@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from PySide6.QtCore import Qt
@@ -12,9 +12,11 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLay
 
 from biofeedback.devices.base import DeviceState
 from biofeedback.gui.bridge import quality_level, quality_text
-from biofeedback.gui.live_plot import LivePlotWidget
 from biofeedback.gui.tension_gauge import TensionGaugeWidget, format_uv
 from biofeedback.gui.theme import FONT_BANNER_PT, PALETTE, font
+
+if TYPE_CHECKING:
+    from biofeedback.gui.live_plot import LivePlotWidget
 
 
 class ElidedLabel(QLabel):
@@ -93,7 +95,11 @@ class ChannelCard(QFrame):
         self.quality = QualityLight()
         self.noise_label = QLabel("noise floor –")
         self.noise_label.setObjectName("muted")
-        self.plot = LivePlotWidget(window_s=window_s, show_raw=show_raw)
+        # pyqtgraph is imported here, not at module level: the window draws its first frame
+        # before that import (about 1 s) has finished (see biofeedback.gui.preload)
+        from biofeedback.gui.live_plot import LivePlotWidget
+
+        self.plot: LivePlotWidget = LivePlotWidget(window_s=window_s, show_raw=show_raw)
         self.plot.setMinimumHeight(180)
         self.warning = QLabel("")
         self.warning.setWordWrap(True)

@@ -54,13 +54,14 @@ from biofeedback.devices.base import Device, DeviceState, DeviceStatus
 from biofeedback.dsp.pipeline import PipelineSettings
 from biofeedback.engine import Engine
 from biofeedback.errors import BiofeedbackError
+from biofeedback.gui import preload
 from biofeedback.gui.audio_feedback import AudioFeedback, AudioMode
 from biofeedback.gui.breathing_pacer import DEFAULT_RATE_BPM, MAX_RATE_BPM, MIN_RATE_BPM
 from biofeedback.gui.bridge import EngineBridge, format_elapsed
 from biofeedback.gui.clinician_view import ChannelCard, ConnectionBanner
 from biofeedback.gui.device_panel import DEFAULT_SIM_SOURCE, ChannelSetup, DevicePanel
-from biofeedback.gui.history_panel import HistoryDialog, ReminderWatcher
 from biofeedback.gui.patient_view import PatientViewWidget
+from biofeedback.gui.reminders import ReminderWatcher
 from biofeedback.gui.safety_dialog import SafetyChecklistDialog, needs_checklist
 from biofeedback.gui.session_panel import SessionEvents, SessionPanel, summary_text
 from biofeedback.gui.tension_gauge import GaugeState, classify
@@ -187,6 +188,9 @@ def source_with_board(url: str, board: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query, safe=',')}"
 
 
+NOT_CONNECTED_TEXT = "Not connected: choose a source on the right and press Connect."
+
+
 class MainWindow(QMainWindow):
     """The biofeedback window.
 
@@ -259,6 +263,11 @@ class MainWindow(QMainWindow):
         self._finish_scheduled = False
         self._closed = False
         self._audio_reported = False
+        # the filters and the traces need scipy.signal and pyqtgraph: loaded in the background
+        # after the window is shown, and the first source opens when they are (gui.preload)
+        self.preloader = preload.Preloader(parent=self)
+        self.preloader.finished.connect(self._on_preloaded)
+        self._pending_source: str | Device | None = None
 
         # audio
         self.audio: AudioFeedback | None = None
@@ -310,9 +319,7 @@ class MainWindow(QMainWindow):
 
         self.channels_box = QVBoxLayout()
         self.channels_box.setSpacing(8)
-        self.waiting_label = QLabel(
-            "Not connected: choose a source on the right and press Connect."
-        )
+        self.waiting_label = QLabel(NOT_CONNECTED_TEXT)
         self.waiting_label.setObjectName("muted")
         self.waiting_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.channels_box.addWidget(self.waiting_label, 1)
@@ -507,7 +514,12 @@ class MainWindow(QMainWindow):
 
     def start_source(self, source: str | Device) -> bool:
         """Stop the current source and stream from a new one. Returns False (and says why in the
-        banner) if the checklist was declined or the source could not be opened."""
+        banner) if the checklist was declined or the source could not be opened.
+
+        Right after start-up the signal-processing libraries may still be loading: then the
+        source opens when they are (the banner says "Connecting…" meanwhile) and this returns
+        True; :attr:`pending_source` is the source waiting.
+        """
         url = source.url if isinstance(source, Device) else str(source).strip()
         if not self._confirm_safety(url):
             self.banner.set_state(
@@ -516,6 +528,31 @@ class MainWindow(QMainWindow):
             return False
         self._stop_current()
         self.banner.set_state(DeviceState.CONNECTING, "", url)
+        if not preload.loaded():
+            self._pending_source = source
+            self.waiting_label.setText(f"Starting {url}…")
+            self.preloader.start()
+            return True
+        self._pending_source = None
+        return self._open_source(source, url)
+
+    @property
+    def pending_source(self) -> str | Device | None:
+        """The source that opens once the libraries have loaded (None when nothing waits)."""
+        return self._pending_source
+
+    def _on_preloaded(self, error: str) -> None:
+        source, self._pending_source = self._pending_source, None
+        if self._closed or source is None:
+            return
+        url = source.url if isinstance(source, Device) else str(source).strip()
+        if error:
+            self.banner.set_state(DeviceState.ERROR, error)
+            self.waiting_label.setText(NOT_CONNECTED_TEXT)
+            return
+        self._open_source(source, url)
+
+    def _open_source(self, source: str | Device, url: str) -> bool:
         QApplication.processEvents()
         engine: Engine | None = None
         try:
@@ -526,6 +563,7 @@ class MainWindow(QMainWindow):
             if engine is not None:
                 engine.close()
             self.banner.set_state(DeviceState.ERROR, f"could not open {url}: {exc}")
+            self.waiting_label.setText(NOT_CONNECTED_TEXT)
             self.device_panel.set_source(url)
             return False
         self.engine = engine
@@ -915,6 +953,8 @@ class MainWindow(QMainWindow):
     def show_history(self) -> None:
         """Open the history and progress dialog for the subject in the session panel."""
         subject = self.session_panel.subject.text().strip() or str(self.prefs.get("subject", ""))
+        from biofeedback.gui.history_panel import HistoryDialog  # pyqtgraph: loaded on demand
+
         try:
             dialog = HistoryDialog(subject, db_path=self.db_path, parent=self)
         except BiofeedbackError as exc:
@@ -1174,6 +1214,8 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        self._pending_source = None
+        self.preloader.wait(10.0)  # an import cut short at exit can leave a module half-made
         if self.session is not None:
             self.finish_session("the window was closed")
         self.save_settings()

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from pyqtgraph import functions as fn
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QFontMetricsF,
@@ -431,6 +430,9 @@ class TensionGaugeWidget(QWidget):
         lo, hi = self._scale
         n = len(trail)
         if len(self._trail_xy) != n or self._trail_x_key != (left, right):
+            # imported on first use: the window is built before pyqtgraph is loaded (gui.preload)
+            from pyqtgraph import functions as fn
+
             self._trail_poly = fn.create_qpolygonf(n)
             self._trail_xy = fn.ndarray_from_qpolygonf(self._trail_poly)
             self._trail_xy[:, 0] = np.linspace(left, right, n)
