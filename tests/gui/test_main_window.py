@@ -19,7 +19,7 @@ from biofeedback.gui import main_window as mw
 from biofeedback.gui import preload
 from biofeedback.gui.audio_feedback import AudioMode
 from biofeedback.gui.device_panel import DEFAULT_SIM_SOURCE, ChannelSetup
-from biofeedback.gui.main_window import MainWindow, choose_initial_source, source_with_board
+from biofeedback.gui.main_window import MainWindow, choose_initial_source
 from biofeedback.gui.tension_gauge import GaugeState
 from biofeedback.gui.theme import PALETTE
 
@@ -298,16 +298,6 @@ def test_channel_settings_go_to_the_engine(qtbot):
     window.apply_setup(ChannelSetup(board="uno", mains="60"))
     assert "board=uno" in window.source_url
     assert window.engine.info.adc_bits == 10
-
-
-def test_source_with_board_rewrites_only_sim_urls():
-    assert source_with_board("sim://?scenario=relax&board=12bit&channels=raw,ref", "uno") == (
-        "sim://?scenario=relax&channels=raw,ref&board=uno"
-    )
-    assert source_with_board("serial:///dev/ttyACM0", "uno") is None
-    assert source_with_board("serial:///dev/ttyACM0?format=text&board=12bit", "uno") == (
-        "serial:///dev/ttyACM0?format=text&board=uno"
-    )
 
 
 def test_bad_source_is_reported_in_the_banner_not_raised(qtbot):

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -59,7 +58,12 @@ from biofeedback.gui.audio_feedback import AudioFeedback, AudioMode
 from biofeedback.gui.breathing_pacer import DEFAULT_RATE_BPM, MAX_RATE_BPM, MIN_RATE_BPM
 from biofeedback.gui.bridge import EngineBridge, format_elapsed
 from biofeedback.gui.clinician_view import ChannelCard, ConnectionBanner
-from biofeedback.gui.device_panel import DEFAULT_SIM_SOURCE, ChannelSetup, DevicePanel
+from biofeedback.gui.device_panel import (
+    DEFAULT_SIM_SOURCE,
+    ChannelSetup,
+    DevicePanel,
+    source_for_setup,
+)
 from biofeedback.gui.patient_view import PatientViewWidget
 from biofeedback.gui.reminders import ReminderWatcher
 from biofeedback.gui.safety_dialog import SafetyChecklistDialog, needs_checklist
@@ -173,19 +177,6 @@ def output_text(kind: ChannelKind, settings: PipelineSettings, info: StreamInfo)
     if kind == ChannelKind.ENV:
         return f"MyoWare ENV (on-board envelope) · RMS {float(settings.rms_window_s) * 1000:g} ms"
     return "MyoWare RAW · " + processing_text(settings, info)
-
-
-def source_with_board(url: str, board: str) -> str | None:
-    """``url`` with its ``board=`` option set, for sources that take one (the simulator, and a
-    stock sketch's text stream); else None."""
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    text_mode = parts.scheme == "serial" and ("format", "text") in pairs
-    if parts.scheme != "sim" and not text_mode:
-        return None  # a board with our firmware reports its ADC itself
-    query = [(k, v) for k, v in pairs if k != "board"]
-    query.append(("board", board))
-    return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query, safe=',')}"
 
 
 NOT_CONNECTED_TEXT = "Not connected: choose a source on the right and press Connect."
@@ -1134,15 +1125,20 @@ class MainWindow(QMainWindow):
         if self.engine is None:
             return
         info = self.engine.info
-        if info is not None and info.board in BOARDS and setup.board != info.board:
-            url = source_with_board(self.source_url, setup.board)
+        if (
+            info is not None
+            and info.board in BOARDS
+            and (setup.board != info.board or setup.effective_adc_bits != info.adc_bits)
+        ):
+            url = source_for_setup(self.source_url, setup)
             if url is None:
                 self.statusBar().showMessage(
-                    f"This source reports its own board ({info.board}); the board choice "
-                    "applies to the simulator.",
+                    f"This source reports its own ADC ({info.board}, {info.adc_bits} bit); the "
+                    "board and ADC choices apply to the simulator and a stock sketch's text "
+                    "stream.",
                     8000,
                 )
-            else:
+            elif url != self.source_url:
                 self.start_source(url)  # a new ADC means a new stream: reopen
                 return
         try:
