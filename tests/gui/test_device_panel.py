@@ -85,13 +85,13 @@ def test_set_setup_shows_the_bits_even_when_not_offered(qtbot):
 def test_set_stream_shows_the_streams_adc(qtbot):
     panel = make_panel(qtbot, ChannelSetup(board="12bit"))
     panel.set_stream(stream_info("uno", 12))  # an Uno-class board read at 12 bits
-    assert panel.adc.text() == "12 bit, 5 V" and panel.adc.isVisibleTo(panel)
+    assert panel.adc.text() == "stream: 12 bit, 5 V" and panel.adc.isVisibleTo(panel)
     assert panel.setup().board == "uno" and panel.setup().adc_bits == 12
     panel.set_stream(stream_info("12bit", 12, 3.3))  # the board's own resolution
-    assert panel.adc.text() == "12 bit, 3.3 V"
+    assert panel.adc.text() == "stream: 12 bit, 3.3 V"
     assert panel.setup() == ChannelSetup(board="12bit", adc_bits=0)
     panel.set_stream(stream_info("", None, None))  # a recording in uV: keep the choice
-    assert panel.adc.text() == "uV (no ADC)" and panel.setup().board == "12bit"
+    assert panel.adc.text() == "stream: uV, no ADC" and panel.setup().board == "12bit"
 
 
 # ---- source_for_setup ----

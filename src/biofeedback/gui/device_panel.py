@@ -181,10 +181,9 @@ class DevicePanel(QWidget):
         row.addWidget(self.connect_button)
         form = QFormLayout()
         form.addRow("Board", self.board)
-        adc_row = QHBoxLayout()
-        adc_row.addWidget(self.adc_bits, 1)
-        adc_row.addWidget(self.adc)
-        form.addRow("ADC", adc_row)
+        form.addRow("ADC", self.adc_bits)
+        # the open stream's ADC on its own line: beside the combo it would widen the side panel
+        form.addRow("", self.adc)
         form.addRow("Gain pot", self.pot)
         form.addRow("Mains", self.mains)
         form.addRow("High-pass", self.highpass)
@@ -228,10 +227,10 @@ class DevicePanel(QWidget):
     def set_stream(self, info: StreamInfo) -> None:
         """Show the open stream's ADC (and its board and resolution when it reports a board)."""
         if info.adc_bits is None:
-            self.adc.setText(f"{info.units} (no ADC)")
+            self.adc.setText(f"stream: {info.units}, no ADC")
         else:
             vref = f", {info.vref_v:g} V" if info.vref_v else ""
-            self.adc.setText(f"{info.adc_bits} bit{vref}")
+            self.adc.setText(f"stream: {info.adc_bits} bit{vref}")
         if info.board in BOARDS:
             self.board.setCurrentIndex(max(0, self.board.findData(info.board)))
             own = BOARDS[info.board].adc_bits
