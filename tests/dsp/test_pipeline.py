@@ -387,3 +387,13 @@ def test_many_channels_match_single_channel_pipelines() -> None:
     solo = run(Pipeline(solo_info), x[:, [1, 3]])
     assert np.array_equal(both.envelope_uv[:, 1], solo.envelope_uv[:, 0])
     assert np.array_equal(both.flags[:, 1], solo.flags[:, 0])
+
+
+@pytest.mark.parametrize(("fs", "warned"), [(100.0, True), (500.0, True), (1000.0, False)])
+def test_raw_sampled_too_slowly_for_the_emg_band_is_named(fs: float, warned: bool) -> None:
+    out = Pipeline(uv_info(fs)).outputs[0]
+    assert ("keeps only" in out.warning) is warned
+    if warned:
+        assert f"RAW sampled at {fs:g} Hz" in out.warning and "1000 Hz or more" in out.warning
+    # ENV is a slow envelope: any rate that carries it is fine
+    assert Pipeline(uv_info(fs, kind=ChannelKind.ENV)).outputs[0].warning == ""

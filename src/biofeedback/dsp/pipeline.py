@@ -590,6 +590,19 @@ class Pipeline:
                 f"{o.kind.value.upper()} cannot resolve rest on a {board}: {fix} "
                 f"({why}, relaxed muscle is ~{rest:g} uV)"
             )
+        band = self._band
+        if (
+            o.kind == ChannelKind.RAW
+            and band is not None
+            and band[1] < 0.8 * self.settings.lowpass_hz
+        ):
+            # the band edge was clamped below 0.45 x fs: most of the EMG spectrum is not seen
+            short = (
+                f"RAW sampled at {self.info.fs_hz:g} Hz keeps only {band[0]:g}-{band[1]:g} Hz of "
+                f"the {self.settings.highpass_hz:g}-{self.settings.lowpass_hz:g} Hz EMG band: "
+                "sample RAW at 1000 Hz or more (or use ENV)"
+            )
+            warning = f"{warning}; {short}" if warning else short
         return replace(o, resolves_rest=ok, warning=warning)
 
     @property
