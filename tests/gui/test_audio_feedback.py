@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -131,3 +136,46 @@ def test_callback_survives_a_failing_level_source():
     out = np.ones((64, 1), dtype=np.float32)
     backend.streams[0].callback(out, 64, None, None)
     assert not out.any() and audio.callback_errors == 1
+
+
+REAL_PORTAUDIO_CHILD = """
+import json, time
+import numpy as np
+from biofeedback.gui.audio_feedback import AudioFeedback
+
+calls = []
+audio = AudioFeedback(lambda: (calls.append(1) or (40.0, 10.0, 0)))
+error = audio.start()
+time.sleep(0.3)
+freq = audio.synth._freq
+audio.close()
+print(json.dumps({"error": error, "calls": len(calls), "callback_errors": audio.callback_errors,
+                  "freq": freq, "running": audio.running}))
+"""
+
+
+def test_tone_plays_through_real_portaudio_on_a_null_output(tmp_path):
+    """The real sounddevice/PortAudio path (no stand-in): ALSA's null device as the output, so
+    the stream opens with our parameters and PortAudio calls our callback as on a sound card."""
+    try:
+        import sounddevice  # noqa: F401
+    except (ImportError, OSError) as exc:  # OSError: no libportaudio2
+        pytest.skip(f"sounddevice unavailable: {exc}")
+    (tmp_path / ".asoundrc").write_text("pcm.!default {\n    type null\n}\n")
+    env = dict(os.environ, HOME=str(tmp_path))
+    out = subprocess.run(
+        [sys.executable, "-c", REAL_PORTAUDIO_CHILD],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["error"] and "no audio output device" in result["error"]:
+        pytest.skip(f"PortAudio has no ALSA here: {result['error']}")
+    assert result["error"] == ""
+    assert result["calls"] > 10 and result["callback_errors"] == 0
+    # 4x the threshold: the tone glided up to the top of its range
+    assert result["freq"] == pytest.approx(F_HIGH_HZ, rel=0.01)
+    assert not result["running"]
