@@ -9,9 +9,10 @@ move that pixmap and draw only the newest columns.
 
 Why not ``PlotDataItem.setData`` with ``clipToView`` and ``autoDownsample(method="peak")`` on the
 full-rate window? It re-decimates the whole window and rebuilds and strokes a QPainterPath every
-frame: 23 ms per frame for 4 channels x 2 kHz x 10 s against 3.5-4 ms for these traces (including
-the decimation; offscreen raster, this machine), the difference between 60 fps within half a core
-or not. Axis ranges are set by the window's slow timer, never auto-ranged per frame, so the picture
+frame: for 4 channels x 2 kHz x 10 s, 29.5-30 ms per frame against 5.2 ms for these traces at the
+app's plot width, 42-45 against 6.6-7.1 ms at 1280 px (update and paint, offscreen, this machine;
+``python benchmarks/traces.py``): stock items top out at 22-24 fps, these leave room for 60 fps
+within half a core. Axis ranges are set by the window's slow timer, never auto-ranged per frame, so the picture
 does not pump; axes are drawn from a pixmap cache and kept outside the area repainted every frame.
 """
 
