@@ -4,12 +4,17 @@ EDF+ (our own writer, checked against pyedflib's independent reader in the tests
 input channel in microvolts at the electrodes, plus an "EDF Annotations" signal with the phases,
 markers, threshold changes and stretches without data. For sessions in ADC counts the EDF digital
 values *are* the ADC codes (shifted by half the range), so the export is lossless; RAW and REF are
-shown relative to mid-supply, ENV and RECT from zero. See docs/storage.md for the details.
+shown relative to mid-supply, ENV and RECT from zero; each signal's transducer field ends with
+the ADC facts (``gain 200, ADC 10 bit, Vref 5 V``). See docs/storage.md for the details.
 
-CSV: a commented header (session, fs, units, filters), a time column and per channel the raw
-signal in uV, then per pipeline output the filtered signal, the envelope (uV RMS) and the quality
-flags, computed by running :class:`biofeedback.dsp.pipeline.Pipeline` over the stored samples with
-the session's own settings.
+CSV (``# biofeedback-csv: 2``): a commented header (session, fs, units, source and ADC, per input
+column its gain, uV per unit and offset, filters), a time column and per channel the raw signal
+in uV, then per pipeline output the filtered signal, the envelope (uV RMS) and the quality flags,
+computed by running :class:`biofeedback.dsp.pipeline.Pipeline` over the stored samples with the
+session's own settings.
+
+:func:`biofeedback.storage.importing.load_recording` reads both back as the session was stored:
+ADC counts with the same StreamInfo, so replaying an export models the same noise floor.
 
 Both writers stream block by block (an 8-hour session never sits in memory) and write to a
 temporary file that is renamed at the end, so an error never leaves half a file behind.
@@ -34,14 +39,23 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from biofeedback import __version__
-from biofeedback.core.types import ChannelKind, Chunk, Flag, ProcessedChunk, StreamInfo
+from biofeedback.core.types import (
+    ChannelKind,
+    Chunk,
+    Flag,
+    ProcessedChunk,
+    StreamInfo,
+    counts_to_uv_scale,
+)
 from biofeedback.errors import StorageError
 from biofeedback.storage.database import Database, SessionRecord
 from biofeedback.storage.importing import (
+    CSV_VERSION,
     EDF_GAP_TEXT,
     EDF_PADDING_TEXT,
     Recording,
     RecordingOptions,
+    channel_offsets,
     load_recording,
 )
 
@@ -68,21 +82,6 @@ class ExportResult:
 def slug(name: str) -> str:
     """A column-safe version of a channel name (``trapezius L env`` -> ``trapezius_l_env``)."""
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "ch"
-
-
-def channel_offsets(info: StreamInfo) -> np.ndarray:
-    """Per input channel, the value (in input units) that maps to 0 uV in exports.
-
-    RAW and REF from a board are centred on mid-supply: exports show them relative to
-    ``2**(bits-1)``. ENV and RECT (and files already in uV/mV) are shown from zero.
-    """
-    offsets = np.zeros(info.n_channels)
-    if info.units == "counts" and info.adc_bits is not None:
-        mid = float(2 ** (info.adc_bits - 1))
-        for i, ch in enumerate(info.channels):
-            if ch.kind in (ChannelKind.RAW, ChannelKind.REF):
-                offsets[i] = mid
-    return offsets
 
 
 def raw_uv(info: StreamInfo, samples: np.ndarray) -> np.ndarray:
@@ -392,6 +391,8 @@ def _edf_signals(
     for i, ch in enumerate(info.channels):
         label = f"{ch.kind.value.upper()} {_ascii(ch.name)}"
         transducer = f"{sensor} {ch.kind.value.upper()} surface EMG, analogue gain {ch.gain:g}"
+        if lossless and info.vref_v:
+            transducer = _adc_transducer(f"{sensor} {ch.kind.value.upper()} surface EMG", info, i)
         if ch.kind in (ChannelKind.RAW, ChannelKind.REF):
             prefilter = "none in software (raw ADC); analogue filters of the sensor only"
         else:
@@ -438,6 +439,38 @@ def _edf_signals(
             )
         )
     return signals
+
+
+def exact_number(value: float) -> str:
+    """The shortest text that reads back as exactly ``value`` (``200.0`` -> ``200``)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def exact_gain(info: StreamInfo, index: int) -> float:
+    """A gain from which ``counts_to_uv_scale(vref, bits, gain)`` gives channel ``index``'s
+    scale exactly: its own gain (boards and the simulator derive the scale from it), else the
+    gain the scale implies (e.g. a file imported with ``scale_uv=``), to the nearest bit."""
+    ch = info.channels[index]
+    vref, bits = float(info.vref_v or 0.0), int(info.adc_bits or 0)
+    if counts_to_uv_scale(vref, bits, ch.gain) == ch.scale_uv:
+        return float(ch.gain)
+    implied = vref / 2**bits / ch.scale_uv * 1e6
+    for candidate in (implied, *np.nextafter(implied, [0.0, np.inf]).tolist()):
+        if counts_to_uv_scale(vref, bits, candidate) == ch.scale_uv:
+            return float(candidate)
+    return float(implied)
+
+
+def _adc_transducer(description: str, info: StreamInfo, index: int) -> str:
+    """EDF transducer field of a signal in ADC counts: what it is, then the ADC facts that turn
+    its digital values back into counts and uV (``importing.EDF_ADC_FACTS`` reads them):
+    ``..., gain 10200, ADC 10 bit, Vref 5 V``. The description is shortened to fit 80 bytes."""
+    facts = (
+        f", gain {exact_number(exact_gain(info, index))}, ADC {info.adc_bits} bit, "
+        f"Vref {exact_number(info.vref_v or 0.0)} V"
+    )
+    return _ascii(description, 80 - len(facts)).rstrip() + facts
 
 
 def _tal(onset_s: float, text: str = "", duration_s: float | None = None) -> bytes:
@@ -593,12 +626,19 @@ def _edf_header(
     start = time.localtime(record.started_at)
     ns = len(signals) + 1
     patient = f"{_subfield(record.subject_id or 'X')} X X X"
-    board = record.info.board or (f"{record.info.adc_bits}bit" if record.info.adc_bits else "file")
-    recording = (
+    info = record.info
+    # The board key exactly ("X" when a board's stream did not name it): the importer restores
+    # it. Imported files say "file".
+    board = info.board or ("X" if info.units == "counts" else "file")
+    head_of_recording = (
         f"Startdate {start.tm_mday:02d}-{_MONTHS[start.tm_mon - 1]}-{start.tm_year:04d} "
-        f"S{record.id} {_subfield(record.clinician or 'X')} "
-        f"biofeedback_{_subfield(__version__)}_{_subfield(board)}"
+        f"S{record.id} "
     )
+    equipment = f"biofeedback_{_subfield(__version__)}_{_subfield(board)}"
+    # A long clinician name is shortened so the equipment subfield always fits in 80 bytes.
+    room = max(1, 80 - len(head_of_recording) - 1 - len(equipment))
+    clinician = _subfield(record.clinician or "X")[:room]
+    recording = f"{head_of_recording}{clinician} {equipment}"
     head = b"".join(
         [
             _field("0", 8),
@@ -664,8 +704,20 @@ def _write_csv(
         columns += [f"{n}_filtered_uv", f"{n}_envelope_uv", f"{n}_flags"]
     started = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(record.started_at))
     channel_desc = ", ".join(f"{slug(ch.name)} ({ch.kind.value})" for ch in info.channels)
+    offsets = channel_offsets(info)
+    inputs = [
+        {
+            "column": f"{n}_raw_uv",
+            "name": ch.name,
+            "kind": ch.kind.value,
+            "gain": ch.gain,
+            "scale_uv": ch.scale_uv,
+            "offset": float(offsets[i]),
+        }
+        for i, (n, ch) in enumerate(zip(in_names, info.channels, strict=True))
+    ]
     lines = [
-        "# biofeedback-csv: 1",
+        f"# biofeedback-csv: {CSV_VERSION}",
         f"# session: {record.id}",
         f"# subject: {record.subject_id or ''}",
         f"# protocol: {record.protocol}",
@@ -674,6 +726,8 @@ def _write_csv(
         "# units: uV at the electrodes (raw: RAW/REF relative to mid-supply, ENV/RECT from 0)",
         f"# source: {info.device} board={info.board} adc_bits={info.adc_bits} vref_v={info.vref_v} units={info.units}",
         f"# channels: {channel_desc}",
+        # exact (JSON numbers round-trip): <column> = (stored value - offset) x scale_uv
+        f"# inputs: {json.dumps(inputs, ensure_ascii=False)}",
         f"# filters: {describe_processing(record, pipeline)}",
         "# envelope: causal moving RMS as shown live, noise-floor corrected in quadrature",
         "# flags: quality bits 1=gap 2=clipping 4=electrode off 8=mains 16=motion 32=settling",

@@ -23,10 +23,12 @@ Options (all optional unless the file lacks the fact):
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +48,20 @@ UNIT_SCALE_UV = {"uV": 1.0, "mV": 1e3, "V": 1e6}
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".asc")
 WAV_SUFFIXES = (".wav",)
 EDF_SUFFIXES = (".edf", ".bdf")
+
+#: Version of our CSV export's header (``# biofeedback-csv: 2``). Version 2 adds the
+#: ``# inputs:`` line (per input column: name, kind, gain, scale_uv, offset, as JSON), from
+#: which a session in ADC counts is restored exactly; version 1 files import in uV.
+CSV_VERSION = 2
+
+#: The end of our EDF+ transducer field for signals stored as ADC counts (digital value =
+#: count - 2**(bits-1)): ``..., gain 10200, ADC 10 bit, Vref 5 V`` (export.py writes it).
+EDF_ADC_FACTS = re.compile(r", gain (\S+), ADC (\d+) bit, Vref (\S+) V$")
+
+#: Largest distance (in ADC counts) from a whole count that an exported value may have and
+#: still be restored as counts: CSV values carry 10 significant digits, so a true count is
+#: within ~1e-6 of the grid; an edited value almost never is.
+COUNT_GRID_TOLERANCE = 1e-4
 
 #: Annotation texts our EDF+ writer uses for stretches without data (see export.py); an import
 #: turns them back into NaN samples flagged missing, or trims the end padding.
@@ -228,7 +244,10 @@ def _load_text(path: Path, opts: RecordingOptions) -> Recording:
         raise SourceURLError(f"{path}: no signal columns left: choose them with columns=2,3")
 
     notes: list[str] = []
+    version = _csv_version(meta) if ours else 0
     fs_hz = opts.fs_hz
+    if fs_hz is None and version >= 2:
+        fs_hz = _fs_from_meta(meta)  # as exact as it was stored (9 digits)
     if fs_hz is None and time_col is not None:
         fs_hz = _fs_from_time(data[:, time_col], path)
         notes.append(f"sampling rate {fs_hz:g} Hz from the time column")
@@ -273,8 +292,148 @@ def _load_text(path: Path, opts: RecordingOptions) -> Recording:
     if "labels" in meta and not opts.names and len(meta["labels"].split()) == len(cols):
         names = meta["labels"].split()
     info = _make_info(path, opts, fs_hz, units, kinds, names, adc_bits)
+    if version >= 2 and not _user_describes(opts):
+        restored = _restore_csv_counts(meta, [column_names[c] for c in cols], samples, path)
+        if isinstance(restored, str):
+            notes.append(restored)
+        elif restored is not None:
+            channels, adc, counts = restored
+            if opts.names:
+                channels = [
+                    ChannelInfo(str(n), c.kind, c.gain, c.scale_uv)
+                    for n, c in zip(opts.names, channels, strict=False)
+                ]
+            info = _counts_info(info, channels, *adc)
+            samples = counts
     flags = np.where(np.isnan(samples).any(axis=1), int(Flag.MISSING), 0).astype(np.uint16)
     return Recording(info, samples, flags, path, notes)
+
+
+def channel_offsets(info: StreamInfo) -> np.ndarray:
+    """Per input channel, the value (in input units) that maps to 0 uV in exports.
+
+    RAW and REF from a board are centred on mid-supply: exports show them relative to
+    ``2**(bits-1)``. ENV and RECT (and files already in uV/mV) are shown from zero.
+    """
+    offsets = np.zeros(info.n_channels)
+    if info.units == "counts" and info.adc_bits is not None:
+        mid = float(2 ** (info.adc_bits - 1))
+        for i, ch in enumerate(info.channels):
+            if ch.kind in (ChannelKind.RAW, ChannelKind.REF):
+                offsets[i] = mid
+    return offsets
+
+
+# -- our own exports: back to ADC counts --------------------------------------------------------------
+def _user_describes(opts: RecordingOptions) -> bool:
+    """The user said how to read the samples: then their options win over our export's facts."""
+    return any(
+        v is not None
+        for v in (
+            opts.units,
+            opts.scale_uv,
+            opts.board,
+            opts.adc_bits,
+            opts.vref_v,
+            opts.gain,
+            opts.pot_kohm,
+            opts.channels,
+            opts.columns,
+        )
+    )
+
+
+def _csv_version(meta: dict[str, str]) -> int:
+    match = re.match(r"\s*(\d+)", meta.get("biofeedback-csv", ""))
+    return int(match[1]) if match else 1
+
+
+def _not_counts_note(path: Path, why: str) -> str:
+    return (
+        f"{path.name}: {why}, so it was read in uV at the electrodes, without the ADC's noise model"
+    )
+
+
+def _to_counts(
+    values: np.ndarray, scales: np.ndarray, offsets: np.ndarray, bits: int
+) -> np.ndarray | None:
+    """Exported uV back to whole ADC counts, or None if they are not on the count grid."""
+    with np.errstate(invalid="ignore"):
+        counts = values / scales + offsets
+        whole = np.rint(counts)
+    ok = np.isfinite(counts)
+    if np.isinf(counts).any():
+        return None
+    if ok.any():
+        off_grid = np.abs(counts[ok] - whole[ok]).max()
+        if off_grid > COUNT_GRID_TOLERANCE or whole[ok].min() < 0 or whole[ok].max() >= 2**bits:
+            return None
+    return np.where(ok, whole, np.nan)
+
+
+def _restore_csv_counts(
+    meta: dict[str, str], columns: list[str], samples: np.ndarray, path: Path
+) -> tuple[list[ChannelInfo], tuple[int, float, str], np.ndarray] | str | None:
+    """Our CSV (version 2) of a session in ADC counts: (channels, (bits, vref, board), counts).
+
+    None when the session was not in counts (the file is read in uV as before); a one-line note
+    when it was but the file no longer holds whole counts (edited) or its header is damaged.
+    """
+    source = re.search(
+        r"\bboard=(\S*) adc_bits=(\S+) vref_v=(\S+) units=(\S+)\s*$", meta.get("source", "")
+    )
+    if source is None or source[4] != "counts" or source[2] == "None" or source[3] == "None":
+        return None  # not counts, or counts without a known ADC: uV as before
+    try:
+        bits, vref = int(source[2]), float(source[3])
+        inputs = json.loads(meta["inputs"])
+        by_column = {str(item["column"]): item for item in inputs}
+        chosen = [by_column[c] for c in columns]
+        channels = [
+            ChannelInfo(
+                str(item["name"]),
+                ChannelKind(str(item["kind"])),
+                float(item["gain"]),
+                float(item["scale_uv"]),
+            )
+            for item in chosen
+        ]
+        offsets = np.array([float(item["offset"]) for item in chosen])
+    except (KeyError, TypeError, ValueError):
+        return _not_counts_note(path, "the header's ADC facts (# source, # inputs) are unreadable")
+    scales = np.array([c.scale_uv for c in channels])
+    if not (
+        1 <= bits <= 24
+        and math.isfinite(vref)
+        and vref > 0
+        and np.all(np.isfinite(scales))
+        and np.all(scales > 0)
+        and np.all(np.isfinite(offsets))
+    ):
+        return _not_counts_note(path, "the header's ADC facts (# source, # inputs) are not valid")
+    counts = _to_counts(samples, scales, offsets, bits)
+    if counts is None:
+        return _not_counts_note(
+            path, f"the values are not whole {bits}-bit ADC counts (edited after export?)"
+        )
+    return channels, (bits, vref, source[1]), counts
+
+
+def _counts_info(
+    info: StreamInfo, channels: list[ChannelInfo], bits: int, vref: float, board: str
+) -> StreamInfo:
+    """The file's StreamInfo as the session recorded it: ADC counts with the ADC's facts."""
+    return StreamInfo(
+        fs_hz=info.fs_hz,
+        channels=tuple(channels),
+        adc_bits=bits,
+        vref_v=vref,
+        units="counts",
+        board=board,
+        device=info.device,
+        realtime=info.realtime,
+        extra=dict(info.extra),
+    )
 
 
 def _parse_table(body: str, delimiter: str | None, path: Path) -> np.ndarray:
@@ -479,6 +638,70 @@ def _load_wav(path: Path, opts: RecordingOptions) -> Recording:
 
 
 # -- EDF --------------------------------------------------------------------------------------------
+def _edf_equipment(path: Path) -> tuple[str, str] | None:
+    """(version, board) from the ``biofeedback_<version>_<board>`` subfield of our EDF+ exports'
+    recording field, else None (a file from another program)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return None
+    for token in head[88:168].decode("ascii", "replace").split():
+        parts = token.split("_", 2)
+        if len(parts) == 3 and parts[0] == "biofeedback":
+            return parts[1], parts[2]
+    return None
+
+
+def _edf_counts(
+    reader: Any, cols: list[int], kinds: list[ChannelKind], names: list[str], path: Path
+) -> tuple[list[ChannelInfo], int, float, np.ndarray] | str | None:
+    """Our EDF+ of a session in ADC counts: (channels, bits, vref, counts).
+
+    The transducer field ends with the ADC facts (:data:`EDF_ADC_FACTS`) and the digital values
+    are ``count - 2**(bits-1)``; the digital and physical ranges are checked against those facts.
+    None when the signals carry no ADC facts (other sessions, older exports: read in uV as
+    before); a one-line note when they do but the header no longer agrees (edited file).
+    """
+    facts = [EDF_ADC_FACTS.search(reader.getTransducer(i).strip()) for i in cols]
+    if not all(facts):
+        return None
+    try:
+        gains = [float(m[1]) for m in facts if m]
+        adc = {(int(m[2]), float(m[3])) for m in facts if m}
+    except ValueError:
+        return _not_counts_note(path, "the ADC facts in its transducer fields are unreadable")
+    if len(adc) != 1:
+        return _not_counts_note(path, "its signals name different ADCs")
+    bits, vref = adc.pop()
+    if not (1 <= bits <= 16 and vref > 0 and all(g > 0 for g in gains)):
+        return _not_counts_note(path, "the ADC facts in its transducer fields are not valid")
+    channels = [
+        ChannelInfo(n, k, g, counts_to_uv_scale(vref, bits, g))
+        for n, k, g in zip(names, kinds, gains, strict=True)
+    ]
+    mid = 2 ** (bits - 1)
+    offsets = channel_offsets(
+        StreamInfo(1.0, tuple(channels), adc_bits=bits, vref_v=vref, units="counts")
+    )
+    for j, i in enumerate(cols):
+        scale = channels[j].scale_uv
+        expect = ((0 - offsets[j]) * scale, (2**bits - 1 - offsets[j]) * scale)
+        got = (reader.getPhysicalMinimum(i), reader.getPhysicalMaximum(i))
+        # the header holds 8-character numbers (5 or more significant digits here)
+        close = all(abs(a - b) <= 1e-5 * max(1.0, abs(a)) for a, b in zip(expect, got, strict=True))
+        if (
+            reader.getDigitalMinimum(i) != -mid
+            or reader.getDigitalMaximum(i) != mid - 1
+            or not close
+        ):
+            return _not_counts_note(
+                path, "its digital or physical range no longer matches the ADC (edited?)"
+            )
+    counts = np.stack([reader.readSignal(i, digital=True) for i in cols], axis=1)
+    return channels, bits, vref, counts.astype(np.float64) + mid
+
+
 def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
     try:
         import pyedflib
@@ -488,6 +711,9 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
         reader = pyedflib.EdfReader(str(path))
     except OSError as exc:
         raise SourceURLError(f"{path}: not a readable EDF/EDF+ file ({exc})") from None
+    equipment = _edf_equipment(path)
+    notes: list[str] = []
+    restored = None
     try:
         labels = [reader.getLabel(i).strip() for i in range(reader.signals_in_file)]
         if opts.columns:
@@ -501,31 +727,43 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
                 "Hz): choose signals with one rate, e.g. columns=1,2"
             )
         fs_hz = opts.fs_hz or rates.pop()
-        samples = np.stack([reader.readSignal(i, digital=False) for i in cols], axis=1).astype(
-            np.float64
-        )
         dims = {reader.getPhysicalDimension(i).strip() for i in cols}
+        kinds = None
+        if opts.channels is None:
+            # Our export labels signals "RAW name", "ENV name", ...
+            prefixed = [re.match(r"^(RAW|ENV|RECT|REF)\s+(.*)$", labels[c]) for c in cols]
+            if all(prefixed):
+                kinds = [ChannelKind(m[1].lower()) for m in prefixed if m]
+                names = [m[2] for m in prefixed if m]
+        if kinds is None:
+            kinds = _kinds(opts.channels, len(cols), path)
+            names = [labels[c] for c in cols]
+        if equipment is not None and not _user_describes(opts) and dims == {"uV"}:
+            restored = _edf_counts(reader, cols, kinds, opts.names or names, path)
+            if isinstance(restored, str):
+                notes.append(restored)
+                restored = None
+        if restored is not None:
+            samples = restored[3]
+        else:
+            samples = np.stack([reader.readSignal(i, digital=False) for i in cols], axis=1).astype(
+                np.float64
+            )
         onsets, durations, texts = reader.readAnnotations()
     finally:
         reader.close()
     units = opts.units
     if units is None and opts.scale_uv is None and len(dims) == 1:
-        units = _UNIT_ALIASES.get(dims.pop().lower())
-    kinds = None
-    if opts.channels is None:
-        # Our export labels signals "RAW name", "ENV name", ...
-        prefixed = [re.match(r"^(RAW|ENV|RECT|REF)\s+(.*)$", labels[c]) for c in cols]
-        if all(prefixed):
-            kinds = [ChannelKind(m[1].lower()) for m in prefixed if m]
-            names = [m[2] for m in prefixed if m]
-    if kinds is None:
-        kinds = _kinds(opts.channels, len(cols), path)
-        names = [labels[c] for c in cols]
+        units = _UNIT_ALIASES.get(next(iter(dims)).lower())
     if units is None and opts.scale_uv is None:
         raise SourceURLError(
             f"{path}: the signals' physical dimension is not uV/mV/V: add units=... or scale_uv=..."
         )
     info = _make_info(path, opts, fs_hz, units, kinds, opts.names or names, opts.adc_bits)
+    if restored is not None:
+        assert equipment is not None
+        board = "" if equipment[1] in ("X", "file") else equipment[1]
+        info = _counts_info(info, restored[0], restored[1], restored[2], board)
     flags = np.zeros(len(samples), dtype=np.uint16)
     end = len(samples)
     for onset, duration, text in zip(onsets, durations, texts, strict=False):
@@ -536,4 +774,4 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
         elif text == EDF_GAP_TEXT and b > a:
             samples[a:b] = np.nan
             flags[a:b] |= int(Flag.MISSING)
-    return Recording(info, samples[:end], flags[:end], path)
+    return Recording(info, samples[:end], flags[:end], path, notes)
