@@ -149,6 +149,18 @@ def test_closing_leaves_no_thread_running(qtbot):
     assert leftover == []
 
 
+def start_while_libraries_load(qtbot, monkeypatch, import_module) -> MainWindow:
+    """A window started as in a fresh process: scipy.signal and pyqtgraph not loaded yet, the
+    loader importing through ``import_module``."""
+    monkeypatch.setattr(preload, "loaded", lambda modules=preload.HEAVY_MODULES: False)
+    monkeypatch.setattr(preload, "import_module", import_module)
+    window = MainWindow(STEADY, safety_check=False, audio=False, remember=False)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start()
+    return window
+
+
 def test_window_shows_before_the_libraries_load_then_opens_the_source(qtbot, monkeypatch):
     # as in a fresh process: scipy.signal and pyqtgraph are not loaded when the window shows
     import_started = threading.Event()
@@ -160,12 +172,7 @@ def test_window_shows_before_the_libraries_load_then_opens_the_source(qtbot, mon
         assert release.wait(10)
         return real_import(name)
 
-    monkeypatch.setattr(preload, "loaded", lambda modules=preload.HEAVY_MODULES: False)
-    monkeypatch.setattr(preload, "import_module", slow_import)
-    window = MainWindow(STEADY, safety_check=False, audio=False, remember=False)
-    qtbot.addWidget(window)
-    window.show()
-    assert window.start()
+    window = start_while_libraries_load(qtbot, monkeypatch, slow_import)
     assert import_started.wait(5)
     # meanwhile the window is up and says what it is doing; no source is open yet
     assert window.pending_source == STEADY
@@ -191,12 +198,8 @@ def test_closing_while_the_libraries_load_opens_nothing(qtbot, monkeypatch):
         release.wait(10)
         return real_import(name)
 
-    monkeypatch.setattr(preload, "loaded", lambda modules=preload.HEAVY_MODULES: False)
-    monkeypatch.setattr(preload, "import_module", slow_import)
-    window = MainWindow(STEADY, safety_check=False, audio=False, remember=False)
-    qtbot.addWidget(window)
-    window.show()
-    assert window.start() and window.preloader.running
+    window = start_while_libraries_load(qtbot, monkeypatch, slow_import)
+    assert window.preloader.running
     timer = threading.Timer(0.2, release.set)
     timer.start()
     window.close()  # waits for the imports to finish rather than cut one short
@@ -212,12 +215,7 @@ def test_a_library_that_fails_to_load_is_reported_in_the_banner(qtbot, monkeypat
     def broken(name):
         raise ImportError(f"No module named {name!r}")
 
-    monkeypatch.setattr(preload, "loaded", lambda modules=preload.HEAVY_MODULES: False)
-    monkeypatch.setattr(preload, "import_module", broken)
-    window = MainWindow(STEADY, safety_check=False, audio=False, remember=False)
-    qtbot.addWidget(window)
-    window.show()
-    assert window.start()
+    window = start_while_libraries_load(qtbot, monkeypatch, broken)
     qtbot.waitUntil(lambda: window.banner.state == DeviceState.ERROR, timeout=5000)
     assert "scipy.signal" in window.banner.text and "pip install" in window.banner.text
     assert window.engine is None and window.pending_source is None
