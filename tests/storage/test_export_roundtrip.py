@@ -8,6 +8,9 @@ still import, in uV.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +152,19 @@ def test_edited_csv_falls_back_to_uv_with_a_note(
     assert len(rec.notes) == 1 and "not whole 10-bit ADC counts" in rec.notes[0]
     assert "\n" not in rec.notes[0] and "uV" in rec.notes[0]
     assert rec.samples[100, 0] == pytest.approx(float(cells[1]))
+    # replaying it says so: the note is in the stream's summary
+    out = subprocess.run(
+        [
+            *(sys.executable, "-m", "biofeedback", "stream"),
+            *("--source", f"replay://{path}?speed=max", "--duration", "2", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    warnings = json.loads(out.stdout.strip().splitlines()[-1])["warnings"]
+    assert any("not whole 10-bit ADC counts" in w for w in warnings), warnings
 
 
 def test_edited_edf_header_falls_back_to_uv_with_a_note(

@@ -152,6 +152,8 @@ def build_summary(engine: Engine, stats: EnvelopeStats, wall_s: float) -> dict[s
     floors = pipeline.noise_floor_uv
     channels = []
     warnings: list[str] = []
+    if info.extra.get("notes"):  # how a replayed file was read
+        warnings.append(info.extra["notes"])
     for k, out in enumerate(pipeline.outputs):
         note = getattr(out, "warning", "") or ""
         if note:

@@ -557,6 +557,8 @@ class MainWindow(QMainWindow):
             self.waiting_label.setText(NOT_CONNECTED_TEXT)
             self.device_panel.set_source(url)
             return False
+        if info.extra.get("notes"):  # how a replayed file was read
+            self.statusBar().showMessage(f"{url}: {info.extra['notes']}", 20000)
         self.engine = engine
         self.source_url = url
         self._source = source

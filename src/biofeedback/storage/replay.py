@@ -155,6 +155,8 @@ class ReplayDevice(ThreadedDevice):
             info = self._recording.info
             self._first_index, self._end_index = 0, len(self._recording.samples)
             extra = {**info.extra, "replay": str(self.path)}
+            if self._recording.notes:  # how the file was read, e.g. an edited export read as uV
+                extra["notes"] = "; ".join(self._recording.notes)
             device = f"replay of {self.path.name}"
             if len(self._recording.samples) == 0:
                 raise DeviceError(f"{self.path} holds no samples: nothing to replay")
