@@ -413,7 +413,9 @@ class TensionGaugeWidget(QWidget):
         fm = QFontMetricsF(p.font())
         for v in ticks:
             y = self.y_of(v)
-            p.drawText(QPointF(body.left(), y + fm.ascent() / 2 - 1), f"{v:g}")
+            # centred on its tick, but kept inside the body (the header is drawn over the top)
+            baseline = max(y + fm.ascent() / 2 - 1, body.top() + fm.ascent())
+            p.drawText(QPointF(body.left(), baseline), f"{v:g}")
             p.drawLine(QPointF(body.left() + 24, y), QPointF(body.left() + 28, y))
 
     def _render_trail(self, trail: np.ndarray, left: float, right: float, body: QRectF) -> QPixmap:
