@@ -210,8 +210,12 @@ class ScrollingTrace:
         self.tail.setPos(-offset, 0.0)
         if shift:
             m = min(len(self._xy), (shift + 1) * self._points_per_column)
+            # a new small polygon filled from the array: QPolygonF.mid() returns a QList that
+            # PySide turns into Python QPointF objects and back (4x slower)
+            tail = fn.create_qpolygonf(m)
+            fn.ndarray_from_qpolygonf(tail)[:] = self._xy[-m:]
             path = QPainterPath()
-            path.addPolygon(self._poly.mid(len(self._xy) - m))
+            path.addPolygon(tail)
             self.tail.setPath(path)
         else:
             self.tail.setPath(QPainterPath())
