@@ -161,6 +161,18 @@ def make_window(source, window_s: float = 10.0):
     return window
 
 
+def start_window(window) -> None:
+    """Open the window's source; in a fresh process that waits for the libraries the window
+    loads in the background (gui.preload), as the app does."""
+    if not window.start():
+        raise SystemExit(f"could not start the source: {window.banner.text}")
+    deadline = time.monotonic() + 60
+    while window.pending_source is not None and time.monotonic() < deadline:
+        run_for(0.05)
+    if window.bridge is None:
+        raise SystemExit(f"the source did not open: {window.banner.text}")
+
+
 class PaintCounter:
     """Counts paint events of a widget (event filter), with timestamps."""
 
@@ -197,7 +209,7 @@ def measure_fps(seconds: float) -> dict:
     make_app()
     device = BenchDevice()
     window = make_window(device)
-    window.start()
+    start_window(window)
     for c in range(len(window.cards)):
         window.set_threshold(c, THRESHOLD_UV, "bench")
     run_for(11.0)  # warm up: the 10 s window full, ranges settled
@@ -234,7 +246,7 @@ def measure_latency(steps: int) -> dict:
     period_s = 2.0
     device = BenchDevice(step_period_s=period_s)
     window = make_window(device)
-    window.start()
+    start_window(window)
     for c in range(len(window.cards)):
         window.set_threshold(c, THRESHOLD_UV, "bench")
     # Calibrate the target to the step the pipeline actually reports: the envelope value halfway
@@ -400,7 +412,7 @@ def soak(seconds: float) -> dict:
     """Stream sim:// in real time for ``seconds`` with the window open; watch for hangs and growth."""
     make_app()
     window = make_window("sim://?scenario=tense-release&board=12bit&seed=3")
-    window.start()
+    start_window(window)
     stamps: list[float] = []
     window.bridge.frame_ready.connect(lambda: stamps.append(time.monotonic()))
     run_for(5.0)
