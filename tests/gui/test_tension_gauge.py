@@ -50,6 +50,10 @@ def test_gauge_colours_follow_state_and_caption_names_problem(qtbot):
     gauge.set_readout(3.0)
     assert gauge.state == GaugeState.CHECK
     assert "electrode off" in gauge.caption and "mains" in gauge.caption
+    # the caption names the problem behind the number even after the bar's own bits cleared
+    gauge.set_readout(40.0, int(Flag.MOTION))
+    gauge.set_level(3.0, 0)
+    assert gauge.caption == "Check: motion"
     # painting works in every state and counts paints (the benchmark timestamps pixels this way)
     gauge.show()
     qtbot.waitUntil(lambda: gauge.paint_count > 0, timeout=2000)

@@ -113,6 +113,7 @@ class TensionGaugeWidget(QWidget):
         self.level_uv = float("nan")
         self.readout_uv = float("nan")
         self.flags = 0
+        self.readout_flags = 0  # the quality bits behind the number and its caption
         self.state = GaugeState.IDLE
         self.trail_uv: np.ndarray = np.empty(0)
         self.show_number = True
@@ -156,7 +157,7 @@ class TensionGaugeWidget(QWidget):
         if not self._dragging:
             self._scale = self._scale_for(self.threshold_uv)
         self.state = classify(self.level_uv, self.threshold_uv, self.flags)
-        self.caption_state = classify(self.readout_uv, self.threshold_uv, self.flags)
+        self.caption_state = classify(self.readout_uv, self.threshold_uv, self.readout_flags)
         self.update()
 
     def set_noise_floor(self, noise_floor_uv: float) -> None:
@@ -180,20 +181,22 @@ class TensionGaugeWidget(QWidget):
         shown = (bar_px, self.state)
         if shown != self._shown or trail_due:
             self._shown = shown
-            self.update(self._body().adjusted(-10, -2, 10, 10).toAlignedRect())
+            # between trail pictures only the bar changes: repaint just its column (a third of
+            # the body's pixels)
+            area = self._body() if trail_due else self._bar_rect()
+            self.update(area.adjusted(-10, -2, 10, 10).toAlignedRect())
 
     def set_readout(self, value_uv: float, flags: int | None = None) -> None:
         """The number shown on top and its caption (updated a few times a second)."""
         self.readout_uv = float(value_uv)
-        self.caption_state = classify(
-            self.readout_uv, self.threshold_uv, self.flags if flags is None else int(flags)
-        )
+        self.readout_flags = self.flags if flags is None else int(flags)
+        self.caption_state = classify(self.readout_uv, self.threshold_uv, self.readout_flags)
         self.update()
 
     def clear(self) -> None:
         """Back to 'waiting for signal'."""
         self.level_uv = self.readout_uv = float("nan")
-        self.flags = 0
+        self.flags = self.readout_flags = 0
         self.trail_uv = np.empty(0)
         self.state = self.caption_state = GaugeState.IDLE
         self.update()
@@ -206,7 +209,8 @@ class TensionGaugeWidget(QWidget):
         if self.caption_state == GaugeState.TENSE:
             return "Above target"
         if self.caption_state == GaugeState.CHECK:
-            names = [n for n in Flag.describe(self.flags)] or ["signal"]
+            # the problem behind the number (the fast bar's own bits may have cleared since)
+            names = Flag.describe(self.readout_flags) or ["signal"]
             return "Check: " + ", ".join(names)
         return "Waiting for signal"
 
@@ -368,10 +372,13 @@ class TensionGaugeWidget(QWidget):
         if len(trail) > 1 and right - left > 20:
             now = time.monotonic()
             key = (self.width(), self.height(), self._scale)
+            trail_rect = QRectF(left - 2, body.top(), right - left + 4, body.height())
+            due = now - self._trail_t >= 1.0 / TRAIL_HZ
             if (
                 self._trail_pm is None
-                or now - self._trail_t >= 1.0 / TRAIL_HZ
                 or key != self._trail_pm_key
+                # a repaint of the bar alone does not show the trail: keep it for the next one
+                or (due and event.region().intersects(trail_rect.toAlignedRect()))
             ):
                 self._trail_pm = self._render_trail(trail, left, right, body)
                 self._trail_t, self._trail_pm_key = now, key
