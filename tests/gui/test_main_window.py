@@ -5,6 +5,7 @@ Sources run faster than real time (``speed=``) so a few seconds of signal take w
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 import numpy as np
@@ -220,6 +221,11 @@ def test_a_library_that_fails_to_load_is_reported_in_the_banner(qtbot, monkeypat
     assert "scipy.signal" in window.banner.text and "pip install" in window.banner.text
     assert window.engine is None and window.pending_source is None
     assert window.waiting_label.text() == mw.NOT_CONNECTED_TEXT
+    # once the install is repaired, Connect tries again (instead of waiting forever)
+    monkeypatch.setattr(preload, "import_module", importlib.import_module)
+    window.device_panel.connect_button.click()
+    qtbot.waitUntil(lambda: window.bridge is not None, timeout=10000)
+    assert window.banner.state in (DeviceState.CONNECTING, DeviceState.CONNECTED)
 
 
 def test_patient_view_toggles_with_one_key(qtbot):

@@ -33,7 +33,7 @@ def loaded(modules: tuple[str, ...] = HEAVY_MODULES) -> bool:
 
 
 class Preloader(QObject):
-    """Imports ``modules`` on a worker thread, once.
+    """Imports ``modules`` on a worker thread.
 
     Signals
     -------
@@ -58,9 +58,10 @@ class Preloader(QObject):
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Start importing (no-op if already started)."""
-        if self._thread is not None:
+        """Start importing (no-op while running; after a failure it tries again)."""
+        if self.running:
             return
+        self.error = None
         self._thread = threading.Thread(target=self._run, name="biofeedback-preload", daemon=True)
         self._thread.start()
 
