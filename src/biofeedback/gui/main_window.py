@@ -512,6 +512,8 @@ class MainWindow(QMainWindow):
         True; :attr:`pending_source` is the source waiting.
         """
         url = source.url if isinstance(source, Device) else str(source).strip()
+        if not preload.loaded():
+            self.preloader.start()  # loads while the safety checklist is being read
         if not self._confirm_safety(url):
             self.banner.set_state(
                 DeviceState.IDLE, "Not started: the safety checklist was not confirmed."
