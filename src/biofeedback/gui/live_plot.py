@@ -12,8 +12,9 @@ full-rate window? It re-decimates the whole window and rebuilds and strokes a QP
 frame: for 4 channels x 2 kHz x 10 s, 29.5-30 ms per frame against 5.2 ms for these traces at the
 app's plot width, 42-45 against 6.6-7.1 ms at 1280 px (update and paint, offscreen, this machine;
 ``python benchmarks/traces.py``): stock items top out at 22-24 fps, these leave room for 60 fps
-within half a core. Axis ranges are set by the window's slow timer, never auto-ranged per frame, so the picture
-does not pump; axes are drawn from a pixmap cache and kept outside the area repainted every frame.
+within half a core. Axis ranges are set by the window's slow timer, never auto-ranged per frame,
+so the picture does not pump; axes are drawn from a pixmap cache and kept outside the area
+repainted every frame.
 """
 
 from __future__ import annotations
@@ -307,8 +308,8 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
         # The scene's background brush (opaque) covers every repainted pixel: the viewport need
         # not fill it first, nor the parent card be painted under it, and a plain fill is cheaper
-        # than pyqtgraph's cached-background blit. Together these halve the cost of painting the
-        # traces (benchmarks/traces.py: 4.7-4.9 -> 2.7 ms per frame for 4 channels).
+        # than pyqtgraph's cached-background blit (benchmarks/traces.py, 4 channels: 4.9-5.4 ->
+        # 4.0-4.3 ms per frame under Xvfb, 4.7-4.9 -> 2.7 ms offscreen).
         self.viewport().setAutoFillBackground(False)
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
