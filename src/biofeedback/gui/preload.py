@@ -77,8 +77,9 @@ class Preloader(QObject):
             try:
                 import_module(name)
             except Exception as exc:  # an ImportError, or a broken install raising anything
+                reason = (str(exc).splitlines() or [type(exc).__name__])[0]
                 error = (
-                    f"a required library failed to load ({name}: {exc}); "
+                    f"a required library failed to load ({name}: {reason}); "
                     'reinstall with: python3 -m pip install -e "."'
                 )
                 break
