@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from biofeedback.core.types import Flag
+from biofeedback.gui import tension_gauge
 from biofeedback.gui.tension_gauge import GaugeState, TensionGaugeWidget, classify, format_uv
 
 
@@ -84,3 +85,27 @@ def test_dragging_the_threshold_line_emits_new_value(qtbot):
         qtbot.mouseRelease(gauge, Qt.MouseButton.LeftButton, pos=QPoint(x, target_y))
     assert blocker.args[0] == pytest.approx(10.0, rel=0.05)
     assert gauge.threshold_uv == pytest.approx(blocker.args[0])
+
+
+def test_colour_changes_repaint_at_once_height_changes_at_most_bar_hz(qtbot, monkeypatch):
+    gauge = TensionGaugeWidget()
+    qtbot.addWidget(gauge)
+    gauge.resize(260, 420)
+    gauge.set_threshold(10.0)
+    gauge.set_level(3.0, 0)
+    updates = []
+    monkeypatch.setattr(gauge, "update", lambda *args: updates.append(args))
+    clock = [1000.0]
+    monkeypatch.setattr(tension_gauge.time, "monotonic", lambda: clock[0])
+    gauge._trail_t = clock[0]  # no trail picture due during the test
+    gauge._bar_t = clock[0]
+    gauge.set_level(4.0, 0)  # a few pixels higher, same colour, 0 ms later: waits
+    assert updates == []
+    gauge.set_level(30.0, 0)  # crosses the target: repainted at once
+    assert len(updates) == 1 and gauge.state == GaugeState.TENSE
+    clock[0] += 0.5 / tension_gauge.BAR_HZ
+    gauge.set_level(40.0, 0)  # moved, but too soon after the last repaint
+    assert len(updates) == 1
+    clock[0] += 1.0 / tension_gauge.BAR_HZ
+    gauge.set_level(40.0, 0)  # now shown
+    assert len(updates) == 2

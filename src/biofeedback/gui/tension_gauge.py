@@ -61,6 +61,9 @@ def _init_fonts() -> None:
 
 #: How often the trail picture is redrawn (it scrolls slowly; the bar itself follows every frame).
 TRAIL_HZ = 15.0
+#: The bar's height is redrawn at most this often (its colour at once): every second frame at
+#: 60 fps. A 100 ms moving RMS changes slowly (a few Hz), so a faster bar only costs paints.
+BAR_HZ = 40.0
 #: Scale around the threshold (log): from threshold / LOW_FACTOR to threshold x HIGH_FACTOR.
 LOW_FACTOR = 6.0
 HIGH_FACTOR = 10.0
@@ -131,6 +134,7 @@ class TensionGaugeWidget(QWidget):
         self._trail_pm: QPixmap | None = None
         self._trail_pm_key: tuple = ()
         self._trail_t = 0.0
+        self._bar_t = 0.0
         self._label_pm: QPixmap | None = None
         self._label_key: str = ""
         self._header_pm: QPixmap | None = None
@@ -173,14 +177,17 @@ class TensionGaugeWidget(QWidget):
         if trail_uv is not None:
             self.trail_uv = trail_uv
         self.state = classify(self.level_uv, self.threshold_uv, self.flags)
-        # Repaint only the gauge body, and only when something visible changed: the bar moved by
-        # a pixel, the colour changed, or the trail picture is due (a relaxed, steady muscle
-        # then costs almost nothing to show).
+        # Repaint only the gauge body, and only when something visible changed: the colour (at
+        # once: crossing the target is the feedback), the bar by a pixel (at most BAR_HZ), or the
+        # trail picture is due (a relaxed, steady muscle then costs almost nothing to show).
+        now = time.monotonic()
         bar_px = round(self.y_of(self.level_uv)) if math.isfinite(self.level_uv) else -1
-        trail_due = time.monotonic() - self._trail_t >= 1.0 / TRAIL_HZ
-        shown = (bar_px, self.state)
-        if shown != self._shown or trail_due:
-            self._shown = shown
+        trail_due = now - self._trail_t >= 1.0 / TRAIL_HZ
+        recolour = not self._shown or self._shown[1] != self.state
+        moved = not self._shown or self._shown[0] != bar_px
+        if recolour or trail_due or (moved and now - self._bar_t >= 1.0 / BAR_HZ):
+            self._shown = (bar_px, self.state)
+            self._bar_t = now
             # between trail pictures only the bar changes: repaint just its column (a third of
             # the body's pixels)
             area = self._body() if trail_due else self._bar_rect()
