@@ -20,6 +20,7 @@ returns a one-line reason and the app carries on without sound.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -127,11 +128,18 @@ class ToneSynth:
         return out
 
 
-def _one_pole(goal: np.ndarray, start: float, decay: float) -> np.ndarray:
-    """y[n] = goal[n] + decay * (y[n-1] - goal[n]): smoothing of a gated amplitude."""
+@functools.cache
+def _lfilter() -> Callable[..., Any]:
+    """scipy's lfilter, imported once on first use (not at start-up: gui.preload; not on every
+    block in the sound card's callback)."""
     from scipy.signal import lfilter
 
-    y, _ = lfilter([1.0 - decay], [1.0, -decay], goal, zi=[decay * start])
+    return lfilter
+
+
+def _one_pole(goal: np.ndarray, start: float, decay: float) -> np.ndarray:
+    """y[n] = goal[n] + decay * (y[n-1] - goal[n]): smoothing of a gated amplitude."""
+    y, _ = _lfilter()([1.0 - decay], [1.0, -decay], goal, zi=[decay * start])
     return y
 
 

@@ -511,9 +511,10 @@ class MainWindow(QMainWindow):
         source opens when they are (the banner says "Connecting…" meanwhile) and this returns
         True; :attr:`pending_source` is the source waiting.
         """
-        url = source.url if isinstance(source, Device) else str(source).strip()
+        url = _url_of(source)
         if not preload.loaded():
-            self.preloader.start()  # loads while the safety checklist is being read
+            # loads while the safety checklist is read; after a failed load, tries again
+            self.preloader.start()
         if not self._confirm_safety(url):
             self.banner.set_state(
                 DeviceState.IDLE, "Not started: the safety checklist was not confirmed."
@@ -524,7 +525,6 @@ class MainWindow(QMainWindow):
         if not preload.loaded():
             self._pending_source = source
             self.waiting_label.setText(f"Starting {url}…")
-            self.preloader.start()
             return True
         self._pending_source = None
         return self._open_source(source, url)
@@ -538,7 +538,7 @@ class MainWindow(QMainWindow):
         source, self._pending_source = self._pending_source, None
         if self._closed or source is None:
             return
-        url = source.url if isinstance(source, Device) else str(source).strip()
+        url = _url_of(source)
         if error:
             self.banner.set_state(DeviceState.ERROR, error)
             self.waiting_label.setText(NOT_CONNECTED_TEXT)
@@ -1232,6 +1232,10 @@ class MainWindow(QMainWindow):
     def gauge_states(self) -> list[str]:
         """Current state of every channel's gauge."""
         return [card.gauge.state for card in self.cards]
+
+
+def _url_of(source: str | Device) -> str:
+    return source.url if isinstance(source, Device) else str(source).strip()
 
 
 def _compact(combo: QComboBox) -> None:

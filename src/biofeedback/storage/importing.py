@@ -423,16 +423,8 @@ def _counts_info(
     info: StreamInfo, channels: list[ChannelInfo], bits: int, vref: float, board: str
 ) -> StreamInfo:
     """The file's StreamInfo as the session recorded it: ADC counts with the ADC's facts."""
-    return StreamInfo(
-        fs_hz=info.fs_hz,
-        channels=tuple(channels),
-        adc_bits=bits,
-        vref_v=vref,
-        units="counts",
-        board=board,
-        device=info.device,
-        realtime=info.realtime,
-        extra=dict(info.extra),
+    return info.with_(
+        channels=tuple(channels), adc_bits=bits, vref_v=vref, units="counts", board=board
     )
 
 
