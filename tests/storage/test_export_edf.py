@@ -182,7 +182,7 @@ def test_export_errors_are_clear(db: Database, tmp_path: Path) -> None:
 
 def test_export_refuses_special_and_read_only_targets(tmp_path):
     from biofeedback.errors import StorageError
-    from biofeedback.storage.export import output_part_path
+    from biofeedback.storage.safe_output import check_output_path as output_part_path
 
     with pytest.raises(StorageError, match="not a regular file"):
         output_part_path(Path("/dev/null"))

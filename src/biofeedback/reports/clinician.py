@@ -13,6 +13,7 @@ import html
 import json
 import textwrap
 from pathlib import Path
+from typing import BinaryIO
 
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
@@ -35,7 +36,7 @@ from biofeedback.reports.plots import (
     trials_figure,
 )
 from biofeedback.storage.database import Database
-from biofeedback.storage.export import output_part_path
+from biofeedback.storage.safe_output import check_output_path, open_output, store_files
 
 DISCLAIMER = (
     "biofeedback is an open-source training tool, not a medical device. "
@@ -51,18 +52,15 @@ def write_report(db: Database, session_id: int, path: Path | str) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".pdf", ".html", ".htm"):
         raise StorageError(f"{path}: the report file must end in .pdf or .html")
-    tmp = output_part_path(path, example="report.pdf")
+    check_output_path(path, store_files(db.path), example="report.pdf")  # before the work
     data = collect(db, session_id)
-    try:
+    # A 0600 temporary file renamed at the end; never onto the database or its files.
+    with open_output(path, store_files(db.path), example="report.pdf") as out:
         if suffix == ".pdf":
-            render_pdf(data, tmp)
+            render_pdf(data, out.file)
         else:
-            tmp.write_text(render_html(data), encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+            out.file.write(render_html(data).encode("utf-8"))
+    return out.path
 
 
 def subtitle(data: ReportData) -> str:
@@ -279,14 +277,15 @@ class _Pages:
             self.y -= 0.02
             first = False
 
-    def finish(self, path: Path | str) -> None:
+    def finish(self, path: Path | str | BinaryIO) -> None:
         total = len(self.figures)
         footer = "\n".join(textwrap.wrap(DISCLAIMER, 140))
         meta = {
             "Title": f"{self.data.title} - session {self.data.record.id}",
             "Creator": f"biofeedback {__version__}",
         }
-        with PdfPages(str(path), metadata=meta) as pdf:
+        target = path if hasattr(path, "write") else str(path)
+        with PdfPages(target, metadata=meta) as pdf:
             for number, fig in enumerate(self.figures, start=1):
                 fig.text(0.06, 0.022, footer, fontsize=6.5, color=MUTED, va="bottom")
                 fig.text(
@@ -342,7 +341,7 @@ def _table(
     return top - height
 
 
-def render_pdf(data: ReportData, path: Path | str) -> None:
+def render_pdf(data: ReportData, path: Path | str | BinaryIO) -> None:
     """An A4 PDF: overview and plots, the per-phase table, thresholds, markers, trends, notes."""
     pages = _Pages(data)
     fig = pages.fig

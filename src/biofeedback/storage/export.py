@@ -16,17 +16,17 @@ session's own settings.
 :func:`biofeedback.storage.importing.load_recording` reads both back as the session was stored:
 ADC counts with the same StreamInfo, so replaying an export models the same noise floor.
 
-Both writers stream block by block (an 8-hour session never sits in memory) and write to a
-temporary file that is renamed at the end, so an error never leaves half a file behind.
+Both writers stream block by block (an 8-hour session never sits in memory) and write through
+:func:`biofeedback.storage.safe_output.open_output`: a 0600 temporary file with a random name,
+renamed at the end, so an error never leaves half a file behind, and the session database (or
+anything else of the data folder's own files) is never a valid target.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
-import os
 import re
 import time
 import unicodedata
@@ -58,6 +58,7 @@ from biofeedback.storage.importing import (
     channel_offsets,
     load_recording,
 )
+from biofeedback.storage.safe_output import open_output, store_files
 
 FORMATS = ("edf", "csv")
 Progress = Callable[[float], None]
@@ -215,51 +216,6 @@ def describe_processing(record: SessionRecord, pipeline: Any | None = None) -> s
     return "; ".join(parts)
 
 
-def output_part_path(path: Path, example: str = "session.edf") -> Path:
-    """Check an output path and return the temporary file to write before renaming onto it.
-
-    Writing to a temporary file and renaming keeps a half-written export from ever replacing a
-    good file. A folder, a missing parent folder, a device or pipe (renaming would replace it)
-    and a read-only existing file are refused with a message saying what to do.
-    """
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise StorageError(f"{path} is a folder: give a file name, e.g. {path / example}")
-    if not path.parent.is_dir():
-        raise StorageError(
-            f"the folder {path.parent} does not exist: create it or choose another -o path"
-        )
-    if path.exists() or path.is_symlink():
-        if not path.is_file():
-            raise StorageError(f"{path} is not a regular file: choose a file name to write")
-        # no write bit for anyone means "keep this file", even for root
-        if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
-            raise StorageError(f"{path} is read-only: choose another -o path or delete it first")
-    if not os.access(path.parent, os.W_OK):
-        raise StorageError(
-            f"cannot write in {path.parent} (permission denied): choose a folder you own for -o"
-        )
-    return path.with_name(f".{path.name}.part")
-
-
-def _atomic_target(path: Path) -> Path:
-    return output_part_path(path)
-
-
-def _finish_file(tmp: Path, path: Path) -> None:
-    os.replace(tmp, path)
-
-
-def _io_error(exc: OSError, path: Path) -> StorageError:
-    if exc.errno == 28:
-        return StorageError(
-            f"the disk is full while writing {path}: free some space and export again"
-        )
-    if exc.errno in (1, 13, 30):
-        return StorageError(f"cannot write {path}: choose a folder you may write to")
-    return StorageError(f"cannot write {path}: {exc.strerror or exc}")
-
-
 def export_session(
     db: Database,
     session_id: int,
@@ -274,24 +230,14 @@ def export_session(
     record = db.get_session(session_id)
     if not db.stored_extent(session_id)[2]:
         raise StorageError(f"session {session_id} has no recorded samples: nothing to export")
-    path = Path(path).expanduser()
-    tmp = _atomic_target(path)
     started = time.perf_counter()
-    try:
-        with open(tmp, "wb") as fh:
-            if fmt == "edf":
-                samples, channels, annotations = _write_edf(db, record, fh, progress)
-            else:
-                samples, channels, annotations = _write_csv(db, record, fh, progress)
-        _finish_file(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise _io_error(exc, path) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    # Never onto the database being exported (or its -wal/-shm, backups, settings).
+    with open_output(path, store_files(db.path), example=f"session.{fmt}") as out:
+        if fmt == "edf":
+            samples, channels, annotations = _write_edf(db, record, out.file, progress)
+        else:
+            samples, channels, annotations = _write_csv(db, record, out.file, progress)
+    path = out.path
     if progress is not None:
         progress(1.0)
     return ExportResult(
