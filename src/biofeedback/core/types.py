@@ -27,6 +27,7 @@ class Flag(enum.IntFlag):
     MAINS = 8  # strong mains interference ("check electrodes")
     MOTION = 16  # motion artefact
     SETTLING = 32  # filters settling after a reset (start, long gap)
+    INVALID = 64  # the source sent NaN, +-inf or an impossible value; handled as a gap (NaN)
 
     @classmethod
     def describe(cls, bits: int) -> list[str]:
@@ -38,6 +39,7 @@ class Flag(enum.IntFlag):
             cls.MAINS: "mains",
             cls.MOTION: "motion",
             cls.SETTLING: "settling",
+            cls.INVALID: "invalid",
         }
         return [text for bit, text in names.items() if bits & bit]
 

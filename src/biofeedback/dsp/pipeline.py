@@ -51,12 +51,14 @@ from biofeedback.dsp.quality import (
 from biofeedback.errors import BiofeedbackError
 
 __all__ = [
+    "ABSURD_UV",
     "OutputChannel",
     "Pipeline",
     "PipelineSettings",
     "PipelineSettingsError",
     "passband_gain",
     "reference_emg_psd",
+    "valid_input_range",
 ]
 
 #: Blocks longer than this are processed in pieces (bounded memory; results are identical).
@@ -69,6 +71,13 @@ _FLAT = np.uint16(Flag.FLAT)
 _MAINS = np.uint16(Flag.MAINS)
 _MOTION = np.uint16(Flag.MOTION)
 _SETTLING = np.uint16(Flag.SETTLING)
+_INVALID = np.uint16(Flag.INVALID)
+#: Input flag bits given to every output of a row (INVALID is set per output instead).
+_ROW_BITS = np.uint16(0xFFFF & ~int(Flag.INVALID))
+#: Largest believable value at the electrodes (10 V) for inputs that are not ADC counts of a
+#: known ADC: skin potentials are millivolts (EMG < 10 mV, electrode offsets < 0.5 V), and no
+#: amplifier input survives 10 V. Beyond it a number is corrupt, not a signal.
+ABSURD_UV = 1e7
 
 
 class PipelineSettingsError(BiofeedbackError, ValueError):
@@ -290,6 +299,25 @@ def passband_gain(fs_hz: float, band_hz: tuple[float, float], chain: list[np.nda
     return math.sqrt(inside / float((p * h).sum()))
 
 
+def valid_input_range(info: StreamInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest believable input value per input column (``lo``, ``hi`` arrays).
+
+    ADC counts of a known ADC (full scale ``F = 2**bits - 1``): ``-F .. 2F``, one full scale
+    beyond either rail, which no ADC produces whatever the sketch's offset convention. Other
+    inputs (uV, mV, V, counts of an unknown ADC): ``|value x scale_uv| <= ABSURD_UV`` (10 V at
+    the electrodes). NaN the source did not mark as a gap, +-inf and values outside these limits
+    are flagged :attr:`Flag.INVALID` by :meth:`Pipeline.process` and treated as a gap.
+    """
+    n = info.n_channels
+    full = info.full_scale
+    if full is not None:
+        return np.full(n, -full), np.full(n, 2.0 * full)
+    scale = np.array([abs(ch.scale_uv) for ch in info.channels], dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        limit = np.where(scale > 0, ABSURD_UV / np.where(scale > 0, scale, 1.0), np.inf)
+    return -limit, limit
+
+
 class _NotchBank:
     """One mains frequency: notch cascade state, centre frequencies and pass-band gain."""
 
@@ -430,10 +458,20 @@ class Pipeline:
             clip_cols = raw_cols + ref_cols
             mid[clip_cols] = full / 2.0
             half[clip_cols] = (0.5 - s.clip_margin) * full
-            # ENV: only the upper rail (ENV near zero is a relaxed muscle)
-            mid[env_cols] = -10.0 * full
-            half[env_cols] = (10.0 + s.env_clip_fraction) * full
+            # ENV: only the upper rail (ENV near zero is a relaxed muscle); the lower edge is
+            # that of valid input, so the clean test below also screens ENV
+            mid[env_cols] = (s.env_clip_fraction - 1.0) / 2.0 * full
+            half[env_cols] = (1.0 + s.env_clip_fraction) / 2.0 * full
         self._clip = ClipDetector(mid, half, round(s.clip_blank_s * fs))
+        # Valid input (see valid_input_range). A block passing the clean test (all values
+        # within the clip limits, or within the valid range where a column cannot clip) holds
+        # only valid values, so the usual block pays nothing for screening.
+        self._valid_lo, self._valid_hi = valid_input_range(info)
+        no_clip = ~np.isfinite(half)
+        self._screen_mid = np.where(no_clip, (self._valid_lo + self._valid_hi) / 2.0, mid)
+        self._screen_mid[no_clip & ~np.isfinite(self._valid_hi)] = 0.0
+        self._screen_half = np.where(no_clip, (self._valid_hi - self._valid_lo) / 2.0, half)
+        self._screened: list[tuple[int, np.ndarray, np.ndarray]] = []
         g2 = self._bp_gain**2 if kr else 1.0
         step = max(1, round(s.quality_step_s * fs))
         self._wq = WindowQuality(
@@ -461,6 +499,7 @@ class Pipeline:
         if refs:
             self._ref_sel = refs[0] if len(set(refs)) == 1 else _selector(refs)
         self._clip_rows = np.array(raw_cols + env_cols, dtype=np.intp)
+        self._raw_cols_l, self._env_cols_l, self._refs_l = raw_cols, env_cols, refs
         self._flat_rows = np.r_[0:kr, self._o_e : self._o_v]
         self._clip_ref_rows = np.array(refs, dtype=np.intp) if refs else None
 
@@ -750,6 +789,13 @@ class Pipeline:
         Chunks should be contiguous on the sample clock. A jump forward of up to 10 s is
         processed as missing samples (their output is not returned); a longer jump or a jump
         back starts the stream afresh.
+
+        Invalid input (NaN not marked ``MISSING``, +-inf, values outside
+        :func:`valid_input_range`) is screened here, at the entry, for every source: those
+        values become NaN, their rows get :attr:`Flag.INVALID` in the input flags, and the
+        outputs they feed are flagged ``INVALID | MISSING`` and handled like a gap. The chunk is
+        updated in place (``chunk.samples`` and ``chunk.flags`` become new arrays), so what the
+        engine buffers and the recorder stores is NaN + flag, never inf or a made-up value.
         """
         samples = chunk.samples
         if samples.ndim != 2 or samples.shape[1] != self.info.n_channels:
@@ -769,7 +815,55 @@ class Pipeline:
                 self.reset()
                 self._start(first)
         flags = chunk.flags if chunk.flags is not None else np.zeros(len(samples), np.uint16)
-        return self._process_blocks(samples, flags, first)
+        self._screened.clear()
+        out = self._process_blocks(samples, flags, first)
+        if self._screened:
+            self._write_back(chunk, flags)
+        return out
+
+    def _write_back(self, chunk: Chunk, flags: np.ndarray) -> None:
+        """Put the screened samples and input flags of this chunk's blocks into the chunk."""
+        samples, new_flags = chunk.samples.copy(), flags.copy()
+        for block_first, block, block_flags in self._screened:
+            i = block_first - chunk.first_index
+            samples[i : i + len(block)] = block
+            new_flags[i : i + len(block)] = block_flags
+        self._screened.clear()
+        chunk.samples, chunk.flags = samples, new_flags
+
+    def _screen(
+        self, samples: np.ndarray, cflags: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Invalid input values of a block [n, cols] (see :meth:`process`): None if there are
+        none, else (samples with NaN there, input flags with INVALID rows, bad mask)."""
+        with np.errstate(invalid="ignore"):
+            bad = ~((samples >= self._valid_lo) & (samples <= self._valid_hi))
+        if not np.count_nonzero(bad):
+            return None
+        gap_rows = (cflags & _MISSING) != 0
+        if np.count_nonzero(gap_rows):  # NaN in a row the source marked missing is a gap
+            bad &= ~(np.isnan(samples) & gap_rows[:, None])
+            if not np.count_nonzero(bad):
+                return None
+        fixed = samples.copy()
+        fixed[bad] = np.nan
+        rows = np.flatnonzero(bad.any(axis=1))
+        new_flags = cflags.copy()
+        new_flags[rows] |= _INVALID
+        return fixed, new_flags, bad
+
+    def _bad_outputs(self, bad: np.ndarray) -> np.ndarray:
+        """Per internal output row [k, n]: fed by an invalid input value (RAW: RAW or its REF)."""
+        cols = bad.T
+        rows = []
+        if self._kr:
+            raw = cols[self._raw_cols_l]
+            if self._refs_l:
+                raw = raw | cols[self._refs_l]
+            rows.append(raw)
+        if self._ke:
+            rows.append(cols[self._env_cols_l])
+        return np.concatenate(rows) if len(rows) > 1 else rows[0]
 
     def _process_blocks(self, samples: np.ndarray, flags: np.ndarray, first: int) -> ProcessedChunk:
         n = len(samples)
@@ -800,6 +894,16 @@ class Pipeline:
         raw_scale, env_factor, floor_sq, clip_mid, clip_half = consts
         any_cflag = np.count_nonzero(cflags) > 0
         clean, dev = self._clip.clean(samples, clip_mid, clip_half)
+        bad_out = None
+        if not clean:
+            screened = self._screen(samples, cflags)
+            if screened is not None:
+                samples, cflags, bad = screened
+                self._screened.append((first, samples, cflags))
+                dev[bad] = np.nan  # never counted as clipped
+                st = samples.T
+                any_cflag = True
+                bad_out = self._bad_outputs(bad)
         missing_flag = any_cflag and np.count_nonzero(cflags & _MISSING) > 0
         slow = missing_flag or not self._gaps.settled
         if not clean and not slow:
@@ -929,9 +1033,11 @@ class Pipeline:
         flt = fl.T
         flagged = any_cflag or slow  # False: the summary can skip counting
         if any_cflag:
-            fl |= cflags[:, None]
+            fl |= (cflags & _ROW_BITS)[:, None]
         if slow:
             flt[~valid] |= _MISSING
+        if bad_out is not None:
+            flt[bad_out] |= _INVALID
         if not clean or first - self._clip._last_max <= self._clip.blank:
             c = self._clip.process(dev, first)
             if c is not None:
@@ -998,8 +1104,8 @@ class Pipeline:
             np.repeat(self._raw_scale, n, axis=1),
             np.repeat(self._env_factor, n, axis=1),
             np.repeat(self._floor_sq.T, n, axis=0),
-            np.repeat(self._clip.mid[None, :], n, axis=0),
-            np.repeat(self._clip.half[None, :], n, axis=0),
+            np.repeat(self._screen_mid[None, :], n, axis=0),
+            np.repeat(self._screen_half[None, :], n, axis=0),
         )
         assert consts[3].shape == (n, cols)
         if n <= 4096:

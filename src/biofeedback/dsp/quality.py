@@ -21,6 +21,9 @@ Rules (starting points, to be tuned on recordings):
 - motion: power below 20 Hz (1-20 Hz, before the high-pass) above the in-band power and above
   100 uV RMS; or the RMS jumping above 10 x its slow baseline for less than 2 s.
 - gaps: missing samples (NaN or ``Flag.MISSING``); a gap longer than 50 ms restarts the filters.
+- invalid input: NaN the source did not mark as a gap, +-inf, or a value no ADC or electrode can
+  produce (see :func:`biofeedback.dsp.pipeline.valid_input_range`) is flagged ``INVALID`` and
+  becomes a gap (NaN, ``MISSING``) before anything else sees it.
 """
 
 from __future__ import annotations
@@ -332,6 +335,7 @@ SUMMARY_FLAGS: dict[str, Flag] = {
     "mains": Flag.MAINS,
     "motion": Flag.MOTION,
     "settling": Flag.SETTLING,
+    "invalid": Flag.INVALID,
 }
 
 
