@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "report",
     "devices",
     "doctor",
+    "db",
 ]
 
 
@@ -67,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``biofeedback`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.data_dir is not None and not args.data_dir.strip():
+        sys.stderr.write("biofeedback: --data-dir is empty: give a folder, e.g. --data-dir ~/emg\n")
+        return 2
     if args.data_dir:
         os.environ["BIOFEEDBACK_HOME"] = args.data_dir
     handler = getattr(args, "handler", None)

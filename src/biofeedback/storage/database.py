@@ -13,6 +13,7 @@ writer thread; SQLite's WAL mode lets readers (GUI, CLI) run while it writes.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -31,6 +32,12 @@ import numpy as np
 
 from biofeedback.core.types import ChannelInfo, ChannelKind, Chunk, Flag, StreamInfo
 from biofeedback.errors import StorageError
+from biofeedback.storage.integrity import (
+    DamagedDatabaseError,
+    damaged_message,
+    run_check,
+    start_daily_backup,
+)
 
 DB_FILENAME = "biofeedback.sqlite"
 
@@ -382,9 +389,18 @@ class Database:
     path
         Database file; default ``data_dir() / "biofeedback.sqlite"``. A missing parent folder is
         created with mode 0700 and the file with mode 0600 (it holds health data).
+    auto_backup
+        Keep the daily automatic backups (:mod:`biofeedback.storage.integrity`) when this object
+        first writes; default: only for the store in the data dir (``path`` None).
+
+    Before its first write the object runs ``PRAGMA quick_check``; a damaged file raises
+    :class:`~biofeedback.storage.integrity.DamagedDatabaseError` and is never written into.
+    Reading works as far as SQLite can read.
     """
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    def __init__(self, path: Path | str | None = None, auto_backup: bool | None = None) -> None:
+        self._auto_backup = path is None if auto_backup is None else bool(auto_backup)
+        self._write_checked = False
         if path is None:
             from biofeedback.config import data_dir
 
@@ -477,6 +493,7 @@ class Database:
 
         sqlite3 errors leave as :class:`StorageError` with advice.
         """
+        self.check_writable()  # a damaged file is never written into
         with self._lock:
             conn = self._conn
             if conn is None:
@@ -510,6 +527,39 @@ class Database:
         """Result of ``PRAGMA integrity_check`` ("ok" when the file is sound)."""
         rows = self._query("PRAGMA integrity_check")
         return "; ".join(str(r[0]) for r in rows)
+
+    def problems(self, full: bool = False) -> list[str]:
+        """What SQLite's quick check (``full``: integrity check) finds; ``[]`` when sound."""
+        with self._lock:
+            if self._conn is None:
+                raise StorageError("the session database is closed")
+            return run_check(self._conn, full=full)
+
+    def _skip_writes_when_damaged(self) -> bool:
+        """True (and one warning) when the file is damaged: housekeeping writes are skipped so
+        that reading commands still work; recording is refused later with the advice."""
+        try:
+            self.check_writable()
+        except DamagedDatabaseError as exc:
+            logging.getLogger(__name__).warning("biofeedback: %s", exc)
+            return True
+        return False
+
+    def check_writable(self) -> None:
+        """Before this object's first write: ``PRAGMA quick_check`` (about 0.1 s per 100 MB).
+
+        Raises :class:`DamagedDatabaseError` (with the way to recover) when the file is damaged.
+        When it is sound and this is the data dir's store, today's automatic backup is started
+        on a background thread if there is none yet.
+        """
+        if self._write_checked:
+            return
+        found = self.problems()
+        if found:
+            raise DamagedDatabaseError(damaged_message(self.path, found))
+        self._write_checked = True
+        if self._auto_backup:
+            start_daily_backup(self.path)
 
     # -- subjects --------------------------------------------------------------------------------
     @staticmethod
@@ -672,6 +722,8 @@ class Database:
             raise StorageError(
                 f"{session_id!r} is not a session id: use the number shown by 'biofeedback sessions'"
             ) from None
+        if abs(key) >= 1 << 63:  # beyond SQLite's integers (binding it would overflow)
+            raise StorageError(f"there is no session {key}: list them with 'biofeedback sessions'")
         rows = self._query("SELECT * FROM sessions WHERE id = ?", (key,))
         if not rows:
             self._require_session(key)
@@ -708,6 +760,8 @@ class Database:
                 stale = not _pid_alive(row["writer_pid"])
             if not stale:
                 continue
+            if self._skip_writes_when_damaged():
+                break
             session_id = int(row["id"])
             with self.transaction() as conn:
                 _refresh_extent(conn, session_id)
