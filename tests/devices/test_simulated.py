@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 
 import numpy as np
 import pytest
@@ -409,17 +408,17 @@ def test_speed_max_never_waits_on_the_clock():
     assert device.truth.end_index == 60_000
 
 
-def test_real_time_stream_can_be_stopped_and_restarted_contiguously():
+def test_real_time_stream_can_be_stopped_and_restarted_contiguously(wait_for):
     device = open_device("sim://?seed=1")
     chunks = []
     device.open()
     device.start(chunks.append)
-    time.sleep(0.15)
+    wait_for(lambda: len(chunks) >= 3, 10, "no chunks from the real-time simulator")
     device.stop()
     assert device.state is DeviceState.STOPPED and chunks
     n_first = len(chunks)
     device.start(chunks.append)
-    time.sleep(0.1)
+    wait_for(lambda: len(chunks) >= n_first + 3, 10, "no chunks after the restart")
     device.close()
     assert len(chunks) > n_first
     assert all(b.first_index == a.end_index for a, b in itertools.pairwise(chunks))
