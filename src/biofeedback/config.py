@@ -8,7 +8,7 @@ folder only its owner may open:
 - an existing folder is never chmodded. When it already holds ``biofeedback.sqlite`` it is used
   as it is (existing data stays where it is found). Otherwise, if it is private (no group or
   other permission bits) it is used; if others may read, write or enter it (``/tmp``, a shared
-  clinic folder), one warning is logged and the data goes in ``DIR/biofeedback-data/``, a 0700
+  clinic folder), one line on stderr says so and the data goes in ``DIR/biofeedback-data/``, a 0700
   folder the app creates and owns. A ``biofeedback-data`` there that is a symlink, is owned by
   someone else or is open to others is refused (it may have been planted).
 
@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +100,10 @@ def _make_private_subfolder(parent: Path, private: Path) -> None:
     key = str(private)
     if key not in _warned:
         _warned.add(key)
-        log.warning(
-            "biofeedback: other users may open %s, so the sessions are kept in %s (mode 0700)",
-            parent,
-            private,
-        )
+        # A notice for the user (the log is quiet on the terminal by default) and for the log.
+        notice = f"other users may open {parent}, so the sessions are kept in {private} (mode 0700)"
+        sys.stderr.write(f"biofeedback: {notice}\n")
+        log.info("%s", notice)
 
 
 def _check_private(private: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import stat
@@ -23,6 +24,26 @@ from biofeedback.storage.integrity import (
     list_backups,
     take_daily_backup,
 )
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def logged():
+    """Messages logged under biofeedback.storage, whatever the app's logging setup (the CLI's
+    logger does not propagate to the root, where caplog listens)."""
+    handler = _Records()
+    logger = logging.getLogger("biofeedback.storage")
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
 
 
 def make_store(path: Path, blocks: int = 200, status: str = "complete") -> int:
@@ -72,7 +93,7 @@ def test_a_damaged_database_is_refused_for_writing_and_never_written(tmp_path: P
 
 
 def test_housekeeping_skips_a_damaged_database_so_reading_works(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, logged: list[str]
 ) -> None:
     path = tmp_path / "biofeedback.sqlite"
     sid = make_store(path, status="recording")
@@ -80,7 +101,7 @@ def test_housekeeping_skips_a_damaged_database_so_reading_works(
     with Database(path) as db:
         assert db.recover_interrupted() == []
         assert db.get_session(sid).status == "recording"
-    assert any("damaged" in r.getMessage() for r in caplog.records)
+    assert any("damaged" in m for m in logged)
 
 
 def test_a_sound_database_is_checked_once_per_object(
@@ -158,14 +179,12 @@ def test_rolling_backups_keep_the_newest_seven(tmp_path: Path) -> None:
     assert take_daily_backup(path, folder, "2026-12-02") is None  # already there
 
 
-def test_a_failed_automatic_backup_is_logged_not_raised(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_failed_automatic_backup_is_logged_not_raised(tmp_path: Path, logged: list[str]) -> None:
     path = tmp_path / "biofeedback.sqlite"
     make_store(path, blocks=2)
     (tmp_path / "backups").write_text("a file where the folder should be")
     thread = integrity.start_daily_backup(path, day="2026-12-02")
     assert thread is not None
     thread.join(30.0)
-    assert any("automatic backup" in r.getMessage() for r in caplog.records)
+    assert any("automatic backup" in m for m in logged)
     assert os.path.isfile(tmp_path / "backups")
