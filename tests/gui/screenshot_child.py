@@ -93,7 +93,13 @@ def main() -> int:
     }
     window.grab().save(str(out / "clinician-view.png"))
     window.set_view("patient")
-    run_for(2.3)  # mid-inhale of the pacer
+    # mid-inhale of the pacer (about 2.3 s in); a late frame on a busy machine waits for the next
+    deadline = time.monotonic() + 30
+    pacer = window.patient.pacer
+    while time.monotonic() < deadline and not (
+        pacer.phase.name == "inhale" and 0.5 <= pacer.phase.progress <= 0.7
+    ):
+        run_for(0.05)
     patient = {
         "orb_state": window.patient.orb.state,
         "pacer_phase": window.patient.pacer.phase.name,

@@ -141,12 +141,17 @@ def test_callback_survives_a_failing_level_source():
 REAL_PORTAUDIO_CHILD = """
 import json, time
 import numpy as np
-from biofeedback.gui.audio_feedback import AudioFeedback
+from biofeedback.gui.audio_feedback import AudioFeedback, F_HIGH_HZ
 
 calls = []
 audio = AudioFeedback(lambda: (calls.append(1) or (40.0, 10.0, 0)))
 error = audio.start()
-time.sleep(0.3)
+# until PortAudio has called back a few times and the tone has glided up (20 s on a busy machine)
+deadline = time.monotonic() + 20
+while not error and time.monotonic() < deadline:
+    if len(calls) > 10 and abs(audio.synth._freq - F_HIGH_HZ) <= 0.005 * F_HIGH_HZ:
+        break
+    time.sleep(0.02)
 freq = audio.synth._freq
 audio.close()
 print(json.dumps({"error": error, "calls": len(calls), "callback_errors": audio.callback_errors,

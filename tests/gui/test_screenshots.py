@@ -33,7 +33,8 @@ def xvfb_display():
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(100):
+        deadline = time.monotonic() + 30  # Xvfb starts slowly on a busy machine
+        while time.monotonic() < deadline:
             if Path(f"/tmp/.X11-unix/X{n}").exists() or proc.poll() is not None:
                 break
             time.sleep(0.05)
