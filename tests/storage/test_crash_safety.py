@@ -44,7 +44,7 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
-def test_sigkill_mid_session_loses_at_most_one_second(_isolated_data_dir: Path) -> None:
+def test_sigkill_mid_session_loses_at_most_one_second(_isolated_data_dir: Path, wait_for) -> None:
     env = {**os.environ, "BIOFEEDBACK_HOME": str(_isolated_data_dir)}
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD],
@@ -92,8 +92,7 @@ def test_sigkill_mid_session_loses_at_most_one_second(_isolated_data_dir: Path) 
     sim.open()
     produced: list[np.ndarray] = []
     sim.start(lambda chunk: produced.append(chunk.samples))
-    while sum(len(p) for p in produced) < len(stored):
-        time.sleep(0.01)
+    wait_for(lambda: sum(len(p) for p in produced) >= len(stored), 60, "the simulator stalled")
     sim.close()
     np.testing.assert_array_equal(np.concatenate(produced)[: len(stored)], stored)
 
