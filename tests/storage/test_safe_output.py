@@ -12,7 +12,12 @@ from storage_helpers import myoware_info, synthetic_counts
 from biofeedback.errors import StorageError
 from biofeedback.storage.database import Database
 from biofeedback.storage.export import export_session
-from biofeedback.storage.safe_output import check_output_path, open_output, store_files
+from biofeedback.storage.safe_output import (
+    check_output_path,
+    open_output,
+    refuse_store_target,
+    store_files,
+)
 
 
 def _store(folder: Path) -> tuple[Database, int]:
@@ -36,7 +41,7 @@ def test_export_onto_the_database_or_its_files_is_refused(tmp_path: Path, suffix
     db, sid = _store(tmp_path / "data")
     target = Path(f"{db.path}{suffix}")
     before = db.path.read_bytes()
-    with pytest.raises(StorageError, match="refusing to write .* session database"):
+    with pytest.raises(StorageError, match=r"refusing to write .* session database"):
         export_session(db, sid, "csv", target)
     assert db.path.read_bytes() == before
     assert not target.exists() or not target.read_bytes().startswith(b"# biofeedback")
@@ -174,3 +179,10 @@ def test_report_onto_the_database_is_refused(tmp_path: Path) -> None:
     assert _mode(out) == 0o600
     assert db.integrity_check() == "ok"
     db.close()
+
+
+def test_appending_writers_can_refuse_the_store(_isolated_data_dir: Path, tmp_path: Path) -> None:
+    Database().close()
+    with pytest.raises(StorageError, match="--log-file"):
+        refuse_store_target(_isolated_data_dir / "biofeedback.sqlite")
+    refuse_store_target(tmp_path / "run.log")  # anything else is fine

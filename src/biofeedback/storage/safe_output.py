@@ -105,6 +105,12 @@ def refuse_protected(target: Path, protected: Iterable[Protected], flag: str = "
             )
 
 
+def refuse_store_target(path: Path | str, flag: str = "--log-file") -> None:
+    """For writers that append to a user-named file (a log) rather than replace it: refuse the
+    configured data dir's database and its files, with the same one-line message."""
+    refuse_protected(Path(path).expanduser().absolute(), default_protected(), flag)
+
+
 def os_error_message(exc: OSError, path: Path, flag: str = "-o") -> str:
     """One line for an OSError met while writing ``path``."""
     code = exc.errno
