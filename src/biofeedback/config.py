@@ -146,9 +146,10 @@ def load_settings() -> dict[str, Any]:
 
 
 def save_settings(values: dict[str, Any]) -> None:
-    """Write settings atomically (temp file + rename), so a crash never leaves half a file."""
-    path = settings_path()
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(values, indent=2, sort_keys=True), encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    """Write settings atomically (a 0600 temporary file with a random name, O_EXCL, renamed), so
+    a crash never leaves half a file and a planted file or link is never followed."""
+    from biofeedback.storage.safe_output import open_output
+
+    text = json.dumps(values, indent=2, sort_keys=True)
+    with open_output(settings_path(), example="settings.json", internal=True) as out:
+        out.file.write(text.encode("utf-8"))

@@ -106,3 +106,15 @@ def test_a_blank_folder_name_is_refused(home) -> None:
     home(Path("   "))
     with pytest.raises(StorageError, match="blank"):
         config.data_dir()
+
+
+def test_settings_are_saved_0600_without_following_a_planted_link(home, tmp_path: Path) -> None:
+    folder = home(tmp_path / "private")
+    folder.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    (folder / "settings.json.tmp").symlink_to(victim)  # the old fixed temporary name
+    config.save_settings({"mains": "60"})
+    assert config.load_settings() == {"mains": "60"}
+    assert not victim.exists()
+    assert _mode(folder / "settings.json") == 0o600
+    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
