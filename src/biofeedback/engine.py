@@ -7,6 +7,7 @@ causally, with the current pipeline, writes the raw and processed ring buffers a
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable
@@ -25,6 +26,31 @@ from biofeedback.errors import BiofeedbackError
 
 Sink = Callable[[Chunk, ProcessedChunk], None]
 StatusListener = Callable[[DeviceStatus], None]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineFault:
+    """A consumer of the stream failed (the recorder, the training runner, a statistics sink).
+
+    ``message`` says what happened and what to do. ``fatal`` is True when the consumer was
+    essential (see :meth:`Engine.add_sink`): acquisition was stopped because of it.
+    """
+
+    consumer: str
+    message: str
+    fatal: bool
+
+
+FaultListener = Callable[[EngineFault], None]
+
+
+@dataclass
+class _SinkEntry:
+    sink: Sink
+    name: str
+    essential: bool
 
 
 def processed_dtype(n_outputs: int) -> np.dtype:
@@ -197,8 +223,11 @@ class Engine:
         self.stats = EngineStats()
         self.state = DeviceState.IDLE
         self.last_message = ""
-        self._sinks: list[Sink] = []
+        self._sinks: list[_SinkEntry] = []
         self._status_listeners: list[StatusListener] = []
+        self._fault_listeners: list[FaultListener] = []
+        #: The first fault that stopped acquisition (None while nothing essential failed).
+        self.fault: EngineFault | None = None
         self._pending: Pipeline | None = None
         self._lock = threading.Lock()
         self._finished = threading.Event()
@@ -247,15 +276,24 @@ class Engine:
         self.close()
 
     # -- consumers -----------------------------------------------------------------------------
-    def add_sink(self, sink: Sink) -> None:
-        """Call ``sink(chunk, processed)`` for every chunk, on the device thread. Sinks must be
-        quick; an exception in a sink is counted and reported, and never stops acquisition."""
-        self._sinks.append(sink)
+    def add_sink(self, sink: Sink, *, name: str = "", essential: bool = False) -> None:
+        """Call ``sink(chunk, processed)`` for every chunk, on the device thread.
+
+        Sinks must be quick. A sink that raises is removed and reported to the fault listeners
+        as an :class:`EngineFault` (and logged). When the sink is ``essential`` (the recorder
+        and the training runner of a stored session) its failure also stops acquisition: there
+        is no point acquiring what can no longer be stored or scored.
+        """
+        label = name or getattr(sink, "__qualname__", "") or type(sink).__name__
+        self._sinks.append(_SinkEntry(sink, label, essential))
 
     def remove_sink(self, sink: Sink) -> None:
         """Stop calling a sink."""
-        if sink in self._sinks:
-            self._sinks.remove(sink)
+        self._sinks = [e for e in self._sinks if e.sink != sink]
+
+    def add_fault_listener(self, listener: FaultListener) -> None:
+        """Call ``listener(fault)`` when a sink fails (on the device thread)."""
+        self._fault_listeners.append(listener)
 
     def add_status_listener(self, listener: StatusListener) -> None:
         """Call ``listener(status)`` on every device state change (on the device thread)."""
@@ -305,17 +343,37 @@ class Engine:
         self.stats.chunks += 1
         self.stats.samples += len(chunk)
         self.stats.last_index = chunk.end_index
-        for sink in list(self._sinks):
+        for entry in list(self._sinks):
             try:
-                sink(chunk, out)
-            except BiofeedbackError as exc:
-                self.stats.sink_errors += 1
-                self.sink_error = str(exc)
-            except Exception as exc:
-                self.stats.sink_errors += 1
-                self.sink_error = f"{type(exc).__name__}: {exc}"
+                entry.sink(chunk, out)
+            except Exception as exc:  # reported as a fault, never swallowed
+                self._sink_failed(entry, exc)
         if limit is not None and self.stats.samples >= limit:
             self.finish()
+
+    def _sink_failed(self, entry: _SinkEntry, exc: Exception) -> None:
+        """Remove a failed sink, report the failure and stop if the sink was essential."""
+        self.stats.sink_errors += 1
+        if isinstance(exc, BiofeedbackError):
+            message = str(exc)
+            log.error("%s failed: %s", entry.name, message)
+        else:
+            message = (
+                f"{entry.name} failed ({type(exc).__name__}: {exc}); this is a bug in "
+                "biofeedback: please report it with the log file"
+            )
+            log.error("%s failed", entry.name, exc_info=exc)
+        self.sink_error = message
+        self._sinks = [e for e in self._sinks if e is not entry]
+        fault = EngineFault(entry.name, message, entry.essential)
+        if entry.essential and self.fault is None:
+            self.fault = fault
+            self.finish()
+        for listener in list(self._fault_listeners):
+            try:
+                listener(fault)
+            except Exception:  # a broken listener must not hide the fault it was told about
+                log.exception("fault listener failed while reporting: %s", message)
 
     def _align_buffers(self, first_index: int) -> None:
         """Keep the ring buffers contiguous when a source skips or restarts its sample index.
@@ -361,5 +419,5 @@ class Engine:
         for listener in list(self._status_listeners):
             try:
                 listener(status)
-            except Exception:
-                pass
+            except Exception:  # one broken listener must not keep the others from hearing
+                log.exception("status listener failed on %s: %s", status.state, status.message)

@@ -10,22 +10,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from biofeedback.core.types import Chunk, ProcessedChunk
-from biofeedback.engine import Engine, EnvelopeStats
-from biofeedback.errors import BiofeedbackError
+from biofeedback.devices.base import DeviceState, DeviceStatus
+from biofeedback.engine import Engine, EngineFault, EnvelopeStats
+from biofeedback.errors import BiofeedbackError, StorageError
 from biofeedback.storage.database import Database
 from biofeedback.storage.export import NOISE_FLOOR_MARKER
+from biofeedback.storage.pending import save_pending
 from biofeedback.storage.recorder import Recorder
 from biofeedback.training.metrics import SessionSummary, patient_summary_text
 from biofeedback.training.protocol import Protocol
 from biofeedback.training.runner import EventType, RunnerEvent, SessionRunner
 
 EventListener = Callable[[RunnerEvent], None]
+FailureListener = Callable[[str], None]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,6 +43,11 @@ class SessionResult:
     summary: dict[str, Any]
     patient_text: str = ""
     recorder_stats: dict[str, Any] = field(default_factory=dict)
+    #: Why the session could not go on (storage, device, a consumer), "" when nothing failed.
+    error: str = ""
+    #: What could not be stored when the session ended and where it is kept meanwhile (or, if
+    #: even that failed, the values to note by hand); "" when everything was stored.
+    storage_note: str = ""
 
 
 def scored_channel_for(protocol: Protocol, outputs: list[Any]) -> tuple[Protocol, str]:
@@ -102,6 +113,8 @@ class RecordingSession:
         self.recorder: Recorder | None = None
         self.runner: SessionRunner | None = None
         self.errors: list[str] = []
+        self._failure_listeners: list[FailureListener] = []
+        self._failure_lock = threading.Lock()
         info = engine.info
         self.notes: list[str] = []
         if protocol is not None:
@@ -127,6 +140,18 @@ class RecordingSession:
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(event)`` for every runner event (on the device thread)."""
         self._listeners.append(listener)
+
+    def add_failure_listener(self, listener: FailureListener) -> None:
+        """Call ``listener(message)`` once when the session cannot go on: the store failed, the
+        device was lost for good, or a consumer (runner, recorder) raised. Acquisition has
+        stopped by then; call :meth:`finish` to close the session as interrupted. Called on the
+        device thread (or the recorder's), so a GUI must post it to its own thread."""
+        self._failure_listeners.append(listener)
+
+    @property
+    def failure(self) -> str:
+        """The first reason the session could not go on ("" while it runs normally)."""
+        return self.errors[0] if self.errors else ""
 
     def apply(self, events: list[RunnerEvent]) -> None:
         """Route the events a runner control call returned (pause, resume, skip, a threshold
@@ -164,12 +189,15 @@ class RecordingSession:
             **self.meta,
         )
         self.recorder = Recorder(self.db.path, self.session_id, engine.info)
-        engine.add_sink(self.recorder.sink)
+        # every sink of a stored session is essential: if one fails the session cannot be what
+        # it claims to be, so acquisition stops and the session is closed as interrupted
+        engine.add_sink(self.recorder.sink, name="the recorder", essential=True)
         self.stats = EnvelopeStats(len(engine.pipeline.outputs), engine.info.fs_hz)
-        engine.add_sink(self.stats.add)
+        engine.add_sink(self.stats.add, name="the session statistics", essential=True)
         if self.runner is not None:
-            engine.add_sink(self._tick)
+            engine.add_sink(self._tick, name="the training protocol", essential=True)
         engine.add_status_listener(self._on_status)
+        engine.add_fault_listener(self._on_fault)
         limit = None
         if self.duration_s is not None:
             limit = round(self.duration_s * engine.info.fs_hz)
@@ -186,58 +214,34 @@ class RecordingSession:
             self.recorder.add_marker(self.engine.stats.last_index, label, note)
 
     def finish(self, pain_after: float | None = None, aborted_reason: str = "") -> SessionResult:
-        """Stop streaming, store the measures and close the session.
+        """Stop streaming, store the measures and close the session. Never raises for a store
+        that fails: the result then says what could not be stored and where it is kept.
 
         A session ends 'complete' when its protocol (or duration) ran to the end, else
-        'interrupted' (stopped early, device lost); what was recorded is kept either way.
+        'interrupted' (stopped early, device lost, store failed); what was recorded is kept
+        either way. The pain-after rating is stored even when the session failed: if the store
+        cannot take it now, it is kept in the pending journal and stored at the next start.
         """
-        engine = self.engine
-        engine.stop()
-        runner = self.runner
-        if runner is not None and self.recorder is not None:
-            self._drain_applied(runner.next_index)
-        if runner is not None:
-            if pain_after is not None:
-                runner.set_pain(after=float(pain_after))
-            last_index = engine.stats.last_index
-            for event in runner.flush():
-                self._dispatch(event, last_index)
-            if not runner.finished:
-                runner.abort(aborted_reason or "stopped before the end of the protocol")
-            summary_obj: SessionSummary | None = runner.summary()
-            summary = summary_obj.to_dict()
-            complete = runner.finished and not summary_obj.aborted
-            text = patient_summary_text(summary_obj)
-        else:
-            summary_obj = None
-            fs = engine.info.fs_hz if engine.info else 1.0
-            summary = {"duration_s": engine.stats.samples / fs, "channels": self._channel_stats()}
-            if pain_after is not None:
-                summary["pain_after"] = pain_after
-            complete = self.duration_s is None or engine.stats.samples >= round(
-                self.duration_s * fs
-            )
-            text = ""
+        self.engine.stop()
+        summary_obj, summary, complete, text = self._final_summary(
+            pain_after, aborted_reason or self.failure
+        )
         if self.errors:
             summary["errors"] = list(self.errors)
             complete = False
         status = "complete" if complete else "interrupted"
-        assert self.recorder is not None and self.session_id is not None
-        if summary_obj is not None:
-            self.recorder.save_phases(
-                [p.to_dict() for p in summary_obj.phases], summary_obj.start_index
-            )
         meta: dict[str, Any] = {}
+        runner = self.runner
         if runner is not None and runner.pain_after is not None:
             meta["pain_after"] = runner.pain_after
         elif pain_after is not None:
             meta["pain_after"] = pain_after
-        self.recorder.close(status, summary)
-        if meta:
-            self.db.update_session(self.session_id, **meta)
-        stats = self.recorder.stats
+        status, note = self._store_end(status, summary, summary_obj, meta)
+        if self.errors:
+            status = "interrupted"
+        stats = self.recorder.stats if self.recorder is not None else None
         return SessionResult(
-            self.session_id,
+            self.session_id or 0,
             status,
             summary,
             text,
@@ -246,6 +250,101 @@ class RecordingSession:
                 "dropped_samples": getattr(stats, "dropped_samples", 0),
                 "overruns": getattr(stats, "overruns", 0),
             },
+            error=self.failure,
+            storage_note=note,
+        )
+
+    def _final_summary(
+        self, pain_after: float | None, reason: str
+    ) -> tuple[SessionSummary | None, dict[str, Any], bool, str]:
+        """(summary object, summary dict, ran to the end, patient text) as the session ends."""
+        engine = self.engine
+        runner = self.runner
+        if runner is None:
+            fs = engine.info.fs_hz if engine.info else 1.0
+            summary: dict[str, Any] = {
+                "duration_s": engine.stats.samples / fs,
+                "channels": self._channel_stats(),
+            }
+            if pain_after is not None:
+                summary["pain_after"] = pain_after
+            complete = self.duration_s is None or engine.stats.samples >= round(
+                self.duration_s * fs
+            )
+            if reason and not complete:
+                summary["abort_reason"] = reason
+            return None, summary, complete, ""
+        if self.recorder is not None:
+            self._drain_applied(runner.next_index)
+        if pain_after is not None:
+            runner.set_pain(after=float(pain_after))
+        last_index = engine.stats.last_index
+        for event in runner.flush():
+            self._dispatch(event, last_index)
+        if not runner.finished:
+            runner.abort(reason or "stopped before the end of the protocol")
+        summary_obj = runner.summary()
+        complete = runner.finished and not summary_obj.aborted
+        return summary_obj, summary_obj.to_dict(), complete, patient_summary_text(summary_obj)
+
+    def _store_end(
+        self,
+        status: str,
+        summary: dict[str, Any],
+        summary_obj: SessionSummary | None,
+        meta: dict[str, Any],
+    ) -> tuple[str, str]:
+        """Close the session in the store; returns (status, note on what could not be stored)."""
+        recorder, session_id = self.recorder, self.session_id
+        assert recorder is not None and session_id is not None
+        if summary_obj is not None:
+            recorder.save_phases([p.to_dict() for p in summary_obj.phases], summary_obj.start_index)
+        try:
+            recorder.close(status, summary)
+        except StorageError as exc:
+            self._fail(str(exc))
+            status = "interrupted"
+            summary = {**summary, "errors": list(self.errors)}
+        pending: dict[str, Any] = {}
+        if not self._closed_in_store(session_id):
+            pending.update(status=status, summary=summary)
+        if meta:
+            try:
+                self.db.update_session(session_id, **meta)
+            except StorageError as exc:
+                log.warning("session %s: details not stored now: %s", session_id, exc)
+                pending["meta"] = meta
+        if not pending:
+            return status, ""
+        return status, self._keep_pending(session_id, pending)
+
+    def _closed_in_store(self, session_id: int) -> bool:
+        try:
+            return self.db.get_session(session_id).status != "recording"
+        except StorageError as exc:
+            log.warning("session %s: cannot read its status back: %s", session_id, exc)
+            return False
+
+    def _keep_pending(self, session_id: int, pending: dict[str, Any]) -> str:
+        parts = []
+        if "meta" in pending:
+            parts.append("the pain rating" if "pain_after" in pending["meta"] else "the details")
+        if "status" in pending:
+            parts.append("the end of the session")
+        what = " and ".join(parts)
+        try:
+            path = save_pending(self.db.path, session_id, pending)
+        except StorageError as exc:
+            meta = pending.get("meta", {})
+            values = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in meta.items())
+            by_hand = f" Note by hand: {values}." if values else ""
+            return (
+                f"{what} of session {session_id} could not be stored ({exc}); what was "
+                f"recorded before the failure is kept.{by_hand}"
+            )
+        return (
+            f"{what} of session {session_id} could not be stored yet: kept in {path} and stored "
+            "the next time a session starts"
         )
 
     def _channel_stats(self) -> list[dict[str, Any]]:
@@ -284,8 +383,8 @@ class RecordingSession:
         for listener in list(self._listeners):
             try:
                 listener(event)
-            except Exception:
-                pass  # a UI listener must never stop the session
+            except Exception:  # a UI listener must never stop the session; the log says why
+                log.exception("session event listener failed on %s", event.type)
 
     def _route(self, event: RunnerEvent, next_index: int) -> None:
         recorder = self.recorder
@@ -311,6 +410,27 @@ class RecordingSession:
         elif event.type == EventType.PROMPT:
             recorder.add_marker(event.sample_index, f"prompt: {event.data.get('prompt', '')}")
 
-    def _on_status(self, status: Any) -> None:
-        if str(status.state) == "error":
-            self.errors.append(status.message)
+    def _on_status(self, status: DeviceStatus) -> None:
+        if status.state == DeviceState.ERROR:
+            self._fail(status.message or "the device stopped with an error")
+
+    def _on_fault(self, fault: EngineFault) -> None:
+        if fault.fatal:
+            self._fail(fault.message)
+        else:
+            log.warning("%s failed and was detached: %s", fault.consumer, fault.message)
+
+    def _fail(self, message: str) -> None:
+        """Record why the session cannot go on; tell the failure listeners the first time."""
+        with self._failure_lock:
+            first = not self.errors
+            if message in self.errors:
+                return
+            self.errors.append(message)
+        if not first:
+            return
+        for listener in list(self._failure_listeners):
+            try:
+                listener(message)
+            except Exception:  # the failure is in self.errors whatever a listener does
+                log.exception("session failure listener failed on: %s", message)

@@ -745,7 +745,14 @@ class Database:
         A writer is gone when its process no longer exists on this host, or when it has not
         committed for :data:`STALE_HEARTBEAT_S`. Everything it committed is kept; the session's
         extent is recomputed from the stored blocks. Call this at every start.
+
+        Sessions whose closing could not be written when they ended (see
+        :mod:`biofeedback.storage.pending`) are closed first, with their own status, summary and
+        pain-after rating.
         """
+        from biofeedback.storage.pending import apply_pending
+
+        apply_pending(self)
         rows = self._query(
             "SELECT id, writer_pid, writer_host, heartbeat_at FROM sessions "
             "WHERE status = 'recording'"
