@@ -186,3 +186,30 @@ def test_appending_writers_can_refuse_the_store(_isolated_data_dir: Path, tmp_pa
     with pytest.raises(StorageError, match="--log-file"):
         refuse_store_target(_isolated_data_dir / "biofeedback.sqlite")
     refuse_store_target(tmp_path / "run.log")  # anything else is fine
+
+
+def test_permission_denied_and_full_disk_while_writing_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from biofeedback.storage import safe_output
+
+    real_open = os.open
+
+    def denied(path, flags, mode=0o777):
+        if str(path).endswith(".part"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(safe_output.os, "open", denied)
+    with (
+        pytest.raises(StorageError, match="permission denied") as info,
+        open_output(tmp_path / "x.csv") as out,
+    ):
+        out.file.write(b"x")
+    assert "\n" not in str(info.value)
+    monkeypatch.undo()
+    with pytest.raises(StorageError, match="disk is full"), open_output(tmp_path / "y.csv"):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
