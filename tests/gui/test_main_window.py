@@ -384,10 +384,13 @@ class NoAudio:
 
 def test_missing_audio_device_is_reported_once(qtbot):
     window = open_window(qtbot, STEADY, audio=True, audio_backend=NoAudio())
-    assert window.statusBar().currentMessage().startswith("No sound")
-    window.statusBar().clearMessage()
+    # a persistent warning (not the status bar, which any later message replaces)
+    assert window.alert.level == "warning"
+    assert window.alert.text.startswith("No sound.")
+    assert "Visual feedback continues" in window.alert.text
+    window.alert.dismiss()
     assert window.start_source(STEADY)
-    assert window.statusBar().currentMessage() == ""
+    assert window.alert.text == ""  # said once per run, not at every reconnect
 
 
 def test_safety_checklist_guards_board_sources(qtbot, monkeypatch):

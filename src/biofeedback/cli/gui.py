@@ -100,4 +100,10 @@ def run(args: argparse.Namespace) -> int:
             f"biofeedback: the window cannot start ({exc}); reinstall with pip install -e .\n"
         )
         return 2
+    import platformdirs
+
+    from biofeedback.cli.logs import add_app_log
+
+    # the window has no terminal to tell: failures and their tracebacks go to a rotating log
+    add_app_log(Path(platformdirs.user_log_dir("biofeedback")))
     return run_app(source=getattr(args, "source", None), protocol=getattr(args, "protocol", None))

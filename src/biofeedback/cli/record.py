@@ -13,6 +13,7 @@ from biofeedback.cli.common import (
     check_duration,
     pipeline_settings_from_args,
 )
+from biofeedback.cli.signals import interrupt_reason, stop_signals_interrupt
 from biofeedback.engine import Engine
 from biofeedback.errors import BiofeedbackError, SourceURLError
 from biofeedback.session import RecordingSession, SessionResult
@@ -82,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
             f"Closed session(s) {ids} as interrupted (the app stopped while recording).\n"
         )
     engine = Engine(args.source, pipeline_settings_from_args(args))
-    with engine:
+    with engine, stop_signals_interrupt():
         session = RecordingSession(
             engine, db, protocol, subject_id=args.subject, duration_s=args.duration, meta=meta
         )
         if not args.json:
             session.add_listener(_print_event)
+        # said the moment it happens (on the device or recorder thread), not after --duration
+        session.add_failure_listener(_print_failure)
         t0 = time.monotonic()
         session_id = session.start()
         if not args.json:
@@ -95,12 +98,12 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"Recording session {session_id} ({what}) from {args.source}\n")
         interrupted = ""
         try:
-            while not session.wait(0.5):
+            while not session.wait(0.25):
                 if not args.json and sys.stderr.isatty():
                     _progress(session, t0)
-        except KeyboardInterrupt:
-            interrupted = "stopped by the user (Ctrl-C)"
-        result = session.finish(pain_after=args.pain_after, aborted_reason=interrupted)
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: close the session cleanly
+            interrupted = interrupt_reason(exc)
+        result = _finish(session, args.pain_after, interrupted)
         wall_s = time.monotonic() - t0
     db.close()
     out = _result_json(result, protocol.name if protocol else "", wall_s)
@@ -110,9 +113,26 @@ def run(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             sys.stderr.write("\n")
         _print_result(out, result)
+    if result.storage_note:
+        sys.stderr.write(f"biofeedback: {result.storage_note}\n")
     if session.errors and result.summary.get("duration_s", 0) == 0:
         raise BiofeedbackError(session.errors[-1])
     return 0 if result.status == "complete" else 1
+
+
+def _finish(session: RecordingSession, pain_after: float | None, reason: str) -> SessionResult:
+    """Close the session; a second Ctrl-C/SIGTERM while it closes does not cut it short."""
+    while True:
+        try:
+            return session.finish(pain_after=pain_after, aborted_reason=reason)
+        except KeyboardInterrupt:
+            sys.stderr.write("biofeedback: still closing the session, please wait\n")
+
+
+def _print_failure(message: str) -> None:
+    lead = "\r\x1b[K" if sys.stderr.isatty() else ""
+    sys.stderr.write(f"{lead}biofeedback: {message}\n")
+    sys.stderr.flush()
 
 
 def _progress(session: RecordingSession, t0: float) -> None:
@@ -189,10 +209,10 @@ def _print_result(out: dict[str, Any], result: SessionResult) -> None:
             )
     for note in out["summary"].get("notes", []) or []:
         print(f"Note: {note}")
-    if out["status"] != "complete" and out["summary"].get("abort_reason"):
-        print(f"Stopped early: {out['summary']['abort_reason']}")
-    for error in out["summary"].get("errors", []) or []:
-        print(f"Stopped early: {error}")
+    reasons = [out["summary"].get("abort_reason")] if out["status"] != "complete" else []
+    for reason in dict.fromkeys([*reasons, *(out["summary"].get("errors", []) or [])]):
+        if reason:
+            print(f"Stopped early: {reason}")
     if result.patient_text:
         print()
         print(result.patient_text)

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import enum
 import functools
+import logging
 import math
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 F_LOW_HZ = 200.0
 F_HIGH_HZ = 800.0
@@ -243,9 +246,23 @@ class AudioFeedback:
         try:
             level_uv, threshold_uv, flags = self.level_source()
             outdata[:, 0] = self.synth.render(frames, level_uv, threshold_uv, flags)
-        except Exception:
+        except Exception as exc:  # silence this block; the first failure is kept and logged
             self.callback_errors += 1
             outdata.fill(0)
+            if not self.error:
+                log.error("audio callback failed", exc_info=exc)
+                self.error = f"No sound: the tone stopped working ({type(exc).__name__}: {exc})."
+
+    def failure(self) -> str:
+        """Why sound stopped since it started ("" while it plays): the tone's own code failed,
+        or the output stream ended by itself (a USB headset unplugged)."""
+        if self.error:
+            return self.error
+        stream = self._stream
+        if stream is not None and not getattr(stream, "active", True):
+            self.error = "No sound: the audio output stopped (device unplugged or taken over?)."
+            log.error("%s", self.error)
+        return self.error
 
     def close(self) -> None:
         """Stop and close the stream (idempotent)."""
@@ -255,5 +272,5 @@ class AudioFeedback:
             try:
                 stream.stop()
                 stream.close()
-            except Exception:
-                pass
+            except Exception as exc:  # a device already gone cannot be closed; nothing to keep
+                log.info("closing the audio stream: %s", exc)

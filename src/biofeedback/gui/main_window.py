@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 import math
 import signal
 import time
@@ -54,6 +55,7 @@ from biofeedback.dsp.pipeline import PipelineSettings
 from biofeedback.engine import Engine
 from biofeedback.errors import BiofeedbackError
 from biofeedback.gui import preload
+from biofeedback.gui.alert_bar import AlertBar
 from biofeedback.gui.audio_feedback import AudioFeedback, AudioMode
 from biofeedback.gui.breathing_pacer import DEFAULT_RATE_BPM, MAX_RATE_BPM, MIN_RATE_BPM
 from biofeedback.gui.bridge import EngineBridge, format_elapsed
@@ -74,6 +76,8 @@ from biofeedback.session import RecordingSession, SessionResult
 from biofeedback.storage.database import Database
 from biofeedback.training.protocol import load_protocol
 from biofeedback.training.runner import EventType, RunnerEvent
+
+log = logging.getLogger(__name__)
 
 #: Seconds of signal used to propose a first target when none is remembered for a channel.
 AUTO_THRESHOLD_S = 5.0
@@ -213,6 +217,8 @@ class MainWindow(QMainWindow):
         protocol: str | None = None,
         ask_pain: bool = True,
         db_path: str | None = None,
+        pain_prompt: Callable[[], int | None] | None = None,
+        confirm: Callable[[str, str], bool] | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Biofeedback — muscle relaxation")
@@ -241,12 +247,17 @@ class MainWindow(QMainWindow):
         self.isolation = ""
         self.view = "clinician"
         self.ask_pain = ask_pain
+        # how the pain-after rating and yes/no questions are asked (dialogs; tests pass callables)
+        self.pain_prompt = pain_prompt or (self._ask_pain_dialog if ask_pain else None)
+        self.confirm = confirm or (self._ask_yes_no if ask_pain else (lambda _t, _q: True))
         self.db_path = db_path
+        self.audio_error = ""
         self.session: RecordingSession | None = None
         self.session_db: Database | None = None
         self.last_session_result: SessionResult | None = None
         self.session_events = SessionEvents(self)
         self.session_events.received.connect(self._on_session_event)
+        self.session_events.failed.connect(self._on_session_failed)
         self._source: str | Device | None = None
         self._requested_protocol = protocol
         self._unsaved_marker: Marker | None = None
@@ -320,10 +331,14 @@ class MainWindow(QMainWindow):
         body.addLayout(self.channels_box, 1)
         body.addWidget(self._build_side_panel())
 
+        # failures that need the user (a session that stopped, no sound): stays until dismissed
+        self.alert = AlertBar()
+
         layout = QVBoxLayout(self.clinician)
         layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(8)
         layout.addLayout(header)
+        layout.addWidget(self.alert)
         layout.addLayout(body, 1)
 
         # patient view
@@ -355,9 +370,7 @@ class MainWindow(QMainWindow):
         self.session_panel.start_requested.connect(self.start_session)
         self.session_panel.pause_toggled.connect(self.toggle_pause)
         self.session_panel.skip_requested.connect(self.skip_phase)
-        self.session_panel.stop_requested.connect(
-            lambda: self.finish_session("stopped by the clinician")
-        )
+        self.session_panel.stop_requested.connect(self.request_stop)
         QVBoxLayout(session_box).addWidget(self.session_panel)
         self.history_button = QPushButton("History and progress…  (Ctrl+H)")
         self.history_button.clicked.connect(self.show_history)
@@ -810,14 +823,10 @@ class MainWindow(QMainWindow):
             db.recover_interrupted()
             session = RecordingSession(engine, db, protocol, subject_id=subject or None, meta=meta)
         except (BiofeedbackError, OSError) as exc:
-            if engine is not None:
-                engine.close()
-            if db is not None:
-                db.close()
-            self.banner.set_state(DeviceState.ERROR, f"session not started: {exc}")
-            self.start_source(source)
+            self._session_not_started(engine, db, source, exc)
             return False
         session.add_listener(self.session_events.post)
+        session.add_failure_listener(self.session_events.post_failure)
         bridge = EngineBridge(engine, window_s=self.window_s, fast_hz=self.fast_hz, parent=self)
         bridge.frame_ready.connect(self._on_frame)
         bridge.text_ready.connect(self._on_text)
@@ -828,7 +837,13 @@ class MainWindow(QMainWindow):
         self._finish_scheduled = False
         self._build_cards(engine, info)
         bridge.start(start_engine=False)
-        session.start()
+        try:
+            session.start()
+        except (BiofeedbackError, OSError) as exc:  # e.g. a read-only or damaged data folder
+            self.session, self.session_db = None, None
+            self._session_not_started(None, db, source, exc)
+            return False
+        self.alert.dismiss()
         self.markers.clear()
         self.marker_list.clear()
         self.session_panel.set_running(True)
@@ -836,6 +851,63 @@ class MainWindow(QMainWindow):
         name = protocol.name if protocol is not None else "recording"
         self.statusBar().showMessage(f"Session {session.session_id} started: {name}", 8000)
         return True
+
+    def _session_not_started(
+        self, engine: Engine | None, db: Database | None, source: str | Device, exc: Exception
+    ) -> None:
+        """Say why a session could not start (it stays on screen) and go back to live view."""
+        log.error("session not started: %s", exc)
+        if engine is not None:
+            engine.close()
+        if db is not None:
+            db.close()
+        self.alert.show_alert("Session not started.", str(exc))
+        self.start_source(source)
+
+    def _on_session_failed(self, message: str) -> None:
+        """The store, the device or a consumer failed: acquisition has stopped. Say so (it stays
+        on screen), then close the session as interrupted, asking for the pain rating."""
+        session = self.session
+        if session is None:
+            return
+        sid = session.session_id
+        self.alert.show_alert(f"Session {sid} stopped.", message)
+        self.patient.set_instruction("The session has stopped. The clinician view says why.")
+        self.statusBar().showMessage(f"Session {sid} stopped: {message}", 30000)
+        if not self._finish_scheduled:
+            self._finish_scheduled = True
+            QTimer.singleShot(0, lambda: self.finish_session(message))
+
+    def request_stop(self) -> None:
+        """The Stop button: ask, then end the session early (kept as interrupted)."""
+        session = self.session
+        if session is None:
+            return
+        if session.runner is not None:
+            question = (
+                f"End session {session.session_id} before the protocol is over? What was "
+                "recorded so far is kept; the session is marked as interrupted."
+            )
+        else:
+            question = f"End recording {session.session_id} now? What was recorded is kept."
+        if self.confirm("Stop the session", question):
+            self.finish_session("stopped by the clinician")
+
+    def _ask_yes_no(self, title: str, question: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            title,
+            question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _ask_pain_dialog(self) -> int | None:
+        value, ok = QInputDialog.getInt(
+            self, "Pain now", "Pain right now, 0 (none) to 10 (worst imaginable):", 0, 0, 10
+        )
+        return value if ok else None
 
     def _show_session_state(self) -> None:
         session, bridge = self.session, self.bridge
@@ -918,11 +990,8 @@ class MainWindow(QMainWindow):
             return None
         self._store_marker()
         pain_after = None
-        if self.ask_pain and not self._closed:
-            value, ok = QInputDialog.getInt(
-                self, "Pain now", "Pain right now, 0 (none) to 10 (worst imaginable):", 0, 0, 10
-            )
-            pain_after = value if ok else None
+        if self.pain_prompt is not None and not self._closed:
+            pain_after = self.pain_prompt()
         try:
             result = session.finish(pain_after=pain_after, aborted_reason=reason)
         finally:
@@ -931,6 +1000,7 @@ class MainWindow(QMainWindow):
                 self.session_db.close()
                 self.session_db = None
         self.last_session_result = result
+        self._report_session_end(result)
         self.session_panel.set_running(False)
         self.patient.orb.setVisible(True)
         self.patient.set_instruction("")
@@ -943,6 +1013,16 @@ class MainWindow(QMainWindow):
             if self._source is not None:
                 self.start_source(self._source)
         return result
+
+    def _report_session_end(self, result: SessionResult) -> None:
+        """Keep a failed session's reason and anything left unstored on screen."""
+        if result.error:
+            detail = f"{result.error} It was saved as interrupted."
+            if result.storage_note:
+                detail += f" {result.storage_note[0].upper()}{result.storage_note[1:]}."
+            self.alert.show_alert(f"Session {result.session_id} stopped.", detail)
+        elif result.storage_note:
+            self.alert.show_alert(f"Session {result.session_id} not fully saved.", result.storage_note)
 
     # -- history -------------------------------------------------------------------------------
     def show_history(self) -> None:
@@ -1052,6 +1132,10 @@ class MainWindow(QMainWindow):
         if bridge is None:
             return
         self.timer_label.setText(format_elapsed(bridge.elapsed_s))
+        if self.audio is not None and not self._audio_reported and self.audio.running:
+            failure = self.audio.failure()
+            if failure:
+                self._report_audio(failure)
         if self.session is not None:
             self._show_session_state()
         for c, card in enumerate(self.cards):
@@ -1099,9 +1183,19 @@ class MainWindow(QMainWindow):
             return
         error = self.audio.start()
         if error and not self._audio_reported:
-            self._audio_reported = True
-            self.statusBar().showMessage(error + " Visual feedback continues.")
-            self.audio_error = error
+            self._report_audio(error)
+
+    def _report_audio(self, error: str) -> None:
+        """No sound (never opened, or the output died): say it once, in a message that stays."""
+        self._audio_reported = True
+        self.audio_error = error
+        log.warning("%s", error)
+        self.alert.show_alert(
+            "No sound.",
+            f"{error.removeprefix('No sound: ')} Visual feedback continues; check the sound "
+            "output, then reopen the window to get the tone back.",
+            level="warning",
+        )
 
     def _on_audio_changed(self) -> None:
         if self.audio is None:

@@ -38,15 +38,22 @@ class SessionEvents(QObject):
     """Carries runner events from the device thread to the GUI thread (queued signal)."""
 
     received = Signal(object)
+    failed = Signal(str)
     _incoming = Signal(object)
+    _failure = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._incoming.connect(self.received.emit, Qt.ConnectionType.QueuedConnection)
+        self._failure.connect(self.failed.emit, Qt.ConnectionType.QueuedConnection)
 
     def post(self, event: RunnerEvent) -> None:
         """Called on the device thread (a RecordingSession listener)."""
         self._incoming.emit(event)
+
+    def post_failure(self, message: str) -> None:
+        """Called on the device or recorder thread when the session cannot go on."""
+        self._failure.emit(message)
 
 
 def available_protocols() -> tuple[list[Protocol], list[str]]:
