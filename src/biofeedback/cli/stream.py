@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 import time
@@ -14,12 +15,16 @@ from biofeedback.cli.common import (
     check_duration,
     pipeline_settings_from_args,
 )
+from biofeedback.cli.signals import stop_signals_interrupt
 from biofeedback.core.types import Flag
 from biofeedback.devices.base import DeviceState, DeviceStatus
 from biofeedback.engine import Engine, EnvelopeStats
 from biofeedback.errors import BiofeedbackError, SourceURLError
 
 DEFAULT_SOURCE = "sim://?scenario=relax"
+
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,13 +100,14 @@ def run(args: argparse.Namespace) -> int:
         elif status.state in (DeviceState.RECONNECTING, DeviceState.LOST) and not args.json:
             sys.stderr.write(f"\n{status.state}: {status.message}\n")
 
-    with engine:
+    with engine, stop_signals_interrupt():
         info = engine.info
         assert info is not None and engine.pipeline is not None
         outputs = engine.pipeline.outputs
         stats = EnvelopeStats(len(outputs), info.fs_hz)
-        engine.add_sink(stats.add)
+        engine.add_sink(stats.add, name="the stream statistics", essential=True)
         engine.add_status_listener(on_status)
+        engine.add_fault_listener(lambda fault: errors.append(fault.message))
         limit = None if args.duration is None else round(args.duration * info.fs_hz)
         names = [o.name for o in outputs]
         t0 = time.monotonic()
@@ -115,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
                     if interactive:
                         sys.stderr.write(line)
                         sys.stderr.flush()
-        except KeyboardInterrupt:
-            pass  # Ctrl-C ends the stream early; the summary still follows
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP end the stream; the summary follows
+            log.info("stream ended early by the user or a stop signal")
         engine.stop()
         wall_s = time.monotonic() - t0
         if interactive:
