@@ -1,10 +1,11 @@
 """``biofeedback doctor``: check a connection end to end and say how to fix each problem.
 
 Streams for a few seconds through the real pipeline (the same Engine the app uses) and checks:
-the sample rate achieved against the nominal one, damaged frames, gaps, firmware buffer
-overruns, reconnects, the noise floor against the level a relaxed muscle shows, mains hum
-(before the notch) and the share of clipped / flat / motion samples. Exit code 0 when all is
-well, 1 when problems were found, 2 when no connection could be made.
+the sample rate achieved against the nominal one (and the device's own rate monitor: a board
+sending more than 5 % faster or slower than it declares, for 2 s), damaged frames, gaps,
+firmware buffer overruns, reconnects, the noise floor against the level a relaxed muscle shows,
+mains hum (before the notch) and the share of clipped / flat / motion / invalid samples. Exit
+code 0 when all is well, 1 when problems were found, 2 when no connection could be made.
 """
 
 from __future__ import annotations
@@ -137,27 +138,44 @@ def analyse(engine: Engine, cap: _Capture, source: str, wall_s: float) -> dict[s
             "check that the board is connected and streaming (biofeedback devices)",
         )
 
-    # -- rate: slope of the stream index against arrival time (robust to USB bursts)
+    # -- rate: slope of the stream index against arrival time (robust to USB bursts), and the
+    # device's own monitor (a board sending faster or slower than it declares)
     rate = None
     if info.realtime and len(arrivals) >= 3:
         t = np.array([a[0] for a in arrivals])
         idx = np.array([a[1] for a in arrivals], dtype=float)
         if t[-1] - t[0] > 0.5:
             rate = float(np.polyfit(t - t[0], idx, 1)[0])
+    monitor = getattr(engine.device, "rate_check", None)
+    verdict = monitor.verdict if monitor is not None else None
+    measured = verdict.measured_hz if verdict is not None else None
+    if measured is None and monitor is not None:
+        measured = monitor.measured_hz
     checks["rate"] = {
         "nominal_hz": info.fs_hz,
         "achieved_hz": None if rate is None else round(rate, 2),
+        "declared_hz": None if monitor is None else monitor.declared_hz,
+        "measured_hz": None if measured is None else round(measured, 2),
+        "flagged": verdict is not None,
         "estimated": info.fs_estimated,
         "received_samples": received,
         "seconds": round(wall_s, 2),
     }
-    if rate is not None and abs(rate / info.fs_hz - 1) > RATE_TOLERANCE:
-        fix = (
-            "the sketch's delay() sets its rate: flash firmware/biofeedback for a timer-driven rate"
-            if info.extra.get("format") == "text"
-            else "samples are not arriving in real time: use a direct USB port (no unpowered hub), "
-            "close programs loading the computer, or lower the rate (fs=500)"
-        )
+    if verdict is not None:
+        problem("rate", engine.device.rate_problem(verdict), engine.device.rate_advice(verdict))
+    elif rate is not None and abs(rate / info.fs_hz - 1) > RATE_TOLERANCE:
+        if rate > info.fs_hz:
+            fix = (
+                "the board sends more samples than it declares: give the rate it really sends "
+                "(fs=) or flash firmware/biofeedback from this version of the app"
+            )
+        elif info.extra.get("format") == "text":
+            fix = "the sketch's delay() sets its rate: flash firmware/biofeedback for a timer-driven rate"
+        else:
+            fix = (
+                "samples are not arriving in real time: use a direct USB port (no unpowered hub), "
+                "close programs loading the computer, or lower the rate (fs=500)"
+            )
         problem("rate", f"{rate:.1f} Hz achieved of {info.fs_hz:g} Hz nominal", fix)
     if not info.realtime:
         notes.append("not a real-time source: the rate check does not apply")
@@ -273,6 +291,7 @@ def analyse(engine: Engine, cap: _Capture, source: str, wall_s: float) -> dict[s
         ("flat", Flag.FLAT),
         ("motion", Flag.MOTION),
         ("mains", Flag.MAINS),
+        ("invalid", Flag.INVALID),
     ):
         fractions[name] = round(float(((flags & bit) != 0).mean()) if n else 0.0, 4)
     checks["quality"] = fractions
@@ -293,6 +312,14 @@ def analyse(engine: Engine, cap: _Capture, source: str, wall_s: float) -> dict[s
             "motion",
             f"motion artefacts {fractions['motion']:.0%} of the time",
             "keep still, tape the cable down so it does not pull on the electrodes",
+        )
+    if fractions["invalid"] > 0:
+        problem(
+            "invalid",
+            f"the source sent impossible values (NaN, infinity or beyond the ADC's range) in "
+            f"{fractions['invalid']:.2%} of samples; they are treated as gaps",
+            "a sketch must print plain numbers only (check its Serial.print lines and the baud "
+            "rate); a file must state its real units (units=, scale_uv=)",
         )
     flagged = {p["problem"] for p in problems}
     notes.extend(w for w in pipeline.warnings if w not in flagged)
@@ -345,6 +372,12 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
             print(
                 f"  rate         {r['achieved_hz']:.1f} Hz of {r['nominal_hz']:g} Hz nominal{est}"
             )
+        if r.get("measured_hz") is not None:
+            verdict = "off by more than 5 %" if r["flagged"] else "within 5 %"
+            print(
+                f"  rate monitor {r['measured_hz']:.1f} Hz measured, {r['declared_hz']:g} Hz "
+                f"declared: {verdict}"
+            )
         link = c["link"]
         print(
             f"  link         {link['frame_errors']} damaged frames, {link['missing_samples']} samples missing "
@@ -368,7 +401,8 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
             )
         q = c["quality"]
         print(
-            f"  quality      clipping {q['clipping']:.1%}, flat {q['flat']:.1%}, motion {q['motion']:.1%}"
+            f"  quality      clipping {q['clipping']:.1%}, flat {q['flat']:.1%}, motion {q['motion']:.1%}, "
+            f"invalid {q['invalid']:.1%}"
         )
     print(f"verdict: {report['verdict']}")
     for p in report["problems"]:

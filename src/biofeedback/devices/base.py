@@ -3,19 +3,44 @@
 A device is opened (which fills in :attr:`Device.info`), then started with a chunk callback and a
 status callback. Both callbacks run on the device's own thread; they must be quick and must not
 block on the GUI. Simulated, serial and replay devices all derive from :class:`ThreadedDevice`.
+
+Every real-time :class:`ThreadedDevice` checks that it delivers samples at the rate it declares
+(:mod:`biofeedback.devices.rate_check`); a source more than 5 % off for 2 s is reported once, as
+a :class:`DeviceStatus` with ``warning=True`` (the state is unchanged), kept in
+:attr:`Device.warnings` and logged.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
+import math
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from biofeedback.core.types import Chunk, StreamInfo
-from biofeedback.errors import BiofeedbackError, DeviceError
+from biofeedback.devices.rate_check import RateCheck, RateVerdict
+from biofeedback.errors import BiofeedbackError, DeviceError, SourceURLError
+
+log = logging.getLogger(__name__)
+
+#: Longest reconnect window a user may ask for (``--reconnect-s``, ``reconnect_s=``), seconds.
+MAX_RECONNECT_S = 600.0
+
+
+def check_reconnect_s(value: float, what: str = "--reconnect-s") -> float:
+    """A reconnect window in seconds: finite, 0 to :data:`MAX_RECONNECT_S` (SourceURLError)."""
+    number = float(value)
+    if not (math.isfinite(number) and 0.0 <= number <= MAX_RECONNECT_S):
+        raise SourceURLError(
+            f"{what}={value:g} is out of range: give the seconds to wait for a lost board to come "
+            f"back, from 0 to {MAX_RECONNECT_S:g}"
+        )
+    return number
 
 
 class DeviceState(enum.StrEnum):
@@ -33,10 +58,15 @@ class DeviceState(enum.StrEnum):
 
 @dataclass
 class DeviceStatus:
-    """A state change with a human-readable reason (``message``)."""
+    """A state change with a human-readable reason (``message``).
+
+    ``warning=True``: not a state change (``state`` is the current one) but something the user
+    should know while streaming goes on, e.g. a board sending faster than it declares.
+    """
 
     state: DeviceState
     message: str = ""
+    warning: bool = False
 
 
 @dataclass
@@ -73,6 +103,14 @@ class Device(ABC):
         self.stats = DeviceStats()
         self.state = DeviceState.IDLE
         self.last_message = ""
+        #: Warnings reported while streaming (each once), for summaries and the doctor.
+        self.warnings: list[str] = []
+
+    def set_reconnect_window(self, seconds: float | None) -> None:
+        """How long a lost source may stay away before the stream ends with an error (None:
+        keep the default). Sources that never reconnect ignore it, after validating it."""
+        if seconds is not None:
+            check_reconnect_s(seconds)
 
     @abstractmethod
     def open(self) -> StreamInfo:
@@ -124,6 +162,39 @@ class ThreadedDevice(Device):
         self._stop_event = threading.Event()
         self._done = threading.Event()
         self._next_index = 0
+        #: The rate monitor of a real-time stream (None for ``speed=max`` sources).
+        self.rate_check: RateCheck | None = None
+
+    @property
+    def paced_rate_hz(self) -> float | None:
+        """Samples per second of wall time this source should deliver: the declared rate for a
+        real-time source (times its ``speed`` for a sped-up simulation or replay); None when it
+        runs as fast as the consumer allows."""
+        info = self.info
+        if info is None or not info.realtime:
+            return None
+        speed = getattr(self, "speed", 1.0)
+        if speed is None or not (math.isfinite(speed) and speed > 0):
+            return None
+        rate = info.fs_hz * float(speed)
+        return rate if rate > 0 and math.isfinite(rate) else None
+
+    def _now(self) -> float:
+        """Monotonic time for the rate check (a device's own clock when it has one)."""
+        clock = getattr(self, "clock", None)
+        return clock.now() if clock is not None else time.monotonic()
+
+    def rate_advice(self, verdict: RateVerdict) -> str:
+        """What to do about a source off its declared rate (subclasses know their hardware)."""
+        return "the source is not paced as it declares: check its rate setting"
+
+    def rate_problem(self, verdict: RateVerdict) -> str:
+        """What was measured, naming the source."""
+        return verdict.describe(self.url or "the source")
+
+    def _rate_message(self, verdict: RateVerdict) -> str:
+        """The one-line warning for a source off its rate: what, and what to do."""
+        return f"{self.rate_problem(verdict)}; {self.rate_advice(verdict)}"
 
     def start(self, on_chunk: ChunkCallback, on_status: StatusCallback | None = None) -> None:
         """Start the background thread (opens the device first if needed)."""
@@ -135,6 +206,8 @@ class ThreadedDevice(Device):
         self._on_status = on_status
         self._stop_event.clear()
         self._done.clear()
+        rate = self.paced_rate_hz
+        self.rate_check = RateCheck(rate) if rate is not None else None
         self._thread = threading.Thread(
             target=self._thread_main, name=f"device-{self.scheme or 'source'}", daemon=True
         )
@@ -163,12 +236,28 @@ class ThreadedDevice(Device):
         self.stats.samples += len(chunk)
         self.stats.chunks += 1
         self._next_index = chunk.end_index
+        check = self.rate_check
+        if check is not None and len(chunk):
+            verdict = check.add(chunk.end_index, self._now())
+            if check.measured_hz is not None:
+                self.stats.extra["rate_measured_hz"] = round(check.measured_hz, 2)
+            if verdict is not None:
+                self._warn(self._rate_message(verdict))
         if self._on_chunk is not None:
             self._on_chunk(chunk)
+
+    def _warn(self, message: str) -> None:
+        """Report something the user should know while streaming goes on (once per call)."""
+        self.warnings.append(message)
+        log.warning("%s", message)
+        if self._on_status is not None:
+            self._on_status(DeviceStatus(self.state, message, warning=True))
 
     def _set_state(self, state: DeviceState, message: str = "") -> None:
         self.state = state
         self.last_message = message
+        if state in (DeviceState.RECONNECTING, DeviceState.CONNECTED) and self.rate_check:
+            self.rate_check.restart()  # a new connection: its start-up burst is not a rate
         if self._on_status is not None:
             self._on_status(DeviceStatus(state, message))
 

@@ -95,6 +95,12 @@ class SimulatedDevice(ThreadedDevice):
         """True when ``duration_s`` was given."""
         return self.config.duration_s is not None
 
+    @property
+    def speed(self) -> float:
+        """Pacing factor (1: real time; ``math.inf`` for ``speed=max``); the rate check expects
+        ``fs x speed`` samples per second."""
+        return self.config.speed
+
     @classmethod
     def from_url(cls, url: SourceURL | str, clock: Clock | None = None) -> SimulatedDevice:
         """Build from a parsed (or text) ``sim://`` URL; bad options raise SourceURLError."""
