@@ -1017,7 +1017,7 @@ class MainWindow(QMainWindow):
     def _report_session_end(self, result: SessionResult) -> None:
         """Keep a failed session's reason and anything left unstored on screen."""
         if result.error:
-            detail = f"{result.error} It was saved as interrupted."
+            detail = f"{result.error.rstrip('.')}. It was saved as interrupted."
             if result.storage_note:
                 detail += f" {result.storage_note[0].upper()}{result.storage_note[1:]}."
             self.alert.show_alert(f"Session {result.session_id} stopped.", detail)
