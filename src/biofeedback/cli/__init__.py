@@ -11,9 +11,10 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from biofeedback import __version__
+from biofeedback.cli import logs
 from biofeedback.errors import BiofeedbackError
 
 #: Subcommand modules, in the order shown by --help.
@@ -40,6 +41,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+#: Options whose value may hold bytes that are not UTF-8: file names on Linux can, and these are
+#: only used to open a file here, never stored in the database or put into a source URL.
+PATH_DESTS = frozenset({"data_dir", "output"})
+#: Positional arguments that are file names, per command (``protocols validate FILE``).
+PATH_POSITIONALS = {"protocols": frozenset({"files", "name"})}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser with every available subcommand."""
     parser = _Parser(
@@ -52,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where sessions and settings are kept (default: per-user data dir; env BIOFEEDBACK_HOME)",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show the log on stderr (-v: info, -vv: debug)",
+    )
+    parser.add_argument("--log-file", metavar="FILE", help="append the log to FILE")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         try:
@@ -68,11 +84,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``biofeedback`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    bad = non_utf8_argument(parser, args)
+    if bad is not None:
+        sys.stderr.write(f"biofeedback: {bad}\n")
+        return 2
     if args.data_dir is not None and not args.data_dir.strip():
         sys.stderr.write("biofeedback: --data-dir is empty: give a folder, e.g. --data-dir ~/emg\n")
         return 2
     if args.data_dir:
         os.environ["BIOFEEDBACK_HOME"] = args.data_dir
+    try:
+        logs.configure(args.verbose, args.log_file)
+    except BiofeedbackError as exc:
+        sys.stderr.write(f"biofeedback: {exc}\n")
+        return 2
     handler = getattr(args, "handler", None)
     if handler is None:
         gui_handler = _default_handler(parser)
@@ -93,6 +118,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
+    """Every action of a parser and of its subcommands' parsers."""
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _actions(sub)
+
+
+def non_utf8_argument(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The one-line complaint about an argument that is not UTF-8 text, or None if all are.
+
+    On Linux an argument with bytes that are not UTF-8 arrives with surrogate escapes; stored in
+    the database or written into a report it would fail later with a traceback. File names of
+    files only opened here (``PATH_DESTS``, ``PATH_POSITIONALS``) may legitimately hold such bytes
+    and are let through.
+    """
+    names = {}
+    for action in _actions(parser):
+        label = action.option_strings[-1] if action.option_strings else action.metavar
+        names.setdefault(action.dest, label if isinstance(label, str) else None)
+    allowed = PATH_DESTS | PATH_POSITIONALS.get(getattr(args, "command", None) or "", frozenset())
+    for dest, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if not isinstance(item, str) or _is_utf8(item) or dest in allowed:
+                continue
+            raw = os.fsencode(item)
+            shown = raw if len(raw) <= 40 else raw[:40] + b"..."
+            option = names.get(dest) or dest.upper()
+            return (
+                f"{option} is not UTF-8 text ({shown!r}): type it again in UTF-8 (check the "
+                "terminal's encoding, e.g. LANG=C.UTF-8); rename a file whose name is not UTF-8"
+            )
+    return None
 
 
 def _default_handler(parser: argparse.ArgumentParser):

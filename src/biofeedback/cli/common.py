@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import math
 
+from biofeedback.core import limits
+from biofeedback.core.limits import check_number
 from biofeedback.dsp.pipeline import PipelineSettings
-from biofeedback.errors import SourceURLError
 
 
 def check_duration(value: float | None, option: str = "--duration") -> None:
-    """A duration option must be a finite, positive number of seconds."""
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise SourceURLError(f"{option} must be a positive number of seconds (got {value:g})")
+    """A duration option: finite, positive, at most ``limits.MAX_DURATION_S`` (24 h)."""
+    limits.check_duration(value, option)
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a strict UTF-8 stream: bytes of a non-UTF-8 file name become
+    U+FFFD (the name itself is kept unchanged for opening the file)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
@@ -56,20 +61,25 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
 
 def pipeline_settings_from_args(args: argparse.Namespace) -> PipelineSettings:
     """PipelineSettings from the options above (validated; errors say what to change)."""
-    if args.pot_kohm is not None and not (
-        math.isfinite(args.pot_kohm) and 0 < args.pot_kohm <= 1000
-    ):
-        raise SourceURLError(
-            f"--pot-kohm {args.pot_kohm:g} is not a gain-pot value: measure the MyoWare gain pot "
-            "and give 0-1000 kOhm (the default pot is 50)"
+    if args.pot_kohm is not None:
+        check_number(
+            args.pot_kohm,
+            "--pot-kohm",
+            0.0,
+            1000.0,
+            lo_open=True,
+            hint="measure the MyoWare gain pot; the default pot is 50 kOhm",
         )
-    if args.noise_floor_uv is not None and not (
-        math.isfinite(args.noise_floor_uv) and 0 <= args.noise_floor_uv <= 50
-    ):
-        raise SourceURLError(
-            f"--noise-floor-uv {args.noise_floor_uv:g} is implausible: a MyoWare noise floor is "
-            "0.5-10 uV RMS; give a measured value between 0 and 50"
+    if args.noise_floor_uv is not None:
+        check_number(
+            args.noise_floor_uv,
+            "--noise-floor-uv",
+            0.0,
+            50.0,
+            hint="a MyoWare noise floor is 0.5-10 uV RMS; give a measured value",
         )
+    lo_s, hi_s = PipelineSettings.RMS_WINDOW_RANGE_S
+    check_number(args.rms_window_ms, "--rms-window-ms", lo_s * 1000.0, hi_s * 1000.0)
     mains: float | str | None
     if args.mains == "off":
         mains = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from biofeedback.core.limits import MAX_PROBE_TIMEOUT_S, check_number
 from biofeedback.devices import discovery
 
 
@@ -30,13 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=2.5,
         metavar="S",
-        help="seconds to wait per port and mode (default 2.5)",
+        help=f"seconds to wait per port and mode, up to {MAX_PROBE_TIMEOUT_S:g} (default 2.5)",
     )
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """List (and probe) the ports; print a table or JSON."""
+    check_number(args.timeout, "--timeout", 0.0, MAX_PROBE_TIMEOUT_S, lo_open=True, hint="seconds")
     ports = discovery.list_ports()
     if args.no_probe:
         results = [discovery.ProbeResult(p, "not probed") for p in ports]

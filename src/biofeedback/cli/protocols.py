@@ -13,6 +13,7 @@ import json
 import sys
 import textwrap
 
+from biofeedback.cli.common import printable
 from biofeedback.errors import ProtocolFileError
 from biofeedback.training.protocol import (
     Phase,
@@ -91,7 +92,7 @@ def _list(as_json: bool) -> int:
         return 0
     width = max(len(p.name) for p in protocols)
     for p in protocols:
-        origin = "" if p.builtin else f"  [{p.source}]"
+        origin = "" if p.builtin else f"  [{printable(p.source)}]"
         print(
             f"{p.name:<{width}}  {_minutes(p.duration_s):>9}  {len(p.phases):>2} phases  "
             f"{p.description}{origin}"
@@ -121,7 +122,7 @@ def _show(name: str, as_json: bool) -> int:
         print(json.dumps(protocol.to_dict()))
         return 0
     print(f"{protocol.name}: {protocol.description}")
-    print(f"source: {protocol.source}")
+    print(f"source: {printable(protocol.source)}")
     if protocol.muscles:
         print(f"muscles: {', '.join(protocol.muscles)}")
     t = protocol.threshold
@@ -136,7 +137,7 @@ def _show(name: str, as_json: bool) -> int:
         for line in textwrap.wrap(phase.instruction, 90):
             print(f"     | {line}")
     for warning in protocol.warnings:
-        print(f"warning: {warning}")
+        print(f"warning: {printable(warning)}")
     return 0
 
 
@@ -165,11 +166,11 @@ def _validate(files: list[str], as_json: bool) -> int:
         )
         if not as_json:
             print(
-                f"ok: {path}: protocol '{protocol.name}', {len(protocol.phases)} phases, "
+                f"ok: {printable(path)}: protocol '{protocol.name}', {len(protocol.phases)} phases, "
                 f"{_minutes(protocol.duration_s)}"
             )
             for warning in protocol.warnings:
-                print(f"warning: {warning}")
+                print(f"warning: {printable(warning)}")
     if as_json:
         print(json.dumps({"valid": failed == 0, "files": results}))
     return 2 if failed else 0

@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from biofeedback.cli.common import add_pipeline_options
+from biofeedback.cli.common import add_pipeline_options, check_duration
+from biofeedback.core.limits import parse_session_id
 from biofeedback.errors import SourceURLError
 from biofeedback.storage.database import Database
 
@@ -71,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def replay_url(args: argparse.Namespace) -> str:
     """The replay:// URL for the target and options (checks that the session or file exists)."""
+    check_duration(getattr(args, "duration", None))
     target = str(args.target).strip()
     options = {
         url_key: getattr(args, key)
@@ -80,15 +82,16 @@ def replay_url(args: argparse.Namespace) -> str:
     speed = str(args.speed)
     if target.startswith("replay://"):
         return target
-    if target.isdigit():
+    if target.isascii() and target.isdigit():
+        session_id = parse_session_id(target, "session")
         if options:
             raise SourceURLError(
                 f"--{next(iter(options))} is for recording files, not stored sessions"
             )
         with Database() as db:
-            db.get_session(int(target))  # a clear error if there is no such session
+            db.get_session(session_id)  # a clear error if there is no such session
         query = urlencode({"speed": speed})
-        return f"replay://{int(target)}?{query}"
+        return f"replay://{session_id}?{query}"
     path = Path(target).expanduser()
     if not path.is_file():
         raise SourceURLError(

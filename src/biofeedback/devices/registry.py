@@ -10,9 +10,11 @@ lives in ``biofeedback.storage``) do not become import-time dependencies of this
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from biofeedback.core.limits import check_number
 from biofeedback.devices.base import Device
 from biofeedback.errors import SourceURLError
 
@@ -61,8 +63,11 @@ class SourceURL:
         default: float | None = None,
         lo: float | None = None,
         hi: float | None = None,
+        *,
+        allow_inf: bool = False,
     ) -> float | None:
-        """A number option within ``[lo, hi]``."""
+        """A finite number option within ``[lo, hi]`` (NaN is always refused; ``inf`` only with
+        ``allow_inf``, for options where it means "for ever")."""
         value = self._take(key)
         if value is None:
             return default
@@ -70,9 +75,9 @@ class SourceURL:
             number = float(value)
         except ValueError:
             raise SourceURLError(f"{self.text}: {key}={value!r} is not a number") from None
-        if (lo is not None and number < lo) or (hi is not None and number > hi):
-            raise SourceURLError(f"{self.text}: {key}={value} is out of range [{lo}, {hi}]")
-        return number
+        if allow_inf and number == math.inf:
+            return number
+        return check_number(number, f"{self.text}: {key}", lo, hi)
 
     def get_int(
         self, key: str, default: int | None = None, lo: int | None = None, hi: int | None = None
@@ -86,7 +91,13 @@ class SourceURL:
         except ValueError:
             raise SourceURLError(f"{self.text}: {key}={value!r} is not a whole number") from None
         if (lo is not None and number < lo) or (hi is not None and number > hi):
-            raise SourceURLError(f"{self.text}: {key}={value} is out of range [{lo}, {hi}]")
+            shown = value if len(value) <= 24 else value[:20] + "..."
+            bounds = f" [{lo}, {hi}]" if lo is not None and hi is not None else ""
+            raise SourceURLError(
+                f"{self.text}: {key}={shown} is out of range{bounds}: give a whole number"
+                + (f" from {lo}" if lo is not None else "")
+                + (f" up to {hi}" if hi is not None else "")
+            )
         return number
 
     def get_list(

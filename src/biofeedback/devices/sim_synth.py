@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from biofeedback.core import hardware
+from biofeedback.core.limits import MAX_DURATION_S, check_mains_hz
 from biofeedback.core.types import (
     ChannelInfo,
     ChannelKind,
@@ -240,10 +241,10 @@ def parse_sim_url(url: SourceURL | str) -> SimConfig:
     if len(set(channels)) != len(channels):
         raise SourceURLError(f"{text}: channels lists a channel twice ({','.join(channels)})")
     level_uv = _number(parsed, "level_uv", None, 0.0, 5000.0)
-    mains_hz = _number(parsed, "mains_hz", 50.0, 0.0, 70.0)
-    assert fs_hz is not None and mains_hz is not None
-    if mains_hz and not 40.0 <= mains_hz <= 70.0:
-        raise SourceURLError(f"{text}: mains_hz={mains_hz:g} must be 0 (none) or 40-70 Hz")
+    mains_hz = check_mains_hz(
+        _number(parsed, "mains_hz", 50.0, 0.0, 70.0) or 0.0, f"{text}: mains_hz"
+    )
+    assert fs_hz is not None
     mains_uv = _number(parsed, "mains_uv", None, 0.0, 100000.0)
     pot_kohm = _number(parsed, "pot_kohm", hardware.MYOWARE_DEFAULT_POT_KOHM, 0.0, 1000.0)
     env_hz = _number(parsed, "env_hz", 5.0, 0.5, 50.0)
@@ -267,9 +268,7 @@ def parse_sim_url(url: SourceURL | str) -> SimConfig:
     # Paced streams come in 10 ms chunks like a real board; speed=max uses 250 ms chunks, which
     # cuts per-chunk overhead ~25x (the pipeline is chunk-invariant, so results are identical).
     chunk_ms = _number(parsed, "chunk_ms", 250.0 if math.isinf(speed) else 10.0, 0.1, 10000.0)
-    duration_s = parsed.get_float("duration_s", None, lo=1e-3)
-    if duration_s is not None and math.isnan(duration_s):
-        raise SourceURLError(f"{text}: duration_s must be a number of seconds")
+    duration_s = parsed.get_float("duration_s", None, lo=1e-3, hi=MAX_DURATION_S, allow_inf=True)
     if duration_s is not None and math.isinf(duration_s):
         duration_s = None
     cls = SCENARIOS[scenario]

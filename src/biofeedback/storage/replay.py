@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from biofeedback.core.clock import Clock, MonotonicClock, Pacer
+from biofeedback.core.limits import parse_session_id
 from biofeedback.core.types import Chunk, StreamInfo
 from biofeedback.devices.base import ThreadedDevice
 from biofeedback.devices.registry import SourceURL
@@ -112,9 +113,10 @@ class ReplayDevice(ThreadedDevice):
                 f"{url.text}: say what to replay: replay://SESSION_ID or replay:///path/to/file.csv"
             )
         speed = parse_speed(url.get_str("speed"), url.text)
-        if target.isdigit():
+        if target.isascii() and target.isdigit():
+            session_id = parse_session_id(target, f"{url.text}: session")
             db = url.get_str("db")
-            return cls(url.text, session_id=int(target), db_path=db, speed=speed)
+            return cls(url.text, session_id=session_id, db_path=db, speed=speed)
         opts = RecordingOptions(
             fs_hz=url.get_float("fs", lo=0.1, hi=1e6),
             units=url.get_str("units"),
