@@ -16,17 +16,18 @@ import json
 import logging
 import math
 import os
+import random
 import re
 import socket
 import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -62,6 +63,16 @@ PAIN_FIELDS = ("pain_before", "pain_after")
 #: A 'recording' session whose writer has not been heard of for this long is closed as
 #: interrupted even if its process id still exists (pid reuse, another host on a shared disk).
 STALE_HEARTBEAT_S = 30.0
+
+#: Several recordings and readers share one database: a write that finds it busy waits (SQLite's
+#: busy handler, up to BUSY_TIMEOUT_S per attempt) and is retried with jittered back-off until
+#: BUSY_WAIT_S have passed; only then does it fail, as a StorageError that says so.
+BUSY_TIMEOUT_S = 5.0
+BUSY_WAIT_S = 30.0
+
+_T = TypeVar("_T")
+
+log = logging.getLogger(__name__)
 
 _SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -372,13 +383,51 @@ def _error_advice(exc: BaseException, path: Path) -> str:
     if "unable to open" in text:
         return f"cannot open {path}: check that the folder exists and that you may write there"
     if "locked" in text or "busy" in text:
-        return f"{path} is busy (another biofeedback window writing?): try again in a moment"
+        return busy_advice(path, BUSY_WAIT_S)
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return (
             f"{path} is damaged or not a biofeedback database: move it aside (keep it for "
             "recovery) and start again; a new database will be created"
         )
     return f"session database {path}: {exc}"
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" / "busy" errors (another connection writing)."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def busy_advice(path: Path, waited_s: float) -> str:
+    """The message of a write that stayed busy beyond the bounded wait."""
+    return (
+        f"{path} stayed busy for {waited_s:g} s (another program kept it locked for writing: "
+        "another biofeedback window, recording or a database tool): close it, or try again"
+    )
+
+
+def retry_busy(action: Callable[[], _T], path: Path, what: str = "write") -> _T:
+    """Run ``action`` (one SQLite statement such as ``BEGIN IMMEDIATE`` or ``COMMIT``); while it
+    fails because the database is busy, retry with jittered exponential back-off (20 ms .. 1 s)
+    for up to :data:`BUSY_WAIT_S` in total, then raise :class:`StorageError` with advice. Other
+    sqlite3 errors are raised unchanged."""
+    budget = BUSY_WAIT_S
+    deadline = time.monotonic() + budget
+    delay = 0.02
+    attempts = 0
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            attempts += 1
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("%s: %s still busy after %d attempts", path, what, attempts)
+                raise StorageError(busy_advice(path, budget)) from None
+            time.sleep(min(left, delay * random.uniform(0.5, 1.5)))
+            delay = min(1.0, delay * 2.0)
 
 
 class Database:
@@ -414,7 +463,8 @@ class Database:
         path = self.path
         try:
             if not path.parent.exists():
-                path.parent.mkdir(parents=True, mode=0o700)
+                # exist_ok: another process may create it at the same moment
+                path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
             if not path.exists():
                 # Create the file ourselves so it never exists with a wider mode than 0600.
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -427,10 +477,12 @@ class Database:
             ) from None
         try:
             conn = sqlite3.connect(
-                str(path), timeout=10.0, isolation_level=None, check_same_thread=False
+                str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA foreign_keys = ON")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = retry_busy(
+                lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0], path, "open"
+            )
             if str(mode).lower() != "wal":
                 raise StorageError(
                     f"{path}: SQLite could not switch to WAL mode (network drive?): keep the data "
@@ -440,7 +492,7 @@ class Database:
             conn.execute("PRAGMA synchronous = FULL")
             # Keep the WAL from staying large after a long recording.
             conn.execute("PRAGMA journal_size_limit = 8388608")
-            self._migrate(conn)
+            retry_busy(lambda: self._migrate(conn), path, "schema update")
         except sqlite3.Error as exc:
             raise StorageError(_error_advice(exc, path)) from None
         return conn
@@ -456,6 +508,10 @@ class Database:
             if target <= version:
                 continue
             conn.execute("BEGIN IMMEDIATE")
+            # another process may have created the schema while we waited for the lock
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= target:
+                conn.execute("COMMIT")
+                continue
             try:
                 # executescript would commit implicitly; run statements one by one instead.
                 for statement in _split_sql(script):
@@ -491,7 +547,9 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error), under the object's lock.
 
-        sqlite3 errors leave as :class:`StorageError` with advice.
+        sqlite3 errors leave as :class:`StorageError` with advice. A busy database is waited
+        for (:func:`retry_busy`, up to :data:`BUSY_WAIT_S`); keep the body short, since other
+        recordings wait while it runs.
         """
         self.check_writable()  # a damaged file is never written into
         with self._lock:
@@ -499,12 +557,12 @@ class Database:
             if conn is None:
                 raise StorageError("the session database is closed")
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.path)
             except sqlite3.Error as exc:
                 raise StorageError(_error_advice(exc, self.path)) from None
             try:
                 yield conn
-                conn.execute("COMMIT")
+                retry_busy(lambda: conn.execute("COMMIT"), self.path)
             except sqlite3.Error as exc:
                 _rollback(conn)
                 raise StorageError(_error_advice(exc, self.path)) from None

@@ -1,9 +1,17 @@
 """Recorder: stores every sample of a live session without ever making acquisition wait on disk.
 
 The engine calls :meth:`Recorder.sink` on the device thread for every chunk. The sink only puts the
-chunk on a bounded queue; a writer thread drains it into the database, gathers samples into blocks
-of up to ``block_s`` seconds and commits at least every ``commit_interval_s`` (0.5 s by default).
-A crash or SIGKILL therefore loses at most the last commit interval plus what sat in the queue.
+chunk on a bounded queue; a writer thread drains it into memory and, at least every
+``commit_interval_s`` (0.5 s by default), writes everything pending (samples in blocks of up to
+``block_s`` seconds, markers, threshold changes, phases) in one short write transaction. A crash
+or SIGKILL therefore loses at most the last commit interval plus what sat in the queue.
+
+The write transaction is opened only at commit time and closed at once, so several recordings and
+readers can share one database: the write lock is held for milliseconds, never while the recorder
+waits for data. A commit that finds the database busy is retried with back-off
+(:func:`~biofeedback.storage.database.retry_busy`, up to ``BUSY_WAIT_S``); meanwhile the samples
+stay pending. A source running at ``speed=max`` also commits whenever ``flush_s`` of signal is
+pending, which bounds the memory the pending samples take.
 
 Real-time sources (``info.realtime``): if the queue is full the chunk is dropped and counted (an
 overrun), and the hole is stored as a gap; the device thread never blocks. Sources that run as fast
@@ -25,7 +33,13 @@ import numpy as np
 
 from biofeedback.core.types import Chunk, ProcessedChunk, StreamInfo
 from biofeedback.errors import StorageError
-from biofeedback.storage.database import Database, _error_advice, _refresh_extent
+from biofeedback.storage.database import (
+    Database,
+    _error_advice,
+    _refresh_extent,
+    _rollback,
+    retry_busy,
+)
 
 _STOP = object()
 
@@ -64,7 +78,13 @@ class Recorder:
         Longest time between commits; bounds what a crash can lose.
     block_s
         Samples are stored in blocks of up to this many seconds.
+    flush_s
+        Commit early once this much signal is pending (a source faster than real time).
     """
+
+    #: SQLite page cache of the recorder's connection (KiB): appending needs only the right
+    #: edge of the b-trees, and the default (2 MB) would grow with the file for the first hours.
+    CACHE_KIB = 512
 
     def __init__(
         self,
@@ -74,12 +94,14 @@ class Recorder:
         queue_size: int = 2048,
         commit_interval_s: float = 0.5,
         block_s: float = 1.0,
+        flush_s: float = 10.0,
     ) -> None:
         self.db_path = Path(db_path)
         self.session_id = int(session_id)
         self.info = info
         self.commit_interval_s = float(commit_interval_s)
         self.block_samples = max(1, round(block_s * info.fs_hz))
+        self.flush_samples = max(self.block_samples, round(flush_s * info.fs_hz))
         self.stats = RecorderStats()
         self.error: str = ""
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, int(queue_size)))
@@ -91,14 +113,14 @@ class Recorder:
         self._db = Database(self.db_path)  # opened here so a bad path fails before streaming
         try:
             self._db.get_session(self.session_id)
+            if self._db._conn is not None:
+                self._db._conn.execute(f"PRAGMA cache_size = -{int(self.CACHE_KIB)}")
         except StorageError:
             self._db.close()
             raise
         self._pending: list[Chunk] = []
         self._pending_n = 0
         self._expected: int | None = None
-        self._uncommitted = 0  # samples written in the open transaction
-        self._uncommitted_end: int | None = None
         self._thread = threading.Thread(target=self._writer, name="recorder", daemon=True)
         self._thread.start()
 
@@ -208,7 +230,6 @@ class Recorder:
     # -- writer thread ------------------------------------------------------------------------------
     def _writer(self) -> None:
         next_commit = time.monotonic() + self.commit_interval_s
-        conn: sqlite3.Connection | None = None
         try:
             while True:
                 timeout = max(0.0, next_commit - time.monotonic())
@@ -217,37 +238,44 @@ class Recorder:
                 except queue.Empty:
                     item = None
                 stop = item is _STOP
-                if isinstance(item, Chunk) and not self._failed.is_set():
+                if isinstance(item, Chunk):
                     self._add(item)
-                    if self._pending_n >= self.block_samples:
-                        conn = conn or self._begin()
-                        self._write_pending(conn, whole_blocks_only=True)
-                if stop or time.monotonic() >= next_commit:
-                    if not self._failed.is_set():
-                        conn = conn or self._begin()
-                        self._write_pending(conn, whole_blocks_only=False)
-                        self._write_control(conn)
-                        self._commit(conn)
-                    conn = None
+                due = time.monotonic() >= next_commit or self._pending_n >= self.flush_samples
+                if stop or due:
+                    self._flush()
                     next_commit = time.monotonic() + self.commit_interval_s
                 if stop:
                     return
-        except sqlite3.Error as exc:
-            self._fail(exc, conn)
-            self._drain_after_failure()
-        except StorageError as exc:
-            self._fail(exc, conn)
+        except (sqlite3.Error, StorageError) as exc:
+            self._fail(exc)
             self._drain_after_failure()
         except Exception as exc:
-            self._fail(StorageError(f"{type(exc).__name__}: {exc}"), conn)
+            self._fail(StorageError(f"{type(exc).__name__}: {exc}"))
             self._drain_after_failure()
 
-    def _begin(self) -> sqlite3.Connection:
+    def _flush(self) -> None:
+        """One short write transaction: everything pending, then COMMIT (busy: retried)."""
         conn = self._db._conn
         if conn is None:
             raise StorageError("the session database is closed")
-        conn.execute("BEGIN IMMEDIATE")
-        return conn
+        retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.db_path, "commit")
+        try:
+            added, end = self._write_pending(conn)
+            self._write_control(conn)
+            if added:
+                _refresh_extent_fast(conn, self.session_id, added, end)
+            conn.execute(
+                "UPDATE sessions SET heartbeat_at = ? WHERE id = ?", (time.time(), self.session_id)
+            )
+            retry_busy(lambda: conn.execute("COMMIT"), self.db_path, "commit")
+        except BaseException:
+            _rollback(conn)
+            raise
+        self.stats.samples_written += added
+        if end is not None:
+            self.stats.committed_end_index = end
+        self.stats.commits += 1
+        self.stats.last_commit_at = time.time()
 
     def _add(self, chunk: Chunk) -> None:
         if self._expected is not None and chunk.first_index < self._expected:
@@ -259,9 +287,11 @@ class Recorder:
         self._pending_n += len(chunk)
         self._expected = chunk.end_index
 
-    def _write_pending(self, conn: sqlite3.Connection, whole_blocks_only: bool) -> None:
+    def _write_pending(self, conn: sqlite3.Connection) -> tuple[int, int | None]:
+        """Write every pending sample (contiguous runs split into blocks); returns the number of
+        samples written and the index after the last one."""
         if not self._pending:
-            return
+            return 0, None
         # Split pending chunks into contiguous runs (a gap starts a new block).
         runs: list[list[Chunk]] = [[self._pending[0]]]
         for chunk in self._pending[1:]:
@@ -269,32 +299,29 @@ class Recorder:
                 runs.append([chunk])
             else:
                 runs[-1].append(chunk)
-        keep: list[Chunk] = []
-        for i, run in enumerate(runs):
+        added = 0
+        end: int | None = None
+        for run in runs:
             first = run[0].first_index
             samples = np.concatenate([c.samples for c in run]) if len(run) > 1 else run[0].samples
             flags = np.concatenate([c.flags for c in run]) if len(run) > 1 else run[0].flags
-            pos = 0
-            while pos < len(samples):
+            for pos in range(0, len(samples), self.block_samples):
                 n = min(self.block_samples, len(samples) - pos)
-                last_run = i == len(runs) - 1
-                if whole_blocks_only and last_run and n < self.block_samples:
-                    keep.append(Chunk(first + pos, samples[pos:], flags[pos:]))
-                    break
                 nbytes = self._db.write_block(
                     conn, self.session_id, first + pos, samples[pos : pos + n], flags[pos : pos + n]
                 )
                 self.stats.blocks_written += 1
                 self.stats.bytes_written += nbytes
-                self._uncommitted += n
-                self._uncommitted_end = first + pos + n
-                pos += n
-        self._pending = keep
-        self._pending_n = sum(len(c) for c in keep)
+                added += n
+                end = first + pos + n
+        self._pending = []
+        self._pending_n = 0
+        return added, end
 
     def _write_control(self, conn: sqlite3.Connection) -> None:
         now = time.time()
-        while self._control:
+        # Items appended meanwhile (other threads) wait for the next commit.
+        for _ in range(len(self._control)):
             kind, args = self._control.popleft()
             if kind == "marker":
                 index, label, note = args
@@ -343,35 +370,15 @@ class Recorder:
                 ),
             )
 
-    def _commit(self, conn: sqlite3.Connection) -> None:
-        if self._uncommitted:
-            _refresh_extent_fast(conn, self.session_id, self._uncommitted, self._uncommitted_end)
-        conn.execute(
-            "UPDATE sessions SET heartbeat_at = ? WHERE id = ?", (time.time(), self.session_id)
-        )
-        conn.execute("COMMIT")
-        self.stats.samples_written += self._uncommitted
-        if self._uncommitted_end is not None:
-            self.stats.committed_end_index = self._uncommitted_end
-        self._uncommitted = 0
-        self.stats.commits += 1
-        self.stats.last_commit_at = time.time()
-
-    def _fail(self, exc: BaseException, conn: sqlite3.Connection | None) -> None:
-        if conn is not None:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+    def _fail(self, exc: BaseException) -> None:
         advice = str(exc) if isinstance(exc, StorageError) else _error_advice(exc, self.db_path)
         kept = self.stats.samples_written / self.info.fs_hz
         self.error = (
             f"recording stopped saving: {advice}. The first {kept:.1f} s of this session are "
-            "kept; stop and start a new recording"
+            "kept"
         )
         self._pending = []
         self._pending_n = 0
-        self._uncommitted = 0
         self._failed.set()
 
     def _drain_after_failure(self) -> None:
