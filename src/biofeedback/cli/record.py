@@ -48,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             f"--{name.replace('_', '-')}", dest=name, metavar="TEXT", help=name.replace("_", " ")
         )
     p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
+    p.add_argument(
+        "--reconnect-s",
+        type=float,
+        metavar="SECONDS",
+        help="how long a lost board may stay away before the stream ends (0-600, default 30)",
+    )
     add_pipeline_options(p)
     p.set_defaults(handler=run)
 
@@ -83,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             f"Closed session(s) {ids} as interrupted (the app stopped while recording).\n"
         )
     engine = Engine(args.source, pipeline_settings_from_args(args))
+    engine.device.set_reconnect_window(args.reconnect_s)
     with engine, stop_signals_interrupt():
         session = RecordingSession(
             engine, db, protocol, subject_id=args.subject, duration_s=args.duration, meta=meta

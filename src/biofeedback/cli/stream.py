@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--duration", type=float, default=None, metavar="S", help="seconds of signal to stream"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object, no meter")
+    p.add_argument(
+        "--reconnect-s",
+        type=float,
+        metavar="SECONDS",
+        help="how long a lost board may stay away before the stream ends (0-600, default 30)",
+    )
     add_pipeline_options(p)
     p.set_defaults(handler=run)
 
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     check_duration(args.duration)
     settings = pipeline_settings_from_args(args)
     engine = Engine(args.source, settings)
+    engine.device.set_reconnect_window(args.reconnect_s)
     if args.duration is None and engine.device.info is None:
         engine.open()
     if (

@@ -12,6 +12,8 @@ estimated from arrival times during :meth:`open` and reported with ``fs_estimate
 When the port vanishes (cable pulled, board reset) the reader thread reports
 :attr:`DeviceState.RECONNECTING` with the reason, retries, resumes the same stream and fills the
 time it was away with missing samples. Samples received before the loss are all delivered first.
+A board that stays away longer than the reconnect window (``reconnect_s``, default 30 s) ends
+the stream: a final :attr:`DeviceState.ERROR` says so, and a recording stops, keeping what it has.
 
 URL options: ``baud`` (binary 500000, text 115200), ``format`` (binary|text), ``board``
 (uno|12bit|uno-r4; text mode's ADC, in binary mode checked against the firmware), ``bits`` (ADC
@@ -19,7 +21,8 @@ resolution 8..16, default the board's: a sketch calling analogReadResolution(n) 
 in text mode; in binary mode checked against the firmware, which reports its own), ``channels``
 (raw,env,rect,ref per column/pin), ``pins`` (binary: analog pins, default 0,1,2...), ``fs``
 (binary: rate to set; text: the known rate instead of estimating it), ``pot_kohm`` (MyoWare gain
-pot, ENV scale), ``reconnect`` (on|off), ``timeout`` (seconds to wait for the board at open).
+pot, ENV scale), ``reconnect`` (on|off), ``reconnect_s`` (seconds a lost board may stay away,
+0-600, default 30), ``timeout`` (seconds to wait for the board at open).
 """
 
 from __future__ import annotations
@@ -43,7 +46,13 @@ from biofeedback.core.types import (
     counts_to_uv_scale,
 )
 from biofeedback.devices import wire
-from biofeedback.devices.base import DeviceState, ThreadedDevice
+from biofeedback.devices.base import (
+    MAX_RECONNECT_S,
+    DeviceState,
+    ThreadedDevice,
+    check_reconnect_s,
+)
+from biofeedback.devices.rate_check import RateVerdict
 from biofeedback.devices.registry import SourceURL
 from biofeedback.errors import DeviceError, SourceURLError
 
@@ -63,6 +72,8 @@ GAP_CHUNK_S = 1.0
 SILENCE_RESTART_S = 1.5
 SILENCE_RECONNECT_S = 5.0
 RECONNECT_RETRY_S = 0.25
+#: How long a lost board may stay away before the stream ends (``reconnect_s=``, --reconnect-s).
+DEFAULT_RECONNECT_S = 30.0
 DIALOUT_HINT = (
     "add yourself to the dialout group: sudo usermod -aG dialout $USER, then log out and in"
 )
@@ -94,6 +105,7 @@ class SerialDevice(ThreadedDevice):
         fs_hz: float | None = None,
         pot_kohm: float = hardware.MYOWARE_DEFAULT_POT_KOHM,
         reconnect: bool = True,
+        reconnect_s: float = DEFAULT_RECONNECT_S,
         open_timeout_s: float = 3.0,
         calibrate_s: float = 2.0,
         url: str = "",
@@ -115,6 +127,8 @@ class SerialDevice(ThreadedDevice):
         self.fs_request = fs_hz
         self.pot_kohm = pot_kohm
         self.reconnect = reconnect
+        #: Seconds a lost board may stay away before the stream ends with an error.
+        self.reconnect_s = check_reconnect_s(reconnect_s, "reconnect_s")
         self.open_timeout_s = open_timeout_s
         self.calibrate_s = calibrate_s
         self.clock: Clock = clock or MonotonicClock()
@@ -132,6 +146,29 @@ class SerialDevice(ThreadedDevice):
         self._device_end: int | None = None  # device index one past the last sample received
         self._overrun_base = 0
         self._overrun_last = 0
+
+    def set_reconnect_window(self, seconds: float | None) -> None:
+        """How long a lost board may stay away before the stream ends (None: keep it)."""
+        if seconds is not None:
+            self.reconnect_s = check_reconnect_s(seconds)
+
+    def rate_problem(self, verdict: RateVerdict) -> str:
+        """What was measured, naming the port."""
+        return verdict.describe(f"the board on {self.port}")
+
+    def rate_advice(self, verdict: RateVerdict) -> str:
+        """What to do about a board off its declared rate."""
+        if self.text:
+            if self.info is not None and self.info.fs_estimated:
+                return "the sketch's rate changed after it was measured: fix its delay() and reconnect"
+            return (
+                f"give the rate it really prints (fs={verdict.measured_hz:.0f} in the URL) or "
+                "flash firmware/biofeedback for an exact, timer-driven rate"
+            )
+        return (
+            "its firmware or clock is wrong: flash firmware/biofeedback from this version of the "
+            "app (firmware/README.md), and if it persists try another board"
+        )
 
     @property
     def index_offset(self) -> int | None:
@@ -154,6 +191,7 @@ class SerialDevice(ThreadedDevice):
         fs = url.get_float("fs", None, lo=1.0, hi=100_000.0)
         pot = url.get_float("pot_kohm", hardware.MYOWARE_DEFAULT_POT_KOHM, lo=0.0, hi=1000.0)
         reconnect = url.get_str("reconnect", "on", choices=["on", "off"]) == "on"
+        reconnect_s = url.get_float("reconnect_s", DEFAULT_RECONNECT_S, lo=0.0, hi=MAX_RECONNECT_S)
         timeout = url.get_float("timeout", 3.0, lo=0.1, hi=60.0)
         pins = None
         if pins_text is not None:
@@ -188,6 +226,7 @@ class SerialDevice(ThreadedDevice):
             fs_hz=fs,
             pot_kohm=pot if pot is not None else hardware.MYOWARE_DEFAULT_POT_KOHM,
             reconnect=reconnect,
+            reconnect_s=DEFAULT_RECONNECT_S if reconnect_s is None else reconnect_s,
             open_timeout_s=timeout if timeout is not None else 3.0,
             url=url.text,
         )
@@ -705,12 +744,16 @@ class SerialDevice(ThreadedDevice):
             raise DeviceError(f"{self.port}: {reason} (reconnect=off)")
         self.stats.reconnects += 1
         lost_at = self.clock.now()
+        deadline = lost_at + self.reconnect_s
         self._set_state(
             DeviceState.RECONNECTING,
-            f"{self.port}: {reason}; reconnecting (plug the board back in if it was unplugged)",
+            f"{self.port}: {reason}; reconnecting for up to {self.reconnect_s:g} s "
+            "(plug the board back in if it was unplugged)",
         )
         attempts = 0
         while not self._stop_event.is_set():
+            if attempts and self.clock.now() >= deadline:
+                raise DeviceError(self._gone_message())
             attempts += 1
             try:
                 self._ser = self._open_port()
@@ -729,14 +772,14 @@ class SerialDevice(ThreadedDevice):
                         DeviceState.RECONNECTING,
                         f"{self.port}: {reason}; still reconnecting ({exc})",
                     )
-                if self._stop_event.wait(RECONNECT_RETRY_S):
+                if self._stop_event.wait(self._retry_wait(deadline)):
                     return False
                 continue
             except Exception as exc:  # the port came back but failed again: keep trying
                 self._close_port()
                 if not self._is_port_error(exc):
                     raise
-                if self._stop_event.wait(RECONNECT_RETRY_S):
+                if self._stop_event.wait(self._retry_wait(deadline)):
                     return False
                 continue
             self._set_state(
@@ -746,6 +789,16 @@ class SerialDevice(ThreadedDevice):
             )
             return True
         return False
+
+    def _retry_wait(self, deadline: float) -> float:
+        """Seconds to wait before the next attempt (never past the reconnect window)."""
+        return max(0.0, min(RECONNECT_RETRY_S, deadline - self.clock.now()))
+
+    def _gone_message(self) -> str:
+        return (
+            f"the board at {self.port} has been gone for {self.reconnect_s:g} s: check the cable, "
+            "then start a new recording"
+        )
 
     def _resume_binary(self, info: wire.InfoPacket) -> None:
         """After reopening: same stream? Re-apply settings the board forgot; pick the index map."""
