@@ -268,6 +268,8 @@ class RecordingSession:
             }
             if pain_after is not None:
                 summary["pain_after"] = pain_after
+            if self.notes:
+                summary["notes"] = list(self.notes)
             complete = self.duration_s is None or engine.stats.samples >= round(
                 self.duration_s * fs
             )
@@ -411,8 +413,27 @@ class RecordingSession:
             recorder.add_marker(event.sample_index, f"prompt: {event.data.get('prompt', '')}")
 
     def _on_status(self, status: DeviceStatus) -> None:
-        if status.state == DeviceState.ERROR:
+        if status.warning:  # e.g. a board sending faster than it declares: noted, said once
+            self._device_warning(status.message)
+        elif status.state == DeviceState.ERROR:
             self._fail(status.message or "the device stopped with an error")
+
+    def _device_warning(self, message: str) -> None:
+        """Keep a device warning in the session's notes and tell the listeners (record prints
+        it, the window shows it) as a warning event."""
+        self.notes.append(message)
+        if self.runner is not None:
+            self.runner.add_note(message)
+        fs = self.engine.info.fs_hz if self.engine.info else 1.0
+        index = self.engine.stats.last_index
+        event = RunnerEvent(
+            EventType.WARNING, index, self.engine.stats.samples / fs, None, {"message": message}
+        )
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a UI listener must never stop the session; the log says why
+                log.exception("session event listener failed on a device warning")
 
     def _on_fault(self, fault: EngineFault) -> None:
         if fault.fatal:

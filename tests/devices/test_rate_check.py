@@ -243,3 +243,32 @@ def test_doctor_reports_the_measured_and_declared_rate_and_what_to_do(tmp_path, 
     assert rate["flagged"] is True
     (problem,) = [p for p in report["problems"] if p["check"] == "rate"]
     assert "faster" in problem["problem"] and "flash firmware/biofeedback" in problem["fix"]
+
+
+def test_record_says_it_once_and_stores_it_in_the_session_notes(tmp_path, capsys) -> None:
+    import json
+
+    from biofeedback.storage.database import Database
+
+    with FastBoard(tmp_path, fs_hz=1000) as board:
+        code = main(["record", "--source", board.url, "--duration", "9"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "declares 1000 Hz" in line]
+    assert code == 0 and len(lines) == 1 and "warning" in lines[0], err
+    with Database() as db:
+        (session,) = db.list_sessions()
+        stored = db.get_session(session.id)
+    assert any("declares 1000 Hz" in note for note in stored.summary.get("notes", []))
+    json.dumps(stored.summary)
+
+
+def test_stream_says_it_once_and_lists_it_in_the_summary(tmp_path, capsys) -> None:
+    import json
+
+    with FastBoard(tmp_path, fs_hz=1000) as board:
+        code = main(["stream", "--source", board.url, "--duration", "9", "--json"])
+    out = capsys.readouterr()
+    summary = json.loads(out.out)
+    assert code == 0
+    assert sum("declares 1000 Hz" in w for w in summary["warnings"]) == 1
+    assert "quality" in summary and "pct_invalid" in summary["quality"]

@@ -102,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
     errors: list[str] = []
 
     def on_status(status: DeviceStatus) -> None:
-        if status.state == DeviceState.ERROR:
+        if status.warning:  # e.g. a board faster than it declares; also in the summary
+            if not args.json:
+                sys.stderr.write(f"\nbiofeedback: warning: {status.message}\n")
+        elif status.state == DeviceState.ERROR:
             errors.append(status.message)
         elif status.state in (DeviceState.RECONNECTING, DeviceState.LOST) and not args.json:
             sys.stderr.write(f"\n{status.state}: {status.message}\n")
@@ -167,6 +170,7 @@ def build_summary(engine: Engine, stats: EnvelopeStats, wall_s: float) -> dict[s
     warnings: list[str] = []
     if info.extra.get("notes"):  # how a replayed file was read
         warnings.append(info.extra["notes"])
+    warnings.extend(getattr(engine.device, "warnings", []))  # said while streaming
     for k, out in enumerate(pipeline.outputs):
         note = getattr(out, "warning", "") or ""
         if note:
