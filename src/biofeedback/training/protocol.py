@@ -25,6 +25,14 @@ from biofeedback.errors import ProtocolFileError
 FORMAT_VERSION = 1
 #: Longest single phase accepted (catches "40 min" typed as "400 min").
 MAX_PHASE_S = 2 * 3600.0
+#: Largest protocol file read (the built-in ones are under 3 KiB); checked before parsing.
+MAX_PROTOCOL_FILE_BYTES = 256 * 1024
+#: Deepest nesting of tables and lists (the format needs 6: file, phases, block, phase, ...).
+MAX_NESTING_DEPTH = 10
+#: Most phases a protocol may have once repeats and blocks are expanded.
+MAX_PHASES = 500
+#: Longest protocol in total (all phases after expansion).
+MAX_PROTOCOL_S = 4 * 3600.0
 #: Breathing pacer range (SPEC.md 3: ~6 breaths/min, adjustable 4.5-7).
 PACER_BPM_RANGE = (4.5, 7.0)
 DEFAULT_PACER_BPM = 6.0
@@ -451,10 +459,11 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
 
 
 def load_protocol_file(path: str | Path) -> Protocol:
-    """Read and validate one protocol file."""
+    """Read and validate one protocol file (at most ``MAX_PROTOCOL_FILE_BYTES``)."""
     path = Path(path).expanduser()
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(MAX_PROTOCOL_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ProtocolFileError(f"{path}: file not found: check the path") from None
     except IsADirectoryError:
@@ -471,6 +480,11 @@ def validate_protocol_file(path: str | Path) -> Protocol:
 
 def parse_protocol(data: bytes | str, filename: str, source: str = "") -> Protocol:
     """Parse and validate TOML text. ``filename`` starts every error message."""
+    if len(data) > MAX_PROTOCOL_FILE_BYTES:
+        raise ProtocolFileError(
+            f"{filename}: the file is larger than {MAX_PROTOCOL_FILE_BYTES // 1024} KiB, the "
+            "limit for a protocol: is it the right file? Use repeat blocks instead of copies"
+        )
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
@@ -483,7 +497,38 @@ def parse_protocol(data: bytes | str, filename: str, source: str = "") -> Protoc
             f"{filename}: not valid TOML: {exc}: fix the syntax there "
             '(text needs quotes, e.g. duration = "3 min")'
         ) from None
+    except RecursionError:
+        raise _too_deep(filename) from None
+    if _nesting_depth(raw) > MAX_NESTING_DEPTH:
+        raise _too_deep(filename)
     return _Parser(filename, source or filename).protocol(raw)
+
+
+def _too_deep(filename: str) -> ProtocolFileError:
+    return ProtocolFileError(
+        f"{filename}: tables or lists are nested more than {MAX_NESTING_DEPTH} levels deep, the "
+        "limit for a protocol: phases hold plain values (see docs/protocols.md)"
+    )
+
+
+def _nesting_depth(value: object) -> int:
+    """How deeply tables and lists nest in parsed TOML (a plain value is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children: Iterable[object]
+        if isinstance(item, Mapping):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -568,6 +613,19 @@ def parse_target(value: object) -> Target:
 
 def _num(value: float) -> str:
     return f"{value:g}"
+
+
+def _length(value: object) -> int:
+    """Length of a list (0 for anything else: the block's own check reports it)."""
+    return len(value) if isinstance(value, list) else 0
+
+
+def _repeat_count(item: Mapping[str, Any]) -> int:
+    """An entry's ``repeat`` if it is a valid count, else 1 (the full check reports it)."""
+    value = item.get("repeat", 1)
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100 else 1
+    )
 
 
 def _show(value: object) -> str:
@@ -846,10 +904,28 @@ class _Parser:
             if not isinstance(item, Mapping):
                 raise self.fail(label, f"must be a table (got {_type_name(item)})")
             if "block" in item:
+                self.check_count(out, _repeat_count(item) * _length(item["block"]), label)
                 out.extend(self.block(item, label, threshold, shaping))
             else:
+                self.check_count(out, _repeat_count(item), label)
                 out.extend(self.phase_repeated(item, label, threshold, shaping))
+        total = sum(phase.duration_s for phase in out)
+        if total > MAX_PROTOCOL_S:
+            raise self.fail(
+                "",
+                f"the phases last {total / 3600:.3g} h in total; the limit for a protocol is "
+                f"{MAX_PROTOCOL_S / 3600:g} h: split it into several sessions",
+            )
         return out
+
+    def check_count(self, phases: list[Phase], adding: int, label: str) -> None:
+        """Fail before expanding when the protocol would exceed ``MAX_PHASES`` phases."""
+        if len(phases) + adding > MAX_PHASES:
+            raise self.fail(
+                label,
+                f"the protocol would have more than {MAX_PHASES} phases once repeats and blocks "
+                f"are expanded, the limit for a protocol: use fewer or longer phases",
+            )
 
     def block(
         self,
