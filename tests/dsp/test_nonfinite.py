@@ -214,3 +214,20 @@ def test_a_replayed_file_with_inf_is_stored_as_flagged_gaps_not_zeros(tmp_path, 
     assert flags[1500] & Flag.INVALID and flags[1600] & Flag.INVALID
     assert np.count_nonzero(np.isnan(samples)) == 2 and not np.any(np.isinf(samples))
     np.testing.assert_allclose(samples[1499, 0], x[1499], atol=1e-3)
+    # the CSV export names the flag and carries it on the output
+    csv = tmp_path / "out.csv"
+    assert main(["export", str(session), "--format", "csv", "-o", str(csv)]) == 0
+    text = csv.read_text()
+    assert "64=invalid" in text
+    rows = [line.split(",") for line in text.splitlines() if not line.startswith("#")]
+    flags_col = rows[0].index("emg_flags")
+    assert int(rows[1 + 1500][flags_col]) & BAD == BAD
+
+
+def test_the_flag_is_named_in_the_window_and_the_csv_export() -> None:
+    pytest.importorskip("PySide6")
+    from biofeedback.gui.bridge import quality_level, quality_text
+
+    text = quality_text(int(Flag.INVALID | Flag.MISSING))
+    assert "invalid values from the source" in text and "gap" in text
+    assert quality_level(int(Flag.INVALID | Flag.MISSING)) == "bad"

@@ -387,6 +387,7 @@ def quality_text(flags: int) -> str:
         "motion": "motion: keep still",
         "gap": "data gap",
         "settling": "settling",
+        "invalid": "invalid values from the source: check the board",
     }
     return "; ".join(advice.get(name, name) for name in names)
 

@@ -676,7 +676,7 @@ def _write_csv(
         f"# inputs: {json.dumps(inputs, ensure_ascii=False)}",
         f"# filters: {describe_processing(record, pipeline)}",
         "# envelope: causal moving RMS as shown live, noise-floor corrected in quadrature",
-        "# flags: quality bits 1=gap 2=clipping 4=electrode off 8=mains 16=motion 32=settling",
+        "# flags: quality bits 1=gap 2=clipping 4=electrode off 8=mains 16=motion 32=settling 64=invalid",
         "# time_s: seconds from the first recorded sample; missing samples are nan",
         *[f"# note: {note}" for note in notes],
         ",".join(columns),
