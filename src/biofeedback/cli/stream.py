@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     check_duration(args.duration)
     settings = pipeline_settings_from_args(args)
     engine = Engine(args.source, settings)
-    engine.device.set_reconnect_window(args.reconnect_s)
+    engine.device.set_reconnect_window(getattr(args, "reconnect_s", None))
     if args.duration is None and engine.device.info is None:
         engine.open()
     if (
