@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import stat
 import sys
 from pathlib import Path
@@ -148,8 +149,17 @@ def load_settings() -> dict[str, Any]:
 def save_settings(values: dict[str, Any]) -> None:
     """Write settings atomically (a 0600 temporary file with a random name, O_EXCL, renamed), so
     a crash never leaves half a file and a planted file or link is never followed."""
-    from biofeedback.storage.safe_output import open_output
-
-    text = json.dumps(values, indent=2, sort_keys=True)
-    with open_output(settings_path(), example="settings.json", internal=True) as out:
-        out.file.write(text.encode("utf-8"))
+    path = settings_path()
+    data = json.dumps(values, indent=2, sort_keys=True).encode("utf-8")
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0)
+    tmp = path.with_name(f".settings.json.{secrets.token_hex(8)}.part")
+    fd = os.open(tmp, flags, 0o600)  # config sits below storage: not storage.safe_output
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
