@@ -86,6 +86,26 @@ def test_a_board_gone_beyond_the_window_ends_the_stream_with_an_error(tmp_path: 
     assert DeviceState.RECONNECTING in states and states[-1] == DeviceState.ERROR
 
 
+def test_a_port_that_reopens_but_stays_silent_also_ends_the_stream(tmp_path: Path) -> None:
+    # a text port reopens at once (no handshake): without data it must not count as "back"
+    from biofeedback.devices.serial_device import SILENCE_RECONNECT_S
+
+    with TextBoard(tmp_path, rate_hz=200.0) as board:
+        dev = open_device(f"{board.url}?format=text&fs=200&reconnect_s=1")
+        watch = _Watch()
+        dev.start(watch.chunk, watch.status)
+        try:
+            assert _wait(lambda: watch.samples >= 100, 30.0)
+            silent_at = time.monotonic()
+            board._t0 = time.monotonic() + 1e6  # the sketch hangs: no more lines, port stays
+            assert _wait(lambda: watch.errors(), SILENCE_RECONNECT_S + 1.0 + MARGIN_S)
+        finally:
+            dev.close()
+    ((t_error, message),) = watch.errors()
+    assert t_error - silent_at <= SILENCE_RECONNECT_S + 1.0 + MARGIN_S
+    assert "has been gone for 1 s" in message
+
+
 def test_a_board_back_within_the_window_still_resumes(tmp_path: Path) -> None:
     with FakeBoard(tmp_path, fs_hz=1000) as board:
         dev = open_device(f"{board.url}?reconnect_s=20")

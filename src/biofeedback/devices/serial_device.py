@@ -143,6 +143,9 @@ class SerialDevice(ThreadedDevice):
         self._remap = _Remap()
         self._stream_next = 0  # stream index of the next sample to emit
         self._last_arrival: float | None = None
+        #: When the board was found gone (None while data flows): the reconnect window counts
+        #: from here across reopenings that bring no data (a port that opens but stays silent)
+        self._gone_since: float | None = None
         self._device_end: int | None = None  # device index one past the last sample received
         self._overrun_base = 0
         self._overrun_last = 0
@@ -581,6 +584,7 @@ class SerialDevice(ThreadedDevice):
             now = self.clock.now()
             if data:
                 last_data = now
+                self._gone_since = None
                 restarted = False
                 if self.text:
                     self._on_text(data, now)
@@ -744,7 +748,10 @@ class SerialDevice(ThreadedDevice):
             raise DeviceError(f"{self.port}: {reason} (reconnect=off)")
         self.stats.reconnects += 1
         lost_at = self.clock.now()
-        deadline = lost_at + self.reconnect_s
+        again = self._gone_since is not None  # reopened last time, but no data came
+        if self._gone_since is None:
+            self._gone_since = lost_at
+        deadline = self._gone_since + self.reconnect_s
         self._set_state(
             DeviceState.RECONNECTING,
             f"{self.port}: {reason}; reconnecting for up to {self.reconnect_s:g} s "
@@ -752,7 +759,7 @@ class SerialDevice(ThreadedDevice):
         )
         attempts = 0
         while not self._stop_event.is_set():
-            if attempts and self.clock.now() >= deadline:
+            if (attempts or again) and self.clock.now() >= deadline:
                 raise DeviceError(self._gone_message())
             attempts += 1
             try:
