@@ -22,10 +22,12 @@ Options (all optional unless the file lacks the fact):
 
 from __future__ import annotations
 
-import io
+import codecs
+import itertools
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,13 @@ UNIT_SCALE_UV = {"uV": 1.0, "mV": 1e3, "V": 1e6}
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".asc")
 WAV_SUFFIXES = (".wav",)
 EDF_SUFFIXES = (".edf", ".bdf")
+#: Largest recording file imported or replayed (checked before reading).
+MAX_IMPORT_FILE_BYTES = 2 * 1024**3
+#: Text lines parsed per batch: a text file is read in bounded batches into one preallocated
+#: float64 array of the chosen columns, so memory stays near the size of the samples themselves.
+TEXT_BATCH_LINES = 1 << 15
+#: Bytes read per block while checking a text file's encoding and counting its lines.
+_SCAN_BLOCK = 1 << 20
 
 #: Version of our CSV export's header (``# biofeedback-csv: 2``). Version 2 adds the
 #: ``# inputs:`` line (per input column: name, kind, gain, scale_uv, offset, as JSON), from
@@ -140,6 +149,13 @@ def load_recording(
         raise SourceURLError(
             f"{where}: no such file: check the path (use an absolute path in URLs)"
         )
+    size = path.stat().st_size
+    if size > MAX_IMPORT_FILE_BYTES:
+        raise SourceURLError(
+            f"{where}: the file is {size / 1024**3:.1f} GiB, more than the "
+            f"{MAX_IMPORT_FILE_BYTES / 1024**3:g} GiB limit for a recording: split it into "
+            "shorter files"
+        )
     suffix = path.suffix.lower()
     if suffix in WAV_SUFFIXES:
         return _load_wav(path, opts)
@@ -172,19 +188,46 @@ def _detect_delimiter(line: str) -> str | None:
     return None
 
 
-def _load_text(path: Path, opts: RecordingOptions) -> Recording:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    lines = text.splitlines()
+def _scan_text(path: Path) -> tuple[str, int]:
+    """The file's encoding (UTF-8, else Latin-1, as for the whole file) and an upper bound on its
+    number of lines, read in blocks so the file is never held in memory at once."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    encoding = "utf-8-sig"
+    newlines = carriage = 0
+    with path.open("rb") as fh:
+        while block := fh.read(_SCAN_BLOCK):
+            newlines += block.count(b"\n")
+            carriage += block.count(b"\r")
+            if encoding != "latin-1":
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    encoding = "latin-1"
+    if encoding != "latin-1":
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+    return encoding, max(newlines, carriage) + 1
+
+
+@dataclass
+class _TextLayout:
+    """What the lines before the first row of numbers say, and how the rows are written."""
+
+    meta: dict[str, str]
+    header_candidates: list[str]
+    first_row: str
+    delimiter: str | None
+    decimal_comma: bool
+    n_cols: int
+
+
+def _read_header(lines: Iterator[str], path: Path) -> _TextLayout:
+    """Consume comment and header lines up to and including the first row of numbers."""
     meta: dict[str, str] = {}
     header_candidates: list[str] = []
-    data_start = None
-    delimiter: str | None = None
-    decimal_comma = False
-    for i, line in enumerate(lines):
+    for line in lines:
         stripped = line.strip()
         if not stripped:
             continue
@@ -208,19 +251,81 @@ def _load_text(path: Path, opts: RecordingOptions) -> Recording:
                 for v in values  # type: ignore[arg-type]
             )
         ):
-            data_start, delimiter, decimal_comma = i, delim, comma
-            break
+            return _TextLayout(meta, header_candidates, stripped, delim, comma, len(fields))
         header_candidates.append(stripped)
-    if data_start is None:
-        raise SourceURLError(
-            f"{path}: found no rows of numbers: is this a recording exported as text?"
-        )
-    body = "\n".join(lines[data_start:])
-    if decimal_comma:
-        body = body.replace(",", ".")
-    data = _parse_table(body, delimiter, path)
-    n_cols = data.shape[1]
+    raise SourceURLError(f"{path}: found no rows of numbers: is this a recording exported as text?")
 
+
+def _parse_batch(lines: list[str], layout: _TextLayout, path: Path) -> np.ndarray:
+    """One batch of text rows as a [rows, n_cols] float64 array (blank and comment lines
+    skipped; empty cells NaN; rows with another number of columns left out)."""
+    if layout.decimal_comma:
+        lines = [line.replace(",", ".") for line in lines]
+    delimiter, n = layout.delimiter, layout.n_cols
+    try:
+        data = np.loadtxt(
+            lines, delimiter=delimiter, ndmin=2, dtype=np.float64, comments=("#", "%")
+        )
+        if data.size == 0 or data.shape[1] == n:
+            return data.reshape(-1, n)
+    except ValueError:
+        pass  # empty cells or ragged rows: the slower reader below fills them with NaN
+    for usecols in (None, range(n)):
+        try:
+            data = np.genfromtxt(
+                lines,
+                delimiter=delimiter,
+                dtype=np.float64,
+                comments="#",
+                invalid_raise=False,
+                usecols=usecols,
+                ndmin=2,
+            )
+        except ValueError as exc:
+            raise SourceURLError(f"{path}: cannot read the numbers ({exc})") from None
+        if data.size == 0 or data.shape[1] == n:
+            return data.reshape(-1, n)
+    return np.empty((0, n))
+
+
+def _read_rows(
+    lines: Iterator[str], layout: _TextLayout, keep: list[int], max_rows: int, path: Path
+) -> np.ndarray:
+    """The kept columns of every row, parsed in batches of ``TEXT_BATCH_LINES`` into one
+    preallocated array (``max_rows`` bounds the rows; it grows if that was too few)."""
+    out = np.empty((max(1, max_rows), len(keep)), dtype=np.float64)
+    n = 0
+    batch = [layout.first_row]
+    for line in itertools.chain(lines, [None]):
+        if line is not None:
+            batch.append(line)
+            if len(batch) < TEXT_BATCH_LINES:
+                continue
+        rows = _parse_batch(batch, layout, path)[:, keep]
+        batch = []
+        if n + len(rows) > len(out):
+            out = np.concatenate([out[:n], np.empty((n + len(rows), len(keep)))])
+        out[n : n + len(rows)] = rows
+        n += len(rows)
+    if n == 0:
+        raise SourceURLError(f"{path}: the file holds no samples")
+    return out[:n]
+
+
+def _load_text(path: Path, opts: RecordingOptions) -> Recording:
+    encoding, max_rows = _scan_text(path)
+    with path.open(encoding=encoding, newline=None) as fh:
+        lines = (line.rstrip("\n") for line in fh)
+        layout = _read_header(lines, path)
+        return _text_recording(path, opts, layout, lines, max_rows)
+
+
+def _text_recording(
+    path: Path, opts: RecordingOptions, layout: _TextLayout, lines: Iterator[str], max_rows: int
+) -> Recording:
+    """Choose the columns from the header, then read only those (and the time column)."""
+    meta, header_candidates = layout.meta, layout.header_candidates
+    delimiter, n_cols = layout.delimiter, layout.n_cols
     column_names = [f"ch{i + 1}" for i in range(n_cols)]
     if header_candidates:
         names = _split(header_candidates[-1], delimiter)
@@ -242,6 +347,9 @@ def _load_text(path: Path, opts: RecordingOptions) -> Recording:
         cols = [i for i in range(n_cols) if i != time_col]
     if not cols:
         raise SourceURLError(f"{path}: no signal columns left: choose them with columns=2,3")
+    # Only the chosen columns (then the time column, if it is not one of them) are kept.
+    keep = cols + ([time_col] if time_col is not None and time_col not in cols else [])
+    table = _read_rows(lines, layout, keep, max_rows, path)
 
     notes: list[str] = []
     version = _csv_version(meta) if ours else 0
@@ -249,7 +357,7 @@ def _load_text(path: Path, opts: RecordingOptions) -> Recording:
     if fs_hz is None and version >= 2:
         fs_hz = _fs_from_meta(meta)  # as exact as it was stored (9 digits)
     if fs_hz is None and time_col is not None:
-        fs_hz = _fs_from_time(data[:, time_col], path)
+        fs_hz = _fs_from_time(table[:, keep.index(time_col)], path)
         notes.append(f"sampling rate {fs_hz:g} Hz from the time column")
     if fs_hz is None:
         fs_hz = _fs_from_meta(meta)
@@ -269,7 +377,7 @@ def _load_text(path: Path, opts: RecordingOptions) -> Recording:
             adc_bits = int(float(meta["resolution"]))
         except ValueError:
             adc_bits = None
-    samples = data[:, cols]
+    samples = table[:, : len(cols)]
     # Trailing rows without any value in the chosen columns are not samples (files end with a
     # line of delimiters, or another column such as a goniometer runs on for a few rows).
     blank = np.isnan(samples).all(axis=1)
@@ -426,31 +534,6 @@ def _counts_info(
     return info.with_(
         channels=tuple(channels), adc_bits=bits, vref_v=vref, units="counts", board=board
     )
-
-
-def _parse_table(body: str, delimiter: str | None, path: Path) -> np.ndarray:
-    try:
-        data = np.loadtxt(
-            io.StringIO(body), delimiter=delimiter, ndmin=2, dtype=np.float64, comments=("#", "%")
-        )
-    except ValueError:
-        # Empty cells or ragged rows: the slower reader fills them with NaN.
-        try:
-            data = np.genfromtxt(
-                io.StringIO(body),
-                delimiter=delimiter,
-                dtype=np.float64,
-                comments="#",
-                invalid_raise=False,
-            )
-        except ValueError as exc:
-            raise SourceURLError(f"{path}: cannot read the numbers ({exc})") from None
-        data = np.atleast_2d(data)
-        if data.shape[0] == 1 and "\n" in body.strip():
-            data = data.T
-    if data.size == 0:
-        raise SourceURLError(f"{path}: the file holds no samples")
-    return data
 
 
 def _column_index(spec: str, names: list[str], path: Path, option: str) -> int:
