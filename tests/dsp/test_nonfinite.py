@@ -231,3 +231,33 @@ def test_the_flag_is_named_in_the_window_and_the_csv_export() -> None:
     text = quality_text(int(Flag.INVALID | Flag.MISSING))
     assert "invalid values from the source" in text and "gap" in text
     assert quality_level(int(Flag.INVALID | Flag.MISSING)) == "bad"
+
+
+def test_storage_never_keeps_inf_whoever_writes() -> None:
+    from biofeedback.storage.database import decode_block, encode_block
+
+    x = np.array([[1.5, 2.0], [np.inf, 3.0], [4.0, -np.inf], [np.nan, 5.0]])
+    flags = np.array([0, 0, 0, Flag.MISSING], np.uint16)
+    block = encode_block(x, flags)
+    values, stored_flags = decode_block(block.codec, block.data, block.nan_mask, block.flags, 4, 2)
+    assert np.isnan(values[1, 0]) and np.isnan(values[2, 1]) and np.isnan(values[3, 0])
+    assert values[1, 1] == 3.0 and values[0, 0] == 1.5
+    assert list(stored_flags) == [0, Flag.INVALID, Flag.INVALID, Flag.MISSING]
+
+
+def test_an_imported_file_with_inf_and_absurd_values_is_stored_as_flagged_gaps(tmp_path) -> None:
+    from biofeedback.storage.database import Database
+    from biofeedback.storage.export import import_file
+    from biofeedback.storage.importing import RecordingOptions
+
+    x = np.random.default_rng(2).standard_normal(2000) * 0.02  # mV
+    lines = ["emg", *(f"{v:.5f}" for v in x)]
+    lines[1 + 100], lines[1 + 200] = "-inf", "1e9"  # 1e9 mV = 1 MV at the electrodes
+    path = tmp_path / "emg.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with Database() as db:
+        sid = import_file(db, path, RecordingOptions(fs_hz=1000.0, units="mV", channels=["raw"]))
+        _, samples, flags = db.read_samples(sid)
+    assert np.isnan(samples[100, 0]) and np.isnan(samples[200, 0])
+    assert flags[100] & Flag.INVALID and flags[200] & Flag.INVALID
+    assert np.count_nonzero(flags) == 2 and np.count_nonzero(np.isnan(samples)) == 2

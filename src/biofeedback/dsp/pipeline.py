@@ -43,10 +43,13 @@ from biofeedback.dsp.filters import (
     power_gain_grid,
 )
 from biofeedback.dsp.quality import (
+    ABSURD_UV,
     ClipDetector,
     GapTracker,
     QualitySummary,
     WindowQuality,
+    find_invalid,
+    valid_input_range,
 )
 from biofeedback.errors import BiofeedbackError
 
@@ -74,10 +77,6 @@ _SETTLING = np.uint16(Flag.SETTLING)
 _INVALID = np.uint16(Flag.INVALID)
 #: Input flag bits given to every output of a row (INVALID is set per output instead).
 _ROW_BITS = np.uint16(0xFFFF & ~int(Flag.INVALID))
-#: Largest believable value at the electrodes (10 V) for inputs that are not ADC counts of a
-#: known ADC: skin potentials are millivolts (EMG < 10 mV, electrode offsets < 0.5 V), and no
-#: amplifier input survives 10 V. Beyond it a number is corrupt, not a signal.
-ABSURD_UV = 1e7
 
 
 class PipelineSettingsError(BiofeedbackError, ValueError):
@@ -297,25 +296,6 @@ def passband_gain(fs_hz: float, band_hz: tuple[float, float], chain: list[np.nda
         h = h * power_gain_grid(sos, fs_hz)[1]
     inside = p[(f >= band_hz[0]) & (f <= band_hz[1])].sum()
     return math.sqrt(inside / float((p * h).sum()))
-
-
-def valid_input_range(info: StreamInfo) -> tuple[np.ndarray, np.ndarray]:
-    """Lowest and highest believable input value per input column (``lo``, ``hi`` arrays).
-
-    ADC counts of a known ADC (full scale ``F = 2**bits - 1``): ``-F .. 2F``, one full scale
-    beyond either rail, which no ADC produces whatever the sketch's offset convention. Other
-    inputs (uV, mV, V, counts of an unknown ADC): ``|value x scale_uv| <= ABSURD_UV`` (10 V at
-    the electrodes). NaN the source did not mark as a gap, +-inf and values outside these limits
-    are flagged :attr:`Flag.INVALID` by :meth:`Pipeline.process` and treated as a gap.
-    """
-    n = info.n_channels
-    full = info.full_scale
-    if full is not None:
-        return np.full(n, -full), np.full(n, 2.0 * full)
-    scale = np.array([abs(ch.scale_uv) for ch in info.channels], dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        limit = np.where(scale > 0, ABSURD_UV / np.where(scale > 0, scale, 1.0), np.inf)
-    return -limit, limit
 
 
 class _NotchBank:
@@ -836,21 +816,7 @@ class Pipeline:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Invalid input values of a block [n, cols] (see :meth:`process`): None if there are
         none, else (samples with NaN there, input flags with INVALID rows, bad mask)."""
-        with np.errstate(invalid="ignore"):
-            bad = ~((samples >= self._valid_lo) & (samples <= self._valid_hi))
-        if not np.count_nonzero(bad):
-            return None
-        gap_rows = (cflags & _MISSING) != 0
-        if np.count_nonzero(gap_rows):  # NaN in a row the source marked missing is a gap
-            bad &= ~(np.isnan(samples) & gap_rows[:, None])
-            if not np.count_nonzero(bad):
-                return None
-        fixed = samples.copy()
-        fixed[bad] = np.nan
-        rows = np.flatnonzero(bad.any(axis=1))
-        new_flags = cflags.copy()
-        new_flags[rows] |= _INVALID
-        return fixed, new_flags, bad
+        return find_invalid(samples, cflags, self._valid_lo, self._valid_hi)
 
     def _bad_outputs(self, bad: np.ndarray) -> np.ndarray:
         """Per internal output row [k, n]: fed by an invalid input value (RAW: RAW or its REF)."""

@@ -22,7 +22,7 @@ Rules (starting points, to be tuned on recordings):
   100 uV RMS; or the RMS jumping above 10 x its slow baseline for less than 2 s.
 - gaps: missing samples (NaN or ``Flag.MISSING``); a gap longer than 50 ms restarts the filters.
 - invalid input: NaN the source did not mark as a gap, +-inf, or a value no ADC or electrode can
-  produce (see :func:`biofeedback.dsp.pipeline.valid_input_range`) is flagged ``INVALID`` and
+  produce (see :func:`valid_input_range`) is flagged ``INVALID`` and
   becomes a gap (NaN, ``MISSING``) before anything else sees it.
 """
 
@@ -32,15 +32,19 @@ import math
 
 import numpy as np
 
-from biofeedback.core.types import Flag
+from biofeedback.core.types import Flag, StreamInfo
 from biofeedback.dsp.filters import SosFilter
 
 __all__ = [
+    "ABSURD_UV",
     "ClipDetector",
     "GapTracker",
     "QualitySummary",
     "WindowQuality",
+    "find_invalid",
     "run_lengths",
+    "screen_input",
+    "valid_input_range",
 ]
 
 _MAINS = np.uint16(Flag.MAINS)
@@ -325,6 +329,72 @@ class GapTracker:
         self._missing_run = new_carry
         self.settled = not new_carry.any()
         return restarts
+
+
+#: Largest believable value at the electrodes (10 V) for inputs that are not ADC counts of a
+#: known ADC: skin potentials are millivolts (EMG < 10 mV, electrode offsets < 0.5 V), and no
+#: amplifier input survives 10 V. Beyond it a number is corrupt, not a signal.
+ABSURD_UV = 1e7
+_INVALID = np.uint16(Flag.INVALID)
+_MISSING = np.uint16(Flag.MISSING)
+
+
+def valid_input_range(info: StreamInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest believable input value per input column (``lo``, ``hi`` arrays).
+
+    ADC counts of a known ADC (full scale ``F = 2**bits - 1``): ``-F .. 2F``, one full scale
+    beyond either rail, which no ADC produces whatever the sketch's offset convention. Other
+    inputs (uV, mV, V, counts of an unknown ADC): ``|value x scale_uv| <= ABSURD_UV`` (10 V at
+    the electrodes). NaN the source did not mark as a gap, +-inf and values outside these limits
+    are flagged :attr:`Flag.INVALID` by :meth:`biofeedback.dsp.pipeline.Pipeline.process` and treated as a gap.
+    """
+    n = info.n_channels
+    full = info.full_scale
+    if full is not None:
+        return np.full(n, -full), np.full(n, 2.0 * full)
+    scale = np.array([abs(ch.scale_uv) for ch in info.channels], dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        limit = np.where(scale > 0, ABSURD_UV / np.where(scale > 0, scale, 1.0), np.inf)
+    return -limit, limit
+
+
+def find_invalid(
+    samples: np.ndarray, flags: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Invalid values in ``samples`` [n, cols] given the range ``lo``..``hi`` per column.
+
+    NaN in a row flagged ``MISSING`` is a gap the source declared, not invalid. Returns None
+    when nothing is invalid, else (a copy of the samples with NaN at the invalid values, a copy
+    of ``flags`` [n] with ``INVALID`` on their rows, the invalid mask [n, cols]).
+    """
+    with np.errstate(invalid="ignore"):
+        bad = ~((samples >= lo) & (samples <= hi))
+    if not np.count_nonzero(bad):
+        return None
+    gap_rows = (flags & _MISSING) != 0
+    if np.count_nonzero(gap_rows):
+        bad &= ~(np.isnan(samples) & gap_rows[:, None])
+        if not np.count_nonzero(bad):
+            return None
+    fixed = samples.copy()
+    fixed[bad] = np.nan
+    new_flags = np.array(flags, dtype=np.uint16, copy=True)
+    new_flags[bad.any(axis=1)] |= _INVALID
+    return fixed, new_flags, bad
+
+
+def screen_input(
+    info: StreamInfo, samples: np.ndarray, flags: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(samples, flags)`` with invalid values (see :func:`valid_input_range`) made NaN and their
+    rows flagged ``INVALID``; the inputs themselves when nothing is invalid. For writers that
+    store samples without running the pipeline (file import)."""
+    lo, hi = valid_input_range(info)
+    values = np.asarray(samples, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    found = find_invalid(values, np.asarray(flags, dtype=np.uint16), lo, hi)
+    return (samples, flags) if found is None else (found[0], found[1])
 
 
 #: Flag bits reported in summaries, with the names used by :meth:`Flag.describe`.

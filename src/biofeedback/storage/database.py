@@ -232,15 +232,21 @@ def _unshuffle(raw: bytes, n: int, ch: int, dtype: np.dtype) -> np.ndarray:
 
 def encode_block(samples: np.ndarray, flags: np.ndarray) -> EncodedBlock:
     """Compress a block losslessly: integers within int16 as wrapped first differences, else
-    float32. NaN positions go in a separate bit mask; all-zero flags are not stored."""
+    float32. NaN positions go in a separate bit mask; all-zero flags are not stored. +-inf is
+    never stored: it becomes NaN with ``Flag.INVALID`` on its row (the pipeline screens live
+    input the same way before it gets here)."""
     values = np.asarray(samples, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
-    nan = np.isnan(values)
+    nan = ~np.isfinite(values)
     nan_mask = zlib.compress(np.packbits(nan.ravel()).tobytes()) if nan.any() else None
     filled = np.where(nan, 0.0, values)
     flag_bytes = None
     flags = np.asarray(flags, dtype=np.uint16)
+    if nan.any():
+        inf_rows = np.isinf(values).any(axis=1)
+        if inf_rows.any():
+            flags = flags | np.where(inf_rows, np.uint16(Flag.INVALID), np.uint16(0))
     if flags.any():
         flag_bytes = zlib.compress(flags.astype("<u2").tobytes(), _ZLIB_LEVEL)
     is_int = (

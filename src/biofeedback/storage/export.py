@@ -729,10 +729,11 @@ def import_file(
         subject_id, protocol, info, pipeline_settings or {}, started_at=started, **meta
     )
     block = max(1, int(info.fs_hz))
+    from biofeedback.dsp.quality import screen_input  # NaN/inf/impossible: a flagged gap
+
+    samples, flags = screen_input(info, rec.samples, rec.flags)
     with db.transaction() as conn:
-        for a in range(0, len(rec.samples), block):
-            db.write_block(
-                conn, session_id, a, rec.samples[a : a + block], rec.flags[a : a + block]
-            )
+        for a in range(0, len(samples), block):
+            db.write_block(conn, session_id, a, samples[a : a + block], flags[a : a + block])
     db.finish_session(session_id, "complete", {"imported_from": str(rec.path), "notes": rec.notes})
     return session_id
