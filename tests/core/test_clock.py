@@ -32,5 +32,5 @@ def test_monotonic_clock_stop_wakes_early():
     stop = threading.Event()
     threading.Timer(0.05, stop.set).start()
     t0 = clock.now()
-    assert clock.sleep_until(t0 + 5.0, stop) is False
-    assert clock.now() - t0 < 2.0
+    assert clock.sleep_until(t0 + 60.0, stop) is False
+    assert clock.now() - t0 < 20.0  # woke on the stop, not at the deadline (busy machine: wide)
