@@ -232,7 +232,7 @@ def test_sim_sources_expect_their_speed_and_speed_max_is_not_checked() -> None:
 
 def test_doctor_reports_the_measured_and_declared_rate_and_what_to_do(tmp_path, capsys) -> None:
     with FastBoard(tmp_path, fs_hz=1000) as board:
-        code = main(["doctor", "--source", board.url, "--seconds", "8", "--json"])
+        code = main(["doctor", "--source", board.url, "--seconds", "12", "--json"])
     out = capsys.readouterr().out
     import json
 
@@ -251,7 +251,7 @@ def test_record_says_it_once_and_stores_it_in_the_session_notes(tmp_path, capsys
     from biofeedback.storage.database import Database
 
     with FastBoard(tmp_path, fs_hz=1000) as board:
-        code = main(["record", "--source", board.url, "--duration", "9"])
+        code = main(["record", "--source", board.url, "--duration", "14"])
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "declares 1000 Hz" in line]
     assert code == 0 and len(lines) == 1 and "warning" in lines[0], err
@@ -266,7 +266,7 @@ def test_stream_says_it_once_and_lists_it_in_the_summary(tmp_path, capsys) -> No
     import json
 
     with FastBoard(tmp_path, fs_hz=1000) as board:
-        code = main(["stream", "--source", board.url, "--duration", "9", "--json"])
+        code = main(["stream", "--source", board.url, "--duration", "14", "--json"])
     out = capsys.readouterr()
     summary = json.loads(out.out)
     assert code == 0
