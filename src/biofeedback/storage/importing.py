@@ -27,6 +27,7 @@ import itertools
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,15 +273,18 @@ def _parse_batch(lines: list[str], layout: _TextLayout, path: Path) -> np.ndarra
         pass  # empty cells or ragged rows: the slower reader below fills them with NaN
     for usecols in (None, range(n)):
         try:
-            data = np.genfromtxt(
-                lines,
-                delimiter=delimiter,
-                dtype=np.float64,
-                comments="#",
-                invalid_raise=False,
-                usecols=usecols,
-                ndmin=2,
-            )
+            with warnings.catch_warnings():
+                # rows left out are counted and reported in the recording's notes instead
+                warnings.filterwarnings("ignore", message="Some errors were detected")
+                data = np.genfromtxt(
+                    lines,
+                    delimiter=delimiter,
+                    dtype=np.float64,
+                    comments="#",
+                    invalid_raise=False,
+                    usecols=usecols,
+                    ndmin=2,
+                )
         except ValueError as exc:
             raise SourceURLError(f"{path}: cannot read the numbers ({exc})") from None
         if data.size == 0 or data.shape[1] == n:
@@ -288,28 +292,39 @@ def _parse_batch(lines: list[str], layout: _TextLayout, path: Path) -> np.ndarra
     return np.empty((0, n))
 
 
+def _data_lines(lines: list[str]) -> int:
+    """Lines that should hold a row of numbers (not blank, not a comment)."""
+    return sum(1 for line in lines if (text := line.lstrip()) and text[0] not in "#%")
+
+
 def _read_rows(
     lines: Iterator[str], layout: _TextLayout, keep: list[int], max_rows: int, path: Path
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
     """The kept columns of every row, parsed in batches of ``TEXT_BATCH_LINES`` into one
-    preallocated array (``max_rows`` bounds the rows; it grows if that was too few)."""
+    preallocated array (``max_rows`` bounds the rows; it grows if that was too few), and the
+    number of rows left out because they had another number of columns."""
     out = np.empty((max(1, max_rows), len(keep)), dtype=np.float64)
-    n = 0
+    n = dropped = 0
     batch = [layout.first_row]
     for line in itertools.chain(lines, [None]):
         if line is not None:
             batch.append(line)
             if len(batch) < TEXT_BATCH_LINES:
                 continue
+        if not batch:
+            continue
         rows = _parse_batch(batch, layout, path)[:, keep]
+        dropped += _data_lines(batch) - len(rows)
         batch = []
         if n + len(rows) > len(out):
-            out = np.concatenate([out[:n], np.empty((n + len(rows), len(keep)))])
+            grown = np.empty((max(2 * len(out), n + len(rows)), len(keep)))
+            grown[:n] = out[:n]
+            out = grown
         out[n : n + len(rows)] = rows
         n += len(rows)
     if n == 0:
         raise SourceURLError(f"{path}: the file holds no samples")
-    return out[:n]
+    return out[:n], dropped
 
 
 def _load_text(path: Path, opts: RecordingOptions) -> Recording:
@@ -349,9 +364,14 @@ def _text_recording(
         raise SourceURLError(f"{path}: no signal columns left: choose them with columns=2,3")
     # Only the chosen columns (then the time column, if it is not one of them) are kept.
     keep = cols + ([time_col] if time_col is not None and time_col not in cols else [])
-    table = _read_rows(lines, layout, keep, max_rows, path)
+    table, dropped = _read_rows(lines, layout, keep, max_rows, path)
 
     notes: list[str] = []
+    if dropped > 0:
+        notes.append(
+            f"{path.name}: {dropped} row(s) without {n_cols} columns were left out "
+            "(see them with a text editor)"
+        )
     version = _csv_version(meta) if ours else 0
     fs_hz = opts.fs_hz
     if fs_hz is None and version >= 2:
