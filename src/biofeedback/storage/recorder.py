@@ -84,7 +84,7 @@ class Recorder:
 
     #: SQLite page cache of the recorder's connection (KiB): appending needs only the right
     #: edge of the b-trees, and the default (2 MB) would grow with the file for the first hours.
-    CACHE_KIB = 512
+    CACHE_KIB = 64
 
     def __init__(
         self,
