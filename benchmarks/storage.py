@@ -14,6 +14,15 @@ recorder takes it (speed=max applies back-pressure, so nothing may be dropped). 
 
     python benchmarks/storage.py [--hours 8] [--scenario relax] [--chunk-ms 1000]
 
+``--record-path`` measures instead the memory of the CLI ``record`` path (what ``biofeedback record
+--duration`` runs: ``Engine`` + ``RecordingSession`` with its ``Recorder`` and envelope statistics,
+optionally ``--protocol``) with 10 ms chunks, paced as fast as the recorder takes them. It reports
+the RSS growth from minute 2 to minute 20 of signal, per hour and per 8 hours of signal (goal:
+<= 5 MB per 8 h):
+
+    python benchmarks/storage.py --record-path [--from-min 2] [--to-min 20] [--chunk-ms 10]
+                                 [--protocol NAME] [--sim-truth-s 10]
+
 The last line printed is one JSON object with the figures.
 """
 
@@ -112,13 +121,140 @@ def record(db_path: Path, url: str, seconds: float, hourly: list[dict] | None = 
     }
 
 
+RECORD_PATH_GOAL_MB_PER_8H = 5.0
+
+
+def record_path(
+    from_min: float,
+    to_min: float,
+    chunk_ms: float,
+    scenario: str,
+    protocol: str | None,
+    sim_truth_s: float,
+) -> dict:
+    """Run the CLI ``record`` path in this process and sample RSS at ``from_min`` and ``to_min``
+    minutes of signal (and every minute in between).
+
+    The simulator keeps the true EMG level of the last ``sim_truth_s`` seconds for tests (a
+    ring of 4.8 MB at its default 600 s, which fills during the first 10 minutes); a real board
+    has no such thing, so it is kept short here unless asked otherwise.
+    """
+    from biofeedback.devices.simulated import SimulatedDevice, parse_sim_url
+    from biofeedback.session import RecordingSession
+    from biofeedback.training.protocol import load_protocol
+
+    url = SIM.format(scenario=scenario, chunk_ms=chunk_ms)
+    marks: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(Path(tmp) / "record-path.sqlite")
+        device = SimulatedDevice(parse_sim_url(url), url=url, truth_capacity_s=sim_truth_s)
+        engine = Engine(device)  # the CLI's defaults otherwise (60 s ring buffers)
+        prot = load_protocol(protocol) if protocol else None
+        session = RecordingSession(
+            engine, db, prot, subject_id="BENCH", duration_s=None if prot else to_min * 60.0
+        )
+        info = engine.info
+        assert info is not None
+        fs = info.fs_hz
+        next_min = [from_min]
+
+        def sample(chunk, processed) -> None:
+            minute = chunk.end_index / fs / 60.0
+            if minute < next_min[0]:
+                return
+            next_min[0] = int(minute) + 1.0
+            gc.collect()
+            marks.append({"minute": round(minute, 2), "rss_mb": round(rss_mb(), 2)})
+            print(
+                f"  minute {minute:5.1f} of signal: RSS {marks[-1]['rss_mb']:7.2f} MB", flush=True
+            )
+            if prot is not None and minute >= to_min:
+                engine.finish()
+
+        engine.add_sink(sample)
+        t0 = time.perf_counter()
+        session.start()
+        session.wait(None)
+        result = session.finish()
+        wall = time.perf_counter() - t0
+        engine.close()
+        db.close()
+    first = next(m for m in marks if m["minute"] >= from_min)
+    last = [m for m in marks if m["minute"] <= to_min + 0.05][-1]
+    span_h = (last["minute"] - first["minute"]) / 60.0
+    growth = last["rss_mb"] - first["rss_mb"]
+    per_h = growth / span_h if span_h > 0 else float("nan")
+    # the second half alone: start-up effects (caches filling) are over by then
+    mid = next(m for m in marks if m["minute"] >= (first["minute"] + last["minute"]) / 2.0)
+    late_h = (last["minute"] - mid["minute"]) / 60.0
+    late_per_h = (last["rss_mb"] - mid["rss_mb"]) / late_h if late_h > 0 else float("nan")
+    return {
+        "benchmark": "storage-record-path",
+        "source": url,
+        "sim_truth_s": sim_truth_s,
+        "protocol": protocol or "",
+        "chunk_ms": chunk_ms,
+        "status": result.status,
+        "samples_written": result.recorder_stats.get("samples_written"),
+        "dropped_samples": result.recorder_stats.get("dropped_samples"),
+        "wall_s": round(wall, 1),
+        "rss_marks": marks,
+        "rss_from": first,
+        "rss_to": last,
+        "rss_growth_mb": round(growth, 2),
+        "rss_growth_mb_per_h": round(per_h, 2),
+        "rss_growth_mb_per_8h": round(per_h * 8.0, 2),
+        "rss_growth_second_half_mb_per_8h": round(late_per_h * 8.0, 2),
+        "goal_mb_per_8h": RECORD_PATH_GOAL_MB_PER_8H,
+        "within_goal": per_h * 8.0 <= RECORD_PATH_GOAL_MB_PER_8H,
+    }
+
+
+def main_record_path(args: argparse.Namespace) -> None:
+    """``--record-path``: print the RSS growth of the CLI record path, then one JSON line."""
+    print(
+        f"CLI record path, sim scenario={args.scenario} in {args.chunk_ms:g} ms chunks at speed=max; "
+        f"RSS from minute {args.from_min:g} to minute {args.to_min:g} of signal"
+    )
+    result = record_path(
+        args.from_min, args.to_min, args.chunk_ms, args.scenario, args.protocol, args.sim_truth_s
+    )
+    print(
+        f"RSS {result['rss_from']['rss_mb']:.2f} MB at minute {result['rss_from']['minute']:g} -> "
+        f"{result['rss_to']['rss_mb']:.2f} MB at minute {result['rss_to']['minute']:g}: "
+        f"{result['rss_growth_mb']:+.2f} MB = {result['rss_growth_mb_per_h']:+.2f} MB per hour of "
+        f"signal = {result['rss_growth_mb_per_8h']:+.1f} MB per 8 h (goal <= "
+        f"{RECORD_PATH_GOAL_MB_PER_8H:g}); wall {result['wall_s']:.0f} s"
+    )
+    print(
+        "Second half of that span alone: "
+        f"{result['rss_growth_second_half_mb_per_8h']:+.1f} MB per 8 h of signal"
+    )
+    print(json.dumps(result))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--record-path", action="store_true", help="memory of the CLI record path")
+    parser.add_argument("--from-min", type=float, default=2.0, help="record path: first RSS mark")
+    parser.add_argument("--to-min", type=float, default=20.0, help="record path: last RSS mark")
+    parser.add_argument("--protocol", help="record path: run this protocol instead of a duration")
+    parser.add_argument(
+        "--sim-truth-s",
+        type=float,
+        default=10.0,
+        help="record path: the simulator's ground-truth ring (s; the simulator's default is 600)",
+    )
     parser.add_argument("--hours", type=float, default=8.0)
     parser.add_argument("--scenario", default="relax")
     parser.add_argument("--chunk-ms", type=float, default=1000.0, help="simulator chunk length")
     parser.add_argument("--compare-minutes", type=float, default=10.0)
     args = parser.parse_args()
+    if args.record_path:
+        if args.chunk_ms == 1000.0:
+            args.chunk_ms = 10.0  # the record path is measured with a board's 10 ms chunks
+        main_record_path(args)
+        return
     hours = args.hours
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
