@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -48,12 +48,28 @@ def test_free_text_and_sources_that_are_not_utf8_are_refused(capsys, argv):
     assert "UTF-8" in fails_in_one_line(capsys, *argv)
 
 
-def test_a_protocol_file_whose_name_is_not_utf8_is_still_read(tmp_path, capsys):
-    """File names on Linux may hold any bytes: a path only opened here is let through."""
-    path = Path(str(tmp_path / f"mine{NOT_UTF8}.toml"))
-    path.write_text('name = "mine"\n[[phases]]\nkind = "rest"\nduration = "1 min"\n')
-    assert main(["protocols", "validate", str(path)]) == 0
-    assert "ok:" in capsys.readouterr().out
+@pytest.mark.parametrize("command", [["protocols", "validate"], ["--data-dir"]])
+def test_file_names_that_are_not_utf8_are_let_through_and_printed_as_given(tmp_path, command):
+    """File names on Linux may hold any bytes: those only opened here work, even when stdout is
+    strict UTF-8 (the name is printed as its own bytes, as ls does)."""
+    name = os.fsencode(tmp_path) + b"/mine\xff\xfe"
+    if command[0] == "protocols":
+        path = name + b".toml"
+        with open(path, "wb") as fh:
+            fh.write(b'name = "mine"\n[[phases]]\nkind = "rest"\nduration = "1 min"\n')
+        argv = [b"protocols", b"validate", path]
+    else:
+        argv = [b"--data-dir", name, b"sessions"]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    result = subprocess.run(
+        [sys.executable.encode(), b"-m", b"biofeedback", *argv],
+        capture_output=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"Traceback" not in result.stderr
+    assert b"mine\xff\xfe" in result.stdout
 
 
 def test_real_non_utf8_bytes_on_the_command_line_give_one_line(tmp_path):

@@ -88,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bad is not None:
         sys.stderr.write(f"biofeedback: {bad}\n")
         return 2
+    _print_file_names_as_given()
     if args.data_dir is not None and not args.data_dir.strip():
         sys.stderr.write("biofeedback: --data-dir is empty: give a folder, e.g. --data-dir ~/emg\n")
         return 2
@@ -118,6 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def _print_file_names_as_given() -> None:
+    """Let stdout print a file name that is not UTF-8 (allowed in ``PATH_DESTS``) as its own
+    bytes, as ``ls`` does, instead of failing with UnicodeEncodeError on a strict UTF-8 stream."""
+    if sys.stdout is not sys.__stdout__:
+        return  # replaced (a test's capture, a redirect in-process): leave it alone
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and getattr(sys.stdout, "errors", None) == "strict":
+        reconfigure(errors="surrogateescape")
 
 
 def _is_utf8(text: str) -> bool:

@@ -14,12 +14,6 @@ def check_duration(value: float | None, option: str = "--duration") -> None:
     limits.check_duration(value, option)
 
 
-def printable(text: str) -> str:
-    """``text`` safe to print on a strict UTF-8 stream: bytes of a non-UTF-8 file name become
-    U+FFFD (the name itself is kept unchanged for opening the file)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
 def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     """Add the signal-processing options (SPEC.md section 2 defaults)."""
     group = parser.add_argument_group("signal processing")

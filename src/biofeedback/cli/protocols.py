@@ -13,7 +13,6 @@ import json
 import sys
 import textwrap
 
-from biofeedback.cli.common import printable
 from biofeedback.errors import ProtocolFileError
 from biofeedback.training.protocol import (
     Phase,
@@ -92,7 +91,7 @@ def _list(as_json: bool) -> int:
         return 0
     width = max(len(p.name) for p in protocols)
     for p in protocols:
-        origin = "" if p.builtin else f"  [{printable(p.source)}]"
+        origin = "" if p.builtin else f"  [{p.source}]"
         print(
             f"{p.name:<{width}}  {_minutes(p.duration_s):>9}  {len(p.phases):>2} phases  "
             f"{p.description}{origin}"
@@ -122,7 +121,7 @@ def _show(name: str, as_json: bool) -> int:
         print(json.dumps(protocol.to_dict()))
         return 0
     print(f"{protocol.name}: {protocol.description}")
-    print(f"source: {printable(protocol.source)}")
+    print(f"source: {protocol.source}")
     if protocol.muscles:
         print(f"muscles: {', '.join(protocol.muscles)}")
     t = protocol.threshold
@@ -137,7 +136,7 @@ def _show(name: str, as_json: bool) -> int:
         for line in textwrap.wrap(phase.instruction, 90):
             print(f"     | {line}")
     for warning in protocol.warnings:
-        print(f"warning: {printable(warning)}")
+        print(f"warning: {warning}")
     return 0
 
 
@@ -166,11 +165,11 @@ def _validate(files: list[str], as_json: bool) -> int:
         )
         if not as_json:
             print(
-                f"ok: {printable(path)}: protocol '{protocol.name}', {len(protocol.phases)} phases, "
+                f"ok: {path}: protocol '{protocol.name}', {len(protocol.phases)} phases, "
                 f"{_minutes(protocol.duration_s)}"
             )
             for warning in protocol.warnings:
-                print(f"warning: {printable(warning)}")
+                print(f"warning: {warning}")
     if as_json:
         print(json.dumps({"valid": failed == 0, "files": results}))
     return 2 if failed else 0
