@@ -48,7 +48,7 @@ def test_free_text_and_sources_that_are_not_utf8_are_refused(capsys, argv):
     assert "UTF-8" in fails_in_one_line(capsys, *argv)
 
 
-@pytest.mark.parametrize("command", [["protocols", "validate"], ["--data-dir"]])
+@pytest.mark.parametrize("command", [["protocols", "validate"], ["--data-dir"], ["--log-file"]])
 def test_file_names_that_are_not_utf8_are_let_through_and_printed_as_given(tmp_path, command):
     """File names on Linux may hold any bytes: those only opened here work, even when stdout is
     strict UTF-8 (the name is printed as its own bytes, as ls does)."""
@@ -58,8 +58,10 @@ def test_file_names_that_are_not_utf8_are_let_through_and_printed_as_given(tmp_p
         with open(path, "wb") as fh:
             fh.write(b'name = "mine"\n[[phases]]\nkind = "rest"\nduration = "1 min"\n')
         argv = [b"protocols", b"validate", path]
-    else:
+    elif command[0] == "--data-dir":
         argv = [b"--data-dir", name, b"sessions"]
+    else:
+        argv = [b"--log-file", name + b".log", b"-v", b"--data-dir", name, b"sessions"]
     env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
     result = subprocess.run(
         [sys.executable.encode(), b"-m", b"biofeedback", *argv],
@@ -70,6 +72,8 @@ def test_file_names_that_are_not_utf8_are_let_through_and_printed_as_given(tmp_p
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr
     assert b"mine\xff\xfe" in result.stdout
+    if command[0] == "--log-file":
+        assert os.path.exists(name + b".log")
 
 
 def test_real_non_utf8_bytes_on_the_command_line_give_one_line(tmp_path):

@@ -43,9 +43,9 @@ class _Parser(argparse.ArgumentParser):
 
 #: Options whose value may hold bytes that are not UTF-8: file names on Linux can, and these are
 #: only used to open a file here, never stored in the database or put into a source URL.
-PATH_DESTS = frozenset({"data_dir", "output"})
+PATH_DESTS = frozenset({"data_dir", "output", "log_file"})
 #: Positional arguments that are file names, per command (``protocols validate FILE``).
-PATH_POSITIONALS = {"protocols": frozenset({"files", "name"})}
+PATH_POSITIONALS = {"protocols": frozenset({"files", "name"}), "db": frozenset({"file"})}
 
 
 def build_parser() -> argparse.ArgumentParser:
