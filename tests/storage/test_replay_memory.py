@@ -98,11 +98,21 @@ def test_batched_reading_gives_the_same_samples_as_one_batch(tmp_path, monkeypat
     )
 
 
-def test_old_mac_line_endings_are_still_read(tmp_path):
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"t,x\r0.000,1\r0.001,2\r0.002,3\r0.003,4\r",  # old Mac
+        b"t,x\r0.000,1\n0.001,2\r0.002,3\n0.003,4\r0.004,5\n0.005,6",  # more rows than either
+    ],
+    ids=["cr", "mixed"],
+)
+def test_other_line_endings_are_still_read(tmp_path, monkeypatch, body):
+    monkeypatch.setattr(importing, "TEXT_BATCH_LINES", 2)
     path = tmp_path / "cr.csv"
-    path.write_bytes(b"t,x\r0.000,1\r0.001,2\r0.002,3\r0.003,4\r")
+    path.write_bytes(body)
     rec = load_recording(path, units="uV", time_column="t")
-    assert rec.info.fs_hz == 1000.0 and rec.samples[:, 0].tolist() == [1, 2, 3, 4]
+    rows = len(body.replace(b"\r", b"\n").split()) - 1  # without the header
+    assert rec.info.fs_hz == 1000.0 and rec.samples[:, 0].tolist() == list(range(1, rows + 1))
 
 
 def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path):
