@@ -408,6 +408,26 @@ def measure_startup(repeats: int = 5) -> dict:
     }
 
 
+def soak_growth(minutes: list[dict]) -> dict:
+    """RSS growth over the soak from its mark at >= 2 minutes (the record benchmark's start; the
+    first mark when the soak is shorter) to the last, per hour and extrapolated to 8 hours."""
+    if len(minutes) < 2:
+        return {}
+    first = next((m for m in minutes if m["t_s"] >= 120), minutes[0])
+    if first is minutes[-1]:
+        first = minutes[0]
+    last = minutes[-1]
+    hours = (last["t_s"] - first["t_s"]) / 3600.0
+    growth = last["rss_mb"] - first["rss_mb"]
+    per_h = growth / hours if hours > 0 else float("nan")
+    return {
+        "soak_rss_growth_from_s": first["t_s"],
+        "soak_rss_growth_mb": round(growth, 2),
+        "soak_rss_growth_mb_per_h": round(per_h, 2),
+        "soak_rss_growth_mb_per_8h": round(per_h * 8.0, 1),
+    }
+
+
 def soak(seconds: float) -> dict:
     """Stream sim:// in real time for ``seconds`` with the window open; watch for hangs and growth."""
     make_app()
@@ -422,7 +442,7 @@ def soak(seconds: float) -> dict:
     minutes = []
     while time.monotonic() - t0 < seconds:
         run_for(min(60.0, seconds - (time.monotonic() - t0)))
-        minutes.append({"t_s": round(time.monotonic() - t0), "rss_mb": round(rss_mb(), 1)})
+        minutes.append({"t_s": round(time.monotonic() - t0), "rss_mb": round(rss_mb(), 2)})
         print(json.dumps({"soak": minutes[-1], "frames": len(stamps)}), flush=True)
     gaps = np.diff(np.array(stamps)) if len(stamps) > 1 else np.array([0.0])
     wall = time.monotonic() - t0
@@ -434,6 +454,7 @@ def soak(seconds: float) -> dict:
         "soak_max_frame_gap_s": round(float(gaps.max()), 3),
         "soak_rss_start_mb": round(rss0, 1),
         "soak_rss_end_mb": round(rss_mb(), 1),
+        **soak_growth(minutes),
         "soak_lost_rows": int(window.bridge.lost_rows),
         "soak_state": str(window.bridge.state),
     }
