@@ -119,8 +119,10 @@ def test_a_board_back_within_the_window_still_resumes(tmp_path: Path) -> None:
             )
             board.replug()
             assert _wait(
-                lambda: watch.statuses[-1][1].state == DeviceState.CONNECTED
-                and "reconnected" in watch.statuses[-1][1].message,
+                lambda: (
+                    watch.statuses[-1][1].state == DeviceState.CONNECTED
+                    and "reconnected" in watch.statuses[-1][1].message
+                ),
                 20.0,
             )
         finally:

@@ -163,7 +163,9 @@ class SerialDevice(ThreadedDevice):
         """What to do about a board off its declared rate."""
         if self.text:
             if self.info is not None and self.info.fs_estimated:
-                return "the sketch's rate changed after it was measured: fix its delay() and reconnect"
+                return (
+                    "the sketch's rate changed after it was measured: fix its delay() and reconnect"
+                )
             return (
                 f"give the rate it really prints (fs={verdict.measured_hz:.0f} in the URL) or "
                 "flash firmware/biofeedback for an exact, timer-driven rate"
