@@ -174,23 +174,24 @@ def test_recorder_holds_the_write_lock_only_while_it_commits(db: Database) -> No
     """While a recorder waits for data between commits, another writer gets in at once."""
     info = myoware_info(realtime=True)
     sid = db.create_session("P1", "demo", info)
-    rec = Recorder(db.path, sid, info, commit_interval_s=1.0, block_s=0.05)
-    samples = synthetic_counts(3000, seed=4)
+    rec = Recorder(db.path, sid, info, commit_interval_s=3.0, block_s=0.05)
+    samples = synthetic_counts(4000, seed=4)
     chunks = chunks_of(samples, 10)
     misses = 0
     tries = 0
     try:
-        for i, chunk in enumerate(chunks):  # ~3 s of 10 ms chunks, paced
+        for i, chunk in enumerate(chunks):  # >= 4 s of 10 ms chunks, paced like a board
             rec.sink(chunk, None)
-            if i % 10 == 5:
+            if i % 20 == 10:
                 tries += 1
-                misses += not _try_write(db.path, 0.2)
+                misses += not _try_write(db.path, 1.0)
             time.sleep(0.01)
     finally:
         rec.close("complete")
-    assert tries >= 25
-    assert misses == 0, f"{misses} of {tries} writers found the database locked for 0.2 s"
-    assert db.get_session(sid).n_samples == 3000
+    assert tries == 20
+    # the old recorder held BEGIN IMMEDIATE from its first full block to the next commit
+    assert misses == 0, f"{misses} of {tries} writers found the database locked for 1 s"
+    assert db.get_session(sid).n_samples == 4000
     np.testing.assert_array_equal(db.read_samples(sid)[1], samples)
 
 
