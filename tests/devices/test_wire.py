@@ -302,6 +302,8 @@ def random_stream(rng: np.random.Generator) -> bytes:
         i = int(rng.integers(0, len(frames)))
         f = bytearray(frames[i])
         op = int(rng.integers(0, 4))
+        if not f and op < 2:
+            continue  # an earlier cut left nothing of this frame to damage or cut
         if op == 0:
             f[int(rng.integers(0, len(f)))] = int(rng.integers(0, 256))
         elif op == 1:
