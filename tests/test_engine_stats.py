@@ -59,6 +59,15 @@ def test_median_of_few_values_and_of_zeros() -> None:
     assert got[1] == pytest.approx(5.0, rel=0.005)  # (3 + 7) / 2, as np.median
 
 
+def test_median_beyond_the_histogram_is_the_nearest_value_seen() -> None:
+    stats = EnvelopeStats(2, FS)
+    env = np.empty((3000, 2))
+    env[:, 0] = np.repeat([0.002, 0.004, 0.003], 1000)  # all below 0.01 uV
+    env[:, 1] = np.repeat([3e5, 2e5, 5e5], 1000)  # all above 100 mV
+    _feed(stats, env, np.zeros((3000, 2), dtype=np.uint16), chunk=10)
+    assert stats.median().tolist() == [0.004, 2e5]
+
+
 def test_median_is_nan_without_unflagged_values() -> None:
     stats = EnvelopeStats(1, FS)
     _feed(stats, np.ones((100, 1)), np.full((100, 1), int(Flag.MISSING), np.uint16), chunk=10)
