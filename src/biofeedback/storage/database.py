@@ -389,7 +389,7 @@ def _error_advice(exc: BaseException, path: Path) -> str:
     if "unable to open" in text:
         return f"cannot open {path}: check that the folder exists and that you may write there"
     if "locked" in text or "busy" in text:
-        return busy_advice(path, BUSY_WAIT_S)
+        return busy_advice(path)
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return (
             f"{path} is damaged or not a biofeedback database: move it aside (keep it for "
@@ -404,11 +404,12 @@ def is_busy(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
-def busy_advice(path: Path, waited_s: float) -> str:
-    """The message of a write that stayed busy beyond the bounded wait."""
+def busy_advice(path: Path, waited_s: float | None = None) -> str:
+    """The message of a database that stayed busy (beyond the bounded wait, when given)."""
+    how_long = f"stayed busy for {waited_s:g} s" if waited_s is not None else "is busy"
     return (
-        f"{path} stayed busy for {waited_s:g} s (another program kept it locked for writing: "
-        "another biofeedback window, recording or a database tool): close it, or try again"
+        f"{path} {how_long} (another program kept it locked for writing: another biofeedback "
+        "window, recording or a database tool): close it, or try again"
     )
 
 
