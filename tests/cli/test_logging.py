@@ -19,7 +19,6 @@ def _restore_logging():
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    logger.propagate = True
 
 
 def _log_something() -> None:
@@ -46,3 +45,13 @@ def test_an_unwritable_log_file_is_one_line(tmp_path, capsys):
     code = main(["--log-file", str(tmp_path / "no" / "such" / "dir.log"), "sessions"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "log file" in err
+
+
+def test_the_log_file_may_not_be_the_database(capsys):
+    main(["sessions"])  # creates the store
+    capsys.readouterr()
+    from biofeedback.config import data_dir
+
+    code = main(["--log-file", str(data_dir() / "biofeedback.sqlite"), "sessions"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "biofeedback.sqlite" in err

@@ -27,7 +27,6 @@ def configure(verbosity: int = 0, log_file: str | None = None) -> None:
         logger.removeHandler(handler)
         handler.close()
     logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
-    logger.propagate = False
     if verbosity > 0:
         console = logging.StreamHandler()
         console.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
@@ -36,7 +35,8 @@ def configure(verbosity: int = 0, log_file: str | None = None) -> None:
     if log_file:
         logger.addHandler(_file_handler(Path(log_file).expanduser()))
     if not logger.handlers:
-        # quiet by default: without a handler Python would print WARNING and up to stderr
+        # quiet by default: with no handler anywhere Python would print WARNING and up to stderr
+        # (its last-resort handler); records still propagate to handlers an embedding program set
         logger.addHandler(logging.NullHandler())
 
 
@@ -59,6 +59,9 @@ def add_app_log(folder: Path) -> Path | None:
 
 
 def _file_handler(path: Path) -> logging.Handler:
+    from biofeedback.storage.safe_output import refuse_store_target
+
+    refuse_store_target(path)  # a log appended to the database would damage it
     try:
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError as exc:

@@ -1022,7 +1022,9 @@ class MainWindow(QMainWindow):
                 detail += f" {result.storage_note[0].upper()}{result.storage_note[1:]}."
             self.alert.show_alert(f"Session {result.session_id} stopped.", detail)
         elif result.storage_note:
-            self.alert.show_alert(f"Session {result.session_id} not fully saved.", result.storage_note)
+            self.alert.show_alert(
+                f"Session {result.session_id} not fully saved.", result.storage_note
+            )
 
     # -- history -------------------------------------------------------------------------------
     def show_history(self) -> None:

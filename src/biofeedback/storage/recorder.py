@@ -374,8 +374,7 @@ class Recorder:
         advice = str(exc) if isinstance(exc, StorageError) else _error_advice(exc, self.db_path)
         kept = self.stats.samples_written / self.info.fs_hz
         self.error = (
-            f"recording stopped saving: {advice}. The first {kept:.1f} s of this session are "
-            "kept"
+            f"recording stopped saving: {advice}. The first {kept:.1f} s of this session are kept"
         )
         self._pending = []
         self._pending_n = 0
