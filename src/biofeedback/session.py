@@ -33,6 +33,10 @@ FailureListener = Callable[[str], None]
 
 log = logging.getLogger(__name__)
 
+#: How long the closing writes of a session that already failed wait for a busy database before
+#: what they hold goes to the pending journal (the full bounded wait would freeze the window).
+FAILED_CLOSE_WAIT_S = 1.0
+
 
 @dataclass
 class SessionResult:
@@ -301,8 +305,9 @@ class RecordingSession:
         assert recorder is not None and session_id is not None
         if summary_obj is not None:
             recorder.save_phases([p.to_dict() for p in summary_obj.phases], summary_obj.start_index)
+        failed_wait = FAILED_CLOSE_WAIT_S if self.errors or recorder.failed else None
         try:
-            recorder.close(status, summary)
+            recorder.close(status, summary, busy_wait_s=failed_wait)
         except StorageError as exc:
             self._fail(str(exc))
             status = "interrupted"
@@ -312,7 +317,11 @@ class RecordingSession:
             pending.update(status=status, summary=summary)
         if meta:
             try:
-                self.db.update_session(session_id, **meta)
+                if self.errors:
+                    with self.db.short_busy_wait(FAILED_CLOSE_WAIT_S):
+                        self.db.update_session(session_id, **meta)
+                else:
+                    self.db.update_session(session_id, **meta)
             except StorageError as exc:
                 log.warning("session %s: details not stored now: %s", session_id, exc)
                 pending["meta"] = meta

@@ -100,10 +100,19 @@ def open_window(qtbot, source=SOURCE, **kwargs) -> MainWindow:
 
 
 def wait_for_interrupted(qtbot, window: MainWindow, failed_at) -> float:
-    """Wait for the persistent message; return how long after the failure it appeared."""
+    """Wait for the persistent message; return how long after the failure it was put on screen
+    (the session's closing, which follows, may take longer on a store that still fails)."""
+    shown: list[float] = []
+    show_alert = window.alert.show_alert
+
+    def stamped(*args, **kwargs):
+        shown.append(time.monotonic())
+        show_alert(*args, **kwargs)
+
+    window.alert.show_alert = stamped
     qtbot.waitUntil(lambda: failed_at() is not None, timeout=20000)
     qtbot.waitUntil(lambda: window.alert.level == "error", timeout=10000)
-    shown_after = time.monotonic() - failed_at()
+    shown_after = shown[0] - failed_at()
     qtbot.waitUntil(lambda: window.last_session_result is not None, timeout=20000)
     return shown_after
 
@@ -246,3 +255,40 @@ def test_pain_after_is_kept_when_the_store_cannot_take_it(qtbot, monkeypatch):
     with Database() as db:
         db.recover_interrupted()  # the next session start stores what was kept
         assert db.get_session(result.session_id).pain_after == 6
+
+
+def test_a_database_another_program_keeps_locked(qtbot, monkeypatch):
+    """A real write lock held by another connection past the (shortened) bounded wait."""
+    from biofeedback.storage import database
+    from biofeedback.storage.recorder import Recorder
+
+    monkeypatch.setattr(database, "BUSY_WAIT_S", 1.0)
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.2)
+    failed: list[float] = []
+    original_fail = Recorder._fail
+
+    def stamped_fail(recorder, *args, **kwargs):
+        failed.append(time.monotonic())
+        return original_fail(recorder, *args, **kwargs)
+
+    monkeypatch.setattr(Recorder, "_fail", stamped_fail)
+    window = open_window(qtbot)
+    assert window.start_session("", "P07", None)
+    qtbot.waitUntil(lambda: window.session.recorder.stats.samples_written > 0, timeout=10000)
+    other = sqlite3.connect(window.session.db.path, timeout=0.1, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        shown_after = wait_for_interrupted(qtbot, window, lambda: failed[0] if failed else None)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "busy" in window.alert.text
+    assert shown_after < SHOWN_WITHIN_S
+    result = window.last_session_result
+    assert result.status == "interrupted"
+    assert_window_still_usable(qtbot, window)
+    with Database() as db:
+        db.recover_interrupted()  # what the lock kept out (end, pain-after) is stored now
+        record = db.get_session(result.session_id)
+        assert record.status == "interrupted" and record.pain_after == 6
+        assert db.stored_extent(result.session_id)[2] > 0

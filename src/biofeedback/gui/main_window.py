@@ -79,6 +79,9 @@ from biofeedback.training.runner import EventType, RunnerEvent
 
 log = logging.getLogger(__name__)
 
+#: After a session fails, its closing starts this much later, once the message is on screen.
+FAILED_FINISH_DELAY_MS = 100
+
 #: Seconds of signal used to propose a first target when none is remembered for a channel.
 AUTO_THRESHOLD_S = 5.0
 #: First target: this fraction of the median resting RMS, and at least FLOOR_FACTOR x noise floor
@@ -876,7 +879,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Session {sid} stopped: {message}", 30000)
         if not self._finish_scheduled:
             self._finish_scheduled = True
-            QTimer.singleShot(0, lambda: self.finish_session(message))
+            # let the message be painted first: closing a failed store may wait a moment
+            QTimer.singleShot(FAILED_FINISH_DELAY_MS, lambda: self.finish_session(message))
 
     def request_stop(self) -> None:
         """The Stop button: ask, then end the session early (kept as interrupted)."""

@@ -413,12 +413,14 @@ def busy_advice(path: Path, waited_s: float | None = None) -> str:
     )
 
 
-def retry_busy(action: Callable[[], _T], path: Path, what: str = "write") -> _T:
+def retry_busy(
+    action: Callable[[], _T], path: Path, what: str = "write", budget_s: float | None = None
+) -> _T:
     """Run ``action`` (one SQLite statement such as ``BEGIN IMMEDIATE`` or ``COMMIT``); while it
     fails because the database is busy, retry with jittered exponential back-off (20 ms .. 1 s)
-    for up to :data:`BUSY_WAIT_S` in total, then raise :class:`StorageError` with advice. Other
-    sqlite3 errors are raised unchanged."""
-    budget = BUSY_WAIT_S
+    for up to ``budget_s`` (default :data:`BUSY_WAIT_S`) in total, then raise
+    :class:`StorageError` with advice. Other sqlite3 errors are raised unchanged."""
+    budget = BUSY_WAIT_S if budget_s is None else budget_s
     deadline = time.monotonic() + budget
     delay = 0.02
     attempts = 0
@@ -463,6 +465,9 @@ class Database:
             path = data_dir() / DB_FILENAME
         self.path = Path(path).expanduser()
         self._lock = threading.RLock()
+        #: Bounded busy wait of this object's writes (None: :data:`BUSY_WAIT_S`); see
+        #: :meth:`short_busy_wait`.
+        self.busy_wait_s: float | None = None
         self._conn = self._connect()
 
     # -- connection and schema -----------------------------------------------------------------
@@ -564,18 +569,41 @@ class Database:
             if conn is None:
                 raise StorageError("the session database is closed")
             try:
-                retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.path)
+                retry_busy(
+                    lambda: conn.execute("BEGIN IMMEDIATE"), self.path, budget_s=self.busy_wait_s
+                )
             except sqlite3.Error as exc:
                 raise StorageError(_error_advice(exc, self.path)) from None
             try:
                 yield conn
-                retry_busy(lambda: conn.execute("COMMIT"), self.path)
+                retry_busy(lambda: conn.execute("COMMIT"), self.path, budget_s=self.busy_wait_s)
             except sqlite3.Error as exc:
                 _rollback(conn)
                 raise StorageError(_error_advice(exc, self.path)) from None
             except BaseException:
                 _rollback(conn)
                 raise
+
+    @contextmanager
+    def short_busy_wait(self, seconds: float) -> Iterator[None]:
+        """Within the block, a busy database is waited for ``seconds`` at most (each attempt
+        and in all), not :data:`BUSY_WAIT_S`. For the closing writes of a session that already
+        failed: the window must not freeze for the full wait twice; what does not get in is
+        kept in the pending journal instead (see :mod:`biofeedback.storage.pending`)."""
+        with self._lock:
+            previous = self.busy_wait_s
+            self.busy_wait_s = float(seconds)
+            conn = self._conn
+            if conn is not None:
+                conn.execute(f"PRAGMA busy_timeout = {max(1, round(seconds * 1000))}")
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.busy_wait_s = previous
+                if self._conn is not None:
+                    wait = BUSY_TIMEOUT_S if previous is None else previous
+                    self._conn.execute(f"PRAGMA busy_timeout = {round(wait * 1000)}")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

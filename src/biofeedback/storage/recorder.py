@@ -185,7 +185,12 @@ class Recorder:
         """True once the writer hit an error; :attr:`error` says what to do."""
         return self._failed.is_set()
 
-    def close(self, status: str = "complete", summary: dict[str, Any] | None = None) -> None:
+    def close(
+        self,
+        status: str = "complete",
+        summary: dict[str, Any] | None = None,
+        busy_wait_s: float | None = None,
+    ) -> None:
         """Write what is queued, commit, close the session with ``status`` and stop the thread.
 
         Raises :class:`StorageError` if the writer failed; the session is then left for
@@ -217,7 +222,11 @@ class Recorder:
                 full["storage_error"] = self.error
                 status = "interrupted"
             try:
-                self._db.finish_session(self.session_id, status, full)
+                if busy_wait_s is None:
+                    self._db.finish_session(self.session_id, status, full)
+                else:  # the session already failed: a short try, then the pending journal
+                    with self._db.short_busy_wait(busy_wait_s):
+                        self._db.finish_session(self.session_id, status, full)
             except StorageError as exc:
                 if not self._failed.is_set():
                     self.error = str(exc)
