@@ -292,3 +292,15 @@ def test_a_database_another_program_keeps_locked(qtbot, monkeypatch):
         record = db.get_session(result.session_id)
         assert record.status == "interrupted" and record.pain_after == 6
         assert db.stored_extent(result.session_id)[2] > 0
+
+
+def test_a_device_warning_shows_in_the_live_view_and_stays(qtbot):
+    from biofeedback.devices.base import DeviceState, DeviceStatus
+
+    window = open_window(qtbot)
+    qtbot.waitUntil(lambda: window.banner.state == DeviceState.CONNECTED, timeout=10000)
+    message = "the board sends 1200 samples/s but says 1000: flash the firmware again"
+    window.engine._on_status(DeviceStatus(DeviceState.CONNECTED, message, warning=True))
+    qtbot.waitUntil(lambda: window.alert.level == "warning", timeout=5000)
+    assert "1200 samples/s" in window.alert.text
+    assert window.banner.state == DeviceState.CONNECTED  # the state did not change

@@ -1164,6 +1164,9 @@ class MainWindow(QMainWindow):
                     self.set_threshold(c, saved[c], "kept")
 
     def _on_status(self, status: DeviceStatus) -> None:
+        if status.warning:  # e.g. a board sending faster than it says: the state is unchanged
+            self.alert.show_alert("Check the board.", status.message, level="warning")
+            return
         self.banner.set_state(status.state, status.message, self.source_url)
         if status.state in (DeviceState.LOST, DeviceState.ERROR):
             for card in self.cards:
