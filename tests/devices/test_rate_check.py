@@ -8,6 +8,7 @@ declared rate (binary) and 2x (text), and with a board at the right rate on a lo
 from __future__ import annotations
 
 import multiprocessing
+import re
 import struct
 import threading
 import time
@@ -187,7 +188,10 @@ def test_text_sketch_printing_twice_the_rate_it_was_given_is_flagged(tmp_path: P
         finally:
             dev.close()
     (message,) = watch.warnings()
-    assert "declares 100 Hz" in message and "fs=200" in message
+    assert "declares 100 Hz" in message
+    # the advice names the measured rate; a loaded machine may measure it a few samples off
+    suggested = re.search(r"fs=(\d+)", message)
+    assert suggested is not None and abs(int(suggested.group(1)) - 200) <= 10, message
 
 
 def _busy(stop) -> None:  # a CPU hog for the load test
