@@ -184,3 +184,52 @@ def test_tone_plays_through_real_portaudio_on_a_null_output(tmp_path):
     # 4x the threshold: the tone glided up to the top of its range
     assert result["freq"] == pytest.approx(F_HIGH_HZ, rel=0.01)
     assert not result["running"]
+
+
+def test_a_failing_tone_or_a_vanished_output_is_reported():
+    backend = FakeBackend()
+    calls = iter([(5.0, 10.0, 0), ValueError("boom")])
+
+    def level():
+        item = next(calls)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    audio = AudioFeedback(level, backend=backend)
+    audio.start()
+    out = np.ones((64, 1), dtype=np.float32)
+    backend.streams[0].callback(out, 64, None, None)
+    assert audio.failure() == ""  # playing normally
+    backend.streams[0].callback(out, 64, None, None)
+    assert "tone stopped working" in audio.failure() and "boom" in audio.failure()
+    audio.close()
+
+    backend = FakeBackend()
+    audio = AudioFeedback(lambda: (5.0, 10.0, 0), backend=backend)
+    audio.start()
+    backend.streams[0].active = False  # PortAudio ended the stream: headset unplugged
+    assert "audio output stopped" in audio.failure()
+    audio.close()
+
+
+def test_the_window_reports_sound_that_dies_mid_run(qtbot):
+    from biofeedback.gui.main_window import MainWindow
+
+    backend = FakeBackend()
+    window = MainWindow(
+        "sim://?scenario=relax&speed=4&seed=2",
+        safety_check=False,
+        audio=True,
+        audio_backend=backend,
+        remember=False,
+        ask_pain=False,
+    )
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start()
+    qtbot.waitUntil(lambda: window.audio.running, timeout=10000)
+    assert window.alert.level == ""
+    backend.streams[0].active = False
+    qtbot.waitUntil(lambda: window.alert.level == "warning", timeout=5000)
+    assert "audio output stopped" in window.alert.text
