@@ -3,6 +3,7 @@ SIGTERM and SIGHUP end it like Ctrl-C, and what was recorded is kept as an inter
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -55,6 +56,24 @@ def wait_for_line(lines: list[tuple[float, str]], text: str, timeout: float) -> 
                 return t
         time.sleep(0.05)
     raise AssertionError(f"no line with {text!r} within {timeout} s: {[x for _, x in lines]}")
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen, thread: threading.Thread):
+    """Never leave the recording process or its reader behind, whatever the test asserts."""
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        thread.join(5)
+
+
+def exited_1_without_traceback(rc: int, lines: list[tuple[float, str]]) -> str:
+    text = "\n".join(x for _, x in lines)
+    assert rc == 1, text
+    assert "Traceback" not in text
+    return text
 
 
 def test_a_store_failure_is_said_at_once_and_the_session_kept(monkeypatch, capsys):
@@ -116,16 +135,10 @@ def test_a_real_full_disk_ends_the_recording_within_a_second(tmp_path):
         "5",
         prefix=["unshare", "-m", "sh", "-c", script, "sh"],
     )
-    try:
+    with reaped(proc, thread):
         failed_at = wait_for_line(lines, "is full", timeout=120)
         rc = proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        thread.join(5)
-    text = "\n".join(x for _, x in lines)
-    assert rc == 1, text
-    assert "Traceback" not in text
+    text = exited_1_without_traceback(rc, lines)
     ended_at = lines[-1][0]
     assert ended_at - failed_at < 5.0, text  # the summary follows at once, not after 240 s
     first = next(x for _, x in lines if "is full" in x)
@@ -139,7 +152,7 @@ def test_a_real_full_disk_ends_the_recording_within_a_second(tmp_path):
 def test_stop_signals_end_record_like_ctrl_c(tmp_path, signum):
     data = tmp_path / "data"
     proc, lines, thread = start_record(data, "--source", REALTIME, "--duration", "120")
-    try:
+    with reaped(proc, thread):
         wait_for_line(lines, "Recording session 1", timeout=60)
         with Database(data / "biofeedback.sqlite") as db:
             deadline = time.monotonic() + 30
@@ -148,13 +161,7 @@ def test_stop_signals_end_record_like_ctrl_c(tmp_path, signum):
                 time.sleep(0.1)
         proc.send_signal(signum)
         rc = proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        thread.join(5)
-    text = "\n".join(x for _, x in lines)
-    assert rc == 1, text
-    assert "Traceback" not in text
+    text = exited_1_without_traceback(rc, lines)
     assert "Session 1 interrupted" in text
     with Database(data / "biofeedback.sqlite") as db:
         record = db.get_session(1)
