@@ -121,6 +121,7 @@ def wait_for_interrupted(qtbot, window: MainWindow, failed_at) -> float:
 
 def assert_window_still_usable(qtbot, window: MainWindow) -> None:
     panel = window.session_panel
+    assert "session stopped" in window.patient.instruction.text()  # the patient is told too
     assert window.session is None and panel.setup_box.isVisibleTo(panel)
     assert window.alert.level == "error"  # not replaced by the connection banner
     assert window.engine is not None  # back on the live view
@@ -163,6 +164,7 @@ def test_store_failure_mid_session(qtbot, monkeypatch, error, words):
     # once the store works again, a new session starts and the old message goes away
     assert window.start_session("", "P01", None)
     assert window.alert.level == ""
+    assert "session stopped" not in window.patient.instruction.text()
     assert window.finish_session().status == "complete"
 
 

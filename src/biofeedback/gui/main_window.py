@@ -81,6 +81,8 @@ log = logging.getLogger(__name__)
 
 #: After a session fails, its closing starts this much later, once the message is on screen.
 FAILED_FINISH_DELAY_MS = 100
+#: What the patient view says once a session has stopped on a failure (until the next one).
+PATIENT_STOPPED_TEXT = "The session stopped and what was recorded is saved. Press Esc to see why."
 
 #: Seconds of signal used to propose a first target when none is remembered for a channel.
 AUTO_THRESHOLD_S = 5.0
@@ -847,6 +849,7 @@ class MainWindow(QMainWindow):
             self._session_not_started(None, db, source, exc)
             return False
         self.alert.dismiss()
+        self.patient.set_instruction("")
         self.markers.clear()
         self.marker_list.clear()
         self.session_panel.set_running(True)
@@ -875,7 +878,7 @@ class MainWindow(QMainWindow):
             return
         sid = session.session_id
         self.alert.show_alert(f"Session {sid} stopped.", message)
-        self.patient.set_instruction("The session has stopped. The clinician view says why.")
+        self.patient.set_instruction(PATIENT_STOPPED_TEXT)
         self.statusBar().showMessage(f"Session {sid} stopped: {message}", 30000)
         if not self._finish_scheduled:
             self._finish_scheduled = True
@@ -1007,7 +1010,8 @@ class MainWindow(QMainWindow):
         self._report_session_end(result)
         self.session_panel.set_running(False)
         self.patient.orb.setVisible(True)
-        self.patient.set_instruction("")
+        # a patient practising alone must not go on as if it were still recorded
+        self.patient.set_instruction(PATIENT_STOPPED_TEXT if result.error else "")
         self.patient.set_pacer_visible(self.pacer_visible.isChecked())
         if self.audio is not None:
             self.audio.muted = self.mute.isChecked()
