@@ -391,9 +391,13 @@ def _error_advice(exc: BaseException, path: Path) -> str:
     if "locked" in text or "busy" in text:
         return busy_advice(path)
     if "not a database" in text or "malformed" in text or "corrupt" in text:
+        from biofeedback.storage.integrity import BACKUP_FOLDER
+
         return (
-            f"{path} is damaged or not a biofeedback database: move it aside (keep it for "
-            "recovery) and start again; a new database will be created"
+            f"{path} is damaged or not a biofeedback database, so nothing is written into it: "
+            "run 'biofeedback db check' to see the problems, then move it aside (keep it) and "
+            f"copy in a sound backup (the automatic ones are in {path.parent / BACKUP_FOLDER}); "
+            "without one, a new database is created at the next start"
         )
     return f"session database {path}: {exc}"
 
