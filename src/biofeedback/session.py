@@ -391,6 +391,9 @@ class RecordingSession:
 
     def _dispatch(self, event: RunnerEvent, next_index: int) -> None:
         self._route(event, next_index)
+        self._notify(event)
+
+    def _notify(self, event: RunnerEvent) -> None:
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -438,11 +441,7 @@ class RecordingSession:
         event = RunnerEvent(
             EventType.WARNING, index, self.engine.stats.samples / fs, None, {"message": message}
         )
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # a UI listener must never stop the session; the log says why
-                log.exception("session event listener failed on a device warning")
+        self._notify(event)
 
     def _on_fault(self, fault: EngineFault) -> None:
         if fault.fatal:
