@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from rss import rss_growth
 from scipy.signal import butter, sosfiltfilt
 
 from biofeedback.core.clock import Pacer
@@ -416,20 +417,14 @@ def soak_growth(minutes: list[dict]) -> dict:
     first = next((m for m in minutes if m["t_s"] >= 120), minutes[0])
     if first is minutes[-1]:
         first = minutes[0]
-    last = minutes[-1]
-    hours = (last["t_s"] - first["t_s"]) / 3600.0
-    growth = last["rss_mb"] - first["rss_mb"]
-    per_h = growth / hours if hours > 0 else float("nan")
-    # the second half alone: what is left once start-up buffers and caches have filled
-    mid = next(m for m in minutes if m["t_s"] >= (first["t_s"] + last["t_s"]) / 2.0)
-    late_h = (last["t_s"] - mid["t_s"]) / 3600.0
-    late_per_h = (last["rss_mb"] - mid["rss_mb"]) / late_h if late_h > 0 else float("nan")
+    span = minutes[minutes.index(first) :]
+    g = rss_growth([(m["t_s"] / 3600.0, m["rss_mb"]) for m in span])
     return {
         "soak_rss_growth_from_s": first["t_s"],
-        "soak_rss_growth_mb": round(growth, 2),
-        "soak_rss_growth_mb_per_h": round(per_h, 2),
-        "soak_rss_growth_mb_per_8h": round(per_h * 8.0, 1),
-        "soak_rss_growth_second_half_mb_per_8h": round(late_per_h * 8.0, 1),
+        "soak_rss_growth_mb": round(g["growth_mb"], 2),
+        "soak_rss_growth_mb_per_h": round(g["per_h"], 2),
+        "soak_rss_growth_mb_per_8h": round(g["per_h"] * 8.0, 1),
+        "soak_rss_growth_second_half_mb_per_8h": round(g["second_half_per_h"] * 8.0, 1),
     }
 
 

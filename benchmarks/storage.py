@@ -36,6 +36,8 @@ import threading
 import time
 from pathlib import Path
 
+from rss import rss_growth
+
 from biofeedback.engine import Engine
 from biofeedback.storage.database import Database
 from biofeedback.storage.export import export_session
@@ -181,13 +183,9 @@ def record_path(
         db.close()
     first = next(m for m in marks if m["minute"] >= from_min)
     last = [m for m in marks if m["minute"] <= to_min + 0.05][-1]
-    span_h = (last["minute"] - first["minute"]) / 60.0
-    growth = last["rss_mb"] - first["rss_mb"]
-    per_h = growth / span_h if span_h > 0 else float("nan")
-    # the second half alone: start-up effects (caches filling) are over by then
-    mid = next(m for m in marks if m["minute"] >= (first["minute"] + last["minute"]) / 2.0)
-    late_h = (last["minute"] - mid["minute"]) / 60.0
-    late_per_h = (last["rss_mb"] - mid["rss_mb"]) / late_h if late_h > 0 else float("nan")
+    span = marks[marks.index(first) : marks.index(last) + 1]
+    g = rss_growth([(m["minute"] / 60.0, m["rss_mb"]) for m in span])
+    growth, per_h, late_per_h = g["growth_mb"], g["per_h"], g["second_half_per_h"]
     return {
         "benchmark": "storage-record-path",
         "source": url,
