@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from biofeedback.core.limits import check_number
 from biofeedback.core.types import Chunk, StreamInfo
 from biofeedback.devices.rate_check import RateCheck, RateVerdict
-from biofeedback.errors import BiofeedbackError, DeviceError, SourceURLError
+from biofeedback.errors import BiofeedbackError, DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,13 @@ MAX_RECONNECT_S = 600.0
 
 def check_reconnect_s(value: float, what: str = "--reconnect-s") -> float:
     """A reconnect window in seconds: finite, 0 to :data:`MAX_RECONNECT_S` (SourceURLError)."""
-    number = float(value)
-    if not (math.isfinite(number) and 0.0 <= number <= MAX_RECONNECT_S):
-        raise SourceURLError(
-            f"{what}={value:g} is out of range: give the seconds to wait for a lost board to come "
-            f"back, from 0 to {MAX_RECONNECT_S:g}"
-        )
-    return number
+    return check_number(
+        value,
+        what,
+        0.0,
+        MAX_RECONNECT_S,
+        allowed=f"number of seconds to wait for a lost board to come back, 0 to {MAX_RECONNECT_S:g}",
+    )
 
 
 class DeviceState(enum.StrEnum):

@@ -811,13 +811,6 @@ class Pipeline:
         self._screened.clear()
         chunk.samples, chunk.flags = samples, new_flags
 
-    def _screen(
-        self, samples: np.ndarray, cflags: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Invalid input values of a block [n, cols] (see :meth:`process`): None if there are
-        none, else (samples with NaN there, input flags with INVALID rows, bad mask)."""
-        return find_invalid(samples, cflags, self._valid_lo, self._valid_hi)
-
     def _bad_outputs(self, bad: np.ndarray) -> np.ndarray:
         """Per internal output row [k, n]: fed by an invalid input value (RAW: RAW or its REF)."""
         cols = bad.T
@@ -862,7 +855,7 @@ class Pipeline:
         clean, dev = self._clip.clean(samples, clip_mid, clip_half)
         bad_out = None
         if not clean:
-            screened = self._screen(samples, cflags)
+            screened = find_invalid(samples, cflags, self._valid_lo, self._valid_hi)
             if screened is not None:
                 samples, cflags, bad = screened
                 self._screened.append((first, samples, cflags))

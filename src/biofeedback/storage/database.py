@@ -638,7 +638,7 @@ class Database:
         try:
             self.check_writable()
         except DamagedDatabaseError as exc:
-            logging.getLogger(__name__).warning("biofeedback: %s", exc)
+            log.warning("%s", exc)
             return True
         return False
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from biofeedback.errors import StorageError
+from biofeedback.storage.safe_output import open_output
 
 if TYPE_CHECKING:
     from biofeedback.storage.database import Database
@@ -43,21 +42,15 @@ def save_pending(db_path: Path, session_id: int, record: dict[str, Any]) -> Path
     """
     folder = pending_dir(db_path)
     target = folder / f"session-{int(session_id)}.json"
+    data = json.dumps({"session_id": int(session_id), **record}, default=str).encode("utf-8")
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".pending-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"session_id": int(session_id), **record}, fh, default=str)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
+        with open_output(target, internal=True, flag="the pending journal") as out:
+            out.file.write(data)
+    except (OSError, StorageError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else exc
         raise StorageError(
-            f"cannot keep the end of session {session_id} for later ({exc.strerror or exc})"
+            f"cannot keep the end of session {session_id} for later ({reason})"
         ) from None
     log.warning(
         "session %s: closing kept in %s until the database can be written", session_id, target
@@ -110,14 +103,14 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 def _apply(db: Database, session_id: int, record: dict[str, Any]) -> None:
     current = db.get_session(session_id)
-    status = record.get("status")
     summary = record.get("summary") if isinstance(record.get("summary"), dict) else {}
-    if current.status == "recording" and status in ("complete", "interrupted"):
-        db.finish_session(session_id, status, summary)
-    elif summary:
+    status = record.get("status")
+    if current.status == "recording":  # still open: close it as the session ended
         db.finish_session(
-            session_id, current.status if current.status != "recording" else "interrupted", summary
+            session_id, status if status in ("complete", "interrupted") else "interrupted", summary
         )
+    elif summary:  # already closed (e.g. by recovery): keep its status, merge the summary
+        db.finish_session(session_id, current.status, summary)
     meta = record.get("meta")
     if isinstance(meta, dict) and meta:
         db.update_session(session_id, **meta)

@@ -9,7 +9,7 @@ or SIGKILL therefore loses at most the last commit interval plus what sat in the
 The write transaction is opened only at commit time and closed at once, so several recordings and
 readers can share one database: the write lock is held for milliseconds, never while the recorder
 waits for data. A commit that finds the database busy is retried with back-off
-(:func:`~biofeedback.storage.database.retry_busy`, up to ``BUSY_WAIT_S``); meanwhile the samples
+(``Database.transaction``, up to ``BUSY_WAIT_S``); meanwhile the samples
 stay pending. A source running at ``speed=max`` also commits whenever ``flush_s`` of signal is
 pending, which bounds the memory the pending samples take.
 
@@ -33,13 +33,7 @@ import numpy as np
 
 from biofeedback.core.types import Chunk, ProcessedChunk, StreamInfo
 from biofeedback.errors import StorageError
-from biofeedback.storage.database import (
-    Database,
-    _error_advice,
-    _refresh_extent,
-    _rollback,
-    retry_busy,
-)
+from biofeedback.storage.database import Database, _error_advice, _refresh_extent
 
 _STOP = object()
 
@@ -264,11 +258,7 @@ class Recorder:
 
     def _flush(self) -> None:
         """One short write transaction: everything pending, then COMMIT (busy: retried)."""
-        conn = self._db._conn
-        if conn is None:
-            raise StorageError("the session database is closed")
-        retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.db_path, "commit")
-        try:
+        with self._db.transaction() as conn:
             added, end = self._write_pending(conn)
             self._write_control(conn)
             if added:
@@ -276,10 +266,6 @@ class Recorder:
             conn.execute(
                 "UPDATE sessions SET heartbeat_at = ? WHERE id = ?", (time.time(), self.session_id)
             )
-            retry_busy(lambda: conn.execute("COMMIT"), self.db_path, "commit")
-        except BaseException:
-            _rollback(conn)
-            raise
         self.stats.samples_written += added
         if end is not None:
             self.stats.committed_end_index = end
