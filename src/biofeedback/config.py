@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import stat
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import platformdirs
 
+from biofeedback.core.files import replace_atomically
 from biofeedback.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -151,15 +151,4 @@ def save_settings(values: dict[str, Any]) -> None:
     a crash never leaves half a file and a planted file or link is never followed."""
     path = settings_path()
     data = json.dumps(values, indent=2, sort_keys=True).encode("utf-8")
-    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0)
-    tmp = path.with_name(f".settings.json.{secrets.token_hex(8)}.part")
-    fd = os.open(tmp, flags, 0o600)  # config sits below storage: not storage.safe_output
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_atomically(path, data)

@@ -21,13 +21,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from biofeedback.core.files import create_private_temp
 from biofeedback.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,6 @@ SETTINGS_FILES = ("settings.json", "settings.json.tmp", "settings.json.bad")
 
 _NAME_MAX = 255
 _PATH_MAX = 4096
-_TEMP_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0)
-_TEMP_FLAGS |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -189,22 +187,12 @@ def _check_writable(path: Path, example: str, flag: str) -> None:
 
 def _create_temp(path: Path) -> tuple[int, Path]:
     """A new file next to ``path`` with a random name, 0600, never through a symlink."""
-    stem = os.fsdecode(os.fsencode(path.name)[:40]).rstrip("\ufffd") or "output"
-    for _ in range(100):
-        tmp = path.with_name(f".{stem}.{secrets.token_hex(8)}.part")
-        try:
-            fd = os.open(tmp, _TEMP_FLAGS, 0o600)
-        except FileExistsError:
-            continue
-        try:
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, 0o600)  # the umask may only have narrowed it; make it exact
-        except OSError:
-            os.close(fd)
-            _remove(tmp)
-            raise
-        return fd, tmp
-    raise StorageError(f"cannot create a temporary file next to {path}: choose another folder")
+    try:
+        return create_private_temp(path)
+    except FileExistsError:
+        raise StorageError(
+            f"cannot create a temporary file next to {path}: choose another folder"
+        ) from None
 
 
 def _remove(tmp: Path) -> None:
