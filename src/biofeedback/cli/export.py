@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from biofeedback.core.limits import parse_session_id
 from biofeedback.errors import StorageError
 from biofeedback.storage.database import Database
 from biofeedback.storage.export import FORMATS, export_session
@@ -29,24 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
     p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
     p.set_defaults(handler=run)
-
-
-#: Session ids are SQLite integers: above this there can be no session.
-MAX_SESSION_ID = (1 << 63) - 1
-
-
-def parse_session_id(text: str) -> int:
-    """A session id from the command line; StorageError says what is expected."""
-    value = str(text).strip()
-    if not (value.isascii() and value.isdigit()):
-        raise StorageError(
-            f"{text!r} is not a session id: use the number shown by 'biofeedback sessions'"
-        )
-    digits = value.lstrip("0") or "0"
-    if len(digits) > 19 or int(digits) > MAX_SESSION_ID:  # int() of 5000 digits would fail
-        shown = digits if len(digits) <= 30 else f"{digits[:20]}... ({len(digits)} digits)"
-        raise StorageError(f"there is no session {shown}: list them with 'biofeedback sessions'")
-    return int(digits)
 
 
 def run(args: argparse.Namespace) -> int:

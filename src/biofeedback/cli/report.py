@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from biofeedback.cli.export import parse_session_id
+from biofeedback.core.limits import parse_session_id
 from biofeedback.storage.database import Database
 
 

@@ -95,18 +95,19 @@ def check_mains_hz(value: float, what: str = "mains_hz") -> float:
     return number
 
 
-def parse_session_id(text: str | int, what: str = "session id") -> int:
+def parse_session_id(text: str | int, what: str = "session") -> int:
     """A session id from text: a whole number from 1 to :data:`MAX_SESSION_ID`."""
     raw = str(text).strip()
     if not (raw.isascii() and raw.isdigit()):
         raise SourceURLError(
             f"{what} {raw!r} is not a session id: give a number as listed by 'biofeedback sessions'"
         )
-    number = int(raw)
-    if not 1 <= number <= MAX_SESSION_ID:
-        shown = raw if len(raw) <= 24 else raw[:20] + "..."
+    digits = raw.lstrip("0") or "0"
+    # 19 digits hold every id; int() of thousands of digits would itself fail
+    if len(digits) > 19 or not 1 <= int(digits) <= MAX_SESSION_ID:
+        shown = digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits)} digits)"
         raise SourceURLError(
-            f"{what} {shown} is out of range: session ids run from 1 to {MAX_SESSION_ID} "
-            "(list them with 'biofeedback sessions')"
+            f"{what} {shown} is out of range: there is no session {shown} (ids run from 1 to "
+            f"{MAX_SESSION_ID}; list them with 'biofeedback sessions')"
         )
-    return number
+    return int(digits)
