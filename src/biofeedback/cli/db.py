@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from biofeedback.errors import StorageError
-from biofeedback.storage.integrity import backup_database, run_check
+from biofeedback.storage.integrity import BACKUP_FOLDER, backup_database, run_check
 
 #: Exit code of ``db check`` for a damaged file (2 stays "you typed something wrong").
 EXIT_DAMAGED = 1
@@ -103,7 +103,7 @@ def run_check_command(args: argparse.Namespace) -> int:
         print(
             "Move the file aside (keep it) and copy in a sound backup: 'biofeedback db check "
             "FILE' tells whether a backup is sound; the automatic ones are in "
-            f"{path.parent / 'backups'}"
+            f"{path.parent / BACKUP_FOLDER}"
         )
     return EXIT_DAMAGED if problems else 0
 
