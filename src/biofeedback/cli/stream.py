@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     ended_early = (
         not errors
         and args.duration is not None
-        and stats.samples < round(args.duration * engine.info.fs_hz)
+        and stats.samples < round(args.duration * info.fs_hz)
         and str(engine.state) == "finished"
     )
     if ended_early:

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 class ChannelKind(enum.StrEnum):
@@ -106,27 +107,31 @@ class StreamInfo:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-@dataclass
+@dataclass(init=False)
 class Chunk:
     """A block of consecutive samples from a source.
 
     ``first_index`` is the absolute sample number of row 0 on the device's sample clock.
     ``samples`` is float64 [n, channels] in the source's units (ADC counts from boards); missing
-    samples are NaN with ``Flag.MISSING`` set in ``flags`` [n] (uint16).
+    samples are NaN with ``Flag.MISSING`` set in ``flags`` [n] (uint16). ``flags`` may be left
+    out (all samples OK); after construction it is always an array, never None.
     """
 
     first_index: int
     samples: np.ndarray
-    flags: np.ndarray | None = None
+    flags: np.ndarray
 
-    def __post_init__(self) -> None:
-        self.samples = np.asarray(self.samples, dtype=np.float64)
+    def __init__(
+        self, first_index: int, samples: ArrayLike, flags: ArrayLike | None = None
+    ) -> None:
+        self.first_index = first_index
+        self.samples = np.asarray(samples, dtype=np.float64)
         if self.samples.ndim == 1:
             self.samples = self.samples[:, None]
-        if self.flags is None:
+        if flags is None:
             self.flags = np.zeros(len(self.samples), dtype=np.uint16)
         else:
-            self.flags = np.asarray(self.flags, dtype=np.uint16)
+            self.flags = np.asarray(flags, dtype=np.uint16)
         if len(self.flags) != len(self.samples):
             raise ValueError("flags and samples differ in length")
 

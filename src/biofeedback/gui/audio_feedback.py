@@ -214,7 +214,7 @@ class AudioFeedback:
             backend = self._backend
             if backend is None:
                 try:
-                    import sounddevice as backend
+                    import sounddevice
                 except OSError:
                     self.error = (
                         "No sound: the PortAudio library is missing (install libportaudio2)."
@@ -223,7 +223,7 @@ class AudioFeedback:
                 except ImportError:
                     self.error = "No sound: the sounddevice package is not installed."
                     return self.error
-                self._backend = backend
+                self._backend = backend = sounddevice
             try:
                 stream = backend.OutputStream(
                     samplerate=self.synth.sample_rate_hz,

@@ -359,7 +359,31 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.processing_label)
 
     def _build_side_panel(self) -> QWidget:
-        # session
+        """The clinician's side column: one group box per concern, in a scroll area."""
+        boxes = (
+            self._build_session_box(),
+            self._build_target_box(),
+            self._build_sound_box(),
+            self._build_pacer_box(),
+            self._build_marker_box(),
+            self._build_device_box(),
+        )
+        panel = QWidget()
+        col = QVBoxLayout(panel)
+        col.setContentsMargins(0, 0, 4, 0)
+        col.setSpacing(6)
+        for box in boxes:
+            col.addWidget(box)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFixedWidth(310)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return scroll
+
+    def _build_session_box(self) -> QGroupBox:
+        """Protocol and subject choice, start/pause/skip/stop, and the history button."""
         session_box = QGroupBox("Session")
         self.session_panel = SessionPanel(
             protocol=self._requested_protocol or str(self.prefs.get("protocol", "")),
@@ -376,12 +400,15 @@ class MainWindow(QMainWindow):
         self.session_panel.pause_toggled.connect(self.toggle_pause)
         self.session_panel.skip_requested.connect(self.skip_phase)
         self.session_panel.stop_requested.connect(self.request_stop)
-        QVBoxLayout(session_box).addWidget(self.session_panel)
+        session_layout = QVBoxLayout(session_box)
+        session_layout.addWidget(self.session_panel)
         self.history_button = QPushButton("History and progress…  (Ctrl+H)")
         self.history_button.clicked.connect(self.show_history)
-        session_box.layout().addWidget(self.history_button)
+        session_layout.addWidget(self.history_button)
+        return session_box
 
-        # target
+    def _build_target_box(self) -> QGroupBox:
+        """One threshold spin box per channel (filled in later) and "set target from last 30 s"."""
         self.threshold_spins: list[QDoubleSpinBox] = []
         self.threshold_form = QFormLayout()
         self.baseline_button = QPushButton("Set target from last 30 s")
@@ -394,8 +421,10 @@ class MainWindow(QMainWindow):
         target_layout = QVBoxLayout(target_box)
         target_layout.addLayout(self.threshold_form)
         target_layout.addWidget(self.baseline_button)
+        return target_box
 
-        # sound
+    def _build_sound_box(self) -> QGroupBox:
+        """Audio feedback mode, volume and mute (disabled when no audio output exists)."""
         sound_box = QGroupBox("Sound")
         self.audio_mode = QComboBox()
         _compact(self.audio_mode)
@@ -417,8 +446,10 @@ class MainWindow(QMainWindow):
         sound_form.addRow(self.audio_mode)
         sound_form.addRow("Volume", self.volume)
         sound_form.addRow(self.mute)
+        return sound_box
 
-        # breathing pacer
+    def _build_pacer_box(self) -> QGroupBox:
+        """Breathing pacer: shown in the patient view or not, and its rate."""
         pacer_box = QGroupBox("Breathing pacer")
         self.pacer_visible = QCheckBox("Show in patient view")
         self.pacer_visible.setChecked(bool(self.prefs.get("pacer_visible", True)))
@@ -433,8 +464,10 @@ class MainWindow(QMainWindow):
         pacer_form = QFormLayout(pacer_box)
         pacer_form.addRow(self.pacer_visible)
         pacer_form.addRow("Rate", self.pacer_rate)
+        return pacer_box
 
-        # markers
+    def _build_marker_box(self) -> QGroupBox:
+        """Add a marker, annotate the last one, and the list of markers so far."""
         marker_box = QGroupBox("Markers")
         self.marker_button = QPushButton("Add marker  (M)")
         self.marker_button.clicked.connect(lambda: self.add_marker())
@@ -447,28 +480,17 @@ class MainWindow(QMainWindow):
         marker_layout.addWidget(self.marker_button)
         marker_layout.addWidget(self.marker_note)
         marker_layout.addWidget(self.marker_list)
+        return marker_box
 
-        # source and channel settings
+    def _build_device_box(self) -> QGroupBox:
+        """Source (device) choice and channel setup."""
         device_box = QGroupBox("Source and channel")
         recent = [u for u in self.prefs.get("recent_sources", []) if isinstance(u, str)]
         self.device_panel = DevicePanel(self.setup, recent)
         self.device_panel.source_requested.connect(self.start_source)
         self.device_panel.setup_applied.connect(self.apply_setup)
         QVBoxLayout(device_box).addWidget(self.device_panel)
-
-        panel = QWidget()
-        col = QVBoxLayout(panel)
-        col.setContentsMargins(0, 0, 4, 0)
-        col.setSpacing(6)
-        for box in (session_box, target_box, sound_box, pacer_box, marker_box, device_box):
-            col.addWidget(box)
-        col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(panel)
-        scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(310)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        return scroll
+        return device_box
 
     def _build_actions(self) -> None:
         def action(text: str, keys: list[str], slot: Callable[[], Any]) -> QAction:
@@ -596,6 +618,8 @@ class MainWindow(QMainWindow):
         except (BiofeedbackError, OSError) as exc:
             self.banner.set_state(DeviceState.ERROR, f"could not start {url}: {exc}")
             return False
+        # the app log says which source the window opened (the bundle's smoke check waits for it)
+        log.info("window streaming from %s", url)
         self._start_audio()
         return True
 
@@ -656,9 +680,9 @@ class MainWindow(QMainWindow):
             self.channels_box.addWidget(card, 1)
             self.cards.append(card)
             value = remembered.get(name)
-            pending = not isinstance(value, (int, float)) or not value > 0
-            self.thresholds_uv.append(float(value) if not pending else 5.0)
-            self._auto_threshold_pending.append(pending)
+            usable = value if isinstance(value, (int, float)) and value > 0 else None
+            self.thresholds_uv.append(5.0 if usable is None else float(usable))
+            self._auto_threshold_pending.append(usable is None)
             spin = QDoubleSpinBox()
             spin.setRange(0.1, 5000.0)
             spin.setDecimals(1)
@@ -1076,12 +1100,16 @@ class MainWindow(QMainWindow):
         if bridge is None:
             return
         now = time.monotonic()
-        if bridge.new_rows and self.view == "clinician":
+        peaks, env_peaks = bridge.signal_peaks, bridge.envelope_peaks
+        if (
+            bridge.new_rows
+            and self.view == "clinician"
+            and peaks is not None
+            and env_peaks is not None
+        ):
             t_sig, t_env = bridge.t_peaks_s, bridge.t_columns_s
-            signal, envelope = bridge.signal_peaks.out, bridge.envelope_peaks.out  # type: ignore[union-attr]
+            signal, envelope = peaks.out, env_peaks.out
             marker_times = self._marker_times()
-            peaks = bridge.signal_peaks
-            assert peaks is not None
             end_column, fraction = peaks.total, peaks.fraction
             for c, card in enumerate(self.cards):
                 card.plot.set_data(t_sig, signal[c], t_env, envelope[c], end_column, fraction)
@@ -1090,10 +1118,10 @@ class MainWindow(QMainWindow):
                     bridge.level_uv[c], int(bridge.recent_flags[c]), bridge.trail(c)
                 )
         if self.view == "patient":
-            c = self._leading_channel()
-            if c is not None:
-                level, flags = bridge.latest(c)
-                self.patient.advance(level, self.thresholds_uv[c], flags, now)
+            lead = self._leading_channel()
+            if lead is not None:
+                level, flags = bridge.latest(lead)
+                self.patient.advance(level, self.thresholds_uv[lead], flags, now)
             else:
                 self.patient.pacer.advance(now)
 
@@ -1148,6 +1176,7 @@ class MainWindow(QMainWindow):
                 self._report_audio(failure)
         if self.session is not None:
             self._show_session_state()
+        sig_peaks, env_peaks = bridge.signal_peaks, bridge.envelope_peaks
         for c, card in enumerate(self.cards):
             card.gauge.set_readout(float(bridge.readout_uv[c]), int(bridge.quality_flags[c]))
             card.set_noise_floor(float(bridge.noise_floor_uv[c]))
@@ -1155,10 +1184,8 @@ class MainWindow(QMainWindow):
                 card.quality.set_waiting()
             else:
                 card.quality.set_flags(int(bridge.quality_flags[c]))
-            if self.view == "clinician":
-                card.plot.update_ranges(
-                    bridge.signal_peaks.out[c], bridge.envelope_peaks.out[c], self.thresholds_uv[c]
-                )
+            if self.view == "clinician" and sig_peaks is not None and env_peaks is not None:
+                card.plot.update_ranges(sig_peaks.out[c], env_peaks.out[c], self.thresholds_uv[c])
         if any(self._auto_threshold_pending) and bridge.elapsed_s >= AUTO_THRESHOLD_S:
             pending = list(self._auto_threshold_pending)
             saved = list(self.thresholds_uv)

@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
+    QFont,
     QFontMetricsF,
     QMouseEvent,
     QPainter,
@@ -31,32 +33,48 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from biofeedback.core.types import Flag
 from biofeedback.gui.theme import FONT_READOUT_PT, PALETTE, color, font
 
-_HEADER_HEIGHT = 0.0
-_FONT_BIG = _FONT_UNIT = _FONT_CAPTION = _FONT_LABEL = _FONT_TICK = None  # type: ignore[assignment]
-_FM_BIG = _FM_UNIT = _FM_LABEL = None  # type: ignore[assignment]
-_TRAIL_PEN: QPen | None = None
+
+@dataclass(frozen=True)
+class _Fonts:
+    """Fonts, metrics and the trail pen used on every frame, made once (after the QApplication)."""
+
+    big: QFont
+    unit: QFont
+    caption: QFont
+    label: QFont
+    tick: QFont
+    fm_big: QFontMetricsF
+    fm_unit: QFontMetricsF
+    fm_label: QFontMetricsF
+    header_height: float
+    trail_pen: QPen
 
 
-def _init_fonts() -> None:
-    """Fonts and metrics used on every frame, made once (after the QApplication exists)."""
-    global _HEADER_HEIGHT, _FONT_BIG, _FONT_UNIT, _FONT_CAPTION, _FONT_LABEL, _FONT_TICK
-    global _FM_BIG, _FM_UNIT, _FM_LABEL
-    if _FONT_BIG is not None:
-        return
-    _FONT_BIG = font(FONT_READOUT_PT, bold=True)
-    _FONT_UNIT = font(12)
-    _FONT_CAPTION = font(12, bold=True)
-    _FONT_LABEL = font(10)
-    _FONT_TICK = font(9)
-    _FM_BIG, _FM_UNIT, _FM_LABEL = (
-        QFontMetricsF(_FONT_BIG),
-        QFontMetricsF(_FONT_UNIT),
-        QFontMetricsF(_FONT_LABEL),
-    )
-    _HEADER_HEIGHT = _FM_BIG.height() + _FM_UNIT.height() + 14
-    global _TRAIL_PEN
-    _TRAIL_PEN = QPen(color(PALETTE.envelope_trace, 210), 1)
-    _TRAIL_PEN.setCosmetic(True)
+_FONTS: _Fonts | None = None
+
+
+def _fonts() -> _Fonts:
+    """The shared fonts (built on first use: Qt fonts need a QApplication)."""
+    global _FONTS
+    if _FONTS is None:
+        big, unit = font(FONT_READOUT_PT, bold=True), font(12)
+        label = font(10)
+        fm_big, fm_unit = QFontMetricsF(big), QFontMetricsF(unit)
+        trail_pen = QPen(color(PALETTE.envelope_trace, 210), 1)
+        trail_pen.setCosmetic(True)
+        _FONTS = _Fonts(
+            big=big,
+            unit=unit,
+            caption=font(12, bold=True),
+            label=label,
+            tick=font(9),
+            fm_big=fm_big,
+            fm_unit=fm_unit,
+            fm_label=QFontMetricsF(label),
+            header_height=fm_big.height() + fm_unit.height() + 14,
+            trail_pen=trail_pen,
+        )
+    return _FONTS
 
 
 #: How often the trail picture is redrawn (it scrolls slowly; the bar itself follows every frame).
@@ -141,7 +159,7 @@ class TensionGaugeWidget(QWidget):
         self._header_key: tuple | None = None
         #: State of the slow readout (the caption agrees with the number shown above it).
         self.caption_state = GaugeState.IDLE
-        _init_fonts()
+        _fonts()
         #: Called after every paint with this widget (benchmarks timestamp pixels with it).
         self.paint_listeners: list[Callable[[TensionGaugeWidget], None]] = []
         self.paint_count = 0
@@ -231,7 +249,7 @@ class TensionGaugeWidget(QWidget):
     def _header_height(self) -> float:
         if not self.show_number:
             return 8.0
-        return _HEADER_HEIGHT
+        return _fonts().header_height
 
     def _geometry(self) -> tuple[QRectF, QRectF]:
         key = (self.width(), self.height(), self.show_number)
@@ -324,23 +342,24 @@ class TensionGaugeWidget(QWidget):
         key = (self.width(), format_uv(self.readout_uv), self.caption, state)
         if self._header_key == key and self._header_pm is not None:
             return self._header_pm
-        pm = self._new_pixmap(self.width(), _HEADER_HEIGHT, opaque=True)
+        f = _fonts()
+        pm = self._new_pixmap(self.width(), f.header_height, opaque=True)
         p = QPainter(pm)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
         number = format_uv(self.readout_uv)
-        x, y = 12.0, _FM_BIG.ascent() + 2
-        p.setFont(_FONT_BIG)
+        x, y = 12.0, f.fm_big.ascent() + 2
+        p.setFont(f.big)
         p.setPen(color(PALETTE.text))
         p.drawText(QPointF(x, y), number)
-        p.setFont(_FONT_UNIT)
+        p.setFont(f.unit)
         p.setPen(color(PALETTE.text_muted))
-        p.drawText(QPointF(x + _FM_BIG.horizontalAdvance(number) + 6, y), "µV RMS")
-        p.setFont(_FONT_CAPTION)
+        p.drawText(QPointF(x + f.fm_big.horizontalAdvance(number) + 6, y), "µV RMS")
+        p.setFont(f.caption)
         p.setPen(
             color(self._state_color(state) if state != GaugeState.IDLE else PALETTE.text_muted)
         )
-        p.drawText(QPointF(x, y + _FM_UNIT.height() + 6), self.caption)
+        p.drawText(QPointF(x, y + f.fm_unit.height() + 6), self.caption)
         p.end()
         self._header_pm, self._header_key = pm, key
         return pm
@@ -348,15 +367,16 @@ class TensionGaugeWidget(QWidget):
     def _label(self, text: str) -> QPixmap:
         if self._label_key == text and self._label_pm is not None:
             return self._label_pm
-        w = _FM_LABEL.horizontalAdvance(text) + 10
-        h = _FM_LABEL.height() + 2
+        f = _fonts()
+        w = f.fm_label.horizontalAdvance(text) + 10
+        h = f.fm_label.height() + 2
         pm = self._new_pixmap(w, h)
         p = QPainter(pm)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(color(PALETTE.panel, 225))
         p.drawRoundedRect(QRectF(0, 0, w, h), 4, 4)
-        p.setFont(_FONT_LABEL)
+        p.setFont(f.label)
         p.setPen(color(PALETTE.text))
         p.drawText(QRectF(0, 0, w, h), Qt.AlignmentFlag.AlignCenter, text)
         p.end()
@@ -414,7 +434,7 @@ class TensionGaugeWidget(QWidget):
 
     def _paint_ticks(self, p: QPainter, body: QRectF) -> None:
         lo, hi = self._scale
-        p.setFont(_FONT_TICK)
+        p.setFont(_fonts().tick)
         p.setPen(color(PALETTE.text_muted, 190))
         decade = 10 ** math.floor(math.log10(lo))
         ticks = []
@@ -457,7 +477,7 @@ class TensionGaugeWidget(QWidget):
         self._trail_xy[:, 1] = body.bottom() - np.log(values / lo) * (
             body.height() / math.log(hi / lo)
         )
-        p.setPen(_TRAIL_PEN)
+        p.setPen(_fonts().trail_pen)
         p.drawPolyline(self._trail_poly)
 
     # -- threshold drag ------------------------------------------------------------------------

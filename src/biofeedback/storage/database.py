@@ -375,6 +375,18 @@ def _json_default(value: object) -> object:
     raise TypeError(f"cannot store {type(value).__name__} in the session database")
 
 
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT on ``cur`` just made.
+
+    sqlite3 sets ``lastrowid`` after every successful single-row INSERT; None would mean the
+    statement inserted nothing, which the callers' INSERT ... VALUES cannot do without raising.
+    """
+    rowid = cur.lastrowid
+    if rowid is None:
+        raise StorageError("the database did not report the id of the row just written")
+    return int(rowid)
+
+
 def _dumps(value: object) -> str:
     return json.dumps(value, default=_json_default, allow_nan=True, sort_keys=True)
 
@@ -764,7 +776,7 @@ class Database:
             cur = conn.execute(
                 f"INSERT INTO sessions ({names}) VALUES ({marks})", list(values.values())
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
     def update_session(self, session_id: int, **meta: Any) -> None:
         """Change session details (notes, pain ratings, site, ``hardware`` ...) after the fact."""
@@ -893,7 +905,7 @@ class Database:
                 "VALUES (?, ?, ?, ?, ?)",
                 (int(session_id), int(index), str(label), str(note or ""), time.time()),
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
     def markers(self, session_id: int) -> list[dict[str, Any]]:
         """Markers in sample order: dicts with id, sample_index, label, note, created_at."""
@@ -991,7 +1003,7 @@ class Database:
                     time.time(),
                 ),
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
     def threshold_log(self, session_id: int) -> list[dict[str, Any]]:
         """Threshold changes in sample order: sample_index, channel, old_uv, new_uv, reason."""

@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -244,14 +244,8 @@ def _read_header(lines: Iterator[str], path: Path) -> _TextLayout:
         fields = _split(stripped, delim)
         comma = delim == ";" and any("," in f for f in fields)
         values = [_parse_number(f.replace(",", ".") if comma else f) for f in fields]
-        if (
-            fields
-            and all(v is not None for v in values)
-            and not all(
-                math.isnan(v)
-                for v in values  # type: ignore[arg-type]
-            )
-        ):
+        numbers = [v for v in values if v is not None]
+        if fields and len(numbers) == len(values) and not all(math.isnan(v) for v in numbers):
             return _TextLayout(meta, header_candidates, stripped, delim, comma, len(fields))
         header_candidates.append(stripped)
     raise SourceURLError(f"{path}: found no rows of numbers: is this a recording exported as text?")
@@ -748,9 +742,18 @@ def _edf_equipment(path: Path) -> tuple[str, str] | None:
     return None
 
 
+class _EdfCounts(NamedTuple):
+    """A session EDF+ read back in ADC counts (see :func:`_edf_counts`)."""
+
+    channels: list[ChannelInfo]
+    bits: int
+    vref_v: float
+    counts: np.ndarray
+
+
 def _edf_counts(
     reader: Any, cols: list[int], kinds: list[ChannelKind], names: list[str], path: Path
-) -> tuple[list[ChannelInfo], int, float, np.ndarray] | str | None:
+) -> _EdfCounts | str | None:
     """Our EDF+ of a session in ADC counts: (channels, bits, vref, counts).
 
     The transducer field ends with the ADC facts (:data:`EDF_ADC_FACTS`) and the digital values
@@ -794,7 +797,7 @@ def _edf_counts(
                 path, "its digital or physical range no longer matches the ADC (edited?)"
             )
     counts = np.stack([reader.readSignal(i, digital=True) for i in cols], axis=1)
-    return channels, bits, vref, counts.astype(np.float64) + mid
+    return _EdfCounts(channels, bits, vref, counts.astype(np.float64) + mid)
 
 
 def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
@@ -808,7 +811,7 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
         raise SourceURLError(f"{path}: not a readable EDF/EDF+ file ({exc})") from None
     equipment = _edf_equipment(path)
     notes: list[str] = []
-    restored = None
+    restored: _EdfCounts | None = None
     try:
         labels = [reader.getLabel(i).strip() for i in range(reader.signals_in_file)]
         if opts.columns:
@@ -834,12 +837,13 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
             kinds = _kinds(opts.channels, len(cols), path)
             names = [labels[c] for c in cols]
         if equipment is not None and not _user_describes(opts) and dims == {"uV"}:
-            restored = _edf_counts(reader, cols, kinds, opts.names or names, path)
-            if isinstance(restored, str):
-                notes.append(restored)
-                restored = None
+            found = _edf_counts(reader, cols, kinds, opts.names or names, path)
+            if isinstance(found, str):
+                notes.append(found)
+            else:
+                restored = found
         if restored is not None:
-            samples = restored[3]
+            samples = restored.counts
         else:
             samples = np.stack([reader.readSignal(i, digital=False) for i in cols], axis=1).astype(
                 np.float64
@@ -858,7 +862,7 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
     if restored is not None:
         assert equipment is not None
         board = "" if equipment[1] in ("X", "file") else equipment[1]
-        info = _counts_info(info, restored[0], restored[1], restored[2], board)
+        info = _counts_info(info, restored.channels, restored.bits, restored.vref_v, board)
     flags = np.zeros(len(samples), dtype=np.uint16)
     end = len(samples)
     for onset, duration, text in zip(onsets, durations, texts, strict=False):

@@ -340,6 +340,15 @@ def compute_phase_metrics(
 # --------------------------------------------------------------------------- session summary
 
 
+def _weighted_pct_below(phases: list[PhaseMetrics]) -> float | None:
+    """% below over the phases' included samples (each phase weighted by its included count)."""
+    pairs = [(p.pct_below, p.n_included) for p in phases if p.pct_below is not None]
+    total = sum(n for _, n in pairs)
+    if not total:
+        return None
+    return sum(pct * n for pct, n in pairs) / total
+
+
 @dataclass
 class SessionSummary:
     """What a whole session measured; ``to_dict()`` is the JSON the CLI prints and stores."""
@@ -364,7 +373,8 @@ class SessionSummary:
     pain_before: float | None = None
     pain_after: float | None = None
     notes: list[str] = field(default_factory=list)
-    scored_channel: int | None = None  # output channel the measures are computed on
+    #: Output channel the measures are computed on: an index, or "max" / "mean" over channels.
+    scored_channel: int | str | None = None
 
     def _of_kind(self, *kinds: PhaseKind) -> list[PhaseMetrics]:
         names = {str(k) for k in kinds}
@@ -378,20 +388,12 @@ class SessionSummary:
     @property
     def training_pct_below(self) -> float | None:
         """% below over all training samples (trials weighted by their included samples)."""
-        trials = [p for p in self._of_kind(PhaseKind.TRAIN) if p.pct_below is not None]
-        total = sum(p.n_included for p in trials)
-        if not total:
-            return None
-        return sum(p.pct_below * p.n_included for p in trials) / total  # type: ignore[operator]
+        return _weighted_pct_below(self._of_kind(PhaseKind.TRAIN))
 
     @property
     def transfer_pct_below(self) -> float | None:
         """% below in the transfer phase(s) (without feedback), included-sample weighted."""
-        phases = [p for p in self._of_kind(PhaseKind.TRANSFER) if p.pct_below is not None]
-        total = sum(p.n_included for p in phases)
-        if not total:
-            return None
-        return sum(p.pct_below * p.n_included for p in phases) / total  # type: ignore[operator]
+        return _weighted_pct_below(self._of_kind(PhaseKind.TRANSFER))
 
     @property
     def recovery_s(self) -> float | None:
@@ -494,9 +496,11 @@ def patient_summary_text(summary: SessionSummary) -> str:
     transfer = summary.transfer_pct_below
     if transfer is not None:
         out.append(f"Without the display you stayed relaxed {_pct(transfer)} of the time.")
-    baselines = [p for p in summary._of_kind(PhaseKind.BASELINE) if p.median_uv is not None]
-    if len(baselines) >= 2 and baselines[0].median_uv:
-        first, last = baselines[0].median_uv, baselines[-1].median_uv
+    baselines = [
+        p.median_uv for p in summary._of_kind(PhaseKind.BASELINE) if p.median_uv is not None
+    ]
+    if len(baselines) >= 2 and baselines[0]:
+        first, last = baselines[0], baselines[-1]
         change = 100.0 * (last - first) / first
         word = "lower" if change < 0 else "higher"
         out.append(
@@ -504,7 +508,7 @@ def patient_summary_text(summary: SessionSummary) -> str:
             f"({abs(change):.0f} % {word})."
         )
     elif baselines:
-        out.append(f"Resting tension: {baselines[0].median_uv:.1f} uV.")
+        out.append(f"Resting tension: {baselines[0]:.1f} uV.")
     # A release after a "tense" phase without a contraction has nothing to compare.
     releases = [
         p
@@ -537,8 +541,8 @@ def patient_summary_text(summary: SessionSummary) -> str:
             out.append(f"After tensing, your {body} did not fully settle within the rest time.")
     breaks = sum(p.prompts for p in summary.phases)
     if breaks:
-        times = "once" if breaks == 1 else f"{breaks} times"
-        out.append(f"You were reminded to take a micro-break {times}.")
+        how_often = "once" if breaks == 1 else f"{breaks} times"
+        out.append(f"You were reminded to take a micro-break {how_often}.")
     if summary.pain_before is not None and summary.pain_after is not None:
         out.append(f"Pain: {summary.pain_before:g} out of 10 before, {summary.pain_after:g} after.")
     elif summary.pain_before is not None:

@@ -813,32 +813,35 @@ class SessionRunner:
         else:
             rec.scored[a:b] = False
             rec.below[a:b] = False
-        if rec.pair_env is not None:
+        if rec.pair_env is not None and rec.pair_inc is not None:
             cols = self._pair_cols
             rec.pair_env[a:b] = env[:, cols]
             rec.pair_inc[a:b] = (fl[:, cols] == 0) & np.isfinite(env[:, cols])
-        if rec.all_env is not None:
+        if rec.all_env is not None and rec.all_inc is not None:
             rec.all_env[a:b] = env
             rec.all_inc[a:b] = (fl == 0) & np.isfinite(env)
         rec.n = b
         rec.threshold_last = thr
-        if thr is not None and rec.phase.micro_break_after_s:
-            self._micro_break(rec, inc, below, events)
+        after_s = rec.phase.micro_break_after_s
+        if thr is not None and after_s:
+            self._micro_break(rec, after_s, inc, below, events)
 
     def _micro_break(
         self,
         rec: _PhaseRecord,
+        after_s: float,
         inc: np.ndarray,
         below: np.ndarray,
         events: list[RunnerEvent],
     ) -> None:
-        """Prompt after ``micro_break_after_s`` of included samples without a gap.
+        """Prompt after ``after_s`` (the phase's ``micro_break_after_s``) of included samples
+        without a gap.
 
         A gap (>= gap_min_s continuously below threshold) restarts the count; excluded samples
         neither count nor restart it; short dips below threshold count as tense time.
         """
         n = len(inc)
-        limit_n = max(1, round(rec.phase.micro_break_after_s * self.fs_hz))
+        limit_n = max(1, round(after_s * self.fs_hz))
         idx = np.arange(n)
         last_not_below = np.maximum.accumulate(np.where(~below, idx, -1))
         run = np.where(last_not_below >= 0, idx - last_not_below, idx + 1 + rec.below_run)
@@ -982,9 +985,10 @@ class SessionRunner:
         if phase.kind == PhaseKind.RELEASE and prev_kind == PhaseKind.TENSE and prev is not None:
             contraction_mean = prev.mean_uv
         pairs = None
-        if rec.pair_env is not None:
+        pair_env, pair_inc = rec.pair_env, rec.pair_inc
+        if pair_env is not None and pair_inc is not None:
             pairs = [
-                (pair, rec.pair_env[:n, [i, j]], rec.pair_inc[:n, [i, j]])
+                (pair, pair_env[:n, [i, j]], pair_inc[:n, [i, j]])
                 for pair, (i, j) in zip(self.protocol.asymmetry_pairs, self._pair_pos, strict=True)
             ]
         any_scored = bool(rec.scored[:n].any()) or rec.threshold_last is not None
@@ -1076,6 +1080,9 @@ class SessionRunner:
     def _calibrate_noise(
         self, rec: _PhaseRecord, metrics: PhaseMetrics, events: list[RunnerEvent]
     ) -> None:
+        all_env, all_inc = rec.all_env, rec.all_inc
+        if all_env is None or all_inc is None:  # only a noise-floor phase records every channel
+            return
         n = rec.n
         name = rec.phase.name
         min_n = MIN_CALIBRATION_S * self.fs_hz
@@ -1084,10 +1091,10 @@ class SessionRunner:
         adopted: list[bool] = []
         max_x = self.protocol.threshold.max_noise_floor_x
         for c in range(values.size):
-            inc = rec.all_inc[:n, c]
+            inc = all_inc[:n, c]
             value = None
             if np.count_nonzero(inc) >= min_n:
-                value = estimate_noise_floor(rec.all_env[:n, c][inc], float(values[c]))
+                value = estimate_noise_floor(all_env[:n, c][inc], float(values[c]))
             measured.append(value)
             if value is None:
                 self._warn(
