@@ -18,6 +18,8 @@ from typing import BinaryIO
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.table import Table
+from matplotlib.transforms import Bbox
 
 from biofeedback import __version__
 from biofeedback.errors import StorageError
@@ -315,35 +317,44 @@ def _table(
     ax = fig.add_axes((0.06, top - height, 0.88, height))
     ax.axis("off")
     total = sum(widths)
-    table = ax.table(
-        cellText=rows or [[""] * len(header)],
-        colLabels=header,
-        colWidths=[w / total for w in widths],
-        bbox=(0.0, 0.0, 1.0, 1.0),
-        cellLoc="right",
-        colLoc="right",
-    )
+    norm = [w / total for w in widths]
+    table = Table(ax, bbox=Bbox.from_bounds(0.0, 0.0, 1.0, 1.0))
+    for r, cells in enumerate([header, *(rows or [[""] * len(header)])]):
+        for c, text in enumerate(cells):
+            # text columns read better left-aligned (the side the padding goes on follows)
+            loc = "left" if c in left_cols else "right"
+            cell = table.add_cell(
+                r, c, width=norm[c], height=header_h if r == 0 else _ROW_H, text=text, loc=loc
+            )
+            cell.PAD = 0.008 / norm[c]  # the same small padding in every column, wide or narrow
+            cell.set_edgecolor("#e3e8eb")
+            cell.set_linewidth(0.5)
+            cell.get_text().set_color(MUTED if r == 0 else INK)
+            if r == 0:
+                cell.set_facecolor("#f4f6f7")
+                cell.get_text().set_fontweight("bold")
     table.auto_set_font_size(False)
     table.set_fontsize(fontsize)
-    norm = [w / total for w in widths]
-    for (r, c), cell in table.get_celld().items():
-        cell.set_height(header_h if r == 0 else _ROW_H)
-        cell.PAD = 0.008 / norm[c]  # the same small padding in every column, wide or narrow
-        cell.set_edgecolor("#e3e8eb")
-        cell.set_linewidth(0.5)
-        cell.get_text().set_color(MUTED if r == 0 else INK)
-        if c in left_cols:
-            cell._loc = "left"  # text columns read better left-aligned (padding side)
-            cell.get_text().set_horizontalalignment("left")
-        if r == 0:
-            cell.set_facecolor("#f4f6f7")
-            cell.get_text().set_weight("bold")
+    ax.add_table(table)
     return top - height
 
 
 def render_pdf(data: ReportData, path: Path | str | BinaryIO) -> None:
     """An A4 PDF: overview and plots, the per-phase table, thresholds, markers, trends, notes."""
     pages = _Pages(data)
+    _pdf_overview(pages, data)
+    _pdf_plots(pages, data)
+    _pdf_tables(pages, data)
+    _pdf_trends(pages, data)
+    pages.need(0.06)
+    pages.heading("Notes")
+    for line in data.notes.splitlines() or ["-"]:
+        pages.text(line)
+    pages.finish(path)
+
+
+def _pdf_overview(pages: _Pages, data: ReportData) -> None:
+    """Warnings, then the session details and summary beside the recording and processing."""
     fig = pages.fig
     for warning in data.warnings[:3]:
         pages.text(warning, size=7.5, colour="#9a5a1a")
@@ -362,6 +373,9 @@ def render_pdf(data: ReportData, path: Path | str | BinaryIO) -> None:
     right_end = _kv_block(fig, right_x, pages.y, data.recording_rows, 0.12, 44)
     pages.y = min(left_end, right_end) - 0.015
 
+
+def _pdf_plots(pages: _Pages, data: ReportData) -> None:
+    """The envelope with its phases, then trial success and the threshold history side by side."""
     pages.need(0.3)
     pages.heading("Envelope with phases")
     env_h = 0.2
@@ -379,7 +393,9 @@ def render_pdf(data: ReportData, path: Path | str | BinaryIO) -> None:
     draw_thresholds(ax2, data)
     pages.y = top - plot_h - 0.06
 
-    # Per-phase table, threshold changes and markers flow over as many pages as they need.
+
+def _pdf_tables(pages: _Pages, data: ReportData) -> None:
+    """Per-phase measures, threshold changes and markers (flowing over as many pages as needed)."""
     if data.phases:
         pages.table(
             "Per-phase measures",
@@ -425,7 +441,9 @@ def render_pdf(data: ReportData, path: Path | str | BinaryIO) -> None:
             left_cols=(0, 1, 2),
         )
 
-    # Trends across sessions, then notes.
+
+def _pdf_trends(pages: _Pages, data: ReportData) -> None:
+    """Trend plots across the subject's sessions, their text, and the table of sessions."""
     pages.need(0.3)
     pages.heading("Trends across this subject's sessions")
     axes = [pages.fig.add_axes((0.09 + i * 0.305, pages.y - 0.2, 0.24, 0.17)) for i in range(3)]
@@ -464,11 +482,6 @@ def render_pdf(data: ReportData, path: Path | str | BinaryIO) -> None:
             [0.09, 0.13, 0.22, 0.11, 0.1, 0.11, 0.12, 0.12],
             left_cols=(0, 1, 2),
         )
-    pages.need(0.06)
-    pages.heading("Notes")
-    for line in data.notes.splitlines() or ["-"]:
-        pages.text(line)
-    pages.finish(path)
 
 
 def _kv_block(

@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from biofeedback.reports.data import ReportData
 
@@ -91,7 +92,7 @@ def draw_envelope(ax: Axes, data: ReportData) -> None:
     )
     top = max(top * 1.15, 1.0)
     span_min = max(minutes[-1] if len(minutes) else 1.0, 1e-6)
-    fig = ax.get_figure()
+    fig = ax.get_figure(root=True)
     axes_w_in = fig.get_size_inches()[0] * ax.get_position().width if fig is not None else 7.0
     last_label_x = -np.inf  # right edge (fraction of the axis) of the last label drawn
     for row in data.phases:
@@ -250,7 +251,9 @@ def draw_trends(axes: list[Axes], data: ReportData) -> None:
             )
         ax.set_xlabel("session number", fontsize=8)
         style_axes(ax)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        locator = ax.xaxis.get_major_locator()
+        if isinstance(locator, MaxNLocator):  # the default AutoLocator is one
+            locator.set_params(integer=True)
 
 
 def figure_svg(fig: Figure) -> str:
