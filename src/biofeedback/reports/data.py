@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from biofeedback.core.hardware import BOARDS
+from biofeedback.dsp.pipeline import Pipeline
 from biofeedback.storage.database import Database, SessionRecord
 from biofeedback.storage.export import (
     describe_processing,
@@ -253,16 +254,46 @@ def envelope_overview(
 def collect(db: Database, session_id: int) -> ReportData:
     """Gather the report's contents for one stored session."""
     record = db.get_session(session_id)
-    info = record.info
     summary = record.summary or {}
-    hw = {**{k: v for k, v in info.extra.items()}, **(record.hardware or {})}
     phases = db.phases(session_id)
-    origin = record.first_index or 0
-    fs = info.fs_hz
     notes: list[str] = []
     pipeline = pipeline_for(record, notes)
     described = pipeline.describe()
+    session_rows = _session_rows(record, phases)
+    envelope = envelope_overview(db, record)
+    recording_rows = _recording_rows(db, record, pipeline, described, envelope, phases)
+    rows = _phase_rows(record, phases)
+    scored = scored_channel_text(summary.get("scored_channel"), envelope.names)
+    trials = [(str(p.get("name")), p.get("pct_below")) for p in phases if p.get("kind") == "train"]
+    trend = subject_trend(db, record.subject_id)
+    warnings = [*notes, *described.get("warnings", [])]
+    if record.status == "interrupted":
+        warnings.insert(
+            0, "This session was interrupted; measures cover the part that was recorded."
+        )
+    return ReportData(
+        record=record,
+        title="EMG biofeedback session report",
+        session_rows=session_rows,
+        recording_rows=recording_rows,
+        summary_rows=_summary_rows(summary, phases),
+        phases=rows,
+        scored_channel=scored,
+        phase_dicts=phases,
+        thresholds=db.threshold_log(session_id),
+        trial_success=trials,
+        markers=db.markers(session_id),
+        envelope=envelope,
+        trend=trend,
+        trend_text=trend_sentences(trend),
+        notes=notes_text(record.notes, summary),
+        warnings=warnings,
+        generated=dt.datetime.now().strftime("%d %b %Y %H:%M"),
+    )
 
+
+def _session_rows(record: SessionRecord, phases: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Who, when, which protocol and muscle, electrodes, techniques used, pain ratings."""
     kinds = {p.get("kind", "") for p in phases}
     techniques = []
     if "breathing" in kinds or "breathing" in record.protocol:
@@ -270,8 +301,7 @@ def collect(db: Database, session_id: int) -> ReportData:
     if kinds & {"tense", "release"} or record.protocol == "pmr":
         techniques.append("progressive muscle relaxation")
     pain = f"{fmt(record.pain_before, 0)} before, {fmt(record.pain_after, 0)} after (0-10)"
-
-    session_rows = [
+    return [
         ("Subject (pseudonym)", record.subject_id or "-"),
         ("Session", f"{record.id} ({record.status})"),
         ("Date", _date(record.started_at)),
@@ -284,13 +314,25 @@ def collect(db: Database, session_id: int) -> ReportData:
         ("Breathing / PMR", ", ".join(techniques) or "not used"),
         ("Pain rating", pain),
     ]
+
+
+def _recording_rows(
+    db: Database,
+    record: SessionRecord,
+    pipeline: Pipeline,
+    described: dict[str, Any],
+    envelope: EnvelopeOverview,
+    phases: list[dict[str, Any]],
+) -> list[tuple[str, str]]:
+    """Sensor, board and ADC, supply and isolation, channels, rate, filters, noise floor."""
+    info = record.info
+    hw = {**{k: v for k, v in info.extra.items()}, **(record.hardware or {})}
     board_adc = board_text(info.board, info.adc_bits, info.vref_v, info.units)
     sensor = str(hw.get("sensor") or hw.get("myoware_version") or "2.0")
     if not sensor.lower().startswith("myoware"):
         sensor = f"MyoWare {sensor}"
     pot = hw.get("pot_kohm")
     supply = hw.get("supply_v")
-    envelope = envelope_overview(db, record)
     floor_text = noise_floor_text(
         described["outputs"],
         envelope.noise_floor_uv,
@@ -298,7 +340,8 @@ def collect(db: Database, session_id: int) -> ReportData:
         adopted_floors(phases, len(pipeline.outputs)),
     )
     channels = ", ".join(f"{c.name} ({c.kind.value}, gain {c.gain:g})" for c in info.channels)
-    recording_rows = [
+    baseline = (record.summary or {}).get("baseline_uv")
+    return [
         (
             "Sensor",
             f"{sensor}" + (f", gain pot {float(pot):g} kOhm" if pot not in (None, "") else ""),
@@ -309,19 +352,21 @@ def collect(db: Database, session_id: int) -> ReportData:
             f"{f'{float(supply):g} V' if supply not in (None, '') else '-'} / {record.isolation_mode or '-'}",
         ),
         ("Channels", channels),
-        ("Sampling rate", f"{fs:g} Hz" + (" (estimated)" if info.fs_estimated else "")),
+        ("Sampling rate", f"{info.fs_hz:g} Hz" + (" (estimated)" if info.fs_estimated else "")),
         ("Filters", describe_processing(record, pipeline)),
         ("Amplitude", "uV RMS referred to the electrodes, noise floor removed in quadrature"),
         ("Noise floor", floor_text),
-    ]
-    baseline = summary.get("baseline_uv")
-    recording_rows.append(
         (
             "Normalisation",
             f"absolute uV; session baseline {fmt(baseline)} uV" if baseline else "absolute uV",
-        )
-    )
+        ),
+    ]
 
+
+def _phase_rows(record: SessionRecord, phases: list[dict[str, Any]]) -> list[PhaseRow]:
+    """One row of the per-phase table per stored phase (times relative to the recording start)."""
+    origin = record.first_index or 0
+    fs = record.info.fs_hz
     rows = []
     for p in phases:
         start = p.get("start_index")
@@ -342,41 +387,18 @@ def collect(db: Database, session_id: int) -> ReportData:
                 end_s=end_s,
             )
         )
-    scored = scored_channel_text(summary.get("scored_channel"), envelope.names)
-    trials = [(str(p.get("name")), p.get("pct_below")) for p in phases if p.get("kind") == "train"]
-    excluded = summary.get("pct_excluded")
-    summary_rows = [
-        ("Baseline (resting)", f"{fmt(baseline)} uV"),
+    return rows
+
+
+def _summary_rows(summary: dict[str, Any], phases: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Baseline, % below threshold (training and transfer), recovery time, % excluded."""
+    return [
+        ("Baseline (resting)", f"{fmt(summary.get('baseline_uv'))} uV"),
         ("Below threshold, training", f"{fmt(summary.get('training_pct_below'), 1)} % of the time"),
         (
             "Below, transfer (no feedback)",
             f"{fmt(summary.get('transfer_pct_below'), 1)} % of the time",
         ),
         ("Recovery time", recovery_text(summary.get("recovery_s"), phases)),
-        ("Excluded (artefact, gaps)", f"{fmt(excluded, 1)} %"),
+        ("Excluded (artefact, gaps)", f"{fmt(summary.get('pct_excluded'), 1)} %"),
     ]
-    trend = subject_trend(db, record.subject_id)
-    warnings = [*notes, *described.get("warnings", [])]
-    if record.status == "interrupted":
-        warnings.insert(
-            0, "This session was interrupted; measures cover the part that was recorded."
-        )
-    return ReportData(
-        record=record,
-        title="EMG biofeedback session report",
-        session_rows=session_rows,
-        recording_rows=recording_rows,
-        summary_rows=summary_rows,
-        phases=rows,
-        scored_channel=scored,
-        phase_dicts=phases,
-        thresholds=db.threshold_log(session_id),
-        trial_success=trials,
-        markers=db.markers(session_id),
-        envelope=envelope,
-        trend=trend,
-        trend_text=trend_sentences(trend),
-        notes=notes_text(record.notes, summary),
-        warnings=warnings,
-        generated=dt.datetime.now().strftime("%d %b %Y %H:%M"),
-    )
