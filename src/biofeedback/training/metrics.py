@@ -293,6 +293,39 @@ def compute_phase_metrics(
         threshold_uv=threshold_uv,
         threshold_start_uv=threshold_start_uv,
     )
+    _add_below_and_gaps(m, env, inc, below, scored, measures, fs_hz)
+    if recovery_level_uv is not None:
+        m.recovery_level_uv = recovery_level_uv
+        m.recovery_s = recovery_time(
+            env,
+            inc,
+            recovery_level_uv,
+            fs_hz,
+            measures.recovery_hold_s,
+            measures.recovery_smooth_s,
+            envelope_delay_s,
+        )
+    if contraction_mean_uv is not None and m.mean_uv:
+        m.contrast_ratio = contraction_mean_uv / m.mean_uv
+    _add_asymmetry(m, pairs or [])
+    return m
+
+
+def _add_below_and_gaps(
+    m: PhaseMetrics,
+    env: np.ndarray,
+    inc: np.ndarray,
+    below: np.ndarray | None,
+    scored: np.ndarray | None,
+    measures: MeasureSettings,
+    fs_hz: float,
+) -> None:
+    """% time below threshold, gaps per minute and relative rest time (see compute_phase_metrics).
+
+    Gaps are counted on a fixed ``measures.gap_threshold_uv`` when one is set (relative to the
+    included samples), else on the live threshold (relative to the scored samples).
+    """
+    n_inc = int(np.count_nonzero(inc))
     sc = inc if scored is None else np.asarray(scored, dtype=bool)
     n_sc = int(np.count_nonzero(sc))
     gap_below, n_gap_base = None, 0
@@ -308,20 +341,13 @@ def compute_phase_metrics(
         m.gaps = gaps
         m.gaps_per_min = gaps / (n_gap_base / fs_hz / 60.0)
         m.rest_time_pct = 100.0 * gap_samples / n_gap_base
-    if recovery_level_uv is not None:
-        m.recovery_level_uv = recovery_level_uv
-        m.recovery_s = recovery_time(
-            env,
-            inc,
-            recovery_level_uv,
-            fs_hz,
-            measures.recovery_hold_s,
-            measures.recovery_smooth_s,
-            envelope_delay_s,
-        )
-    if contraction_mean_uv is not None and m.mean_uv:
-        m.contrast_ratio = contraction_mean_uv / m.mean_uv
-    for (left, right), pair_env, pair_inc in pairs or []:
+
+
+def _add_asymmetry(
+    m: PhaseMetrics, pairs: list[tuple[tuple[int, int], np.ndarray, np.ndarray]]
+) -> None:
+    """Left/right means and asymmetry % per channel pair over samples included on both sides."""
+    for (left, right), pair_env, pair_inc in pairs:
         both = pair_inc[:, 0] & pair_inc[:, 1]
         if not both.any():
             value, lmean, rmean = None, None, None
@@ -334,7 +360,6 @@ def compute_phase_metrics(
         )
     if m.asymmetry:
         m.asymmetry_pct = m.asymmetry[0]["pct"]
-    return m
 
 
 # --------------------------------------------------------------------------- session summary

@@ -1010,29 +1010,7 @@ class _Parser:
     ) -> Phase:
         where = self.where(item, label)
         self.check_keys(item, _PHASE_KEYS, where)
-        if "kind" not in item:
-            raise self.fail(
-                where,
-                f"missing required key 'kind': one of {', '.join(k.value for k in PhaseKind)}",
-            )
-        raw_kind = item["kind"]
-        try:
-            kind = PhaseKind(raw_kind)
-        except ValueError:
-            close = difflib.get_close_matches(str(raw_kind), [k.value for k in PhaseKind], n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise self.fail(
-                where,
-                f"kind {raw_kind!r} is not allowed{hint}: choose one of "
-                f"{', '.join(k.value for k in PhaseKind)}",
-            ) from None
-        for key, kinds in _KEY_KINDS.items():
-            if key in item and kind not in kinds:
-                raise self.fail(
-                    where,
-                    f"{key} is not allowed on a {kind} phase (only on "
-                    f"{', '.join(sorted(k.value for k in kinds))} phases)",
-                )
+        kind = self.phase_kind(item, where)
         name = self.text(item, "name", where, kind.value) or kind.value
         if "duration" not in item:
             raise self.fail(where, "missing required key 'duration' (e.g. duration = \"4 min\")")
@@ -1042,42 +1020,8 @@ class _Parser:
             raise self.fail(where, f"duration {exc}") from None
         instruction = self.text(item, "instruction", where, DEFAULT_INSTRUCTION[kind])
         note = self.text(item, "note", where)
-        feedback = DEFAULT_FEEDBACK[kind]
-        if "feedback" in item:
-            try:
-                feedback = Feedback(item["feedback"])
-            except ValueError:
-                raise self.fail(
-                    where,
-                    f"feedback {item['feedback']!r} is not allowed: choose one of "
-                    f"{', '.join(f.value for f in Feedback)}",
-                ) from None
-        if kind == PhaseKind.TRANSFER and feedback != Feedback.NONE:
-            raise self.fail(
-                where,
-                f"feedback '{feedback}' is not allowed: a transfer phase is without feedback "
-                '(use kind = "train" for a trial with feedback)',
-            )
-        if kind == PhaseKind.TRAIN and feedback == Feedback.NONE:
-            raise self.fail(
-                where,
-                "feedback 'none' is not allowed on a train phase: use visual, audio or both, "
-                'or kind = "transfer" for a trial without feedback',
-            )
-        target = None
-        rule = None
-        if kind == PhaseKind.TRAIN:
-            target = threshold.target
-            if "target" in item:
-                try:
-                    target = parse_target(item["target"])
-                except ValueError as exc:
-                    raise self.fail(where, f"target {exc}") from None
-            rule = shaping
-            if "shaping" in item:
-                rule = self.shaping(item["shaping"], f"{where}: shaping", shaping)
-            if not rule.enabled:
-                rule = None
+        feedback = self.phase_feedback(item, where, kind)
+        target, rule = self.train_target(item, where, kind, threshold, shaping)
         pacer = None
         if kind == PhaseKind.BREATHING:
             pacer = DEFAULT_PACER_BPM
@@ -1106,6 +1050,84 @@ class _Parser:
             note=note,
             label=label,
         )
+
+    def phase_kind(self, item: Mapping[str, Any], where: str) -> PhaseKind:
+        """The phase's kind, and a check that its keys are allowed on that kind."""
+        if "kind" not in item:
+            raise self.fail(
+                where,
+                f"missing required key 'kind': one of {', '.join(k.value for k in PhaseKind)}",
+            )
+        raw_kind = item["kind"]
+        try:
+            kind = PhaseKind(raw_kind)
+        except ValueError:
+            close = difflib.get_close_matches(str(raw_kind), [k.value for k in PhaseKind], n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise self.fail(
+                where,
+                f"kind {raw_kind!r} is not allowed{hint}: choose one of "
+                f"{', '.join(k.value for k in PhaseKind)}",
+            ) from None
+        for key, kinds in _KEY_KINDS.items():
+            if key in item and kind not in kinds:
+                raise self.fail(
+                    where,
+                    f"{key} is not allowed on a {kind} phase (only on "
+                    f"{', '.join(sorted(k.value for k in kinds))} phases)",
+                )
+        return kind
+
+    def phase_feedback(self, item: Mapping[str, Any], where: str, kind: PhaseKind) -> Feedback:
+        """The phase's feedback (the kind's default unless given); transfer has none, train some."""
+        feedback = DEFAULT_FEEDBACK[kind]
+        if "feedback" in item:
+            try:
+                feedback = Feedback(item["feedback"])
+            except ValueError:
+                raise self.fail(
+                    where,
+                    f"feedback {item['feedback']!r} is not allowed: choose one of "
+                    f"{', '.join(f.value for f in Feedback)}",
+                ) from None
+        if kind == PhaseKind.TRANSFER and feedback != Feedback.NONE:
+            raise self.fail(
+                where,
+                f"feedback '{feedback}' is not allowed: a transfer phase is without feedback "
+                '(use kind = "train" for a trial with feedback)',
+            )
+        if kind == PhaseKind.TRAIN and feedback == Feedback.NONE:
+            raise self.fail(
+                where,
+                "feedback 'none' is not allowed on a train phase: use visual, audio or both, "
+                'or kind = "transfer" for a trial without feedback',
+            )
+        return feedback
+
+    def train_target(
+        self,
+        item: Mapping[str, Any],
+        where: str,
+        kind: PhaseKind,
+        threshold: ThresholdSettings,
+        shaping: ShapingRule,
+    ) -> tuple[Target | None, ShapingRule | None]:
+        """A train phase's target and shaping rule (the protocol's unless the phase overrides)."""
+        target = None
+        rule = None
+        if kind == PhaseKind.TRAIN:
+            target = threshold.target
+            if "target" in item:
+                try:
+                    target = parse_target(item["target"])
+                except ValueError as exc:
+                    raise self.fail(where, f"target {exc}") from None
+            rule = shaping
+            if "shaping" in item:
+                rule = self.shaping(item["shaping"], f"{where}: shaping", shaping)
+            if not rule.enabled:
+                rule = None
+        return target, rule
 
     def advise(self, kind: PhaseKind, duration_s: float, where: str) -> None:
         """Warnings (not errors) where a value departs from SPEC.md 3 practice."""
