@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devices"))
 from fake_board import FakeBoard, TextBoard
 
 from biofeedback.cli import main
-from biofeedback.devices import discovery
+from biofeedback.devices import ports as port_listing
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="pty-based tests need POSIX")
 
@@ -22,7 +22,7 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="pty-based tests
 @pytest.fixture
 def fake_ports(monkeypatch):
     ports: list[SimpleNamespace] = []
-    monkeypatch.setattr(discovery, "comports", lambda: list(ports))
+    monkeypatch.setattr(port_listing, "comports", lambda: list(ports))
     return ports
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from fake_board import FakeBoard, TextBoard
 
-from biofeedback.devices import discovery
+from biofeedback.devices import discovery, ports
 from biofeedback.devices.registry import open_device
 from biofeedback.devices.serial_device import SerialDevice
 from biofeedback.errors import DeviceError
@@ -28,9 +28,9 @@ def port(
 @pytest.fixture
 def fake_ports(monkeypatch):
     """Replace the OS port listing; returns the list to fill."""
-    ports: list[SimpleNamespace] = []
-    monkeypatch.setattr(discovery, "comports", lambda: list(ports))
-    return ports
+    listed: list[SimpleNamespace] = []
+    monkeypatch.setattr(ports, "comports", lambda: list(listed))
+    return listed
 
 
 def test_candidates_by_vendor_id(fake_ports):
@@ -43,23 +43,23 @@ def test_candidates_by_vendor_id(fake_ports):
             port("/dev/ttyACM2", 0x2E8A, 0x000A, "Pico"),
         ]
     )
-    ports = discovery.list_ports()
-    assert [p.device for p in ports] == [
+    found = ports.list_ports()
+    assert [p.device for p in found] == [
         "/dev/ttyACM0",
         "/dev/ttyACM2",
         "/dev/ttyUSB0",
         "/dev/ttyACM1",
         "/dev/ttyS0",
     ]
-    assert [p.candidate for p in ports] == [True, True, True, False, False]
-    assert ports[0].label() == "/dev/ttyACM0 (Arduino [2341:0043])"
-    assert ports[2].vendor == "WCH CH340 USB-serial"
-    assert [p.device for p in discovery.candidate_ports()] == [
+    assert [p.candidate for p in found] == [True, True, True, False, False]
+    assert found[0].label() == "/dev/ttyACM0 (Arduino [2341:0043])"
+    assert found[2].vendor == "WCH CH340 USB-serial"
+    assert [p.device for p in ports.candidate_ports()] == [
         "/dev/ttyACM0",
         "/dev/ttyACM2",
         "/dev/ttyUSB0",
     ]
-    assert "available ports: /dev/ttyACM0 (Arduino" in discovery.describe_available_ports()
+    assert "available ports: /dev/ttyACM0 (Arduino" in ports.describe_available_ports()
 
 
 @pytest.mark.parametrize(
@@ -75,12 +75,12 @@ def test_candidates_by_vendor_id(fake_ports):
     ],
 )
 def test_known_vendors(vid, vendor):
-    p = discovery.PortInfo("/dev/x", vid=vid, pid=1)
+    p = ports.PortInfo("/dev/x", vid=vid, pid=1)
     assert p.candidate and p.vendor == vendor
 
 
 def test_no_ports_message_points_to_cable_and_simulator(fake_ports):
-    text = discovery.describe_available_ports()
+    text = ports.describe_available_ports()
     assert "no serial ports found" in text and "charge-only" in text and "sim://" in text
 
 

@@ -201,9 +201,9 @@ def test_lost_frames_become_marked_gaps(tmp_path):
 
 
 def test_a_very_long_gap_is_capped_and_the_stream_stays_contiguous(tmp_path, monkeypatch):
-    from biofeedback.devices import serial_device
+    from biofeedback.devices import stream_index
 
-    monkeypatch.setattr(serial_device, "MAX_GAP_FILL_S", 0.05)  # 50 samples at 1 kHz
+    monkeypatch.setattr(stream_index, "MAX_GAP_FILL_S", 0.05)  # 50 samples at 1 kHz
     with FakeBoard(tmp_path, drop=lambda k: 5 <= k < 15) as board:
         device = open_device(board.url)
         col = stream(device, samples=400)
@@ -317,7 +317,7 @@ def test_open_error_messages(code, text, match, monkeypatch):
     monkeypatch.setattr(sys, "platform", "linux")
     device = SerialDevice("/dev/ttyACM0")
     exc = serial.SerialException(code, text) if code else serial.SerialException(text)
-    assert match in str(device._open_error(exc))
+    assert match in str(device.transport.open_error(exc))
 
 
 def test_silent_port(tmp_path):

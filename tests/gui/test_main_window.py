@@ -332,13 +332,13 @@ def test_bad_source_is_reported_in_the_banner_not_raised(qtbot):
 
 
 def test_detected_board_is_offered_as_auto(monkeypatch):
-    from biofeedback.devices import discovery
+    from biofeedback.devices import ports
 
-    port = discovery.PortInfo("/dev/ttyACM0", "Arduino Uno", vid=0x2341, pid=0x0043)
-    monkeypatch.setattr(discovery, "comports", lambda: [port])
+    port = ports.PortInfo("/dev/ttyACM0", "Arduino Uno", vid=0x2341, pid=0x0043)
+    monkeypatch.setattr(ports, "comports", lambda: [port])
     url, label = mw.detect_board()
     assert url == "auto" and "/dev/ttyACM0" in label
-    monkeypatch.setattr(discovery, "comports", lambda: [])
+    monkeypatch.setattr(ports, "comports", lambda: [])
     assert mw.detect_board() is None
 
 

@@ -7,6 +7,7 @@ import json
 
 from biofeedback.core.limits import MAX_PROBE_TIMEOUT_S, check_number
 from biofeedback.devices import discovery
+from biofeedback.devices.ports import SIM_HINT, describe_available_ports, list_ports
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """List (and probe) the ports; print a table or JSON."""
     check_number(args.timeout, "--timeout", 0.0, MAX_PROBE_TIMEOUT_S, lo_open=True, hint="seconds")
-    ports = discovery.list_ports()
+    ports = list_ports()
     if args.no_probe:
         results = [discovery.ProbeResult(p, "not probed") for p in ports]
     else:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"ports": [r.as_dict() for r in results], "found": len(found)}))
         return 0 if found or args.no_probe else 1
     if not ports:
-        print(discovery.describe_available_ports())
+        print(describe_available_ports())
         return 1
     print(f"{'PORT':<22} {'USB ID':<10} {'VENDOR':<32} ANSWER")
     for r in results:
@@ -60,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_probe and not found:
         print(
             "\nno board answered. Flash firmware/biofeedback (firmware/README.md) or, for a stock "
-            "example sketch, use format=text; check the USB cable carries data. "
-            + discovery.SIM_HINT
+            "example sketch, use format=text; check the USB cable carries data. " + SIM_HINT
         )
     return 0 if found or args.no_probe else 1
 

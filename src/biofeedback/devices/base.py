@@ -1,4 +1,4 @@
-"""The Device interface shared by simulated, serial and replayed sources (ARCHITECTURE.md).
+"""The Device interface shared by simulated, serial and replayed sources (docs/architecture.md).
 
 A device is opened (which fills in :attr:`Device.info`), then started with a chunk callback and a
 status callback. Both callbacks run on the device's own thread; they must be quick and must not
@@ -20,12 +20,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from biofeedback.core.limits import check_number
 from biofeedback.core.types import Chunk, StreamInfo
 from biofeedback.devices.rate_check import RateCheck, RateVerdict
-from biofeedback.errors import BiofeedbackError, DeviceError
+from biofeedback.devices.source_url import SourceURL
+from biofeedback.errors import BiofeedbackError, DeviceError, SourceURLError
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,15 @@ class Device(ABC):
         self.last_message = ""
         #: Warnings reported while streaming (each once), for summaries and the doctor.
         self.warnings: list[str] = []
+
+    @classmethod
+    def from_url(cls, url: SourceURL) -> Self:
+        """Build (but do not open) the device a parsed URL names, reading its options with the
+        :class:`SourceURL` getters (``open_device`` then rejects any option left unread).
+
+        Every class registered in :data:`biofeedback.devices.registry.SCHEMES` overrides this;
+        a device made only in code (a test double, a benchmark source) keeps this refusal."""
+        raise SourceURLError(f"{url.text}: {cls.__name__} cannot be opened from a URL")
 
     def set_reconnect_window(self, seconds: float | None) -> None:
         """How long a lost source may stay away before the stream ends with an error (None:
@@ -224,7 +234,8 @@ class ThreadedDevice(Device):
                 self._set_state(DeviceState.FINISHED, "end of recording")
         except BiofeedbackError as exc:
             self._set_state(DeviceState.ERROR, str(exc))
-        except Exception as exc:
+        except Exception as exc:  # a bug, not a board problem: keep the traceback in the log
+            log.exception("%s: the device thread failed", self.url or self.scheme)
             self._set_state(DeviceState.ERROR, f"{type(exc).__name__}: {exc}")
         finally:
             self._done.set()

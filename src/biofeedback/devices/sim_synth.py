@@ -47,8 +47,9 @@ from biofeedback.core.types import (
     StreamInfo,
     counts_to_uv_scale,
 )
-from biofeedback.devices.registry import SourceURL, parse_source_url
+from biofeedback.devices.registry import parse_source_url
 from biofeedback.devices.sim_scenarios import SCENARIOS, Scenario
+from biofeedback.devices.source_url import SourceURL
 from biofeedback.errors import SourceURLError
 
 #: Shaping filter corners in Hz: (double pole, double pole, single pole); double zero at 0 Hz.
@@ -206,6 +207,61 @@ def _number(url: SourceURL, key: str, default: float | None, lo: float, hi: floa
     return value
 
 
+def _scenario(parsed: SourceURL) -> str:
+    """The scenario: ``scenario=`` or the URL's path (``sim://relax``), default ``steady``."""
+    text = parsed.text
+    path = parsed.path.strip("/")
+    choices = list(SCENARIOS)
+    scenario = parsed.get_str("scenario", None, choices=choices)
+    if path:
+        if scenario is not None and scenario != path:
+            raise SourceURLError(f"{text}: scenario given twice ({path!r} and {scenario!r})")
+        if path not in SCENARIOS:
+            raise SourceURLError(
+                f"{text}: unknown scenario {path!r}; choose one of: {', '.join(choices)}"
+            )
+        scenario = path
+    return scenario or "steady"
+
+
+def _speed(parsed: SourceURL) -> float:
+    """``speed=max`` (inf) or a factor of real time from 0.01 to 10000 (default 1)."""
+    speed_text = parsed.get_str("speed", "1") or "1"
+    if speed_text.lower() == "max":
+        return math.inf
+    try:
+        speed = float(speed_text)
+    except ValueError:
+        speed = math.nan
+    if not (math.isfinite(speed) and 0.01 <= speed <= 10000.0):
+        raise SourceURLError(
+            f"{parsed.text}: speed={speed_text!r}; use max (as fast as possible) or a factor "
+            "between 0.01 and 10000 (1 = real time)"
+        )
+    return speed
+
+
+def _scenario_options(parsed: SourceURL, scenario: str) -> dict[str, float]:
+    """The scenario's own options; another scenario's option is an error that names it."""
+    options: dict[str, float] = {}
+    for key, spec in SCENARIOS[scenario].options.items():
+        value: float | None
+        if spec.integer:
+            value = parsed.get_int(key, None, lo=int(spec.lo), hi=int(spec.hi))
+        else:
+            value = _number(parsed, key, None, spec.lo, spec.hi)
+        if value is not None:
+            options[key] = value
+    for key in list(parsed.params):
+        owners = [name for name, c in SCENARIOS.items() if key in c.options]
+        if owners:
+            raise SourceURLError(
+                f"{parsed.text}: option {key} applies to scenario {' / '.join(owners)} only, "
+                f"not to scenario={scenario}"
+            )
+    return options
+
+
 def parse_sim_url(url: SourceURL | str) -> SimConfig:
     """Read a ``sim://`` URL into a :class:`SimConfig`; :class:`SourceURLError` says what is wrong.
 
@@ -219,18 +275,7 @@ def parse_sim_url(url: SourceURL | str) -> SimConfig:
     if parsed.scheme != "sim":
         raise SourceURLError(f"{parsed.text}: not a sim:// URL")
     text = parsed.text
-    path = parsed.path.strip("/")
-    choices = list(SCENARIOS)
-    scenario = parsed.get_str("scenario", None, choices=choices)
-    if path:
-        if scenario is not None and scenario != path:
-            raise SourceURLError(f"{text}: scenario given twice ({path!r} and {scenario!r})")
-        if path not in SCENARIOS:
-            raise SourceURLError(
-                f"{text}: unknown scenario {path!r}; choose one of: {', '.join(choices)}"
-            )
-        scenario = path
-    scenario = scenario or "steady"
+    scenario = _scenario(parsed)
     seed = parsed.get_int("seed", 0, lo=0, hi=2**32 - 1)
     fs_hz = _number(parsed, "fs", 1000.0, 100.0, 20000.0)
     board = parsed.get_str("board", "uno", choices=list(hardware.BOARDS))
@@ -251,42 +296,14 @@ def parse_sim_url(url: SourceURL | str) -> SimConfig:
     assert env_hz is not None
     if env_hz >= fs_hz / 4:
         raise SourceURLError(f"{text}: env_hz={env_hz:g} must be below fs/4")
-    speed_text = parsed.get_str("speed", "1")
-    assert speed_text is not None
-    if speed_text.lower() == "max":
-        speed = math.inf
-    else:
-        try:
-            speed = float(speed_text)
-        except ValueError:
-            speed = math.nan
-        if not (math.isfinite(speed) and 0.01 <= speed <= 10000.0):
-            raise SourceURLError(
-                f"{text}: speed={speed_text!r}; use max (as fast as possible) or a factor "
-                "between 0.01 and 10000 (1 = real time)"
-            )
+    speed = _speed(parsed)
     # Paced streams come in 10 ms chunks like a real board; speed=max uses 250 ms chunks, which
     # cuts per-chunk overhead ~25x (the pipeline is chunk-invariant, so results are identical).
     chunk_ms = _number(parsed, "chunk_ms", 250.0 if math.isinf(speed) else 10.0, 0.1, 10000.0)
     duration_s = parsed.get_float("duration_s", None, lo=1e-3, hi=MAX_DURATION_S, allow_inf=True)
     if duration_s is not None and math.isinf(duration_s):
         duration_s = None
-    cls = SCENARIOS[scenario]
-    options: dict[str, float] = {}
-    for key, spec in cls.options.items():
-        if spec.integer:
-            value = parsed.get_int(key, None, lo=int(spec.lo), hi=int(spec.hi))
-        else:
-            value = _number(parsed, key, None, spec.lo, spec.hi)
-        if value is not None:
-            options[key] = value
-    for key in list(parsed.params):
-        owners = [name for name, c in SCENARIOS.items() if key in c.options]
-        if owners:
-            raise SourceURLError(
-                f"{text}: option {key} applies to scenario {' / '.join(owners)} only, "
-                f"not to scenario={scenario}"
-            )
+    options = _scenario_options(parsed, scenario)
     if own:
         parsed.check_consumed()
     assert seed is not None and board is not None and chunk_ms is not None

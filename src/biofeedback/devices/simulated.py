@@ -28,7 +28,6 @@ from biofeedback.core.clock import Clock, MonotonicClock, Pacer
 from biofeedback.core.ringbuffer import RingBuffer
 from biofeedback.core.types import Chunk, StreamInfo
 from biofeedback.devices.base import ThreadedDevice
-from biofeedback.devices.registry import SourceURL
 from biofeedback.devices.sim_scenarios import SCENARIOS, Scenario, truth_recovery_time_s
 from biofeedback.devices.sim_synth import (
     SimBlock,
@@ -37,6 +36,7 @@ from biofeedback.devices.sim_synth import (
     parse_sim_url,
     synthesise,
 )
+from biofeedback.devices.source_url import SourceURL
 
 __all__ = [
     "SCENARIOS",

@@ -699,7 +699,7 @@ class Decoder:
             all_seq.append(seq)
             is_samples = (raw[:, 1] == PacketType.SAMPLES) & (raw[:, 0] == PROTOCOL_VERSION)
             if is_samples.any():
-                groups.append((raw[is_samples], pos[is_samples], raw.shape[1]))  # type: ignore[arg-type]
+                groups.append((raw[is_samples], pos[is_samples], raw.shape[1]))
             for i in np.flatnonzero(~is_samples):
                 others.append(
                     (

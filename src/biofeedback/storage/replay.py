@@ -26,7 +26,7 @@ from biofeedback.core.clock import Clock, MonotonicClock, Pacer
 from biofeedback.core.limits import parse_session_id
 from biofeedback.core.types import Chunk, StreamInfo
 from biofeedback.devices.base import ThreadedDevice
-from biofeedback.devices.registry import SourceURL
+from biofeedback.devices.source_url import SourceURL
 from biofeedback.errors import DeviceError, SourceURLError, StorageError
 from biofeedback.storage.database import Database
 from biofeedback.storage.importing import Recording, RecordingOptions, load_recording
