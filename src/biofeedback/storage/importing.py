@@ -333,29 +333,10 @@ def _text_recording(
     path: Path, opts: RecordingOptions, layout: _TextLayout, lines: Iterator[str], max_rows: int
 ) -> Recording:
     """Choose the columns from the header, then read only those (and the time column)."""
-    meta, header_candidates = layout.meta, layout.header_candidates
-    delimiter, n_cols = layout.delimiter, layout.n_cols
-    column_names = [f"ch{i + 1}" for i in range(n_cols)]
-    if header_candidates:
-        names = _split(header_candidates[-1], delimiter)
-        if len(names) == n_cols and any(_parse_number(n) is None for n in names):
-            column_names = [n.strip().strip('"') or f"ch{i + 1}" for i, n in enumerate(names)]
+    meta, n_cols = layout.meta, layout.n_cols
+    column_names = _text_column_names(layout)
     ours = "biofeedback-csv" in meta
-
-    # Which columns: explicit, else (our own export) the raw columns, else all but time.
-    time_col = (
-        _column_index(opts.time_column, column_names, path, "time") if opts.time_column else None
-    )
-    if time_col is None and ours and column_names[0] == "time_s":
-        time_col = 0
-    if opts.columns:
-        cols = [_column_index(c, column_names, path, "columns") for c in opts.columns]
-    elif ours:
-        cols = [i for i, name in enumerate(column_names) if name.endswith("_raw_uv")]
-    else:
-        cols = [i for i in range(n_cols) if i != time_col]
-    if not cols:
-        raise SourceURLError(f"{path}: no signal columns left: choose them with columns=2,3")
+    time_col, cols = _text_columns(path, opts, column_names, ours)
     # Only the chosen columns (then the time column, if it is not one of them) are kept.
     keep = cols + ([time_col] if time_col is not None and time_col not in cols else [])
     table, dropped = _read_rows(lines, layout, keep, max_rows, path)
@@ -367,19 +348,8 @@ def _text_recording(
             "(see them with a text editor)"
         )
     version = _csv_version(meta) if ours else 0
-    fs_hz = opts.fs_hz
-    if fs_hz is None and version >= 2:
-        fs_hz = _fs_from_meta(meta)  # as exact as it was stored (9 digits)
-    if fs_hz is None and time_col is not None:
-        fs_hz = _fs_from_time(table[:, keep.index(time_col)], path)
-        notes.append(f"sampling rate {fs_hz:g} Hz from the time column")
-    if fs_hz is None:
-        fs_hz = _fs_from_meta(meta)
-    if fs_hz is None:
-        raise SourceURLError(
-            f"{path}: the file does not state its sampling rate: add fs=1000 (samples per "
-            "second) to the options, or time=N if column N holds the time in seconds"
-        )
+    times = None if time_col is None else table[:, keep.index(time_col)]
+    fs_hz = _text_fs_hz(path, opts, meta, version, times, notes)
     units = opts.units
     if units is None and ours:
         units = "uV"
@@ -391,17 +361,7 @@ def _text_recording(
             adc_bits = int(float(meta["resolution"]))
         except ValueError:
             adc_bits = None
-    samples = table[:, : len(cols)]
-    # Trailing rows without any value in the chosen columns are not samples (files end with a
-    # line of delimiters, or another column such as a goniometer runs on for a few rows).
-    blank = np.isnan(samples).all(axis=1)
-    samples = (
-        samples[: len(samples) - int(np.argmin(blank[::-1]))] if not blank.all() else samples[:0]
-    )
-    if len(samples) == 0:
-        raise SourceURLError(
-            f"{path}: the chosen columns hold no numbers: choose others with columns="
-        )
+    samples = _without_blank_tail(table[:, : len(cols)], path)
     kinds = _kinds(opts.channels, len(cols), path)
     if ours and opts.channels is None and "channels" in meta:
         kinds = _kinds_from_meta(meta["channels"], [column_names[c] for c in cols]) or kinds
@@ -429,6 +389,83 @@ def _text_recording(
             samples = counts
     flags = np.where(np.isnan(samples).any(axis=1), int(Flag.MISSING), 0).astype(np.uint16)
     return Recording(info, samples, flags, path, notes)
+
+
+def _text_column_names(layout: _TextLayout) -> list[str]:
+    """Column names from the last header line when it has one name per column, else ch1, ch2..."""
+    n_cols = layout.n_cols
+    column_names = [f"ch{i + 1}" for i in range(n_cols)]
+    if layout.header_candidates:
+        names = _split(layout.header_candidates[-1], layout.delimiter)
+        if len(names) == n_cols and any(_parse_number(n) is None for n in names):
+            column_names = [n.strip().strip('"') or f"ch{i + 1}" for i, n in enumerate(names)]
+    return column_names
+
+
+def _text_columns(
+    path: Path, opts: RecordingOptions, column_names: list[str], ours: bool
+) -> tuple[int | None, list[int]]:
+    """(time column or None, signal columns).
+
+    Signal columns: explicit, else (our own export) the raw columns, else all but time.
+    """
+    time_col = (
+        _column_index(opts.time_column, column_names, path, "time") if opts.time_column else None
+    )
+    if time_col is None and ours and column_names[0] == "time_s":
+        time_col = 0
+    if opts.columns:
+        cols = [_column_index(c, column_names, path, "columns") for c in opts.columns]
+    elif ours:
+        cols = [i for i, name in enumerate(column_names) if name.endswith("_raw_uv")]
+    else:
+        cols = [i for i in range(len(column_names)) if i != time_col]
+    if not cols:
+        raise SourceURLError(f"{path}: no signal columns left: choose them with columns=2,3")
+    return time_col, cols
+
+
+def _text_fs_hz(
+    path: Path,
+    opts: RecordingOptions,
+    meta: dict[str, str],
+    version: int,
+    times: np.ndarray | None,
+    notes: list[str],
+) -> float:
+    """The sampling rate: given, else stored (our v2 export), else from the time column, else
+    from the header's metadata; a note says when it came from the time column."""
+    fs_hz = opts.fs_hz
+    if fs_hz is None and version >= 2:
+        fs_hz = _fs_from_meta(meta)  # as exact as it was stored (9 digits)
+    if fs_hz is None and times is not None:
+        fs_hz = _fs_from_time(times, path)
+        notes.append(f"sampling rate {fs_hz:g} Hz from the time column")
+    if fs_hz is None:
+        fs_hz = _fs_from_meta(meta)
+    if fs_hz is None:
+        raise SourceURLError(
+            f"{path}: the file does not state its sampling rate: add fs=1000 (samples per "
+            "second) to the options, or time=N if column N holds the time in seconds"
+        )
+    return fs_hz
+
+
+def _without_blank_tail(samples: np.ndarray, path: Path) -> np.ndarray:
+    """The samples without trailing rows that hold no value in any chosen column.
+
+    Such rows are not samples: files end with a line of delimiters, or another column (such as
+    a goniometer) runs on for a few rows.
+    """
+    blank = np.isnan(samples).all(axis=1)
+    samples = (
+        samples[: len(samples) - int(np.argmin(blank[::-1]))] if not blank.all() else samples[:0]
+    )
+    if len(samples) == 0:
+        raise SourceURLError(
+            f"{path}: the chosen columns hold no numbers: choose others with columns="
+        )
+    return samples
 
 
 def channel_offsets(info: StreamInfo) -> np.ndarray:
