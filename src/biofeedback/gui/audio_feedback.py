@@ -234,7 +234,8 @@ class AudioFeedback:
                     callback=self._callback,
                 )
                 stream.start()
-            except Exception as exc:
+            except Exception as exc:  # PortAudio raises its own types; the reason is shown
+                log.warning("opening the audio output failed", exc_info=exc)
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 self.error = f"No sound: no audio output device ({reason})."
                 return self.error

@@ -126,7 +126,8 @@ def detect_board() -> tuple[str, str] | None:
     try:
         discovery = importlib.import_module("biofeedback.devices.discovery")
         ports = list(discovery.candidate_ports())
-    except Exception:  # no pyserial, no permission: simply nothing detected
+    except Exception as exc:  # no pyserial, no permission: simply nothing detected
+        log.info("board detection skipped: %s: %s", type(exc).__name__, exc)
         return None
     if not ports:
         return None

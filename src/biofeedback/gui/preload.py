@@ -13,10 +13,13 @@ first frame be drawn before them instead of after (docs/performance.md, "Start-u
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import threading
 
 from PySide6.QtCore import QObject, Signal
+
+log = logging.getLogger(__name__)
 
 #: What the live window needs before a source can start, in the order it is loaded.
 HEAVY_MODULES: tuple[str, ...] = ("scipy.signal", "pyqtgraph", "biofeedback.gui.live_plot")
@@ -77,6 +80,7 @@ class Preloader(QObject):
             try:
                 import_module(name)
             except Exception as exc:  # an ImportError, or a broken install raising anything
+                log.error("preloading %s failed", name, exc_info=exc)
                 reason = (str(exc).splitlines() or [type(exc).__name__])[0]
                 error = (
                     f"a required library failed to load ({name}: {reason}); "

@@ -21,6 +21,7 @@ as the consumer allows (``speed=max``) get back-pressure instead, so nothing is 
 from __future__ import annotations
 
 import collections
+import logging
 import queue
 import sqlite3
 import threading
@@ -34,6 +35,8 @@ import numpy as np
 from biofeedback.core.types import Chunk, ProcessedChunk, StreamInfo
 from biofeedback.errors import StorageError
 from biofeedback.storage.database import Database, _error_advice, _refresh_extent
+
+log = logging.getLogger(__name__)
 
 _STOP = object()
 
@@ -252,7 +255,8 @@ class Recorder:
         except (sqlite3.Error, StorageError) as exc:
             self._fail(exc)
             self._drain_after_failure()
-        except Exception as exc:
+        except Exception as exc:  # unexpected: kept as the session's error, traceback logged
+            log.exception("recorder of session %s failed unexpectedly", self.session_id)
             self._fail(StorageError(f"{type(exc).__name__}: {exc}"))
             self._drain_after_failure()
 
