@@ -110,7 +110,7 @@ def test_a_replay_url_with_an_out_of_range_session_id_is_one_line(capsys):
         ["stream", "--source", SIM, "--duration"],
         ["record", "--source", SIM, "--duration"],
         ["replay", "1", "--headless", "--duration"],
-        ["doctor", "--source", SIM, "--seconds"],
+        ["doctor", "--source", SIM, "--duration"],
     ],
 )
 def test_durations_must_be_finite_positive_and_at_most_a_day(capsys, command, value):

@@ -90,7 +90,7 @@ def doctor(args: list[str], capsys) -> tuple[int, dict]:
 
 
 def test_doctor_on_the_simulator_passes(capsys):
-    code, report = doctor(["--source", "sim://?scenario=relax&seed=3", "--seconds", "2"], capsys)
+    code, report = doctor(["--source", "sim://?scenario=relax&seed=3", "--duration", "2"], capsys)
     assert code == 0 and report["problems"] == [] and report["verdict"].startswith("ok")
     rate = report["checks"]["rate"]
     assert rate["achieved_hz"] == pytest.approx(1000, rel=0.03)
@@ -101,7 +101,7 @@ def test_doctor_on_the_simulator_passes(capsys):
 
 def test_doctor_finds_mains_hum_and_says_what_to_do(capsys):
     code, report = doctor(
-        ["--source", "sim://?scenario=relax&mains_uv=300&speed=max", "--seconds", "3"], capsys
+        ["--source", "sim://?scenario=relax&mains_uv=300&speed=max", "--duration", "3"], capsys
     )
     assert code == 1
     (mains,) = [p for p in report["problems"] if p["check"] == "mains"]
@@ -110,7 +110,7 @@ def test_doctor_finds_mains_hum_and_says_what_to_do(capsys):
 
 
 def test_doctor_cannot_connect(tmp_path, capsys):
-    code, report = doctor(["--source", f"serial://{tmp_path}/ttyNOPE", "--seconds", "1"], capsys)
+    code, report = doctor(["--source", f"serial://{tmp_path}/ttyNOPE", "--duration", "1"], capsys)
     assert code == 2 and report["verdict"] == "cannot connect"
     assert "no such port" in report["problems"][0]["fix"]
 
@@ -118,7 +118,7 @@ def test_doctor_cannot_connect(tmp_path, capsys):
 @posix_only
 def test_doctor_reports_gaps_and_errors_on_a_flaky_link(tmp_path, capsys):
     with FakeBoard(tmp_path, drop=lambda k: k % 25 == 7) as board:
-        code, report = doctor(["--source", board.url, "--seconds", "1.5"], capsys)
+        code, report = doctor(["--source", board.url, "--duration", "1.5"], capsys)
     assert code == 1
     checks = {p["check"] for p in report["problems"]}
     assert "gaps" in checks
@@ -131,7 +131,7 @@ def test_doctor_reports_gaps_and_errors_on_a_flaky_link(tmp_path, capsys):
 def test_doctor_on_a_stock_sketch_notes_the_estimated_rate(tmp_path, capsys):
     with TextBoard(tmp_path, rate_hz=100) as text:
         _, report = doctor(
-            ["--source", f"{text.url}?format=text&board=uno", "--seconds", "1.5"], capsys
+            ["--source", f"{text.url}?format=text&board=uno", "--duration", "1.5"], capsys
         )
     assert report["checks"]["rate"]["estimated"] is True
     assert any("estimated from arrival times" in n for n in report["notes"])
@@ -139,7 +139,7 @@ def test_doctor_on_a_stock_sketch_notes_the_estimated_rate(tmp_path, capsys):
 
 
 def test_doctor_text_output(capsys):
-    code = main(["doctor", "--source", "sim://?scenario=relax", "--seconds", "1"])
+    code = main(["doctor", "--source", "sim://?scenario=relax", "--duration", "1"])
     out = capsys.readouterr().out
     assert code == 0
     assert "rate" in out and "noise floor" in out and "verdict: ok" in out

@@ -116,7 +116,7 @@ def test_unknown_option_exits_2_with_hint(capsys):
             ["record", "--source", "sim://?speed=max", "--protocol", "pmr", "--duration", "5"],
             "not both",
         ),
-        (["doctor", "--source", "sim://?speed=max", "--seconds", "inf"], "positive number"),
+        (["doctor", "--source", "sim://?speed=max", "--duration", "inf"], "positive number"),
     ],
 )
 def test_impossible_durations_are_refused(capsys, argv, message):

@@ -11,7 +11,7 @@ import math
 
 from biofeedback.errors import BiofeedbackError, SourceURLError
 
-#: Longest ``--duration`` / ``--seconds`` accepted (a day; a session is minutes to hours).
+#: Longest ``--duration`` accepted (a day; a session is minutes to hours).
 MAX_DURATION_S = 24 * 3600.0
 #: Longest per-port probe wait of ``biofeedback devices --timeout``.
 MAX_PROBE_TIMEOUT_S = 60.0
