@@ -345,9 +345,10 @@ def truth_recovery_time_s(
     hold_s: float = 2.0,
     first_index: int = 0,
 ) -> float:
-    """Recovery time on a ground-truth array (SPEC.md 3): seconds from ``end_index`` until the first
-    sample from which the level stays ``<= threshold_uv`` for at least ``hold_s``; ``inf`` if
-    that never happens within the array. ``truth_uv[0]`` is sample ``first_index``."""
+    """Recovery time on a ground-truth array (the measure of docs/protocols.md, "Measures per
+    phase"): seconds from ``end_index`` until the first sample from which the level stays
+    ``<= threshold_uv`` for at least ``hold_s``; ``inf`` if that never happens within the array.
+    ``truth_uv[0]`` is sample ``first_index``."""
     seg = np.asarray(truth_uv[end_index - first_index :], dtype=float)
     hold = max(1, round(hold_s * fs_hz))
     above = seg > threshold_uv
@@ -507,7 +508,7 @@ class Dropout(Scenario):
 class Learner(Scenario):
     """A patient whose resting tension drops with training, laid out on the session template.
 
-    Phases, aligned with the built-in ``clinical-session`` protocol (SPEC.md 3): ``check_s``
+    Phases, aligned with the built-in ``clinical-session`` protocol (docs/protocols.md): ``check_s``
     signal check, ``noise_s`` noise floor (the patient follows the instruction to short the
     sensor inputs, so only amplifier noise remains), ``baseline_s`` baseline, a reactivity test
     (``contraction_s`` shrug at ``contraction_uv``, then ``recovery_s`` of recovery during which

@@ -23,7 +23,7 @@ Signal model (per sample, all at the electrodes in uV unless stated):
   stretch puts every output at Vs.
 - ADC (the board's resolution, or ``bits=``): code = round(V / Vref x 2**bits) (the AVR's ideal
   first transition is at 0.5 LSB), clipped to 0 .. 2**bits - 1, so V = code x Vref / 2**bits
-  (SPEC.md 1) is unbiased. Lost samples are NaN with ``Flag.MISSING``.
+  (docs/hardware.md, "Boards and their ADCs") is unbiased. Lost samples are NaN with ``Flag.MISSING``.
 
 All randomness comes from ``numpy.random.SeedSequence(seed)`` children, one per stream, and the
 signal is produced in fixed internal blocks of one second, so the same configuration always gives
