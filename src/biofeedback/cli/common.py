@@ -1,21 +1,65 @@
-"""Options shared by several subcommands (pipeline settings, output formats)."""
+"""What several subcommands share: the signal-processing options, the duration check, and
+finding the session database without creating it.
+
+Command modules import this while their parser is built, so nothing heavy (numpy, the store) is
+imported at the top: the functions that run a command import what they need.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from biofeedback.core import limits
-from biofeedback.core.limits import check_number
-from biofeedback.dsp.pipeline import PipelineSettings
+TYPE_CHECKING = False  # typing is not imported at start-up (see biofeedback.cli)
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from biofeedback.dsp.pipeline import PipelineSettings
+    from biofeedback.storage.database import Database
 
 
 def check_duration(value: float | None, option: str = "--duration") -> None:
     """A duration option: finite, positive, at most ``limits.MAX_DURATION_S`` (24 h)."""
+    from biofeedback.core import limits
+
     limits.check_duration(value, option)
 
 
+def store_path() -> Path:
+    """The data folder's session database: where it is, or would be. Creates nothing."""
+    from biofeedback.config import data_dir
+    from biofeedback.storage.database import DB_FILENAME
+
+    return data_dir(create=False) / DB_FILENAME
+
+
+def existing_store_path() -> Path:
+    """The data folder's session database; StorageError (one line, exit 2) when there is none.
+
+    Commands that only read (sessions, export, report, replay, db) go through here, so on a
+    machine without data they say so and create neither the data folder nor an empty database.
+    """
+    from biofeedback.errors import StorageError
+
+    path = store_path()
+    if not path.is_file():
+        raise StorageError(
+            f"there is no session database at {path}: record a session first, or give the "
+            "folder that holds it with --data-dir"
+        )
+    return path
+
+
+def open_existing_store() -> Database:
+    """The data folder's session database, opened (see :func:`existing_store_path`)."""
+    existing_store_path()
+    from biofeedback.storage.database import Database
+
+    # opened the usual way (not by path), so the data folder's checks and backups apply
+    return Database()
+
+
 def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
-    """Add the signal-processing options (SPEC.md section 2 defaults)."""
+    """Add the signal-processing options (defaults and ranges: docs/signal-processing.md)."""
     group = parser.add_argument_group("signal processing")
     group.add_argument(
         "--mains",
@@ -55,6 +99,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
 
 def pipeline_settings_from_args(args: argparse.Namespace) -> PipelineSettings:
     """PipelineSettings from the options above (validated; errors say what to change)."""
+    from biofeedback.core.limits import check_number
+    from biofeedback.dsp.pipeline import PipelineSettings
+
     if args.pot_kohm is not None:
         check_number(
             args.pot_kohm,

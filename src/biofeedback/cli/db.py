@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from biofeedback.cli.common import existing_store_path
 from biofeedback.errors import StorageError
-from biofeedback.storage.integrity import BACKUP_FOLDER, backup_database, run_check
 
 #: Exit code of ``db check`` for a damaged file (2 stays "you typed something wrong").
 EXIT_DAMAGED = 1
@@ -20,7 +20,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``db`` subcommand with ``check`` and ``backup``."""
     p = sub.add_parser(
         "db",
-        help="check the session database or copy it (backup)",
         description=(
             "Look after the session database. 'check' runs SQLite's integrity check and prints "
             "ok or the problems (exit 0 sound, 1 damaged). 'backup' copies the live database "
@@ -44,23 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     backup.set_defaults(handler=run_backup)
 
 
-def store_path() -> Path:
-    """The data folder's database; StorageError when there is none (nothing is created)."""
-    from biofeedback.config import data_dir
-    from biofeedback.storage.database import DB_FILENAME
-
-    path = data_dir(create=False) / DB_FILENAME
-    if not path.is_file():
-        raise StorageError(
-            f"there is no session database at {path}: record a session first, or give the "
-            "folder that holds it with --data-dir"
-        )
-    return path
-
-
 def check_file(path: Path) -> list[str]:
     """Problems in the database file ``path`` (``[]`` when sound). Opened read-only when
     SQLite can, so checking never writes into a damaged file."""
+    from biofeedback.storage.integrity import run_check
+
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -78,7 +65,7 @@ def run_check_command(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise StorageError(f"{path} is not a file: give a database file to check")
     else:
-        path = store_path()
+        path = existing_store_path()
     started = time.perf_counter()
     problems = check_file(path)
     seconds = time.perf_counter() - started
@@ -97,6 +84,8 @@ def run_check_command(args: argparse.Namespace) -> int:
     elif not problems:
         print(f"{path}: ok ({path.stat().st_size / 1e6:.1f} MB checked in {seconds:.2f} s)")
     else:
+        from biofeedback.storage.integrity import BACKUP_FOLDER
+
         print(f"{path}: DAMAGED, {len(problems)} problem(s):")
         for problem in problems:
             print(f"  {problem}")
@@ -110,7 +99,9 @@ def run_check_command(args: argparse.Namespace) -> int:
 
 def run_backup(args: argparse.Namespace) -> int:
     """Copy the database to ``-o FILE``; print where it went."""
-    source = store_path()
+    from biofeedback.storage.integrity import backup_database
+
+    source = existing_store_path()
     result = backup_database(source, args.output)
     problems = check_file(result.path)
     if args.json:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from biofeedback.core.limits import MAX_PROBE_TIMEOUT_S, check_number
-from biofeedback.devices import discovery
-from biofeedback.devices.ports import SIM_HINT, describe_available_ports, list_ports
+TYPE_CHECKING = False  # typing is not imported at start-up (see biofeedback.cli)
+if TYPE_CHECKING:
+    from biofeedback.devices import discovery
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``devices`` subcommand."""
     p = sub.add_parser(
         "devices",
-        help="list serial ports and what answers on them (our firmware, a stock sketch, nothing)",
         description=(
             "List serial ports. Ports of Arduino-class USB vendors (Arduino, SparkFun, Adafruit, "
             "RP2040, CH340, FTDI, CP210x) are probed: first for the biofeedback firmware, then for "
@@ -32,13 +31,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=2.5,
         metavar="S",
-        help=f"seconds to wait per port and mode, up to {MAX_PROBE_TIMEOUT_S:g} (default 2.5)",
+        help="seconds to wait per port and mode (default 2.5)",
     )
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """List (and probe) the ports; print a table or JSON."""
+    from biofeedback.core.limits import MAX_PROBE_TIMEOUT_S, check_number
+    from biofeedback.devices import discovery
+    from biofeedback.devices.ports import SIM_HINT, describe_available_ports, list_ports
+
     check_number(args.timeout, "--timeout", 0.0, MAX_PROBE_TIMEOUT_S, lo_open=True, hint="seconds")
     ports = list_ports()
     if args.no_probe:

@@ -7,17 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from biofeedback.core.limits import parse_session_id
+from biofeedback.cli.common import open_existing_store
 from biofeedback.errors import StorageError
-from biofeedback.storage.database import Database
-from biofeedback.storage.export import FORMATS, export_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``export`` subcommand."""
     p = sub.add_parser(
         "export",
-        help="export a session as EDF+ or CSV",
         description=(
             "Export a stored session. EDF+: one signal per input channel in uV at the electrodes "
             "(lossless for ADC counts) with phases, markers and threshold changes as annotations. "
@@ -26,16 +23,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("session", metavar="SESSION", help="session id (see: biofeedback sessions)")
-    p.add_argument("--format", choices=FORMATS, help="edf or csv (default: from the -o suffix)")
-    p.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
+    # checked when the command runs (the formats live with the writers, not imported for --help)
+    p.add_argument("--format", help="edf or csv (default: from the -o suffix)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Export; print where the file went (or one JSON object)."""
+    from biofeedback.core.limits import parse_session_id
+    from biofeedback.storage.export import FORMATS, export_session
+
     session_id = parse_session_id(args.session)
     path = Path(args.output).expanduser()
+    if args.format is not None and args.format not in FORMATS:
+        raise StorageError(
+            f"--format {args.format!r} is not known: use --format edf or --format csv"
+        )
     fmt = args.format or path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise StorageError(
@@ -50,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             )
             sys.stderr.flush()
 
-    with Database() as db:
+    with open_existing_store() as db:
         result = export_session(db, session_id, fmt, path, progress=progress)
     if show:
         sys.stderr.write("\n")

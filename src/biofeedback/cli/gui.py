@@ -25,7 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``gui`` subcommand."""
     parser = subparsers.add_parser(
         "gui",
-        help="open the biofeedback window (the default command)",
         description="Open the biofeedback window. Without --source it opens the last used source, "
         "else a detected board, else the simulated sensor.",
     )

@@ -9,7 +9,6 @@ file. The window also keeps a rotating log in the platform's log folder (:func:`
 from __future__ import annotations
 
 import logging
-import logging.handlers
 from pathlib import Path
 
 from biofeedback.errors import BiofeedbackError
@@ -42,6 +41,8 @@ def configure(verbosity: int = 0, log_file: str | None = None) -> None:
 
 def add_app_log(folder: Path) -> Path | None:
     """Also log to ``folder/biofeedback.log`` (rotating); returns its path, None if unwritable."""
+    import logging.handlers  # only the window keeps a rotating log
+
     path = folder / "biofeedback.log"
     try:
         folder.mkdir(parents=True, exist_ok=True)

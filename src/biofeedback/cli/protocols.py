@@ -14,20 +14,16 @@ import sys
 import textwrap
 
 from biofeedback.errors import ProtocolFileError
-from biofeedback.training.protocol import (
-    Phase,
-    Protocol,
-    list_protocols,
-    load_protocol,
-    validate_protocol_file,
-)
+
+TYPE_CHECKING = False  # the protocol library is not imported at start-up (see biofeedback.cli)
+if TYPE_CHECKING:
+    from biofeedback.training.protocol import Phase
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``protocols`` command."""
     parser = subparsers.add_parser(
         "protocols",
-        help="list, show and validate training protocols",
         description="Training protocols: the built-in library and your own TOML files "
         "(see docs/protocols.md for the format).",
     )
@@ -66,6 +62,8 @@ def _duration(seconds: float) -> str:
 
 
 def _list(as_json: bool) -> int:
+    from biofeedback.training.protocol import list_protocols
+
     errors: list[ProtocolFileError] = []
     protocols = list_protocols(errors=errors)
     for error in errors:
@@ -116,7 +114,9 @@ def _phase_detail(phase: Phase) -> str:
 
 
 def _show(name: str, as_json: bool) -> int:
-    protocol: Protocol = load_protocol(name)
+    from biofeedback.training.protocol import load_protocol
+
+    protocol = load_protocol(name)
     if as_json:
         print(json.dumps(protocol.to_dict()))
         return 0
@@ -141,6 +141,8 @@ def _show(name: str, as_json: bool) -> int:
 
 
 def _validate(files: list[str], as_json: bool) -> int:
+    from biofeedback.training.protocol import validate_protocol_file
+
     results = []
     failed = 0
     for path in files:

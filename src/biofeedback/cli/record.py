@@ -6,27 +6,39 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
 from biofeedback.cli.common import (
     add_pipeline_options,
     check_duration,
     pipeline_settings_from_args,
 )
-from biofeedback.cli.signals import interrupt_reason, stop_signals_interrupt
-from biofeedback.engine import Engine
 from biofeedback.errors import BiofeedbackError, SourceURLError
-from biofeedback.session import RecordingSession, SessionResult
-from biofeedback.storage.database import TEXT_FIELDS, Database
-from biofeedback.training.protocol import load_protocol
-from biofeedback.training.runner import EventType, RunnerEvent
+
+TYPE_CHECKING = False  # typing, the engine and the store are not imported at start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+    from biofeedback.session import RecordingSession, SessionResult
+    from biofeedback.training.runner import RunnerEvent
+
+#: The free-text session details offered as options: the store's ``TEXT_FIELDS``, named here so
+#: that ``record --help`` does not import the store (a test keeps the two equal).
+DETAIL_FIELDS = (
+    "electrode_site",
+    "muscle",
+    "side",
+    "electrode_type",
+    "skin_prep",
+    "isolation_mode",
+    "clinician",
+    "notes",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``record`` subcommand."""
     p = sub.add_parser(
         "record",
-        help="record a session headless (guided by --protocol, or for --duration seconds)",
         description=(
             "Record a session without a window and store it. With --protocol the session is "
             "guided (calibration, baseline, training trials, measures per phase); without it, "
@@ -43,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pain-before", type=float, metavar="0-10", help="pain rating before (0-10)")
     p.add_argument("--pain-after", type=float, metavar="0-10", help="pain rating after (0-10)")
     details = p.add_argument_group("session details (shown in the clinician report)")
-    for name in TEXT_FIELDS:
+    for name in DETAIL_FIELDS:
         details.add_argument(
             f"--{name.replace('_', '-')}", dest=name, metavar="TEXT", help=name.replace("_", " ")
         )
@@ -51,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reconnect-s",
         type=float,
-        metavar="SECONDS",
+        metavar="S",
         help="how long a lost board may stay away before the stream ends (0-600, default 30)",
     )
     add_pipeline_options(p)
@@ -65,6 +77,12 @@ def _check_pain(value: float | None, option: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Record; print the measures (or one JSON object); exit 0 when the session completed."""
+    from biofeedback.cli.signals import interrupt_reason, stop_signals_interrupt
+    from biofeedback.engine import Engine
+    from biofeedback.session import RecordingSession
+    from biofeedback.storage.database import TEXT_FIELDS, Database
+    from biofeedback.training.protocol import load_protocol
+
     if args.protocol is None and args.duration is None:
         raise SourceURLError("give --protocol NAME for a guided session or --duration S to record")
     if args.protocol is not None and args.duration is not None:
@@ -160,6 +178,8 @@ def _progress(session: RecordingSession, t0: float) -> None:
 
 
 def _print_event(event: RunnerEvent) -> None:
+    from biofeedback.training.runner import EventType
+
     # on a terminal the progress line is being rewritten: start a fresh line first
     lead = "\r\x1b[K" if sys.stderr.isatty() else ""
     if event.type == EventType.PHASE_STARTED:

@@ -10,12 +10,16 @@ import argparse
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from biofeedback.cli.common import add_pipeline_options, check_duration
-from biofeedback.core.limits import parse_session_id
+from biofeedback.cli.common import (
+    add_pipeline_options,
+    check_duration,
+    open_existing_store,
+    pipeline_settings_from_args,
+)
 from biofeedback.errors import SourceURLError
-from biofeedback.storage.database import Database
 
-#: command-line option -> replay URL option
+#: command-line option -> replay URL option, for recording files (``--pot-kohm``, a pipeline
+#: option every command shares, also goes into a file's URL as ``pot``: see :func:`replay_url`)
 _FILE_OPTIONS = {
     "fs": "fs",
     "units": "units",
@@ -27,7 +31,6 @@ _FILE_OPTIONS = {
     "adc_bits": "adc_bits",
     "vref": "vref",
     "gain": "gain",
-    "pot": "pot",
     "scale_uv": "scale_uv",
 }
 
@@ -36,7 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``replay`` subcommand."""
     p = sub.add_parser(
         "replay",
-        help="replay a stored session or a recording file (CSV, WAV, EDF) like a live board",
         description=(
             "Replay a stored session (its id) or a recording file through the pipeline, in the "
             "window or --headless. Files that do not state their sampling rate or units need "
@@ -62,7 +64,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     files.add_argument("--adc-bits", dest="adc_bits", type=int, metavar="N", help="ADC bits")
     files.add_argument("--vref", type=float, metavar="V", help="ADC reference voltage")
     files.add_argument("--gain", type=float, help="analogue gain electrodes -> ADC (default 200)")
-    files.add_argument("--pot", type=float, metavar="KOHM", help="MyoWare ENV gain pot (kOhm)")
     files.add_argument(
         "--scale-uv", dest="scale_uv", type=float, metavar="UV", help="uV per file unit"
     )
@@ -83,12 +84,15 @@ def replay_url(args: argparse.Namespace) -> str:
     if target.startswith("replay://"):
         return target
     if target.isascii() and target.isdigit():
+        from biofeedback.core.limits import parse_session_id
+
         session_id = parse_session_id(target, "session")
         if options:
             raise SourceURLError(
-                f"--{next(iter(options))} is for recording files, not stored sessions"
+                f"--{next(iter(options)).replace('_', '-')} is for recording files, not stored "
+                "sessions"
             )
-        with Database() as db:
+        with open_existing_store() as db:
             db.get_session(session_id)  # a clear error if there is no such session
         query = urlencode({"speed": speed})
         return f"replay://{session_id}?{query}"
@@ -97,12 +101,15 @@ def replay_url(args: argparse.Namespace) -> str:
         raise SourceURLError(
             f"{target!r} is neither a session id nor a file: list sessions with 'biofeedback sessions'"
         )
+    if getattr(args, "pot_kohm", None) is not None:
+        options["pot"] = args.pot_kohm  # the file's ENV column in counts: its gain pot
     query = urlencode({**{k: str(v) for k, v in options.items()}, "speed": speed})
     return f"replay://{quote(str(path.resolve()))}?{query}"
 
 
 def run(args: argparse.Namespace) -> int:
     """Open the window on the replay, or stream it headless with a summary."""
+    pipeline_settings_from_args(args)  # the options' errors name the option, before any opening
     url = replay_url(args)
     if args.headless:
         from biofeedback.cli import stream

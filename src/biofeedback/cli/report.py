@@ -7,15 +7,13 @@ import json
 import sys
 import time
 
-from biofeedback.core.limits import parse_session_id
-from biofeedback.storage.database import Database
+from biofeedback.cli.common import open_existing_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``report`` subcommand."""
     p = sub.add_parser(
         "report",
-        help="write the clinician report of a session (PDF or HTML)",
         description=(
             "Write the clinician report of a stored session: ids, hardware and processing, noise "
             "floor, the envelope with the phases, the per-phase measures, threshold history and "
@@ -24,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("session", metavar="SESSION", help="session id (see: biofeedback sessions)")
     p.add_argument(
-        "-o", "--output", required=True, metavar="PATH", help="report file, .pdf or .html"
+        "-o", "--output", required=True, metavar="FILE", help="report file, .pdf or .html"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
@@ -32,13 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report; print where it went."""
-    from biofeedback.reports.clinician import write_report  # matplotlib: only when needed
+    from biofeedback.core.limits import parse_session_id
+    from biofeedback.reports.clinician import write_report
 
     session_id = parse_session_id(args.session)
     t0 = time.perf_counter()
     if not args.json and sys.stderr.isatty():
         sys.stderr.write(f"writing the report of session {session_id} ...\n")
-    with Database() as db:
+    with open_existing_store() as db:
         path = write_report(db, session_id, args.output)
     seconds = time.perf_counter() - t0
     if args.json:

@@ -6,17 +6,21 @@ import argparse
 import datetime as dt
 import json
 import sys
-from typing import Any
 
-from biofeedback.storage.database import Database
-from biofeedback.storage.progress import progress_summary, session_point
+from biofeedback.cli.common import store_path
+
+TYPE_CHECKING = False  # typing and the store are not imported at start-up (see biofeedback.cli)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from biofeedback.storage.database import Database
+    from biofeedback.storage.progress import ProgressSummary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``sessions`` subcommand."""
     p = sub.add_parser(
         "sessions",
-        help="list stored sessions",
         description=(
             "List the stored sessions, oldest first, with their key measures. Sessions left open "
             "by a crash are closed as interrupted first (everything recorded is kept)."
@@ -62,6 +66,18 @@ def _duration(seconds: float) -> str:
     return f"{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
 
 
+def _read(
+    db: Database, subject: str | None, with_progress: bool
+) -> tuple[list[int], list[dict[str, Any]], ProgressSummary | None]:
+    """Sessions closed as interrupted, the table's rows, and the subject's progress (or None)."""
+    from biofeedback.storage.progress import progress_summary, session_point
+
+    recovered = db.recover_interrupted()
+    rows = [_row(r, session_point(r, db.phases(r.id))) for r in db.list_sessions(subject)]
+    progress = progress_summary(db, subject) if with_progress and subject else None
+    return recovered, rows, progress
+
+
 def practice_text(sessions: int, goal: int | None) -> str:
     """``"2 of 3 sessions this week"`` or ``"2 sessions this week (no weekly goal set)"``."""
     if goal:
@@ -71,18 +87,26 @@ def practice_text(sessions: int, goal: int | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the session list (or one JSON object); exit 0."""
+    """Print the session list (or one JSON object); exit 0. Without a database there are no
+    sessions to list, and none is created."""
     if args.progress and not args.subject:
         sys.stderr.write("biofeedback: --progress needs --subject ID\n")
         return 2
-    with Database() as db:
-        recovered = db.recover_interrupted()
-        if args.subject is not None:
-            db.check_subject_id(args.subject)
-        records = db.list_sessions(args.subject)
-        rows = [_row(r, session_point(r, db.phases(r.id))) for r in records]
-        progress = progress_summary(db, args.subject) if args.progress else None
-        path = db.path
+    from biofeedback.storage.database import Database
+
+    path = store_path()
+    if args.subject is not None:
+        Database.check_subject_id(args.subject)
+    if path.is_file():
+        with Database() as db:
+            recovered, rows, progress = _read(db, args.subject, args.progress)
+            path = db.path
+    else:
+        # nothing stored here yet: an empty store, thrown away, gives the same answer
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp, Database(f"{tmp}/empty.sqlite") as db:
+            recovered, rows, progress = _read(db, args.subject, args.progress)
     if args.json:
         out: dict[str, Any] = {"database": str(path), "recovered": recovered, "sessions": rows}
         if progress is not None:

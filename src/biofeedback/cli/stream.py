@@ -8,18 +8,20 @@ import logging
 import math
 import sys
 import time
-from typing import Any
 
 from biofeedback.cli.common import (
     add_pipeline_options,
     check_duration,
     pipeline_settings_from_args,
 )
-from biofeedback.cli.signals import stop_signals_interrupt
-from biofeedback.core.types import Flag
-from biofeedback.devices.base import DeviceState, DeviceStatus
-from biofeedback.engine import Engine, EnvelopeStats
 from biofeedback.errors import BiofeedbackError, SourceURLError
+
+TYPE_CHECKING = False  # typing and the engine are not imported at start-up (see biofeedback.cli)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from biofeedback.devices.base import DeviceStatus
+    from biofeedback.engine import Engine, EnvelopeStats
 
 DEFAULT_SOURCE = "sim://?scenario=relax"
 
@@ -31,7 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``stream`` subcommand."""
     p = sub.add_parser(
         "stream",
-        help="stream from a source headless: live terminal meter, then a summary",
         description=(
             "Stream from a source through the real-time pipeline without a window. Shows a live meter "
             "of muscle tension (uV RMS at the electrodes) per channel, then a summary."
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reconnect-s",
         type=float,
-        metavar="SECONDS",
+        metavar="S",
         help="how long a lost board may stay away before the stream ends (0-600, default 30)",
     )
     add_pipeline_options(p)
@@ -63,6 +64,9 @@ def _fmt(value: float) -> str:
 def _meter_line(
     engine: Engine, stats: EnvelopeStats, names: list[str], elapsed_s: float, total_s: float | None
 ) -> str:
+    from biofeedback.core.types import Flag
+    from biofeedback.devices.base import DeviceState
+
     parts = []
     for k, name in enumerate(names):
         bits = int(stats.latest_flags[k])
@@ -82,6 +86,10 @@ def _meter_line(
 
 def run(args: argparse.Namespace) -> int:
     """Stream, show the meter (unless --json), print the summary; exit 0 on success."""
+    from biofeedback.cli.signals import stop_signals_interrupt
+    from biofeedback.devices.base import DeviceState
+    from biofeedback.engine import Engine, EnvelopeStats
+
     check_duration(args.duration)
     settings = pipeline_settings_from_args(args)
     engine = Engine(args.source, settings)
