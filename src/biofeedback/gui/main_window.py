@@ -1384,9 +1384,12 @@ def run_app(source: str | None = None, protocol: str | None = None) -> int:
     app = QApplication.instance() or QApplication([])
     app.setApplicationName("biofeedback")
     # Ctrl+C in the terminal or a SIGTERM close the window like its close button does (settings
-    # saved, a running session stored, the device stopped), instead of a traceback from a slot
+    # saved, a running session stored, the device stopped), instead of a traceback from a slot.
+    # The close is queued to the event loop: Python runs a handler between two bytecodes of
+    # whatever the main thread is doing, and closing right there deadlocked when that code held
+    # a lock the close needs (a SIGTERM while the audio stream was opening).
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: QApplication.closeAllWindows())
+        signal.signal(sig, lambda *_: QTimer.singleShot(0, QApplication.closeAllWindows))
     apply_theme(app)  # type: ignore[arg-type]
     window = MainWindow(source, protocol=protocol)
     window.show()
