@@ -59,6 +59,7 @@ from biofeedback.gui.alert_bar import AlertBar
 from biofeedback.gui.audio_feedback import AudioFeedback, AudioMode
 from biofeedback.gui.breathing_pacer import DEFAULT_RATE_BPM, MAX_RATE_BPM, MIN_RATE_BPM
 from biofeedback.gui.bridge import EngineBridge, format_elapsed
+from biofeedback.gui.check_signal import CheckSignalDialog, open_check_signal
 from biofeedback.gui.clinician_view import ChannelCard, ConnectionBanner
 from biofeedback.gui.device_panel import (
     DEFAULT_SIM_SOURCE,
@@ -519,6 +520,8 @@ class MainWindow(QMainWindow):
         self.shortcuts_action = action("Keyboard shortcuts", ["F1"], self._show_shortcuts)
         self.about_action = QAction("About", self)
         self.about_action.triggered.connect(self._show_about)
+        self.check_signal_action = QAction("Check signal…", self)
+        self.check_signal_action.triggered.connect(self.check_signal)
 
         menu = self.menuBar()
         view_menu = menu.addMenu("&View")
@@ -535,6 +538,7 @@ class MainWindow(QMainWindow):
             session_menu.addAction(act)
         session_menu.addSeparator()
         session_menu.addAction(self.quit_action)
+        menu.addMenu("&Tools").addAction(self.check_signal_action)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.shortcuts_action)
         help_menu.addAction(self.about_action)
@@ -1072,6 +1076,11 @@ class MainWindow(QMainWindow):
             return
         self.history_dialog = dialog
         dialog.show()
+
+    def check_signal(self) -> CheckSignalDialog:
+        """Run the doctor's checks on a few seconds of the live source (Tools > Check signal)."""
+        self.check_signal_dialog = open_check_signal(self.engine, self.source_url, self)
+        return self.check_signal_dialog
 
     # -- views ---------------------------------------------------------------------------------
     def toggle_view(self) -> None:

@@ -1,0 +1,82 @@
+"""Tools > Check signal: the doctor's checks on a few seconds of the live source (offscreen)."""
+
+from __future__ import annotations
+
+from biofeedback.diagnostics import ROW_CHECKS
+from biofeedback.gui import check_signal
+from biofeedback.gui.check_signal import CheckSignalDialog
+from biofeedback.gui.main_window import MainWindow
+
+# speed=4: the check's 1.5 s of wall time hold 6 s of signal
+CLEAN = "sim://?scenario=steady&level_uv=20&board=12bit&channels=raw,ref&speed=4&seed=1"
+HUM = "sim://?scenario=steady&level_uv=20&board=12bit&channels=raw,ref&speed=4&seed=1&mains_uv=300"
+
+
+def open_window(qtbot, source: str) -> MainWindow:
+    window = MainWindow(source, safety_check=False, audio=False, remember=False)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start(), window.banner.text
+    qtbot.waitUntil(lambda: window.bridge.first_index is not None, timeout=15000)
+    return window
+
+
+def run_check(qtbot, window: MainWindow, monkeypatch) -> CheckSignalDialog:
+    monkeypatch.setattr(check_signal, "CHECK_SECONDS", 1.5)
+    engine = window.engine
+    assert engine is not None
+    sinks_before = len(engine._sinks)
+    window.check_signal_action.trigger()
+    dialog = window.check_signal_dialog
+    assert dialog.isVisible() and dialog.progress.isVisible()
+    assert not dialog.again_button.isEnabled()  # listening
+    qtbot.waitUntil(lambda: dialog.diagnosis is not None, timeout=20000)
+    assert len(engine._sinks) == sinks_before  # the check's sink is gone
+    assert dialog.again_button.isEnabled() and not dialog.progress.isVisible()
+    return dialog
+
+
+def test_check_signal_passes_on_a_clean_simulated_sensor(qtbot, monkeypatch):
+    window = open_window(qtbot, CLEAN)
+    dialog = run_check(qtbot, window, monkeypatch)
+    rows = dialog.row_texts()
+    assert list(rows) == list(ROW_CHECKS)
+    assert dialog.diagnosis is not None and dialog.diagnosis.ok, dialog.diagnosis.problems
+    assert "ok: ready for a session" in dialog.verdict_label.text()
+    assert {result for result, _, _ in rows.values()} <= {"pass", "warn"}
+    # speed=4 delivers 4000 samples/s of the 1000 Hz stream: on time, not too fast
+    assert rows["Sample rate"][0] == "pass" and "Hz achieved" in rows["Sample rate"][1]
+    assert rows["Mains hum"][0] == "pass" and "hum / in-band power" in rows["Mains hum"][1]
+
+
+def test_check_signal_fails_on_mains_hum_and_says_what_to_do(qtbot, monkeypatch):
+    window = open_window(qtbot, HUM)
+    dialog = run_check(qtbot, window, monkeypatch)
+    result, figure, advice = dialog.row_texts()["Mains hum"]
+    assert result == "fail"
+    assert "strong mains hum" in figure
+    # the doctor's wording
+    assert "check electrode contact and the reference electrode" in advice
+    assert "problem(s) found" in dialog.verdict_label.text()
+    assert dialog.row_texts()["Clipping"][0] == "pass"
+
+
+def test_check_again_and_close_while_listening(qtbot, monkeypatch):
+    window = open_window(qtbot, CLEAN)
+    dialog = run_check(qtbot, window, monkeypatch)
+    engine = window.engine
+    assert engine is not None
+    sinks = len(engine._sinks)
+    dialog.again_button.click()
+    assert dialog.diagnosis is None and dialog.table.rowCount() == 0
+    assert len(engine._sinks) == sinks + 1
+    dialog.close()  # closing mid-check detaches from the engine
+    assert len(engine._sinks) == sinks
+
+
+def test_without_a_source_the_dialog_says_so(qtbot):
+    dialog = CheckSignalDialog(None, "")
+    qtbot.addWidget(dialog)
+    dialog.start()
+    assert "No source is streaming" in dialog.verdict_label.text()
+    assert dialog.diagnosis is None and dialog.table.rowCount() == 0
