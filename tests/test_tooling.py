@@ -61,6 +61,29 @@ def test_python_m_biofeedback_works_like_the_entry_point():
     assert result.stdout.startswith("biofeedback ")
 
 
+def test_the_licence_is_mit_in_an_spdx_expression_with_its_file():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert not [c for c in project.get("classifiers", []) if c.startswith("License ::")]
+    assert {"Homepage", "Documentation", "Issues", "Source"} <= set(project["urls"])
+
+
+def test_the_version_has_one_source():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    attr = pyproject["tool"]["setuptools"]["dynamic"]["version"]["attr"]
+    assert attr == "biofeedback.__version__"
+    # from the source tree, not the installed metadata
+    code = "import sys; sys.path.insert(0, 'src'); from biofeedback.cli import main; main(['--version'])"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    from biofeedback import __version__
+
+    assert result.stdout.strip() == f"biofeedback {__version__}", result.stderr
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
