@@ -1,6 +1,6 @@
 """Engine: owns the device, the pipeline and the ring buffers. No Qt.
 
-The live path (ARCHITECTURE.md): the device thread delivers a Chunk; the engine filters it once,
+The live path (docs/architecture.md): the device thread delivers a Chunk; the engine filters it once,
 causally, with the current pipeline, writes the raw and processed ring buffers and calls the sinks
 (recorder, headless runner). The GUI and the CLI read the ring buffers with their own cursors.
 """
@@ -212,7 +212,7 @@ class Engine:
     source
         A source URL (``sim://...``, ``serial://...``, ``replay://...``, ``auto``) or a Device.
     settings
-        Pipeline settings; defaults follow SPEC.md section 2.
+        Pipeline settings; defaults are described in docs/signal-processing.md.
     buffer_s
         Seconds of history kept in the ring buffers.
     """

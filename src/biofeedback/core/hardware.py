@@ -1,4 +1,5 @@
-"""Hardware facts from SPEC.md section 1: boards, MyoWare gains, amplifier noise.
+"""Hardware facts: boards, MyoWare gains, amplifier noise (docs/hardware.md explains them;
+the MyoWare numbers come from its datasheet and the vendor's Arduino library).
 
 One place for these numbers; the simulator, the pipeline's noise-floor model and the docs use them.
 """

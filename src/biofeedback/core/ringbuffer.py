@@ -1,7 +1,7 @@
 """Fixed-capacity ring buffer indexed by absolute sample number, with independent readers.
 
 One writer (the device thread) appends; any number of readers each keep their own cursor
-(ARCHITECTURE.md principle 5). Readers always get copies, so they never see a half-written block.
+(docs/architecture.md, principle 5). Readers always get copies, so they never see a half-written block.
 """
 
 from __future__ import annotations

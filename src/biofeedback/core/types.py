@@ -46,7 +46,12 @@ class Flag(enum.IntFlag):
 
 
 def counts_to_uv_scale(vref_v: float, adc_bits: int, gain: float) -> float:
-    """Microvolts at the electrodes per ADC count: ``Vref / 2**bits / gain * 1e6`` (SPEC.md 1)."""
+    """Microvolts at the electrodes per ADC count: ``Vref / 2**bits / gain * 1e6``.
+
+    One convention everywhere: an N-bit ADC with reference ``Vref`` reads ``V = code x Vref / 2**N``
+    (the ADC datasheets' convention); dividing by the analogue gain refers it to the electrodes
+    (docs/hardware.md, "Boards and their ADCs").
+    """
     return vref_v / (2**adc_bits) / gain * 1e6
 
 

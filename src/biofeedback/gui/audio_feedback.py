@@ -1,6 +1,7 @@
 """Audio feedback: a tone synthesised in the sound card's callback from the latest envelope value.
 
-Many patients train with their eyes closed, so sound matters as much as the picture (SPEC.md 3):
+Many patients train with their eyes closed, so sound matters as much as the picture
+(docs/clinical-background.md, "Feedback"):
 
 - ``tone``: continuous tone, pitch log-mapped from 200 Hz (relaxed) to 800 Hz (tense) over the range
   threshold / 4 .. threshold x 4 (the threshold itself sounds at 400 Hz), with a ~20 ms glide so it

@@ -1,7 +1,7 @@
 """Breathing pacer: a circle that grows while breathing in and shrinks while breathing out.
 
 Resonance-frequency breathing at about 6 breaths per minute (4 s in, 6 s out), adjustable from 4.5 to
-7 breaths per minute with the same 40:60 in:out ratio (SPEC.md section 3). The phase comes from a
+7 breaths per minute with the same 40:60 in:out ratio (docs/clinical-background.md). The phase comes from a
 monotonic clock passed in by the caller, so the animation does not drift with the frame rate.
 """
 

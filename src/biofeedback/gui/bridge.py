@@ -9,7 +9,7 @@
 - Engine status (connected, reconnecting, lost, with the reason) arrives on the device thread and
   is re-emitted as a queued Qt signal, so widgets only ever change on the GUI thread.
 
-No signal is emitted per chunk (ARCHITECTURE.md principle 3): widgets redraw from the arrays here
+No signal is emitted per chunk (docs/architecture.md, principle 3): widgets redraw from the arrays here
 on ``frame_ready``.
 """
 

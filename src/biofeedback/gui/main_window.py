@@ -88,7 +88,7 @@ PATIENT_STOPPED_TEXT = "The session stopped and what was recorded is saved. Pres
 #: Seconds of signal used to propose a first target when none is remembered for a channel.
 AUTO_THRESHOLD_S = 5.0
 #: First target: this fraction of the median resting RMS, and at least FLOOR_FACTOR x noise floor
-#: (the training rule of SPEC.md section 3, applied to the first seconds).
+#: (the training rule of docs/clinical-background.md, applied to the first seconds).
 AUTO_THRESHOLD_FRACTION = 0.9
 FLOOR_FACTOR = 1.5
 THRESHOLD_STEP = 1.05

@@ -1,8 +1,8 @@
-"""Electrical-safety checklist shown before the first acquisition from electrodes (SPEC.md 1).
+"""Electrical-safety checklist shown before the first acquisition from electrodes.
 
 Electrodes on the body must never connect to a mains-powered computer without isolation: run the
 laptop on battery (charger, dock and monitor unplugged) or put a USB isolator between computer and
-board. Where the operating system reports the power source (Linux: ``/sys/class/power_supply``),
+board (the sensor vendor's guidance: docs/clinical-background.md, "Electrical safety"). Where the operating system reports the power source (Linux: ``/sys/class/power_supply``),
 the dialog uses it: on mains power the battery option is disabled and the user must confirm that a
 USB isolator is in use. The dialog also states that this software is not a medical device.
 

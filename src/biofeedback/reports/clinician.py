@@ -1,6 +1,6 @@
 """The clinician report of one session, as a self-contained HTML page or an A4 PDF.
 
-Contents follow SPEC.md section 3 ("Clinician report contents"): ids, date, clinician; muscle,
+Contents (docs/clinical-background.md, "What the clinician report contains"): ids, date, clinician; muscle,
 side, site; electrodes and skin prep; hardware and isolation; sampling rate, filters, RMS window,
 normalisation, noise floor; the per-phase table (the stored measures); threshold history and
 success per trial; recovery time; % artefact; breathing/PMR; pain ratings; notes; trends across

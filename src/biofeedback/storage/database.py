@@ -47,7 +47,8 @@ DB_FILENAME = "biofeedback.sqlite"
 STATUSES = ("recording", "complete", "interrupted")
 
 #: Free-text session details a caller may pass to :meth:`Database.create_session` and
-#: :meth:`Database.update_session` (SPEC.md section 3, clinician report contents).
+#: :meth:`Database.update_session` (what the clinician report shows:
+#: docs/clinical-background.md).
 TEXT_FIELDS = (
     "electrode_site",
     "muscle",

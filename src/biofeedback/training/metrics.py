@@ -1,4 +1,4 @@
-"""Per-phase measures and the session summary (SPEC.md section 3, "Measures per phase").
+"""Per-phase measures and the session summary (docs/protocols.md, "Measures per phase").
 
 All amplitude measures are computed on the live envelope the patient was scored on: the
 pipeline's causal moving RMS (100 ms by default), one value per sample, noise-floor corrected.
@@ -182,7 +182,7 @@ def recovery_time(
     delay_s: float = 0.0,
 ) -> float | None:
     """Seconds from the start of the array (the end of the contraction) until the RMS stays at
-    or below ``level_uv`` for at least ``hold_s`` (SPEC.md 3).
+    or below ``level_uv`` for at least ``hold_s`` (docs/clinical-background.md).
 
     The RMS is the envelope smoothed to a centred ``smooth_s`` window (:func:`centred_rms`):
     the 100 ms envelope of a resting muscle fluctuates by ~13 %, so it rarely stays under

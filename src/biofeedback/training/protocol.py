@@ -1,6 +1,6 @@
 """Training protocol files: schema, TOML loader and validator (never executed).
 
-A protocol is data (ARCHITECTURE.md principle 7): a TOML file with a name, the muscles, how the
+A protocol is data (docs/architecture.md, principle 7): a TOML file with a name, the muscles, how the
 channels are scored, the calibration and shaping rules, and a list of phases. Built-in protocols
 live in ``training/library/*.toml`` and go through the same loader as a clinician's own file.
 Every mistake raises :class:`~biofeedback.errors.ProtocolFileError` naming the file, the field
@@ -33,7 +33,7 @@ MAX_NESTING_DEPTH = 10
 MAX_PHASES = 500
 #: Longest protocol in total (all phases after expansion).
 MAX_PROTOCOL_S = 4 * 3600.0
-#: Breathing pacer range (SPEC.md 3: ~6 breaths/min, adjustable 4.5-7).
+#: Breathing pacer range: ~6 breaths/min, adjustable 4.5-7 (docs/clinical-background.md).
 PACER_BPM_RANGE = (4.5, 7.0)
 DEFAULT_PACER_BPM = 6.0
 DEFAULT_INHALE_PCT = 40.0  # 4 s in / 6 s out at 6 breaths/min
@@ -88,7 +88,8 @@ CONTRACTION_KINDS = frozenset({PhaseKind.REFERENCE, PhaseKind.TENSE})
 #: Kinds after which the recovery time is measured (when they follow a contraction).
 RECOVERY_KINDS = frozenset({PhaseKind.RECOVERY, PhaseKind.RELEASE})
 
-#: Default feedback per kind (SPEC.md 3: baseline and transfer without feedback).
+#: Default feedback per kind: baseline and transfer without feedback (a transfer trial trains
+#: relaxing without the display; docs/clinical-background.md).
 DEFAULT_FEEDBACK: dict[PhaseKind, Feedback] = {
     PhaseKind.SIGNAL_CHECK: Feedback.VISUAL,
     PhaseKind.NOISE_FLOOR: Feedback.NONE,
@@ -228,7 +229,7 @@ class Target:
 
 @dataclass(frozen=True)
 class ShapingRule:
-    """Automatic threshold shaping (SPEC.md 3, practice).
+    """Automatic threshold shaping (clinical practice: docs/clinical-background.md).
 
     Every ``interval_s`` of a training phase, the percentage of included samples below the
     threshold in that interval (the *success*) is compared with ``target_success_pct``. Outside
@@ -264,7 +265,7 @@ class ShapingRule:
 
 @dataclass(frozen=True)
 class ThresholdSettings:
-    """How the starting threshold is computed (SPEC.md 3: 90 % of baseline, floor 1.5 x noise)."""
+    """How the starting threshold is computed (default 90 % of baseline, floor 1.5 x noise)."""
 
     target: Target = Target(TargetKind.PCT_BASELINE, 90.0)
     floor_x_noise: float = 1.5
@@ -285,7 +286,7 @@ class ThresholdSettings:
 
 @dataclass(frozen=True)
 class MeasureSettings:
-    """Parameters of the per-phase measures (SPEC.md 3)."""
+    """Parameters of the per-phase measures (docs/protocols.md, "Measures per phase")."""
 
     gap_min_s: float = 0.2
     gap_threshold_uv: float | None = None  # None: the training threshold in force
@@ -1130,14 +1131,14 @@ class _Parser:
         return target, rule
 
     def advise(self, kind: PhaseKind, duration_s: float, where: str) -> None:
-        """Warnings (not errors) where a value departs from SPEC.md 3 practice."""
+        """Warnings (not errors) where a value departs from clinical practice."""
         ranges = {PhaseKind.TENSE: (5.0, 7.0), PhaseKind.RELEASE: (30.0, 40.0)}
         if kind in ranges:
             low, high = ranges[kind]
             if not low <= duration_s <= high:
                 self.warnings.append(
                     f"{where}: {kind} for {_num(duration_s)} s; progressive muscle relaxation "
-                    f"uses {_num(low)}-{_num(high)} s (SPEC.md 3)"
+                    f"uses {_num(low)}-{_num(high)} s"
                 )
         if kind == PhaseKind.BASELINE and duration_s < 30:
             self.warnings.append(

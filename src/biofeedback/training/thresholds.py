@@ -1,8 +1,9 @@
 """Calibration (noise floor, baseline, reference contraction) and threshold shaping.
 
-SPEC.md section 3: the threshold starts at 90 % of the baseline median RMS with a floor of
-1.5 x the noise floor; every 60 s of training it moves +-5 % toward 70 % time below threshold;
-the clinician can override it at any time; every change is logged with its reason.
+The rule (clinical practice, docs/clinical-background.md): the threshold starts at 90 % of the
+baseline median RMS with a floor of 1.5 x the noise floor; every 60 s of training it moves +-5 %
+toward 70 % time below threshold; the clinician can override it at any time; every change is
+logged with its reason.
 Pure functions plus one small stateful class (:class:`ThresholdTracker`); no I/O, no clock.
 """
 
