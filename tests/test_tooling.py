@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -91,3 +93,46 @@ def test_ci_runs_the_readme_test_command():
     assert block, "README.md must have a '## Run the tests' section with the command"
     command = block.group(1).strip()
     assert command in ci
+
+
+def _functions_of_at_least(lines: int, root: Path = ROOT) -> list[str]:
+    """``path:line name (n lines)`` for every function under src/ that is ``lines`` or longer."""
+    found = []
+    for path in sorted((root / "src").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length >= lines:
+                    where = path.relative_to(root)
+                    found.append(f"{where}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_no_function_in_src_is_100_lines_or_longer():
+    # Long functions hide their steps: split them into named helpers.
+    assert _functions_of_at_least(100) == []
+
+
+def test_the_function_length_check_finds_long_functions(tmp_path):
+    # The check above must be able to fail: a 100-line function in a scratch tree is reported.
+    def source(name: str, lines: int) -> str:
+        return f"def {name}():\n" + "".join(f"    x{i} = {i}\n" for i in range(lines - 1))
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "long.py").write_text(source("long", 100), encoding="utf-8")
+    (tmp_path / "src" / "short.py").write_text(source("short", 99), encoding="utf-8")
+    assert _functions_of_at_least(100, tmp_path) == ["src/long.py:1 long (100 lines)"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mypy") is None,
+    reason="mypy not installed (pip install -e '.[test]')",
+)
+def test_mypy_finds_no_errors():
+    # files, strictness and the untyped libraries are configured in pyproject.toml [tool.mypy]
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
