@@ -136,3 +136,21 @@ def test_mypy_finds_no_errors():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found" in result.stdout
+
+
+def test_the_readme_installs_into_a_venv_and_names_the_system_packages():
+    """Debian's own Python refuses pip outside a venv (externally-managed-environment), and Qt
+    aborts without libxcb-cursor0: the two fresh-machine commands make a venv first."""
+    readme = (ROOT / "README.md").read_text()
+    commands = [
+        re.search(rf"## {title}.*?```sh\n(.*?)```", readme, re.S)
+        for title in ("Start on the simulated sensor", "Run the tests")
+    ]
+    assert all(commands), "README.md must keep its two fresh-machine commands"
+    for match in commands:
+        assert match is not None
+        command = match.group(1).strip()
+        assert command.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install")
+    for package in ("python3-venv", "libxcb-cursor0"):
+        assert package in readme
+        assert package in (ROOT / ".ci" / "run").read_text()
