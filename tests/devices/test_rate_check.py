@@ -236,7 +236,7 @@ def test_sim_sources_expect_their_speed_and_speed_max_is_not_checked() -> None:
 
 def test_doctor_reports_the_measured_and_declared_rate_and_what_to_do(tmp_path, capsys) -> None:
     with FastBoard(tmp_path, fs_hz=1000) as board:
-        code = main(["doctor", "--source", board.url, "--seconds", "12", "--json"])
+        code = main(["doctor", "--source", board.url, "--duration", "12", "--json"])
     out = capsys.readouterr().out
     import json
 

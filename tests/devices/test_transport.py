@@ -1,4 +1,5 @@
-"""The serial transport on pySerial URLs: ``loop://`` and a ``socket://`` board, no pty needed.
+"""The serial transport on pySerial URLs: ``loop://`` and a ``socket://`` board, no pty needed;
+and a third protocol plugged in behind the same interface.
 
 ``socket_board.SocketBoard`` serves firmware/biofeedback on 127.0.0.1; the host reaches it with
 the same ``serial://`` source URL syntax a user types (``serial://socket://HOST:PORT``).
@@ -15,12 +16,13 @@ from fake_board import default_values
 from socket_board import SocketBoard
 
 from biofeedback.core.clock import MonotonicClock
-from biofeedback.core.types import Chunk, Flag
+from biofeedback.core.types import ChannelKind, Chunk, Flag, StreamInfo
 from biofeedback.devices import wire
 from biofeedback.devices.base import DeviceState, DeviceStats, DeviceStatus
-from biofeedback.devices.protocol import StreamRequest
+from biofeedback.devices.protocol import Protocol, StreamRequest, channel_infos
+from biofeedback.devices.rate_check import RateVerdict
 from biofeedback.devices.registry import open_device
-from biofeedback.devices.serial_device import SerialDevice
+from biofeedback.devices.serial_device import PROTOCOLS, SerialDevice
 from biofeedback.devices.stream_index import StreamIndexer
 from biofeedback.devices.text_protocol import TextProtocol
 from biofeedback.devices.transport import PortLost, SerialTransport
@@ -210,3 +212,49 @@ def test_network_board_gone_for_good_ends_the_stream(wait_for):
         device.close()
     final = [s for s in sink.statuses if s.state == DeviceState.ERROR][-1]
     assert "has been gone for 1 s" in final.message
+
+
+# ---- another protocol behind the same interface -------------------------------------------
+
+
+class BytesProtocol(Protocol):
+    """A made-up board that sends one unsigned byte per sample, one channel, no framing."""
+
+    name = "bytes"
+    default_baud = 9600
+
+    def open(self) -> StreamInfo:
+        fs = self.request.fs_hz or 100.0
+        channels = channel_infos((ChannelKind.ENV,), (None,), 5.0, 8, self.request.pot_kohm)
+        return StreamInfo(fs_hz=fs, channels=channels, adc_bits=8, vref_v=5.0, units="counts")
+
+    def start(self) -> None:
+        pass  # this board streams from power-on
+
+    def feed(self, data: bytes, now: float) -> None:
+        rows = np.frombuffer(data, dtype=np.uint8).astype(np.float64)[:, None]
+        self.indexer.rows(rows, now)
+
+    def resume(self) -> None:
+        self.indexer.rebase = True  # no sample numbers: place what follows by time
+
+    def rate_advice(self, verdict: RateVerdict, info: StreamInfo) -> str:
+        return "check the board's clock"
+
+
+def test_a_new_protocol_plugs_in_by_name_and_streams(monkeypatch, wait_for):
+    monkeypatch.setitem(PROTOCOLS, BytesProtocol.name, BytesProtocol)
+    device = open_device("serial://loop://?format=bytes&fs=50")
+    assert isinstance(device, SerialDevice) and device.baud == 9600
+    info = device.open()
+    assert info.fs_hz == 50.0 and info.n_channels == 1
+    sink = Sink()
+    device.start(sink.on_chunk, sink.on_status)
+    try:
+        device.transport.write(bytes([1, 2, 3, 250]))  # loop:// hands it straight back
+        wait_for(lambda: sink.samples() >= 4, 10, "the four samples")
+    finally:
+        device.close()
+    idx, x, flags = sink.arrays()
+    assert idx.tolist() == [0, 1, 2, 3] and x[:, 0].tolist() == [1.0, 2.0, 3.0, 250.0]
+    assert not flags.any() and isinstance(device.protocol, BytesProtocol)

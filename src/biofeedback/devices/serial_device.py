@@ -166,7 +166,7 @@ class SerialDevice(ThreadedDevice):
     def from_url(cls, url: SourceURL) -> SerialDevice:
         """Build from a parsed ``serial://`` URL (options in the module docstring)."""
         fmt = url.get_str("format", FirmwareProtocol.name, choices=list(PROTOCOLS))
-        text = fmt == TextProtocol.name
+        binary = fmt == FirmwareProtocol.name
         baud = url.get_int("baud", None, lo=300, hi=4_000_000)
         board = url.get_str("board", None, choices=list(hardware.BOARDS))
         bits = url.get_int("bits", None, lo=hardware.ADC_BITS_MIN, hi=hardware.ADC_BITS_MAX)
@@ -178,10 +178,10 @@ class SerialDevice(ThreadedDevice):
         reconnect_s = url.get_float("reconnect_s", DEFAULT_RECONNECT_S, lo=0.0, hi=MAX_RECONNECT_S)
         timeout = url.get_float("timeout", 3.0, lo=0.1, hi=60.0)
         channels = [ChannelKind(n) for n in names] if names is not None else None
-        pins = _parse_pins(url, pins_text, channels, text)
+        pins = _parse_pins(url, pins_text, channels, binary)
         if channels is not None and not 1 <= len(channels) <= 6:
             raise SourceURLError(f"{url.text}: 1 to 6 channels")
-        if not text and fs is not None and fs != round(fs):
+        if binary and fs is not None and fs != round(fs):
             raise SourceURLError(f"{url.text}: the firmware's rate is whole hertz (fs={round(fs)})")
         return cls(
             url.path,
@@ -276,7 +276,7 @@ class SerialDevice(ThreadedDevice):
 
 
 def _parse_pins(
-    url: SourceURL, pins_text: list[str] | None, channels: list[ChannelKind] | None, text: bool
+    url: SourceURL, pins_text: list[str] | None, channels: list[ChannelKind] | None, binary: bool
 ) -> list[int] | None:
     """``pins=0,1`` or ``pins=A0,A1``: one analog pin per channel, binary mode only."""
     if pins_text is None:
@@ -289,7 +289,7 @@ def _parse_pins(
         ) from None
     if any(not 0 <= p <= 5 for p in pins):
         raise SourceURLError(f"{url.text}: pins are 0..5 (A0..A5)")
-    if text:
+    if not binary:
         raise SourceURLError(f"{url.text}: pins= applies to format=binary only")
     if channels is None or len(pins) != len(channels):
         raise SourceURLError(
