@@ -143,6 +143,21 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     return parser
 
 
+class _ScanError(Exception):
+    pass
+
+
+class _Scan(argparse.ArgumentParser):
+    """The pre-scan for :func:`requested_command`: raises instead of printing and exiting (the
+    real parser says what is wrong)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ScanError(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise _ScanError(message or "")
+
+
 def requested_command(argv: Sequence[str]) -> str | None:
     """The command named in ``argv`` (the first word not taken by a global option), if it is one
     of the commands; found without importing any command module."""
@@ -159,21 +174,6 @@ def requested_command(argv: Sequence[str]) -> str | None:
         return None
     name = known.command
     return name if name in COMMAND_MODULES else None
-
-
-class _ScanError(Exception):
-    pass
-
-
-class _Scan(argparse.ArgumentParser):
-    """The pre-scan for :func:`requested_command`: raises instead of printing and exiting (the
-    real parser says what is wrong)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _ScanError(message)
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise _ScanError(message or "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
