@@ -8,7 +8,7 @@ import pytest
 from biofeedback.engine import Engine
 from biofeedback.session import RecordingSession
 from biofeedback.storage.database import Database
-from biofeedback.storage.export import NOISE_FLOOR_MARKER, iter_processed
+from biofeedback.storage.reprocess import NOISE_FLOOR_MARKER, iter_processed
 from biofeedback.training.protocol import parse_protocol
 
 PROTOCOL = """

@@ -3,7 +3,7 @@
 :class:`RecordingSession` creates the session row, attaches the recorder and (for a guided
 session) the runner as engine sinks, and routes the runner's events: calibrated noise floors go to
 the pipeline, threshold changes and phase measures go to the store. ``training`` stays pure: it
-never sees the engine (ARCHITECTURE.md), this module connects them.
+never sees the engine (docs/architecture.md, "Layers"), this module connects them.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from biofeedback.devices.base import DeviceState, DeviceStatus
 from biofeedback.engine import Engine, EngineFault, EnvelopeStats
 from biofeedback.errors import BiofeedbackError, StorageError
 from biofeedback.storage.database import Database
-from biofeedback.storage.export import NOISE_FLOOR_MARKER
 from biofeedback.storage.pending import save_pending
 from biofeedback.storage.recorder import Recorder
+from biofeedback.storage.reprocess import NOISE_FLOOR_MARKER
 from biofeedback.training.metrics import SessionSummary, patient_summary_text
 from biofeedback.training.protocol import Protocol
 from biofeedback.training.runner import EventType, RunnerEvent, SessionRunner

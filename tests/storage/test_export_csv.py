@@ -11,7 +11,8 @@ from storage_helpers import engine_envelope, record_sim_session
 from biofeedback.core.types import Chunk
 from biofeedback.dsp.pipeline import PipelineSettings
 from biofeedback.storage.database import Database
-from biofeedback.storage.export import export_session, pipeline_for, raw_uv
+from biofeedback.storage.export import export_session, raw_uv
+from biofeedback.storage.reprocess import pipeline_for
 
 SIM = (
     "sim://?scenario=tense-release&seed=3&board=12bit&channels=raw,env,ref&speed=max"
@@ -87,7 +88,7 @@ def test_old_settings_and_measured_noise_floor_are_replayed(tmp_path: Path) -> N
     """Unknown stored settings are ignored with a note; a measured floor applies where it did."""
     from storage_helpers import myoware_info, synthetic_counts
 
-    from biofeedback.storage.export import iter_processed, noise_floor_schedule
+    from biofeedback.storage.reprocess import iter_processed, noise_floor_schedule
 
     info = myoware_info()
     with Database(tmp_path / "db.sqlite") as db:

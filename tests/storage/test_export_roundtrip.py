@@ -21,7 +21,7 @@ from biofeedback.core.types import ChannelKind, StreamInfo
 from biofeedback.dsp.pipeline import Pipeline
 from biofeedback.engine import Engine
 from biofeedback.storage.database import Database
-from biofeedback.storage.export import export_session, import_file, raw_uv
+from biofeedback.storage.export import export_session, raw_uv
 from biofeedback.storage.importing import load_recording
 
 BOARDS = ("uno", "12bit")
@@ -189,7 +189,8 @@ def test_options_given_by_the_user_win(sessions: dict[str, tuple[Path, int]]) ->
 
 def test_gaps_long_clinician_and_import_as_a_session(tmp_path: Path) -> None:
     """Missing samples stay missing; a long clinician name does not push the board out of the
-    EDF recording field; import_file stores the counts (a new session in counts)."""
+    EDF recording field; recording a replay of the file stores the counts (a new session in
+    counts)."""
     info = myoware_info()
     with Database(tmp_path / "db.sqlite") as db:
         sid = db.create_session("P1", "x", info, clinician="Dr " + "Longname" * 12)
@@ -212,7 +213,7 @@ def test_gaps_long_clinician_and_import_as_a_session(tmp_path: Path) -> None:
             assert [f[1:] for f in channel_facts(rec.info)] == [f[1:] for f in channel_facts(info)]
             np.testing.assert_array_equal(rec.samples, stored)
             assert (rec.flags[1500:1800] != 0).all() and not rec.flags[:1500].any()
-            new = import_file(db, path)
+            new = record_sim_session(db.path, f"replay://{path}?speed=max", 2.5, subject=None)
             again = db.get_session(new)
             assert again.info.units == "counts" and again.info.adc_bits == 12
             np.testing.assert_array_equal(db.read_samples(new)[1], stored)

@@ -1,4 +1,4 @@
-"""Licensed recordings in tests/data: replayed (as files and as imported sessions) they give the
+"""Licensed recordings in tests/data: replayed (as files and as sessions recorded from them) they give the
 same envelope as processing the file offline."""
 
 from __future__ import annotations
@@ -7,14 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from storage_helpers import engine_envelope
+from storage_helpers import engine_envelope, record_sim_session
 
 from biofeedback.core.types import Chunk
 from biofeedback.devices.registry import open_device
 from biofeedback.dsp.pipeline import Pipeline
 from biofeedback.storage.database import Database
-from biofeedback.storage.export import import_file
-from biofeedback.storage.importing import RecordingOptions
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -35,21 +33,18 @@ def _numeric_rows(path: Path, delimiter: str | None = None) -> np.ndarray:
     return np.array([r for r in rows if len(r) == full])
 
 
-# pattern -> (replay URL options, RecordingOptions, offline loader giving the signal columns)
+# pattern -> (replay URL options, offline loader giving the signal columns)
 RECORDINGS = {
     "biosppy/emg*.txt": (
         "units=counts&adc_bits=12&vref=3.3",
-        RecordingOptions(units="counts", adc_bits=12, vref_v=3.3),
         lambda p: _numeric_rows(p),
     ),
     "bmc_duarte/emg.csv": (
         "time=1&units=mV",
-        RecordingOptions(time_column="1", units="mV"),
         lambda p: _numeric_rows(p, ",")[:, 1:2],
     ),
     "uci_lower_limb/*.txt": (
         "fs=1000&units=mV&columns=1,2,3,4",
-        RecordingOptions(fs_hz=1000.0, units="mV", columns=["1", "2", "3", "4"]),
         lambda p: _numeric_rows(p)[:, :4],
     ),
 }
@@ -74,7 +69,7 @@ def test_the_licensed_recordings_are_here() -> None:
     ids=[str(p.relative_to(DATA)) for _, p in licensed_files()],
 )
 def test_replay_equals_offline_processing(pattern: str, path: Path, tmp_path: Path) -> None:
-    url_options, options, offline_loader = RECORDINGS[pattern]
+    url_options, offline_loader = RECORDINGS[pattern]
     device = open_device(f"replay://{path}?{url_options}&speed=max")
     info = device.open()
     device.close()
@@ -88,10 +83,12 @@ def test_replay_equals_offline_processing(pattern: str, path: Path, tmp_path: Pa
     np.testing.assert_allclose(env_file, offline.envelope_uv, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(flags_file, offline.flags)
     assert np.nanmax(offline.envelope_uv) > 0
-    # Imported into the database as a session, then replayed from there: the same again.
+    # Recorded into the database as a session (``record --source replay://FILE``), then
+    # replayed from there: the same again.
     db_path = tmp_path / "db.sqlite"
+    url = f"replay://{path}?{url_options}&speed=max"
+    sid = record_sim_session(db_path, url, len(samples) / info.fs_hz + 1, subject="IMPORT1")
     with Database(db_path) as db:
-        sid = import_file(db, path, options, subject_id="IMPORT1")
         record = db.get_session(sid)
         assert record.status == "complete" and record.n_samples == len(samples)
         assert record.info.channels == info.channels and record.info.fs_hz == info.fs_hz

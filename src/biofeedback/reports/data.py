@@ -16,13 +16,13 @@ import numpy as np
 from biofeedback.core.hardware import BOARDS
 from biofeedback.dsp.pipeline import Pipeline
 from biofeedback.storage.database import Database, SessionRecord
-from biofeedback.storage.export import (
+from biofeedback.storage.progress import SessionPoint, subject_trend, trend_sentences
+from biofeedback.storage.reprocess import (
     describe_processing,
     iter_processed,
     noise_floor_schedule,
     pipeline_for,
 )
-from biofeedback.storage.progress import SessionPoint, subject_trend, trend_sentences
 
 #: Bins of the envelope overview plot.
 ENVELOPE_POINTS = 1500

@@ -1,4 +1,4 @@
-"""Export a stored session to EDF+ or CSV, and import files as stored sessions.
+"""Export a stored session to EDF+ or CSV.
 
 EDF+ (our own writer, checked against pyedflib's independent reader in the tests): one signal per
 input channel in microvolts at the electrodes, plus an "EDF Annotations" signal with the phases,
@@ -10,8 +10,8 @@ the ADC facts (``gain 200, ADC 10 bit, Vref 5 V``). See docs/storage.md for the 
 CSV (``# biofeedback-csv: 2``): a commented header (session, fs, units, source and ADC, per input
 column its gain, uV per unit and offset, filters), a time column and per channel the raw signal
 in uV, then per pipeline output the filtered signal, the envelope (uV RMS) and the quality flags,
-computed by running :class:`biofeedback.dsp.pipeline.Pipeline` over the stored samples with the
-session's own settings.
+computed by :func:`biofeedback.storage.reprocess.iter_processed` (the session's own pipeline over
+its stored samples, as it ran live).
 
 :func:`biofeedback.storage.importing.load_recording` reads both back as the session was stored:
 ADC counts with the same StreamInfo, so replaying an export models the same noise floor.
@@ -24,26 +24,23 @@ anything else of the data folder's own files) is never a valid target.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 
 from biofeedback import __version__
 from biofeedback.core.types import (
     ChannelKind,
-    Chunk,
     Flag,
-    ProcessedChunk,
     StreamInfo,
     counts_to_uv_scale,
 )
@@ -53,11 +50,9 @@ from biofeedback.storage.importing import (
     CSV_VERSION,
     EDF_GAP_TEXT,
     EDF_PADDING_TEXT,
-    Recording,
-    RecordingOptions,
     channel_offsets,
-    load_recording,
 )
+from biofeedback.storage.reprocess import describe_processing, iter_processed, pipeline_for
 from biofeedback.storage.safe_output import open_output, store_files
 
 FORMATS = ("edf", "csv")
@@ -89,131 +84,6 @@ def raw_uv(info: StreamInfo, samples: np.ndarray) -> np.ndarray:
     """Input samples in uV at the electrodes as exported (see :func:`channel_offsets`)."""
     scales = np.array([ch.scale_uv for ch in info.channels])
     return (samples - channel_offsets(info)) * scales
-
-
-def pipeline_for(record: SessionRecord, notes: list[str] | None = None) -> Any:
-    """The DSP pipeline with the session's stored settings, as it started live (measured noise
-    floors applied later in the session are replayed by :func:`iter_processed`).
-
-    Settings written by another version of the app may name fields this version does not know,
-    or values it no longer accepts: those are left out (defaults used) and, when ``notes`` is
-    given, a sentence saying so is appended to it, so old sessions always stay readable.
-    """
-    from biofeedback.dsp.pipeline import Pipeline, PipelineSettings, PipelineSettingsError
-
-    stored = dict(record.pipeline_settings or {})
-    if isinstance(stored.get("settings"), dict):  # a Pipeline.describe() dict
-        stored = dict(stored["settings"])
-    known = {f.name for f in dataclasses.fields(PipelineSettings)}
-    unknown = sorted(set(stored) - known)
-    if unknown and notes is not None:
-        notes.append(
-            f"stored pipeline settings unknown to this version were ignored: {', '.join(unknown)}"
-        )
-    usable = {k: v for k, v in stored.items() if k in known}
-    try:
-        settings = PipelineSettings.from_dict(usable) if usable else None
-    except (PipelineSettingsError, TypeError, ValueError) as exc:
-        if notes is not None:
-            notes.append(f"stored pipeline settings could not be used ({exc}); defaults applied")
-        settings = None
-    return Pipeline(record.info, settings)
-
-
-#: Marker label for "the live pipeline's noise floor was replaced here"; its note is a JSON list
-#: of uV values, one per output (null keeps a value). Optional: without it the end of a
-#: noise-floor phase with adopted measurements is used.
-NOISE_FLOOR_MARKER = "noise floor applied"
-
-
-def noise_floor_schedule(
-    db: Database, record: SessionRecord, n_outputs: int
-) -> list[tuple[int, list[float | None]]]:
-    """When the live session replaced the pipeline's noise floor, and with what (sample index,
-    one value or None per output), so offline processing reproduces the live envelope."""
-    schedule: list[tuple[int, list[float | None]]] = []
-    for marker in db.markers(record.id):
-        if marker["label"] != NOISE_FLOOR_MARKER:
-            continue
-        try:
-            values = json.loads(marker["note"])
-        except ValueError:
-            continue
-        if isinstance(values, list) and len(values) == n_outputs:
-            schedule.append(
-                (int(marker["sample_index"]), [None if v is None else float(v) for v in values])
-            )
-    if schedule:
-        return sorted(schedule, key=lambda item: item[0])
-    for phase in db.phases(record.id):
-        calibration = phase.get("calibration") or {}
-        measured = calibration.get("noise_floor_uv")
-        adopted = calibration.get("adopted")
-        end = phase.get("end_index")
-        if phase.get("kind") != "noise-floor" or end is None or not isinstance(measured, list):
-            continue
-        if (
-            not isinstance(adopted, list)
-            or len(adopted) != len(measured)
-            or len(measured) != n_outputs
-        ):
-            continue
-        values = [
-            float(m) if ok and m is not None else None
-            for m, ok in zip(measured, adopted, strict=True)
-        ]
-        if any(v is not None for v in values):
-            schedule.append((int(end), values))
-    return schedule
-
-
-def iter_processed(
-    db: Database,
-    record: SessionRecord,
-    block_samples: int = 1 << 14,
-    notes: list[str] | None = None,
-) -> Iterator[tuple[Chunk, ProcessedChunk, Any]]:
-    """Run the session's pipeline over its stored samples as it ran live: (chunk, processed,
-    pipeline) per block, with measured noise floors applied where the session applied them."""
-    pipeline = pipeline_for(record, notes)
-    schedule = noise_floor_schedule(db, record, len(pipeline.outputs))
-    for chunk in db.iter_chunks(record.id, block_samples=block_samples):
-        start = 0
-        while schedule and schedule[0][0] < chunk.end_index:
-            cut = max(0, schedule[0][0] - chunk.first_index)
-            if cut > start:
-                part = Chunk(
-                    chunk.first_index + start, chunk.samples[start:cut], chunk.flags[start:cut]
-                )
-                yield part, pipeline.process(part), pipeline
-                start = cut
-            pipeline.set_noise_floor(schedule.pop(0)[1])
-        if start < len(chunk):
-            part = (
-                chunk
-                if start == 0
-                else Chunk(chunk.first_index + start, chunk.samples[start:], chunk.flags[start:])
-            )
-            yield part, pipeline.process(part), pipeline
-
-
-def describe_processing(record: SessionRecord, pipeline: Any | None = None) -> str:
-    """One line on the filters and envelope, for headers and reports."""
-    pipeline = pipeline if pipeline is not None else pipeline_for(record)
-    d = pipeline.describe()
-    parts = []
-    if d.get("band_hz"):
-        lo, hi = d["band_hz"]
-        parts.append(f"band-pass {lo:g}-{hi:g} Hz ({d.get('filter', '')})")
-    if d.get("notch_hz"):
-        parts.append(
-            f"notch {d['notch_hz'][0]:g} Hz Q {d.get('notch_q', 0):g}"
-            + (f" + {len(d['notch_hz']) - 1} harmonics" if len(d["notch_hz"]) > 1 else "")
-        )
-    elif d.get("mains_hz") in (None, "auto"):
-        parts.append(f"mains notch {d.get('mains_hz') or 'off'}")
-    parts.append(f"RMS window {d.get('rms_window_s', 0) * 1000:g} ms")
-    return "; ".join(parts)
 
 
 def export_session(
@@ -705,35 +575,3 @@ def _write_csv(
 def _format_rows(table: np.ndarray, fmt: list[str]) -> str:
     line = ",".join(fmt) + "\n"
     return "".join(line % tuple(row) for row in table.tolist())
-
-
-# -- import into the database --------------------------------------------------------------------------
-def import_file(
-    db: Database,
-    path: Path | str,
-    options: RecordingOptions | None = None,
-    subject_id: str | None = None,
-    protocol: str = "import",
-    pipeline_settings: dict[str, Any] | None = None,
-    **meta: Any,
-) -> int:
-    """Store a CSV/text, WAV or EDF recording as a complete session; returns its id.
-
-    The samples are kept in the file's units (float32 unless they are whole numbers); the
-    StreamInfo records how to turn them into uV.
-    """
-    rec: Recording = load_recording(path, options)
-    info = rec.info.with_(realtime=False)
-    started = meta.pop("started_at", None) or Path(path).stat().st_mtime
-    session_id = db.create_session(
-        subject_id, protocol, info, pipeline_settings or {}, started_at=started, **meta
-    )
-    block = max(1, int(info.fs_hz))
-    from biofeedback.dsp.quality import screen_input  # NaN/inf/impossible: a flagged gap
-
-    samples, flags = screen_input(info, rec.samples, rec.flags)
-    with db.transaction() as conn:
-        for a in range(0, len(samples), block):
-            db.write_block(conn, session_id, a, samples[a : a + block], flags[a : a + block])
-    db.finish_session(session_id, "complete", {"imported_from": str(rec.path), "notes": rec.notes})
-    return session_id
