@@ -1,4 +1,4 @@
-"""Streaming equals offline: any chunking gives the same output as one call (SPEC.md 2).
+"""Streaming equals offline: any chunking gives the same output as one call (docs/signal-processing.md).
 
 The pipeline is built to be bit-identical; the property asserted is the specified one, 1e-9
 relative, plus identical flags and NaN positions.

@@ -1,4 +1,4 @@
-"""Amplitude: causal moving sums and RMS, unit conversion, noise-floor correction (SPEC.md 2).
+"""Amplitude: causal moving sums and RMS, unit conversion, noise-floor correction.
 
 :class:`MovingSum` is the workhorse of the live path: the sum of the last ``window`` values of
 each row, updated block by block. It never accumulates rounding drift and gives *bit-identical*
@@ -6,13 +6,19 @@ results however the stream is cut into blocks: time is split into fixed windows 
 the start, the sum for a sample is (suffix sum of the previous window) + (prefix sum of the
 current window), and every prefix or suffix is a plain sequential sum over at most one window of
 values. So after any amount of streaming the error is that of summing one or two windows.
+
+:class:`EnvelopeStage` is the pipeline's envelope stage: one moving sum over every row the
+envelope and the window-quality rules need (:class:`biofeedback.dsp.layout.SumRows`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from biofeedback.dsp.layout import SumRows
+
 __all__ = [
+    "EnvelopeStage",
     "MovingSum",
     "counts_to_uv",
     "linear_envelope",
@@ -102,6 +108,81 @@ class MovingSum:
         return out
 
 
+class EnvelopeStage:
+    """Moving mean square (RAW) and moving mean (ENV) over the RMS window, with valid counts.
+
+    Per block: :meth:`input_rows` gives the moving sum's input [n, cols] (the RAW filter stage
+    may use its squared rows as scratch), :meth:`process` fills it from the filtered RAW rows
+    and the ENV rows, weights it by the valid samples where the block has gaps, and returns the
+    moving sums and the power per output (RAW: mean square; ENV: squared mean; NaN where the
+    window holds no valid sample).
+    """
+
+    def __init__(self, rows: SumRows, window: int) -> None:
+        self.rows = rows
+        self.window = int(window)
+        self._sum = MovingSum(self.window, rows.n_cols)
+        # input buffers by block length, reused (the moving sum copies what it needs); their
+        # count columns hold ones
+        self._buf: dict[int, np.ndarray] = {}
+
+    def reset(self) -> None:
+        """Forget all history."""
+        self._sum.reset()
+
+    def input_rows(self, n: int) -> np.ndarray:
+        """The moving sum's input buffer [n, cols] for a block of ``n`` samples."""
+        q = self._buf.get(n)
+        if q is None:
+            q = np.empty((n, self.rows.n_cols))
+            q[:, self.rows.o_v :] = 1.0
+            if n <= 4096:
+                if len(self._buf) > 16:
+                    self._buf.clear()
+                self._buf[n] = q
+        return q
+
+    def process(
+        self,
+        q: np.ndarray,
+        work: np.ndarray | None,
+        env: np.ndarray | None,
+        valid: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Moving sums [n, cols] and power [n, k] for the block whose input buffer is ``q``.
+
+        ``work`` [o_e, n]: the RAW filter stage's rows; ``env`` [ke, n]: ENV rows; ``valid``
+        [k, n]: valid samples per output row (None: all valid).
+        """
+        r = self.rows
+        kr, o_e, o_v = r.kr, r.o_e, r.o_v
+        qt = q.T
+        if work is not None:
+            np.multiply(work, work, out=qt[:o_e])
+        if env is not None:
+            qt[o_e:o_v] = env
+        if valid is not None:
+            validf = valid.astype(np.float64)
+            if kr:
+                qt[:o_e] *= np.tile(validf[:kr], (o_e // kr, 1))
+            if r.ke:
+                qt[o_e:o_v] *= validf[kr:]
+            qt[o_v:] = validf
+            self._buf.pop(len(q), None)  # its count columns no longer hold ones
+        sums = self._sum.process(q)
+        cnt = sums[:, o_v:]
+        if valid is not None:
+            none = cnt == 0
+            cnt = np.maximum(cnt, 1.0)
+        power = sums[:, r.o_y : o_v] / cnt  # RAW: mean square; ENV: mean, squared next
+        if r.ke:
+            mean_env = power[:, kr:]
+            np.multiply(mean_env, mean_env, out=mean_env)
+        if valid is not None:
+            power[none] = np.nan
+        return sums, power
+
+
 def moving_rms(x: np.ndarray, window: int) -> np.ndarray:
     """Causal moving RMS of ``x`` [n] or [n, ch] over ``window`` samples (offline helper).
 
@@ -121,13 +202,19 @@ def moving_rms(x: np.ndarray, window: int) -> np.ndarray:
     return rms[:, 0] if one_d else rms
 
 
-def counts_to_uv(counts: np.ndarray, scale_uv: float | np.ndarray, offset: float = 0.0):
+def counts_to_uv(
+    counts: np.ndarray, scale_uv: float | np.ndarray, offset: float = 0.0
+) -> np.ndarray:
     """Input units to microvolts at the electrodes: ``(counts - offset) * scale_uv``."""
     return (np.asarray(counts, dtype=np.float64) - offset) * scale_uv
 
 
 def quadrature_correct(rms_uv: np.ndarray, floor_uv: float | np.ndarray) -> np.ndarray:
-    """Remove an uncorrelated noise floor: ``sqrt(max(rms^2 - floor^2, 0))`` (SPEC.md 1)."""
+    """Remove an uncorrelated noise floor: ``sqrt(max(rms^2 - floor^2, 0))``.
+
+    Uncorrelated powers add, so the signal's RMS is the quadrature difference; where the reading
+    is below the floor the signal is taken as zero (docs/signal-processing.md, "Noise floor").
+    """
     r = np.asarray(rms_uv, dtype=np.float64)
     f = np.asarray(floor_uv, dtype=np.float64)
     return np.sqrt(np.maximum(r * r - f * f, 0.0))

@@ -1,4 +1,4 @@
-"""Causal IIR filters designed with scipy.signal for the actual sampling rate (SPEC.md section 2).
+"""Causal IIR filters designed with scipy.signal for the actual sampling rate.
 
 Everything works on *rows*: arrays shaped ``[rows, n]`` (one row per channel, time along the last
 axis), because the live path filters a few channels of a few samples at a time and per-call
@@ -9,7 +9,7 @@ filtering the whole array at once.
 
 ``scipy.signal`` is imported inside the functions that use it, not at module level: importing it
 costs 1.5-2 s, and the window shows its first frame before that import has finished
-(docs/performance.md).
+(docs/performance.md). Filter choices and their sources: docs/signal-processing.md.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ __all__ = [
     "sosfilt_rows",
 ]
 
-#: Highest band edge allowed, as a fraction of fs (SPEC.md: clamped below 0.45 x fs).
+#: Highest band edge allowed, as a fraction of fs (docs/signal-processing.md, "Filters").
 MAX_EDGE_FRACTION = 0.45
 
 
@@ -57,7 +57,7 @@ def _fast_sosfilt():
     from scipy import signal
 
     try:
-        from scipy.signal._sosfilt import _sosfilt  # type: ignore[attr-defined]
+        from scipy.signal._sosfilt import _sosfilt
     except ImportError:  # pragma: no cover - depends on the scipy build
         return None
     try:
@@ -277,8 +277,8 @@ class SosFilter:
             sosfilt_rows(self.sos, y, self._zi)
             return
         restart = dict(restart or {})
-        for row in np.flatnonzero(~self._started):
-            restart.setdefault(int(row), [0] if autostart else [])
+        for unstarted in np.flatnonzero(~self._started):
+            restart.setdefault(int(unstarted), [0] if autostart else [])
         plain = [r for r in range(self.n_rows) if r not in restart]
         if plain:
             rows = np.asarray(plain)

@@ -1,4 +1,4 @@
-"""Signal-quality detectors -> per-sample quality flags (SPEC.md section 2, "Signal quality").
+"""Signal-quality detectors -> per-sample quality flags (docs/signal-processing.md, "Quality flags").
 
 All detectors are vectorised over a block of samples ``[rows, n]`` (one row per output channel)
 and carry what they need across blocks, so their output does not depend on how the stream is
@@ -41,6 +41,7 @@ __all__ = [
     "GapTracker",
     "QualitySummary",
     "WindowQuality",
+    "deviation",
     "find_invalid",
     "run_lengths",
     "screen_input",
@@ -72,6 +73,15 @@ def run_lengths(cond: np.ndarray, carry: np.ndarray) -> tuple[np.ndarray, np.nda
     return runs, runs[:, -1].copy()
 
 
+def deviation(samples: np.ndarray, mid: np.ndarray, half: np.ndarray) -> tuple[bool, np.ndarray]:
+    """``(all |samples - mid| < half, |samples - mid|)``: False when any value is NaN or at or
+    beyond the limit. ``mid``/``half`` broadcast against ``samples`` [n, columns]."""
+    dev = samples - mid
+    np.abs(dev, out=dev)
+    inside = dev < half  # False for NaN and clipped
+    return bool(np.count_nonzero(inside) == inside.size), dev
+
+
 class ClipDetector:
     """Flags input samples at or near an ADC rail and holds the flag for ``blank`` samples after.
 
@@ -90,7 +100,7 @@ class ClipDetector:
     def reset(self) -> None:
         """Forget the last clipped sample."""
         self._last = np.full(len(self.mid), -_FOREVER, dtype=np.int64)
-        self._last_max = -_FOREVER
+        self._last_max = -int(_FOREVER)
 
     def clean(
         self, samples: np.ndarray, mid: np.ndarray | None = None, half: np.ndarray | None = None
@@ -99,10 +109,13 @@ class ClipDetector:
 
         ``mid``/``half`` may be given already broadcast to the block's shape (faster).
         """
-        dev = samples - (self.mid if mid is None else mid)
-        np.abs(dev, out=dev)
-        inside = dev < (self.half if half is None else half)  # False for NaN and clipped
-        return np.count_nonzero(inside) == inside.size, dev
+        return deviation(
+            samples, self.mid if mid is None else mid, self.half if half is None else half
+        )
+
+    def holding(self, first_index: int) -> bool:
+        """Is a block starting at ``first_index`` still within the hold after a clipped sample?"""
+        return first_index - self._last_max <= self.blank
 
     def process(self, dev: np.ndarray, first_index: int) -> np.ndarray | None:
         """Clip flags [columns, n] (with blanking) from :meth:`clean`'s ``dev`` [n, columns], or
@@ -227,6 +240,7 @@ class WindowQuality:
         kr = self.kr
         bits = np.zeros(power.shape, dtype=np.uint16)
         if kr:
+            assert p_band is not None and p_mains is not None and p_low is not None  # RAW rows
             runs = self._runs(p_mains > self.mains_ratio * p_band, "_mains_run")
             if runs is not None:
                 bits[:kr][runs >= self.sustain] |= _MAINS
@@ -271,6 +285,7 @@ class WindowQuality:
             if not self._held_any:
                 return None
             return np.repeat(self._held[:, None], n, axis=1)
+        assert bits is not None  # evaluated at the points
         held, held_any = self._held, self._held_any
         self._held = bits[:, -1].copy()
         if not np.count_nonzero(bits):
@@ -480,7 +495,7 @@ class QualitySummary:
         k = len(self.names)
         last: list[float | None] = [None] * k
         mean: list[float | None] = [None] * k
-        if self._raw_rows is None or self._last_mains is None:
+        if self._raw_rows is None or self._last_mains is None or self._last_band is None:
             return last, mean
         for j, pos in enumerate(self._raw_rows):
             if self._last_band[j] > 0:

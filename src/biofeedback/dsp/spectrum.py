@@ -1,7 +1,7 @@
 """Spectral measures (offline): Welch PSD, mean and median frequency, mains detection.
 
-Fatigue (SPEC.md section 2, optional, RAW only): Welch PSD on 1 s Hann segments; the mean and
-median frequency of the EMG band fall as a muscle fatigues.
+Fatigue (optional, RAW only): Welch PSD on 1 s Hann segments; the mean and median frequency of
+the EMG band fall as a muscle fatigues (docs/signal-processing.md, "Offline helpers").
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def spectral_frequencies(
     band_hz: tuple[float, float] = (20.0, 450.0),
     segment_s: float = 1.0,
 ) -> tuple[np.ndarray | float, np.ndarray | float]:
-    """``(mean_hz, median_hz)`` of ``x`` from a Welch PSD on 1 s Hann segments (SPEC.md 2)."""
+    """``(mean_hz, median_hz)`` of ``x`` from a Welch PSD on 1 s Hann segments."""
     hi = min(band_hz[1], fs_hz / 2.0)
     f, p = welch_psd(x, fs_hz, segment_s)
     return mean_frequency(f, p, (band_hz[0], hi)), median_frequency(f, p, (band_hz[0], hi))
