@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -107,9 +108,9 @@ class StreamInfo:
             return None
         return float(2**self.adc_bits - 1)
 
-    def with_(self, **changes: object) -> StreamInfo:
-        """Copy with some fields changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_(self, **changes: Any) -> StreamInfo:
+        """Copy with some fields changed (``dataclasses.replace``: unknown names raise)."""
+        return replace(self, **changes)
 
 
 @dataclass(init=False)

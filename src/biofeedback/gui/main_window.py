@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -207,8 +207,6 @@ class MainWindow(QMainWindow):
     remember
         Load and save settings (source, channel setup, view, audio) in the user data dir.
     """
-
-    view_changed = Signal(str)
 
     def __init__(
         self,
@@ -714,13 +712,13 @@ class MainWindow(QMainWindow):
             return
         self.thresholds_uv[channel] = value_uv
         self._auto_threshold_pending[channel] = False
-        runner = self.session.runner if self.session is not None else None
-        if runner is not None and reason == "clinician":
+        session = self.session
+        if session is not None and session.runner is not None and reason == "clinician":
             try:
-                events = runner.override_threshold(value_uv, "set in the window")
+                events = session.runner.override_threshold(value_uv, "set in the window")
             except ValueError:
                 events = []
-            self.session.apply(events)  # type: ignore[union-attr]
+            session.apply(events)
         index = self.bridge.latest_index if self.bridge is not None else 0
         self.threshold_log.append(ThresholdChange(index, channel, value_uv, reason))
         self._show_threshold(channel)
@@ -1102,7 +1100,6 @@ class MainWindow(QMainWindow):
         else:
             self.showNormal()
         self.prefs["view"] = view
-        self.view_changed.emit(view)
 
     # -- timers --------------------------------------------------------------------------------
     def _on_frame(self) -> None:
@@ -1390,7 +1387,8 @@ def _compact(combo: QComboBox) -> None:
 
 def run_app(source: str | None = None, protocol: str | None = None) -> int:
     """Create the application, show the window on the chosen source and run the event loop."""
-    app = QApplication.instance() or QApplication([])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([])
     app.setApplicationName("biofeedback")
     # Ctrl+C in the terminal or a SIGTERM close the window like its close button does (settings
     # saved, a running session stored, the device stopped), instead of a traceback from a slot.
@@ -1399,7 +1397,7 @@ def run_app(source: str | None = None, protocol: str | None = None) -> int:
     # a lock the close needs (a SIGTERM while the audio stream was opening).
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: QTimer.singleShot(0, QApplication.closeAllWindows))
-    apply_theme(app)  # type: ignore[arg-type]
+    apply_theme(app)
     window = MainWindow(source, protocol=protocol)
     window.show()
     if window.prefs.get("view") == "patient":

@@ -485,7 +485,8 @@ class Database:
         #: Bounded busy wait of this object's writes (None: :data:`BUSY_WAIT_S`); see
         #: :meth:`short_busy_wait`.
         self.busy_wait_s: float | None = None
-        self._conn = self._connect()
+        #: None once :meth:`close` ran; every use checks.
+        self._conn: sqlite3.Connection | None = self._connect()
 
     # -- connection and schema -----------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -555,6 +556,8 @@ class Database:
     def schema_version(self) -> int:
         """``PRAGMA user_version`` of the open database."""
         with self._lock:
+            if self._conn is None:
+                raise StorageError("the session database is closed")
             return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
@@ -564,7 +567,7 @@ class Database:
                 try:
                     self._conn.close()
                 finally:
-                    self._conn = None  # type: ignore[assignment]
+                    self._conn = None
 
     def __enter__(self) -> Database:
         return self

@@ -140,10 +140,10 @@ class Recording:
 
 
 def load_recording(
-    path: Path | str, options: RecordingOptions | None = None, **kwargs: object
+    path: Path | str, options: RecordingOptions | None = None, **kwargs: Any
 ) -> Recording:
     """Read a CSV/text, WAV or EDF file. Options as :class:`RecordingOptions` or keywords."""
-    opts = options or RecordingOptions(**kwargs)  # type: ignore[arg-type]
+    opts = options or RecordingOptions(**kwargs)
     path = Path(path).expanduser()
     where = str(path)
     if not path.is_file():

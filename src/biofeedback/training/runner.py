@@ -1030,14 +1030,15 @@ class SessionRunner:
             self._calibrate_noise(rec, metrics, events)
         elif kind == PhaseKind.BASELINE and self.baseline_uv is None:
             values = rec.env[:n][rec.inc[:n]]
-            if values.size < min_n:
+            baseline = estimate_baseline(values) if values.size >= min_n else None
+            if baseline is None:
                 self._warn(
                     events,
                     f"phase '{name}': baseline not measured ({metrics.pct_excluded:.0f}% of the "
                     "samples excluded): check the electrodes and repeat the baseline",
                 )
                 return
-            median, sd = estimate_baseline(values)  # type: ignore[misc]
+            median, sd = baseline
             rsd = robust_sd(values)
             self.baseline_uv, self.baseline_sd_uv, self.baseline_robust_sd_uv = median, sd, rsd
             metrics.calibration = {"baseline_uv": median, "sd_uv": sd, "robust_sd_uv": rsd}
