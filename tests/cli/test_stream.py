@@ -63,7 +63,8 @@ def test_10bit_board_reports_raw_floor_honestly_and_env_still_resolves_rest(caps
     data = stream_json(capsys, source, 20)
     raw = next(ch for ch in data["channels"] if ch["kind"] == "raw")
     env = next(ch for ch in data["channels"] if ch["kind"] == "env")
-    # 24.4 uV steps: quantisation noise ~7 uV RMS (SPEC.md), most of it inside 20-450 Hz
+    # 24.4 uV steps: quantisation noise step / sqrt(12) ~ 7 uV RMS (docs/signal-processing.md,
+    # "Noise floor and what a board can resolve"), most of it inside 20-450 Hz
     assert 6.0 <= raw["noise_floor_uv"] <= 7.5
     assert raw["resolves_rest"] is False
     assert any("cannot resolve rest" in w for w in data["warnings"])
