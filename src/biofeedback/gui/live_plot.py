@@ -304,6 +304,36 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
             plot.vb.disableAutoRange()
             plot.setXRange(-self.window_s, 0, padding=0)
         self.raw_plot.getAxis("bottom").setStyle(showValues=False)
+        self._tune_painting()
+        self.env_plot.setLabel("bottom", "time (s)")
+        if not show_raw:
+            self.raw_plot.hide()
+            self.ci.layout.setRowStretchFactor(0, 0)
+            self.ci.layout.setRowMaximumHeight(0, 0)
+        self.raw_curve = ScrollingTrace(self.raw_plot, pg.mkPen(color(PALETTE.raw_trace), width=1))
+        self.env_curve = ScrollingTrace(
+            self.env_plot, pg.mkPen(color(PALETTE.envelope_trace), width=1)
+        )
+
+        self._add_threshold_line()
+        # a plain Qt line (painted without calling into Python every frame)
+        noise_pen = QPen(color(PALETTE.noise_floor), 1, Qt.PenStyle.DashLine)
+        noise_pen.setCosmetic(True)
+        self.noise_line = QGraphicsLineItem(-self.window_s, 0.0, 0.0, 0.0)
+        self.noise_line.setPen(noise_pen)
+        self.noise_line.setVisible(False)
+        self.env_plot.addItem(self.noise_line, ignoreBounds=True)
+        self.noise_floor_uv = math.nan
+        for plot in (self.raw_plot, self.env_plot):
+            # containers paint nothing themselves: spare Qt a call into Python per frame
+            plot.vb.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
+        self._marker_lines: list[tuple[pg.InfiniteLine, pg.InfiniteLine]] = []
+        self._raw_range = 0.0
+        self._env_range = 0.0
+
+    def _tune_painting(self) -> None:
+        """Painting settings that keep a frame cheap (measured with benchmarks/traces.py and
+        benchmarks/gui.py)."""
         # items never rely on painter state left by another item; saves a save/restore per item
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
         # The scene's background brush (opaque) covers every repainted pixel: the viewport need
@@ -326,16 +356,9 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
                 plot.getAxis(name).setCacheMode(
                     pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
                 )
-        self.env_plot.setLabel("bottom", "time (s)")
-        if not show_raw:
-            self.raw_plot.hide()
-            self.ci.layout.setRowStretchFactor(0, 0)
-            self.ci.layout.setRowMaximumHeight(0, 0)
-        self.raw_curve = ScrollingTrace(self.raw_plot, pg.mkPen(color(PALETTE.raw_trace), width=1))
-        self.env_curve = ScrollingTrace(
-            self.env_plot, pg.mkPen(color(PALETTE.envelope_trace), width=1)
-        )
 
+    def _add_threshold_line(self) -> None:
+        """The draggable threshold line on the envelope plot, with its value as a label."""
         self.threshold_line = pg.InfiniteLine(
             pos=5.0,
             angle=0,
@@ -358,20 +381,6 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
         self.threshold_label.setZValue(11)
         self.env_plot.addItem(self.threshold_label, ignoreBounds=True)
         self._label_text = ""
-        # a plain Qt line (painted without calling into Python every frame)
-        noise_pen = QPen(color(PALETTE.noise_floor), 1, Qt.PenStyle.DashLine)
-        noise_pen.setCosmetic(True)
-        self.noise_line = QGraphicsLineItem(-self.window_s, 0.0, 0.0, 0.0)
-        self.noise_line.setPen(noise_pen)
-        self.noise_line.setVisible(False)
-        self.env_plot.addItem(self.noise_line, ignoreBounds=True)
-        self.noise_floor_uv = math.nan
-        for plot in (self.raw_plot, self.env_plot):
-            # containers paint nothing themselves: spare Qt a call into Python per frame
-            plot.vb.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
-        self._marker_lines: list[tuple[pg.InfiniteLine, pg.InfiniteLine]] = []
-        self._raw_range = 0.0
-        self._env_range = 0.0
 
     # -- data ----------------------------------------------------------------------------------
     def set_data(
@@ -394,11 +403,6 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
         """Move the threshold line (``threshold_changed`` is only emitted for user drags)."""
         self.threshold_line.setValue(float(threshold_uv))
         self._place_label()
-
-    @property
-    def threshold_label_text(self) -> str:
-        """The text next to the threshold line."""
-        return self._label_text
 
     def _place_label(self) -> None:
         value = float(self.threshold_line.value())

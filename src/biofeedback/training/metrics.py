@@ -498,42 +498,27 @@ def _pct(value: float) -> str:
     return f"{value:.0f} %"
 
 
-def patient_summary_text(summary: SessionSummary) -> str:
-    """A few plain sentences for the patient about this session."""
-    body = body_part_words(summary.body_part, summary.muscles)
-    verb = "was" if body in ("neck", "lower back", "forehead", "jaw") else "were"
-    out: list[str] = []
-    if summary.aborted:
-        out.append("The session was stopped early; these results cover the part that ran.")
+def _training_sentence(summary: SessionSummary, body: str, verb: str) -> str:
+    """% of the training time below the target, and how the first and last trial compare."""
     trials = [v for v in summary.trials_pct_below if v is not None]
     overall = summary.training_pct_below
-    if overall is not None:
-        text = f"Your {body} {verb} relaxed (below the target) {_pct(overall)} of the training time"
-        if len(trials) >= 2:
-            first, last = trials[0], trials[-1]
-            if round(last) > round(first):
-                text += f": {_pct(last)} in the last trial, up from {_pct(first)} in the first"
-            elif round(last) < round(first):
-                text += f": {_pct(last)} in the last trial, down from {_pct(first)} in the first"
-            else:
-                text += f", the same in the first and the last trial ({_pct(first)})"
-        out.append(text + ".")
-    transfer = summary.transfer_pct_below
-    if transfer is not None:
-        out.append(f"Without the display you stayed relaxed {_pct(transfer)} of the time.")
-    baselines = [
-        p.median_uv for p in summary._of_kind(PhaseKind.BASELINE) if p.median_uv is not None
-    ]
-    if len(baselines) >= 2 and baselines[0]:
-        first, last = baselines[0], baselines[-1]
-        change = 100.0 * (last - first) / first
-        word = "lower" if change < 0 else "higher"
-        out.append(
-            f"Resting tension: {first:.1f} uV at the start, {last:.1f} uV at the end "
-            f"({abs(change):.0f} % {word})."
-        )
-    elif baselines:
-        out.append(f"Resting tension: {baselines[0]:.1f} uV.")
+    if overall is None:
+        return ""
+    text = f"Your {body} {verb} relaxed (below the target) {_pct(overall)} of the training time"
+    if len(trials) >= 2:
+        first, last = trials[0], trials[-1]
+        if round(last) > round(first):
+            text += f": {_pct(last)} in the last trial, up from {_pct(first)} in the first"
+        elif round(last) < round(first):
+            text += f": {_pct(last)} in the last trial, down from {_pct(first)} in the first"
+        else:
+            text += f", the same in the first and the last trial ({_pct(first)})"
+    return text + "."
+
+
+def _tense_release_sentences(summary: SessionSummary, body: str) -> list[str]:
+    """Tense/release contrast and recovery time after tensing (PMR, reactivity test)."""
+    out: list[str] = []
     # A release after a "tense" phase without a contraction has nothing to compare.
     releases = [
         p
@@ -564,6 +549,36 @@ def patient_summary_text(summary: SessionSummary) -> str:
             )
         else:
             out.append(f"After tensing, your {body} did not fully settle within the rest time.")
+    return out
+
+
+def patient_summary_text(summary: SessionSummary) -> str:
+    """A few plain sentences for the patient about this session."""
+    body = body_part_words(summary.body_part, summary.muscles)
+    verb = "was" if body in ("neck", "lower back", "forehead", "jaw") else "were"
+    out: list[str] = []
+    if summary.aborted:
+        out.append("The session was stopped early; these results cover the part that ran.")
+    training = _training_sentence(summary, body, verb)
+    if training:
+        out.append(training)
+    transfer = summary.transfer_pct_below
+    if transfer is not None:
+        out.append(f"Without the display you stayed relaxed {_pct(transfer)} of the time.")
+    baselines = [
+        p.median_uv for p in summary._of_kind(PhaseKind.BASELINE) if p.median_uv is not None
+    ]
+    if len(baselines) >= 2 and baselines[0]:
+        first, last = baselines[0], baselines[-1]
+        change = 100.0 * (last - first) / first
+        word = "lower" if change < 0 else "higher"
+        out.append(
+            f"Resting tension: {first:.1f} uV at the start, {last:.1f} uV at the end "
+            f"({abs(change):.0f} % {word})."
+        )
+    elif baselines:
+        out.append(f"Resting tension: {baselines[0]:.1f} uV.")
+    out.extend(_tense_release_sentences(summary, body))
     breaks = sum(p.prompts for p in summary.phases)
     if breaks:
         how_often = "once" if breaks == 1 else f"{breaks} times"
