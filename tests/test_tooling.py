@@ -154,3 +154,41 @@ def test_the_readme_installs_into_a_venv_and_names_the_system_packages():
     for package in ("python3-venv", "libxcb-cursor0"):
         assert package in readme
         assert package in (ROOT / ".ci" / "run").read_text()
+
+
+#: Notes that live outside this repository: the project's docs must state the facts themselves.
+_OUTSIDE_NOTES = re.compile(r"\b(SPEC|ARCHITECTURE)\.md\b")
+
+
+def _outside_note_mentions(root: Path = ROOT) -> list[str]:
+    """``path:line: text`` for every line in src, docs or README.md that names such a note."""
+    files = [
+        *(p for p in (root / "src").rglob("*") if p.suffix in (".py", ".toml", ".md")),
+        *(root / "docs").rglob("*.md"),
+        root / "README.md",
+    ]
+    return [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in sorted(f for f in files if f.is_file())
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if _OUTSIDE_NOTES.search(line)
+    ]
+
+
+def test_src_docs_and_readme_do_not_point_to_notes_outside_the_repo():
+    # Write the fact into docs/ (clinical-background.md, hardware.md, signal-processing.md,
+    # architecture.md) with its external source, and point there.
+    hits = _outside_note_mentions()
+    assert hits == [], "\n".join(hits)
+
+
+def test_the_outside_note_check_finds_mentions(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "src" / "a.py").write_text('"""Defaults (SPEC.md section 2)."""\n', "utf-8")
+    (tmp_path / "docs" / "b.md").write_text("# B\n\nSee ARCHITECTURE.md.\n", "utf-8")
+    (tmp_path / "README.md").write_text("SPECS.md and architecture.md are fine\n", "utf-8")
+    assert _outside_note_mentions(tmp_path) == [
+        "docs/b.md:3: See ARCHITECTURE.md.",
+        'src/a.py:1: """Defaults (SPEC.md section 2)."""',
+    ]

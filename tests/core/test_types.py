@@ -25,7 +25,7 @@ def test_chunk_rejects_mismatched_flags():
 
 
 def test_spec_table_of_adc_resolution():
-    # SPEC.md section 1: RAW uV per step and quantisation noise per board.
+    # docs/hardware.md, "Boards and their ADCs": RAW uV per step and quantisation noise per board.
     uno, b12, r4 = (hardware.board(k) for k in ("uno", "12bit", "uno-r4"))
     assert uno.raw_uv_per_step == pytest.approx(24.4, abs=0.05)
     assert uno.raw_quantisation_uv == pytest.approx(7.0, abs=0.05)

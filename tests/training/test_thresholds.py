@@ -1,4 +1,4 @@
-"""Calibration estimates, start thresholds and the shaping rule (SPEC.md 3)."""
+"""Calibration estimates, start thresholds and the shaping rule (docs/clinical-background.md)."""
 
 from __future__ import annotations
 

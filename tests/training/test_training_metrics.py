@@ -1,4 +1,4 @@
-"""Per-phase measures against hand computations (SPEC.md 3, "Measures per phase")."""
+"""Per-phase measures against hand computations (docs/protocols.md, "Measures per phase")."""
 
 from __future__ import annotations
 
