@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -31,6 +32,8 @@ __all__ = [
     "power_gain_grid",
     "sosfilt_rows",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Highest band edge allowed, as a fraction of fs (docs/signal-processing.md, "Filters").
 MAX_EDGE_FRACTION = 0.45
@@ -46,7 +49,7 @@ def _public_sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> None:
 
 
 @functools.cache
-def _fast_sosfilt():
+def _fast_sosfilt() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
     """scipy's compiled in-place kernel, if present and verified against the public function.
 
     ``scipy.signal.sosfilt`` validates and reshapes its arguments on every call, which costs
@@ -71,8 +74,17 @@ def _fast_sosfilt():
         _public_sosfilt(sos, x_ref, zi_ref)
         if np.array_equal(x_fast, x_ref) and np.array_equal(zi_fast, zi_ref):
             return _sosfilt
-    except Exception:  # pragma: no cover - a changed private signature
+    except Exception as exc:  # pragma: no cover - a changed private signature
+        log.warning(
+            "scipy's compiled sosfilt kernel failed its check (%r): filtering with the "
+            "slower public scipy.signal.sosfilt",
+            exc,
+        )
         return None
+    log.warning(  # pragma: no cover
+        "scipy's compiled sosfilt kernel disagrees with scipy.signal.sosfilt: using the slower "
+        "public function"
+    )
     return None  # pragma: no cover
 
 
@@ -233,6 +245,11 @@ class SosFilter:
     def started(self) -> np.ndarray:
         """Per row: has it started (been given its steady-state initial value)?"""
         return self._started.copy()
+
+    @property
+    def all_started(self) -> bool:
+        """Have all rows started (so that a block without restarts takes the fast path)?"""
+        return self._all_started
 
     @property
     def n_sections(self) -> int:

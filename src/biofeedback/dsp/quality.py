@@ -260,7 +260,7 @@ class WindowQuality:
             held = np.take_along_axis(lp, np.maximum(pos, 0), axis=1)
             lp = np.where(pos >= 0, held, self._last_lp[:, None])
         self._last_lp = lp[:, -1]
-        if self._ema._all_started:
+        if self._ema.all_started:
             base = lp.copy()
             self._ema.filter_inplace(base)
         else:

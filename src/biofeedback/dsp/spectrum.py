@@ -41,7 +41,9 @@ def welch_psd(
     return f, p
 
 
-def _band(f: np.ndarray, p: np.ndarray, band_hz: tuple[float, float]):
+def _band(
+    f: np.ndarray, p: np.ndarray, band_hz: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     sel = (f >= band_hz[0]) & (f <= band_hz[1])
     if sel.sum() < 2:
         raise ValueError(f"band {band_hz} Hz holds fewer than two spectral bins")
