@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--timeout",
         type=float,
         default=2.5,
-        metavar="S",
+        metavar="SECONDS",
         help="seconds to wait per port and mode (default 2.5)",
     )
     p.set_defaults(handler=run)

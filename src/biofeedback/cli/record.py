@@ -46,11 +46,17 @@ def register(sub: argparse._SubParsersAction) -> None:
             "a guided session)."
         ),
     )
-    p.add_argument("--source", required=True, help="source URL, e.g. sim://?scenario=learner")
     p.add_argument(
-        "--protocol", help="built-in protocol name or a .toml file (see: protocols list)"
+        "--source", required=True, metavar="URL", help="source URL, e.g. sim://?scenario=learner"
     )
-    p.add_argument("--duration", type=float, metavar="S", help="seconds to record (plain session)")
+    p.add_argument(
+        "--protocol",
+        metavar="NAME",
+        help="built-in protocol name or a .toml file (see: protocols list)",
+    )
+    p.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="seconds to record (plain session)"
+    )
     p.add_argument("--subject", metavar="ID", help="pseudonymous subject id, e.g. P007")
     p.add_argument("--pain-before", type=float, metavar="0-10", help="pain rating before (0-10)")
     p.add_argument("--pain-after", type=float, metavar="0-10", help="pain rating after (0-10)")
@@ -63,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reconnect-s",
         type=float,
-        metavar="S",
+        metavar="SECONDS",
         help="how long a lost board may stay away before the stream ends (0-600, default 30)",
     )
     add_pipeline_options(p)

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--headless", action="store_true", help="no window: stream and print a summary")
     p.add_argument("--json", action="store_true", help="with --headless: one JSON object")
     p.add_argument(
-        "--duration", type=float, metavar="S", help="with --headless: stop after S seconds"
+        "--duration", type=float, metavar="SECONDS", help="with --headless: stop after SECONDS"
     )
     p.add_argument("--protocol", metavar="NAME", help="protocol to prepare in the window")
     files = p.add_argument_group("recording files")

@@ -41,16 +41,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--source",
         default=DEFAULT_SOURCE,
+        metavar="URL",
         help=f"source URL (default {DEFAULT_SOURCE}); e.g. serial:///dev/ttyACM0, replay://12",
     )
     p.add_argument(
-        "--duration", type=float, default=None, metavar="S", help="seconds of signal to stream"
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds of signal to stream",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object, no meter")
     p.add_argument(
         "--reconnect-s",
         type=float,
-        metavar="S",
+        metavar="SECONDS",
         help="how long a lost board may stay away before the stream ends (0-600, default 30)",
     )
     add_pipeline_options(p)
