@@ -138,11 +138,12 @@ def load_settings() -> dict[str, Any]:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
         return value if isinstance(value, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        log.warning("settings file %s is unreadable (%s): starting from the defaults", path, exc)
         try:
             path.replace(path.with_suffix(".json.bad"))
-        except OSError:
-            pass
+        except OSError as move_exc:
+            log.warning("could not keep the unreadable settings as .bad: %s", move_exc)
         return {}
 
 

@@ -6,6 +6,7 @@ The panel only collects values; the main window applies them (pipeline settings 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -25,6 +26,8 @@ from PySide6.QtWidgets import (
 
 from biofeedback.core.hardware import ADC_BITS_MAX, ADC_BITS_MIN, BOARDS
 from biofeedback.core.types import StreamInfo
+
+log = logging.getLogger(__name__)
 
 #: The simulated sensor on a 12-bit board, whose RAW output resolves a relaxed muscle.
 DEFAULT_SIM_SOURCE = "sim://?scenario=relax&board=12bit"
@@ -88,7 +91,9 @@ class ChannelSetup:
                 try:
                     setattr(setup, f.name, type(getattr(setup, f.name))(values[f.name]))
                 except (TypeError, ValueError):
-                    pass
+                    log.info(
+                        "remembered %s=%r is not valid: the default is used", f.name, values[f.name]
+                    )
         if setup.board not in BOARDS:
             setup.board = cls.board
         if setup.adc_bits != 0 and not ADC_BITS_MIN <= setup.adc_bits <= ADC_BITS_MAX:
