@@ -276,32 +276,38 @@ class MainWindow(QMainWindow):
         self.preloader.finished.connect(self._on_preloaded)
         self._pending_source: str | Device | None = None
 
-        # audio
-        self.audio: AudioFeedback | None = None
-        if audio:
-            self.audio = AudioFeedback(self._audio_level, backend=audio_backend)
-            prefs_audio = self.prefs.get("audio", {})
-            try:
-                self.audio.mode = AudioMode(prefs_audio.get("mode", AudioMode.TONE))
-            except ValueError:
-                self.audio.mode = AudioMode.TONE
-            self.audio.volume = float(prefs_audio.get("volume", 0.5))
-            self.audio.muted = bool(prefs_audio.get("muted", False))
-
+        self.audio = self._make_audio(audio_backend) if audio else None
         self._build_ui()
         self._build_actions()
         self.resize(1280, 800)
-        # the subject's daily home-practice reminder (set in the history dialog)
-        self.reminders = ReminderWatcher(
+        self.reminders = self._make_reminders(start=remember)
+
+    # -- construction --------------------------------------------------------------------------
+    def _make_reminders(self, start: bool) -> ReminderWatcher:
+        """The subject's daily home-practice reminder (set in the history dialog)."""
+        reminders = ReminderWatcher(
             lambda: self.session_panel.subject.text().strip(),
             db_path=self.db_path,
             fallback=lambda text: self.statusBar().showMessage(text, 60_000),
             parent=self,
         )
-        if remember:
-            self.reminders.start()
+        if start:
+            reminders.start()
+        return reminders
 
-    # -- construction --------------------------------------------------------------------------
+    def _make_audio(self, backend: Any) -> AudioFeedback:
+        """The tone generator, set up as remembered (mode, volume, mute)."""
+        audio = AudioFeedback(self._audio_level, backend=backend)
+        prefs_audio = self.prefs.get("audio", {})
+        try:
+            audio.mode = AudioMode(prefs_audio.get("mode", AudioMode.TONE))
+        except ValueError:
+            log.info("remembered sound mode %r is unknown: tone", prefs_audio.get("mode"))
+            audio.mode = AudioMode.TONE
+        audio.volume = float(prefs_audio.get("volume", 0.5))
+        audio.muted = bool(prefs_audio.get("muted", False))
+        return audio
+
     def _build_ui(self) -> None:
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
