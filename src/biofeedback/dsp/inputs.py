@@ -113,11 +113,8 @@ class InputStage:
         self._screen_half = np.where(no_clip, (self._valid_hi - self._valid_lo) / 2.0, half)
 
     def _block_consts(self, n: int) -> tuple[np.ndarray, ...]:
-        """Per-block-length constants, full-sized: same-shape numpy operations on small arrays
-        cost less than broadcasting ones."""
-        consts = self._consts.get(n)
-        if consts is not None:
-            return consts
+        """Make the per-block-length constants (cached up to 4096 samples), full-sized: same-shape
+        numpy operations on small arrays cost less than broadcasting ones."""
         if len(self._consts) > 16:
             self._consts.clear()
         consts = (
@@ -133,7 +130,8 @@ class InputStage:
     def screen(self, samples: np.ndarray, flags: np.ndarray, first: int) -> InputBlock:
         """The clean test and, when it fails, invalid values made NaN and flagged INVALID."""
         blk = InputBlock(first, samples, flags)
-        blk.consts = consts = self._block_consts(len(samples))
+        n = len(samples)
+        blk.consts = consts = self._consts.get(n) or self._block_consts(n)
         blk.clean, blk.dev = deviation(samples, consts[2], consts[3])
         blk.any_flag = bool(np.count_nonzero(flags))
         if not blk.clean:

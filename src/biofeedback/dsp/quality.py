@@ -5,7 +5,7 @@ and carry what they need across blocks, so their output does not depend on how t
 cut into blocks. Clipping and gaps are judged per sample; the window rules (:class:`WindowQuality`)
 use the pipeline's moving-window sums (the RMS window, 100 ms by default) at evaluation points
 every 100 ms on the sample clock, and their flags hold until the next point. The thresholds are
-:class:`biofeedback.dsp.pipeline.PipelineSettings` fields.
+:class:`biofeedback.dsp.settings.PipelineSettings` fields.
 
 Rules (starting points, to be tuned on recordings):
 

@@ -123,7 +123,7 @@ class QualityStage:
             flt[blk.bad_out] |= _INVALID
         if (not blk.clean or self._clip.holding(first)) and self._clipping(flt, blk):
             flagged = True
-        if self._window_flags(flt, sums, power, first, valid is not None):
+        if self._window_flags(flt, sums, power, first, n, valid is not None):
             flagged = True
         if restarts or first < self._settle_max:
             self._settling(flt, restarts, first)
@@ -150,14 +150,20 @@ class QualityStage:
         return True
 
     def _window_flags(
-        self, flt: np.ndarray, sums: np.ndarray, power: np.ndarray, first: int, gaps: bool
+        self,
+        flt: np.ndarray,
+        sums: np.ndarray,
+        power: np.ndarray,
+        first: int,
+        n: int,
+        gaps: bool,
     ) -> bool:
         """The window rules' flags (held between evaluation points), inherited by ENV rows."""
-        pts = self._wq.points(first, len(flt[0]))
+        pts = self._wq.points(first, n)
         bits = None
         if pts is not None:
             bits = self._evaluate(pts, first, sums, power, gaps)
-        wf = self._wq.expand(pts, bits, len(flt[0]))
+        wf = self._wq.expand(pts, bits, n)
         if wf is None:
             return False
         flt |= wf
