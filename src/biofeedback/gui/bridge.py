@@ -92,23 +92,17 @@ class EngineBridge(QObject):
     -------
     frame_ready()
         Every fast tick (the display arrays may or may not have new rows: see ``new_rows``).
-    rows_read(int, object)
-        First absolute index and the structured rows read this tick (for the session runner).
     text_ready()
         Every slow tick: readout, noise floor, elapsed time and quality were refreshed.
     status_changed(object)
         A :class:`~biofeedback.devices.base.DeviceStatus`, delivered on the GUI thread.
-    first_frame()
-        Once, on the first tick that read data.
     newest_changed()
         Between frames, when a new envelope row arrived (``newest_envelope_uv``, ``newest_flags``).
     """
 
     frame_ready = Signal()
-    rows_read = Signal(int, object)
     text_ready = Signal()
     status_changed = Signal(object)
-    first_frame = Signal()
     newest_changed = Signal()
     _device_status = Signal(object)
 
@@ -172,10 +166,8 @@ class EngineBridge(QObject):
         self.frames = 0
         self.lost_rows = 0
         self.state = DeviceState.IDLE
-        self.status_message = ""
         self.started_at = 0.0
         self._reader: RingReader | None = None
-        self._got_first = False
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self, start_engine: bool = True) -> StreamInfo:
@@ -300,12 +292,8 @@ class EngineBridge(QObject):
             self.lost_rows = reader.lost
             if len(rows):
                 self._ingest(first, rows)
-                self.rows_read.emit(first, rows)
         self.frames += 1
         self.frame_ready.emit()
-        if self.new_rows and not self._got_first:
-            self._got_first = True
-            self.first_frame.emit()
 
     def _on_watch(self) -> None:
         processed = self.engine.processed
@@ -360,7 +348,6 @@ class EngineBridge(QObject):
 
     def _on_device_status(self, status: DeviceStatus) -> None:
         self.state = status.state
-        self.status_message = status.message
         self.status_changed.emit(status)
 
 

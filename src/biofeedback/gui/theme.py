@@ -26,7 +26,6 @@ class Palette:
     calm: str = "#3E8E87"  # below target: muted teal
     calm_soft: str = "#D5E8E4"  # target zone tint
     tense: str = "#C98A3C"  # above target: soft amber
-    tense_soft: str = "#F3E3CC"
     neutral: str = "#9AA0A8"  # flagged: not scored
     lost: str = "#B5524C"
     lost_soft: str = "#F4DAD7"
