@@ -102,7 +102,6 @@ class ReportData:
     recording_rows: list[tuple[str, str]]
     summary_rows: list[tuple[str, str]]
     phases: list[PhaseRow]
-    phase_dicts: list[dict[str, Any]]
     thresholds: list[dict[str, Any]]
     trial_success: list[tuple[str, float | None]]
     markers: list[dict[str, Any]]
@@ -279,7 +278,6 @@ def collect(db: Database, session_id: int) -> ReportData:
         summary_rows=_summary_rows(summary, phases),
         phases=rows,
         scored_channel=scored,
-        phase_dicts=phases,
         thresholds=db.threshold_log(session_id),
         trial_success=trials,
         markers=db.markers(session_id),

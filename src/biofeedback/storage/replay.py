@@ -97,7 +97,6 @@ class ReplayDevice(ThreadedDevice):
         self._recording: Recording | None = None
         self._first_index = 0
         self._end_index = 0
-        self.position_index = 0
 
     @property
     def finite(self) -> bool:
@@ -163,7 +162,6 @@ class ReplayDevice(ThreadedDevice):
             if len(self._recording.samples) == 0:
                 raise DeviceError(f"{self.path} holds no samples: nothing to replay")
         self.info = info.with_(realtime=self.speed is not None, device=device, extra=extra)
-        self.position_index = self._first_index
         return self.info
 
     def close(self) -> None:
@@ -179,13 +177,6 @@ class ReplayDevice(ThreadedDevice):
         if self.info is None:
             return 0.0
         return (self._end_index - self._first_index) / self.info.fs_hz
-
-    @property
-    def position_s(self) -> float:
-        """Seconds played so far."""
-        if self.info is None:
-            return 0.0
-        return (self.position_index - self._first_index) / self.info.fs_hz
 
     def _chunk_size(self) -> int:
         assert self.info is not None
@@ -214,5 +205,4 @@ class ReplayDevice(ThreadedDevice):
             if pacer is not None and not pacer.wait_for(chunk.end_index, self._stop_event):
                 return False
             self._emit(chunk)
-            self.position_index = chunk.end_index
         return True
