@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from biofeedback.core.hardware import myoware_env_gain
-from biofeedback.core.types import Flag, StreamInfo, counts_to_uv_scale
+from biofeedback.core.types import Chunk, Flag, StreamInfo, counts_to_uv_scale
 from biofeedback.dsp.layout import ChannelLayout
 from biofeedback.dsp.quality import GapTracker, deviation, find_invalid, valid_input_range
 from biofeedback.dsp.settings import PipelineSettings
@@ -29,11 +29,12 @@ _MISSING = np.uint16(Flag.MISSING)
 class InputBlock:
     """One block after screening: what the later stages need to know about the input.
 
-    ``samples``/``flags``: the block (new arrays when ``screened``); ``clean``: every value within
-    the clip limits (so no NaN, nothing clipped or invalid); ``dev``: |value - clip mid| per
-    sample and column (NaN at invalid values); ``any_flag``/``missing``: some input flag / some
-    ``MISSING`` flag set; ``bad_out``: per internal row [k, n], fed by an invalid value, or None;
-    ``consts``: the input stage's constants for blocks of this length.
+    ``samples``/``flags``: the block (new arrays when invalid values were screened out);
+    ``clean``: every value within the clip limits (so no NaN, nothing clipped or invalid);
+    ``dev``: |value - clip mid| per sample and column (NaN at invalid values);
+    ``any_flag``/``missing``: some input flag / some ``MISSING`` flag set; ``bad_out``: per
+    internal row [k, n], fed by an invalid value, or None; ``consts``: the input stage's
+    constants for blocks of this length.
     """
 
     __slots__ = (
@@ -46,7 +47,6 @@ class InputBlock:
         "flags",
         "missing",
         "samples",
-        "screened",
     )
 
     def __init__(self, first: int, samples: np.ndarray, flags: np.ndarray) -> None:
@@ -59,11 +59,14 @@ class InputBlock:
         self.any_flag = False
         self.missing = False
         self.bad_out: np.ndarray | None = None
-        self.screened = False
 
 
 class InputStage:
-    """Screening, offset and scale (see the module docstring). Holds no signal history."""
+    """Screening, offset and scale (see the module docstring).
+
+    It holds no signal history; its only state is the blocks of the current chunk it screened,
+    which :meth:`write_back` puts into the chunk.
+    """
 
     def __init__(self, info: StreamInfo, layout: ChannelLayout, s: PipelineSettings) -> None:
         self._layout = layout
@@ -87,6 +90,24 @@ class InputStage:
         self.filter_gain = float(raw_scale[0]) if self.fold_scale else 1.0
         self._set_limits(info, layout, s)
         self._consts: dict[int, tuple[np.ndarray, ...]] = {}
+        self._screened: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+    def reset(self) -> None:
+        """Forget the screened blocks not written back (a new chunk starts)."""
+        self._screened.clear()
+
+    def write_back(self, chunk: Chunk, flags: np.ndarray) -> None:
+        """Put the screened samples and input flags of this chunk's blocks into the chunk (new
+        arrays), so that what is buffered and stored is NaN + ``INVALID``, never the bad value."""
+        if not self._screened:
+            return
+        samples, new_flags = chunk.samples.copy(), flags.copy()
+        for block_first, block, block_flags in self._screened:
+            i = block_first - chunk.first_index
+            samples[i : i + len(block)] = block
+            new_flags[i : i + len(block)] = block_flags
+        self._screened.clear()
+        chunk.samples, chunk.flags = samples, new_flags
 
     def _set_limits(self, info: StreamInfo, layout: ChannelLayout, s: PipelineSettings) -> None:
         """Clip limits (``clip_mid``, ``clip_half`` per input column) and the clean test's."""
@@ -139,8 +160,9 @@ class InputStage:
             if found is not None:
                 blk.samples, blk.flags, bad = found
                 blk.dev[bad] = np.nan  # never counted as clipped
-                blk.any_flag = blk.screened = True
+                blk.any_flag = True
                 blk.bad_out = self._layout.bad_outputs(bad)
+                self._screened.append((first, blk.samples, blk.flags))
         blk.missing = blk.any_flag and bool(np.count_nonzero(blk.flags & _MISSING))
         return blk
 

@@ -112,7 +112,6 @@ class Pipeline:
         )
         self._floor = NoiseFloorStage(np.zeros(lay.k))
         self._set_floors()
-        self._screened: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.reset()
 
     # ------------------------------------------------------------------ description
@@ -224,7 +223,7 @@ class Pipeline:
         """Forget all signal history; the next chunk starts a new stream (settling again)."""
         if self._bandpass is not None:
             self._bandpass.reset()
-        for stage in (self._gaps, self._envelope, self._floor, self._quality):
+        for stage in (self._inputs, self._gaps, self._envelope, self._floor, self._quality):
             stage.reset()
         self._next_index: int | None = None
 
@@ -266,21 +265,10 @@ class Pipeline:
                 self.reset()
                 self._start(first)
         flags = chunk.flags if chunk.flags is not None else np.zeros(len(samples), np.uint16)
-        self._screened.clear()
+        self._inputs.reset()
         out = self._process_blocks(samples, flags, first)
-        if self._screened:
-            self._write_back(chunk, flags)
+        self._inputs.write_back(chunk, flags)
         return out
-
-    def _write_back(self, chunk: Chunk, flags: np.ndarray) -> None:
-        """Put the screened samples and input flags of this chunk's blocks into the chunk."""
-        samples, new_flags = chunk.samples.copy(), flags.copy()
-        for block_first, block, block_flags in self._screened:
-            i = block_first - chunk.first_index
-            samples[i : i + len(block)] = block
-            new_flags[i : i + len(block)] = block_flags
-        self._screened.clear()
-        chunk.samples, chunk.flags = samples, new_flags
 
     def _process_blocks(self, samples: np.ndarray, flags: np.ndarray, first: int) -> ProcessedChunk:
         n = len(samples)
@@ -308,8 +296,6 @@ class Pipeline:
             empty = np.zeros((0, k))
             return ProcessedChunk(first, empty, empty.copy(), np.zeros((0, k), np.uint16))
         blk = self._inputs.screen(samples, flags, first)
-        if blk.screened:
-            self._screened.append((first, blk.samples, blk.flags))
         work = np.empty((self._rows.o_e, n)) if kr else None
         sig = np.empty((k, n)) if ke else None
         raw = work[:kr] if work is not None else None
