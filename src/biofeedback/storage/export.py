@@ -55,6 +55,10 @@ from biofeedback.storage.importing import (
 from biofeedback.storage.reprocess import describe_processing, iter_processed, pipeline_for
 from biofeedback.storage.safe_output import open_output, store_files
 
+TYPE_CHECKING = False  # the pipeline (scipy) is imported when a session is processed
+if TYPE_CHECKING:
+    from biofeedback.dsp.pipeline import Pipeline
+
 FORMATS = ("edf", "csv")
 Progress = Callable[[float], None]
 
@@ -509,14 +513,38 @@ def _write_csv(
     info = record.info
     notes: list[str] = []
     pipeline = pipeline_for(record, notes)  # for the header; iter_processed runs its own
-    outputs = list(getattr(pipeline, "outputs", []))
+    n_outputs = len(pipeline.outputs)
     first, end, _ = db.stored_extent(record.id)
     assert first is not None and end is not None
     total = end - first
+    fh.write(_csv_header(record, pipeline, notes).encode("utf-8"))
+    fmt = ["%.6f"] + ["%.10g"] * info.n_channels + ["%.6g", "%.6g", "%d"] * n_outputs
+    done = 0
+    for chunk, processed, _ in iter_processed(db, record, 1 << 14):
+        t = (np.arange(chunk.first_index, chunk.end_index) - first) / info.fs_hz
+        parts = [t[:, None], raw_uv(info, chunk.samples)]
+        for k in range(n_outputs):
+            parts += [
+                processed.signal_uv[:, k : k + 1],
+                processed.envelope_uv[:, k : k + 1],
+                processed.flags[:, k : k + 1].astype(np.float64),
+            ]
+        table = np.hstack(parts)
+        text = _format_rows(table, fmt)
+        fh.write(text.encode("ascii"))
+        done += len(chunk)
+        if progress is not None:
+            progress(done / max(1, total))
+    return total, info.n_channels, 0
+
+
+def _csv_header(record: SessionRecord, pipeline: Pipeline, notes: list[str]) -> str:
+    """The commented header lines and the column-name line (docs/storage.md, "CSV")."""
+    info = record.info
     in_names = [slug(ch.name) for ch in info.channels]
-    out_names = [slug(getattr(o, "name", f"out{i + 1}")) for i, o in enumerate(outputs)]
     columns = ["time_s"] + [f"{n}_raw_uv" for n in in_names]
-    for n in out_names:
+    for out in pipeline.outputs:
+        n = slug(out.name)
         columns += [f"{n}_filtered_uv", f"{n}_envelope_uv", f"{n}_flags"]
     started = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(record.started_at))
     channel_desc = ", ".join(f"{slug(ch.name)} ({ch.kind.value})" for ch in info.channels)
@@ -551,25 +579,7 @@ def _write_csv(
         *[f"# note: {note}" for note in notes],
         ",".join(columns),
     ]
-    fh.write(("\n".join(lines) + "\n").encode("utf-8"))
-    fmt = ["%.6f"] + ["%.10g"] * len(in_names) + ["%.6g", "%.6g", "%d"] * len(outputs)
-    done = 0
-    for chunk, processed, _ in iter_processed(db, record, 1 << 14):
-        t = (np.arange(chunk.first_index, chunk.end_index) - first) / info.fs_hz
-        parts = [t[:, None], raw_uv(info, chunk.samples)]
-        for k in range(len(outputs)):
-            parts += [
-                processed.signal_uv[:, k : k + 1],
-                processed.envelope_uv[:, k : k + 1],
-                processed.flags[:, k : k + 1].astype(np.float64),
-            ]
-        table = np.hstack(parts)
-        text = _format_rows(table, fmt)
-        fh.write(text.encode("ascii"))
-        done += len(chunk)
-        if progress is not None:
-            progress(done / max(1, total))
-    return total, info.n_channels, 0
+    return "\n".join(lines) + "\n"
 
 
 def _format_rows(table: np.ndarray, fmt: list[str]) -> str:
