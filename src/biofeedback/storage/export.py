@@ -378,8 +378,6 @@ def _write_edf(
     signals = _edf_signals(record, extremes)
     duration_s, spr, edf_fs = record_layout(info.fs_hz)
     n_records = max(1, math.ceil(total / spr))
-
-    # Annotations: session events, gaps, the end padding, and a note if the rate was rounded.
     notes = session_annotations(db, record, first)
     for a, b in gaps:
         notes.append(((a - first) / info.fs_hz, (b - a) / info.fs_hz, EDF_GAP_TEXT))
@@ -388,13 +386,8 @@ def _write_edf(
         notes.append((total / edf_fs, padding / edf_fs, EDF_PADDING_TEXT))
     if abs(edf_fs - info.fs_hz) > 1e-9 * info.fs_hz:
         notes.append((0.0, None, f"sampling rate {info.fs_hz:.6f} Hz stored as {edf_fs:.6f} Hz"))
-    per_record: list[list[bytes]] = [[] for _ in range(n_records)]
-    for onset, dur, text in notes:
-        k = min(n_records - 1, int(onset // duration_s))
-        per_record[k].append(_tal(onset, text, dur))
-    stamp = [_tal(k * duration_s) for k in range(n_records)]
-    need = max(len(stamp[k]) + sum(len(t) for t in per_record[k]) for k in range(n_records))
-    ann_samples = max(30, math.ceil(need / 2))
+    per_record = _annotation_records(notes, n_records, duration_s)
+    ann_samples = max(30, math.ceil(max(len(r) for r in per_record) / 2))
 
     header = _edf_header(record, signals, n_records, duration_s, spr, ann_samples, edf_fs)
     fh.write(header)
@@ -410,7 +403,7 @@ def _write_edf(
     def emit(rows: np.ndarray) -> None:
         nonlocal written_records
         block = bytearray()
-        ann = stamp[written_records] + b"".join(per_record[written_records])
+        ann = per_record[written_records]
         for ch in range(info.n_channels):
             block += rows[:, ch].astype("<i2").tobytes()
         block += ann.ljust(ann_samples * 2, b"\x00")
@@ -432,6 +425,18 @@ def _write_edf(
         pad = np.tile(gap_digital.astype(np.int16), (spr - len(buffer), 1))
         emit(np.concatenate([buffer, pad]) if len(buffer) else pad)
     return total, info.n_channels, len(notes)
+
+
+def _annotation_records(
+    notes: list[tuple[float, float | None, str]], n_records: int, duration_s: float
+) -> list[bytes]:
+    """Per data record its annotation bytes: the record's time stamp, then the TALs (session
+    events, gaps, the end padding, a rounded rate) whose onset falls in it."""
+    per_record = [_tal(k * duration_s) for k in range(n_records)]
+    for onset, dur, text in notes:
+        k = min(n_records - 1, int(onset // duration_s))
+        per_record[k] += _tal(onset, text, dur)
+    return per_record
 
 
 def _edf_header(
