@@ -255,11 +255,6 @@ class Capture:
         with self.lock:
             self.statuses.append(status)
 
-    @property
-    def samples(self) -> int:
-        with self.lock:
-            return sum(len(s) for s in self.signal)
-
 
 @dataclass(frozen=True)
 class _Arrays:
@@ -347,10 +342,11 @@ def check_source(source: str, settings: PipelineSettings, seconds: float) -> Dia
     ``seconds`` of signal. Ctrl+C ends the listening early: what arrived is analysed."""
     try:
         engine = Engine(source, settings)
+        # before opening: what the handshake saw counts too
+        capture = Capture(link_start=LinkCounters.of(engine.device.stats))
         info = engine.open()
     except BiofeedbackError as exc:
         return Diagnosis.cannot_connect(source, str(exc))
-    capture = Capture(link_start=LinkCounters.of(engine.device.stats))
     engine.add_sink(capture.sink, name="diagnostics")
     engine.add_status_listener(capture.status)
     limit = None if info.realtime else round(seconds * info.fs_hz)
