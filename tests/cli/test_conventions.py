@@ -185,6 +185,7 @@ def test_an_unknown_export_format_is_one_line(capsys: pytest.CaptureFixture[str]
         ["replay", "99", "--headless"],
         ["db", "check"],
         ["db", "backup", "-o", "OUT/copy.sqlite"],
+        ["stream", "--source", "replay://99", "--duration", "1"],
     ],
 )
 def test_reading_commands_on_a_fresh_machine_say_there_is_no_data_and_create_nothing(

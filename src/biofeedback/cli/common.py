@@ -38,15 +38,9 @@ def existing_store_path() -> Path:
     Commands that only read (sessions, export, report, replay, db) go through here, so on a
     machine without data they say so and create neither the data folder nor an empty database.
     """
-    from biofeedback.errors import StorageError
+    from biofeedback.storage.database import existing_database_path
 
-    path = store_path()
-    if not path.is_file():
-        raise StorageError(
-            f"there is no session database at {path}: record a session first, or give the "
-            "folder that holds it with --data-dir"
-        )
-    return path
+    return existing_database_path(store_path())
 
 
 def open_existing_store() -> Database:

@@ -392,6 +392,25 @@ def _dumps(value: object) -> str:
     return json.dumps(value, default=_json_default, allow_nan=True, sort_keys=True)
 
 
+def existing_database_path(path: Path | str | None = None) -> Path:
+    """The session database at ``path`` (default: the data folder's); creates nothing.
+
+    Raises StorageError (one line) when there is none, so that reading commands and replays of
+    stored sessions on a machine without data neither make the data folder nor an empty database.
+    """
+    if path is None:
+        from biofeedback.config import data_dir
+
+        path = data_dir(create=False) / DB_FILENAME
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise StorageError(
+            f"there is no session database at {path}: record a session first, or give the "
+            "folder that holds it with --data-dir"
+        )
+    return path
+
+
 def _error_advice(exc: BaseException, path: Path) -> str:
     """Turn an sqlite3 error into a sentence that says what to do."""
     text = str(exc).lower()

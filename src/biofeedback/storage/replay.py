@@ -28,7 +28,7 @@ from biofeedback.core.types import Chunk, StreamInfo
 from biofeedback.devices.base import ThreadedDevice
 from biofeedback.devices.source_url import SourceURL
 from biofeedback.errors import DeviceError, SourceURLError, StorageError
-from biofeedback.storage.database import Database
+from biofeedback.storage.database import Database, existing_database_path
 from biofeedback.storage.importing import Recording, RecordingOptions, load_recording
 
 #: Wall-clock seconds per emitted chunk in paced replay (like a board's frames).
@@ -137,7 +137,7 @@ class ReplayDevice(ThreadedDevice):
         """Load the session's description (or the whole file) and report the stream."""
         if self.session_id is not None:
             try:
-                self._db = Database(self.db_path)
+                self._db = Database(existing_database_path(self.db_path))
                 record = self._db.get_session(self.session_id)
             except StorageError as exc:
                 raise DeviceError(str(exc)) from None
