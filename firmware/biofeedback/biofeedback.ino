@@ -227,7 +227,8 @@ static void configure(void)
     timer_top = (uint16_t)top;
     ring_stride = n_channels + 1;
     ring_capacity = RING_WORDS / ring_stride;
-    /* about 10 ms of samples per frame (SPEC.md latency budget), within the frame size limit */
+    /* about 10 ms of samples per frame (a small share of the 75 ms muscle-to-screen budget,
+       docs/performance.md), within the frame size limit */
     spf = (uint8_t)(rate_hz / 100);
     if (spf < 1) {
         spf = 1;

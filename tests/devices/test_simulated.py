@@ -27,7 +27,7 @@ from biofeedback.errors import SourceURLError
 
 
 def raw_uv(samples: np.ndarray, board: str) -> np.ndarray:
-    """RAW - REF in uV at the electrodes, by SPEC.md 1 (columns raw, env, ref)."""
+    """RAW - REF in uV at the electrodes (docs/hardware.md, code to volts; columns raw, env, ref)."""
     b = BOARDS[board]
     return (samples[:, 0] - samples[:, 2]) * b.vref_v / 2**b.adc_bits / 200.0 * 1e6
 
