@@ -8,12 +8,17 @@ moving sum the envelope and the window-quality rules share has the columns liste
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 import numpy as np
 
 from biofeedback.core.types import ChannelKind, StreamInfo
 from biofeedback.dsp.settings import PipelineSettingsError
 
 __all__ = ["ChannelLayout", "SumRows"]
+
+T = TypeVar("T")
 
 
 def _selector(cols: list[int]) -> slice | np.ndarray:
@@ -72,11 +77,11 @@ class ChannelLayout:
         """Internal row of the output at ``out_pos``."""
         return out_pos if self.perm is None else int(self.perm[out_pos])
 
-    def to_outputs(self, rows: list) -> list:
+    def to_outputs(self, rows: Sequence[T]) -> list[T]:
         """Per-internal-row values in output order."""
         return list(rows) if self.perm is None else [rows[i] for i in self.perm]
 
-    def from_outputs(self, values: list) -> list:
+    def from_outputs(self, values: Sequence[T]) -> list[T]:
         """Per-output values in internal-row order."""
         if self.perm is None:
             return list(values)
