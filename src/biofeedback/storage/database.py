@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -1162,21 +1161,6 @@ class Database:
         first, end, total = rows[0]
         return first, end, int(total)
 
-    def stored_bytes(self, session_id: int | None = None) -> int:
-        """Bytes of compressed sample data (one session or all)."""
-        if session_id is None:
-            rows = self._query(
-                "SELECT COALESCE(SUM(LENGTH(data) + COALESCE(LENGTH(nan_mask), 0) + "
-                "COALESCE(LENGTH(flags), 0)), 0) FROM chunks"
-            )
-        else:
-            rows = self._query(
-                "SELECT COALESCE(SUM(LENGTH(data) + COALESCE(LENGTH(nan_mask), 0) + "
-                "COALESCE(LENGTH(flags), 0)), 0) FROM chunks WHERE session_id = ?",
-                (int(session_id),),
-            )
-        return int(rows[0][0])
-
 
 # -- helpers -----------------------------------------------------------------------------------------
 def _split_sql(script: str) -> list[str]:
@@ -1280,8 +1264,3 @@ def _gap_chunks(start: int, stop: int, n_ch: int, block: int) -> Iterator[Chunk]
             np.full((n, n_ch), np.nan),
             np.full(n, int(Flag.MISSING), dtype=np.uint16),
         )
-
-
-def is_finite_number(value: object) -> bool:
-    """True for an int/float that is not NaN/inf (helper for reports reading measure dicts)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

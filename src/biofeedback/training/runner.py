@@ -319,12 +319,6 @@ class SessionRunner:
         """Noise floor of the scored signal used by the threshold floor rule (0: unknown)."""
         return self._thr.noise_floor_uv
 
-    @property
-    def applied_noise_floor_uv(self) -> np.ndarray:
-        """Per-channel floor the pipeline is assumed to subtract (after a noise-floor phase:
-        the values of the ``calibrated`` event, which the caller applies)."""
-        return self._applied_floor.copy()
-
     # ------------------------------------------------------------------ user input
 
     def set_pain(self, before: float | None = None, after: float | None = None) -> None:
