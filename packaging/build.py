@@ -137,7 +137,10 @@ def smoke(archive: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="biofeedback-smoke-") as tmp:
         scratch = Path(tmp)
         with tarfile.open(archive) as tar:
-            tar.extractall(scratch / "app", filter="tar")
+            if hasattr(tarfile, "tar_filter"):
+                tar.extractall(scratch / "app", filter="tar")
+            else:  # Python 3.11 before 3.11.4 (Debian 12's) has no filters; the archive is ours
+                tar.extractall(scratch / "app")
         app = scratch / "app" / NAME
         env = bundle_env(scratch)
         checks: list[tuple[str, Callable[[Path, Path, dict[str, str]], str]]] = [
