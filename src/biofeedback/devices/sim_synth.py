@@ -614,10 +614,6 @@ class Synthesiser:
             events,
         )
 
-    def generate_seconds(self, duration_s: float) -> SimBlock:
-        """The next ``duration_s`` seconds of samples."""
-        return self.generate(round(duration_s * self.fs_hz))
-
     def median_frequency_hz(self, index: np.ndarray | int) -> np.ndarray:
         """True median frequency (Hz, in the measurement band) of the EMG at sample ``index``."""
         if self._mdf_table is None:

@@ -159,7 +159,3 @@ class SimulatedDevice(ThreadedDevice):
             self.stats.missing_samples += int(np.count_nonzero(flags))
         self._delivered = end
         self._emit(Chunk(first, block.samples[lo:hi], flags))
-
-    def truth_between(self, lo: int, hi: int) -> np.ndarray:
-        """Ground truth for samples ``[lo, hi)`` (as far as still held)."""
-        return self.truth.read_range(lo, hi)[1]

@@ -484,7 +484,7 @@ class Decoder:
     samples are merged into :class:`SamplesBlock` s. A SAMPLES frame whose index lies before
     the expected one is a duplicate and is dropped; one after it opens a new block whose
     ``gap_before`` says how many samples are missing. An INFO packet (the device rebooted or
-    answered IDENTIFY) resets the expected index; so does :meth:`reset_index`.
+    answered IDENTIFY) resets the expected index.
 
     Two paths give identical results: small feeds go frame by frame (cheap for the typical
     serial read of one frame); large feeds are decoded in bulk with numpy and fall back to the
@@ -506,10 +506,6 @@ class Decoder:
         self._synced = False
         self._next_index = None
         self._last_seq = None
-
-    def reset_index(self) -> None:
-        """Forget the expected sample index (the device restarted its count)."""
-        self._next_index = None
 
     @property
     def next_index(self) -> int | None:

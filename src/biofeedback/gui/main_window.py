@@ -104,7 +104,6 @@ class Marker:
 
     index: int
     note: str = ""
-    wall_time: float = 0.0
 
 
 @dataclass
@@ -256,7 +255,6 @@ class MainWindow(QMainWindow):
         self.pain_prompt = pain_prompt or (self._ask_pain_dialog if ask_pain else None)
         self.confirm = confirm or (self._ask_yes_no if ask_pain else (lambda _t, _q: True))
         self.db_path = db_path
-        self.audio_error = ""
         self.session: RecordingSession | None = None
         self.session_db: Database | None = None
         self.last_session_result: SessionResult | None = None
@@ -779,7 +777,7 @@ class MainWindow(QMainWindow):
         """Mark the current moment (key M); type a note and press Enter to attach it."""
         if self.bridge is None:
             return None
-        marker = Marker(self.bridge.latest_index, note, time.time())
+        marker = Marker(self.bridge.latest_index, note)
         self._store_marker()
         self.markers.append(marker)
         self._unsaved_marker = marker
@@ -1241,7 +1239,6 @@ class MainWindow(QMainWindow):
     def _report_audio(self, error: str) -> None:
         """No sound (never opened, or the output died): say it once, in a message that stays."""
         self._audio_reported = True
-        self.audio_error = error
         log.warning("%s", error)
         self.alert.show_alert(
             "No sound.",
