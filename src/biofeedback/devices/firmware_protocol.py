@@ -12,14 +12,10 @@ from __future__ import annotations
 import logging
 
 from biofeedback.core import hardware
-from biofeedback.core.clock import Clock
 from biofeedback.core.types import ChannelKind, StreamInfo
 from biofeedback.devices import wire
-from biofeedback.devices.base import DeviceStats
-from biofeedback.devices.protocol import Protocol, StreamRequest, channel_infos
+from biofeedback.devices.protocol import Protocol, channel_infos
 from biofeedback.devices.rate_check import RateVerdict
-from biofeedback.devices.stream_index import StreamIndexer
-from biofeedback.devices.transport import SerialTransport
 from biofeedback.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -38,15 +34,7 @@ class FirmwareProtocol(Protocol):
     name = "binary"
     default_baud = BINARY_BAUD
 
-    def __init__(
-        self,
-        link: SerialTransport,
-        request: StreamRequest,
-        indexer: StreamIndexer,
-        stats: DeviceStats,
-        clock: Clock,
-    ) -> None:
-        super().__init__(link, request, indexer, stats, clock)
+    def _setup(self) -> None:
         self.decoder = wire.Decoder()
         #: The board's answer to IDENTIFY as the stream started (after configuring it).
         self.device_info: wire.InfoPacket | None = None

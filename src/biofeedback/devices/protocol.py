@@ -72,6 +72,10 @@ class Protocol(ABC):
         self.indexer = indexer
         self.stats = stats
         self.clock = clock
+        self._setup()
+
+    def _setup(self) -> None:  # noqa: B027 - an optional hook, not every protocol keeps state
+        """The protocol's own state (decoder, counters), made after the shared fields above."""
 
     @property
     def port(self) -> str:

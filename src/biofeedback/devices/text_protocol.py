@@ -15,14 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from biofeedback.core import hardware
-from biofeedback.core.clock import Clock
 from biofeedback.core.types import ChannelKind, StreamInfo
 from biofeedback.devices import wire
-from biofeedback.devices.base import DeviceStats
-from biofeedback.devices.protocol import Protocol, StreamRequest, channel_infos
+from biofeedback.devices.protocol import Protocol, channel_infos
 from biofeedback.devices.rate_check import RateVerdict
-from biofeedback.devices.stream_index import StreamIndexer
-from biofeedback.devices.transport import SerialTransport
 from biofeedback.errors import DeviceError
 
 TEXT_BAUD = 115_200
@@ -44,15 +40,8 @@ class TextProtocol(Protocol):
     name = "text"
     default_baud = TEXT_BAUD
 
-    def __init__(
-        self,
-        link: SerialTransport,
-        request: StreamRequest,
-        indexer: StreamIndexer,
-        stats: DeviceStats,
-        clock: Clock,
-    ) -> None:
-        super().__init__(link, request, indexer, stats, clock)
+    def _setup(self) -> None:
+        request = self.request
         n_cols = len(request.channels) if request.channels is not None else None
         self.decoder = wire.TextDecoder(n_columns=n_cols)
         self._pending: list[tuple[float, np.ndarray]] = []
