@@ -10,7 +10,8 @@
   example sketches print them.
 
 Adding another (say a board with its own framing): subclass :class:`Protocol` in a new module of
-this package, make its state in ``_setup()``, implement :meth:`~Protocol.open` (learn the stream's format, e.g. a handshake),
+this package, make its state in ``_setup()``, implement :meth:`~Protocol.open` (learn the
+stream's format, e.g. a handshake),
 :meth:`~Protocol.start`, :meth:`~Protocol.feed` (decode bytes, hand rows to the
 :class:`~biofeedback.devices.stream_index.StreamIndexer`), :meth:`~Protocol.resume` (after the
 transport reopened the port) and :meth:`~Protocol.rate_advice`; then add its name to
