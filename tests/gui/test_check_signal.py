@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from biofeedback.diagnostics import ROW_CHECKS
-from biofeedback.gui import check_signal
+from biofeedback.gui import check_signal, preload
 from biofeedback.gui.check_signal import CheckSignalDialog
 from biofeedback.gui.main_window import MainWindow
 
@@ -80,3 +80,33 @@ def test_without_a_source_the_dialog_says_so(qtbot):
     dialog.start()
     assert "No source is streaming" in dialog.verdict_label.text()
     assert dialog.diagnosis is None and dialog.table.rowCount() == 0
+
+
+def test_a_check_asked_for_while_connecting_waits_then_says_it_did_not_connect(qtbot, monkeypatch):
+    monkeypatch.setattr(check_signal, "CONNECT_WAIT_S", 0.5)
+    # the window's engine while its source is still opening: none yet
+    dialog = CheckSignalDialog(lambda: None, "serial:///dev/ttyACM0")
+    qtbot.addWidget(dialog)
+    dialog.start()
+    assert "Waiting for serial:///dev/ttyACM0 to connect" in dialog.verdict_label.text()
+    assert not dialog.again_button.isEnabled()
+    qtbot.waitUntil(lambda: "did not connect" in dialog.verdict_label.text(), timeout=10000)
+    assert dialog.again_button.isEnabled() and dialog.diagnosis is None
+
+
+def test_a_check_asked_for_while_the_libraries_load_runs_once_the_source_streams(
+    qtbot, monkeypatch
+):
+    monkeypatch.setattr(check_signal, "CHECK_SECONDS", 1.5)
+    # right after start-up the source waits for gui.preload; the check must wait with it
+    monkeypatch.setattr(preload, "loaded", lambda: False)
+    window = MainWindow(CLEAN, safety_check=False, audio=False, remember=False)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start(), window.banner.text
+    assert window.engine is None and window.pending_source is not None
+    window.check_signal_action.trigger()
+    dialog = window.check_signal_dialog
+    assert f"Waiting for {CLEAN} to connect" in dialog.verdict_label.text()
+    qtbot.waitUntil(lambda: dialog.diagnosis is not None, timeout=30000)
+    assert dialog.diagnosis is not None and dialog.diagnosis.ok, dialog.diagnosis.problems

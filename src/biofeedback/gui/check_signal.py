@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds of signal a check listens to.
 CHECK_SECONDS = 5.0
+#: How long a check asked for while the source is still connecting waits for it.
+CONNECT_WAIT_S = 20.0
 #: Progress refresh interval (ms).
 TICK_MS = 100
 
@@ -87,11 +90,15 @@ class _Listener:
 
 
 class CheckSignalDialog(QDialog):
-    """Listens to ``engine`` for ``seconds`` and shows the diagnosis (``diagnosis`` once done)."""
+    """Listens to ``engine`` for ``seconds`` and shows the diagnosis (``diagnosis`` once done).
+
+    ``engine`` may be a callable returning the window's current engine: a check asked for while
+    the window is still opening its source waits for it (up to :data:`CONNECT_WAIT_S`).
+    """
 
     def __init__(
         self,
-        engine: Engine | None,
+        engine: Engine | Callable[[], Engine | None] | None,
         source: str,
         parent: QWidget | None = None,
         seconds: float = CHECK_SECONDS,
@@ -99,13 +106,17 @@ class CheckSignalDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Check signal")
         self.setMinimumWidth(760)
-        self.engine, self.source, self.seconds = engine, source, seconds
+        self._fit_to_screen()
+        self._engine = engine
+        self.source, self.seconds = source, seconds
         #: The result of the last check (None while listening or before a source streams).
         self.diagnosis: Diagnosis | None = None
         self._listener: _Listener | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
+        #: While the source is still connecting: when waiting began (None: not waiting).
+        self._waiting_since: float | None = None
         self._build()
 
     def _build(self) -> None:
@@ -121,6 +132,8 @@ class CheckSignalDialog(QDialog):
         self.table.setWordWrap(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # the figure and the advice share the width; long advice wraps instead of being cut
+        header.setSectionResizeMode(len(COLUMNS) - 2, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self.notes_label = QLabel()
         self.notes_label.setWordWrap(True)
@@ -141,12 +154,42 @@ class CheckSignalDialog(QDialog):
         self.table.setRowCount(0)
         self.notes_label.clear()
         engine = self.engine
-        if engine is None or engine.info is None:
-            self.verdict_label.setText(
-                "No source is streaming: choose one under Source and channel, then check again."
-            )
-            self.progress.hide()
+        if engine is None and not self.source:
+            self._say_no_source()
             return
+        if engine is None or engine.info is None:  # still connecting: listen once it streams
+            self._waiting_since = time.monotonic()
+            self.verdict_label.setText(f"Waiting for {self.source} to connect…")
+            self.progress.setRange(0, 0)  # busy
+            self.progress.show()
+            self.again_button.setEnabled(False)
+            self._timer.start()
+            return
+        self._listen(engine)
+
+    def _fit_to_screen(self) -> None:
+        """Room for every row without scrolling where the screen allows (1366x768 and up)."""
+        screen = self.screen().availableGeometry()
+        self.resize(min(1100, int(screen.width() * 0.85)), min(520, int(screen.height() * 0.85)))
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine to listen to (the window's current one when given as a callable)."""
+        engine = self._engine
+        if engine is None or isinstance(engine, Engine):
+            return engine
+        return engine()
+
+    def _say_no_source(self) -> None:
+        self.verdict_label.setText(
+            "No source is streaming: choose one under Source and channel, then check again."
+        )
+        self.progress.hide()
+        self.again_button.setEnabled(True)
+
+    def _listen(self, engine: Engine) -> None:
+        self._waiting_since = None
+        self.progress.setRange(0, 100)
         self._listener = _Listener(engine)
         self.verdict_label.setText(f"Listening to {self.source} for {self.seconds:g} s…")
         self.progress.setValue(0)
@@ -155,6 +198,9 @@ class CheckSignalDialog(QDialog):
         self._timer.start()
 
     def _tick(self) -> None:
+        if self._waiting_since is not None:
+            self._wait_for_source()
+            return
         listener = self._listener
         if listener is None:
             self._timer.stop()
@@ -166,8 +212,24 @@ class CheckSignalDialog(QDialog):
             self._listener = None
             self.show_diagnosis(listener.diagnose(self.source))
 
+    def _wait_for_source(self) -> None:
+        engine = self.engine
+        assert self._waiting_since is not None
+        if engine is not None and engine.info is not None:
+            self._listen(engine)
+        elif time.monotonic() - self._waiting_since > CONNECT_WAIT_S:
+            self._timer.stop()
+            self._waiting_since = None
+            self.progress.setRange(0, 100)
+            self._say_no_source()
+            self.verdict_label.setText(
+                f"{self.source} did not connect within {CONNECT_WAIT_S:g} s: see the message in "
+                "the window, fix the connection, then check again."
+            )
+
     def _stop_listening(self) -> None:
         self._timer.stop()
+        self._waiting_since = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -217,7 +279,9 @@ class CheckSignalDialog(QDialog):
         return texts
 
 
-def open_check_signal(engine: Engine | None, source: str, parent: QWidget) -> CheckSignalDialog:
+def open_check_signal(
+    engine: Engine | Callable[[], Engine | None] | None, source: str, parent: QWidget
+) -> CheckSignalDialog:
     """Show the dialog (not modal: the live view keeps drawing) and start listening."""
     dialog = CheckSignalDialog(engine, source, parent, seconds=CHECK_SECONDS)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

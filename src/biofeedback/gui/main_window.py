@@ -971,12 +971,15 @@ class MainWindow(QMainWindow):
             self.patient.set_pacer_visible(self.pacer_visible.isChecked())
         if self.audio is not None:
             self.audio.muted = self.mute.isChecked() or not state.play_audio
-        thr = state.threshold_uv
-        if thr is not None:
-            channels = self._scored_channels(session)
-            for c in channels:
-                if abs(self.thresholds_uv[c] - thr) > 1e-6:
-                    self.set_threshold(c, thr, "protocol")
+        self._follow_runner_threshold(session, state.threshold_uv)
+
+    def _follow_runner_threshold(self, session: RecordingSession, thr: float | None) -> None:
+        """The protocol's target becomes the scored channels' target in the window."""
+        if thr is None:
+            return
+        for c in self._scored_channels(session):
+            if abs(self.thresholds_uv[c] - thr) > 1e-6:
+                self.set_threshold(c, thr, "protocol")
 
     def _scored_channels(self, session: RecordingSession) -> list[int]:
         scored = session.protocol.scored_channel if session.protocol is not None else 0
@@ -1016,6 +1019,11 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(text, 10000)
         elif event.type == EventType.WARNING:
             self.statusBar().showMessage(str(event.data.get("message", "")), 15000)
+        elif event.type == EventType.THRESHOLD_CHANGED:
+            # at once, not on the next text refresh: a short phase may end before it
+            new_uv = event.data.get("new_uv")
+            if isinstance(new_uv, int | float):
+                self._follow_runner_threshold(self.session, float(new_uv))
         elif event.type == EventType.SESSION_ENDED and not self._finish_scheduled:
             self._finish_scheduled = True
             QTimer.singleShot(0, self.finish_session)
@@ -1081,7 +1089,9 @@ class MainWindow(QMainWindow):
 
     def check_signal(self) -> CheckSignalDialog:
         """Run the doctor's checks on a few seconds of the live source (Tools > Check signal)."""
-        self.check_signal_dialog = open_check_signal(self.engine, self.source_url, self)
+        pending = self._pending_source
+        url = self.source_url or (_url_of(pending) if pending is not None else "")
+        self.check_signal_dialog = open_check_signal(lambda: self.engine, url, self)
         return self.check_signal_dialog
 
     # -- views ---------------------------------------------------------------------------------
