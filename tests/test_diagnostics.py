@@ -71,3 +71,19 @@ def test_link_counters_count_only_what_happened_during_the_check() -> None:
     assert delta == LinkCounters(
         frame_errors=1, lost_frames=2, missing_samples=20, overruns=0, reconnects=0, bytes=0
     )
+
+
+def test_a_source_slower_than_its_paced_rate_fails_the_rate_row(monkeypatch) -> None:
+    """Samples arriving at half the pace the source promises: the rate row fails with a fix."""
+    from biofeedback.devices.simulated import SimulatedDevice
+
+    # the simulator streams 1000 Hz in real time but claims twice that pace
+    monkeypatch.setattr(
+        SimulatedDevice, "paced_rate_hz", property(lambda self: 2 * self.info.fs_hz)
+    )
+    d = check_source("sim://?scenario=relax&seed=2", PipelineSettings(), 1.5)
+    assert [p.check for p in d.problems] == ["rate"], d.problems
+    (problem,) = d.problems
+    assert "Hz achieved of 2000 Hz nominal" in problem.problem
+    assert "not arriving in real time" in problem.fix
+    assert rows_by_name(d)["Sample rate"].status == Status.FAIL

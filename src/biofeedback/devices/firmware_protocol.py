@@ -10,6 +10,7 @@ again and restarted; after a reconnect the same stream is resumed or refused wit
 from __future__ import annotations
 
 import logging
+import threading
 
 from biofeedback.core import hardware
 from biofeedback.core.types import ChannelKind, StreamInfo
@@ -40,6 +41,8 @@ class FirmwareProtocol(Protocol):
         self.device_info: wire.InfoPacket | None = None
         self.last_status: wire.StatusPacket | None = None
         self._seq = 0
+        # a reader still reconnecting may send while stop() sends STOP: one number, one frame
+        self._send_lock = threading.Lock()
         self._restarted = False  # IDENTIFY + START re-sent during the current silence
         self._overrun_base = 0
         self._overrun_last = 0
@@ -48,9 +51,10 @@ class FirmwareProtocol(Protocol):
 
     def send(self, ptype: wire.PacketType, body: bytes = b"") -> int:
         """Send a command; returns its sequence number (PortLost if the link is gone)."""
-        seq = self._seq
-        self._seq = (self._seq + 1) & 0xFFFF
-        self.link.write(wire.encode_command(ptype, seq, body))
+        with self._send_lock:
+            seq = self._seq
+            self._seq = (self._seq + 1) & 0xFFFF
+            self.link.write(wire.encode_command(ptype, seq, body))
         return seq
 
     def try_send(self, ptype: wire.PacketType, body: bytes = b"") -> None:

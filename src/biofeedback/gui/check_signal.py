@@ -2,9 +2,10 @@
 
 The checks are :mod:`biofeedback.diagnostics` (the same as ``biofeedback doctor``, with the same
 wording). While the dialog listens, an engine sink feeds every chunk to a pipeline of its own
-(built with the live settings) on the device thread, so nothing waits on the GUI thread and a
-problem fixed a minute ago does not linger in the result; a timer shows the progress. Then the
-dialog lists each check with pass / warn / fail, its figure, and what to do.
+(built with the live settings and any noise floor measured in calibration) on the device thread,
+so nothing waits on the GUI thread and a problem fixed a minute ago does not linger in the
+result; a timer shows the progress. Then the dialog lists each check with pass / warn / fail,
+its figure, and what to do.
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ class _Listener:
         self.engine = engine
         self.info = info
         self.pipeline = Pipeline(info, engine.settings)
+        live = engine.pipeline
+        if live is not None:  # a noise floor measured in calibration applies to the check too
+            self.pipeline.set_noise_floor(
+                [
+                    o.noise_floor_uv if o.noise_floor_source == "measured" else None
+                    for o in live.outputs
+                ]
+            )
         self.capture = Capture(link_start=LinkCounters.of(engine.device.stats))
         self.started = time.monotonic()
         self._lock = threading.Lock()

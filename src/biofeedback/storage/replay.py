@@ -137,7 +137,10 @@ class ReplayDevice(ThreadedDevice):
         """Load the session's description (or the whole file) and report the stream."""
         if self.session_id is not None:
             try:
-                self._db = Database(existing_database_path(self.db_path))
+                # the data folder's own store keeps its daily backup, as when opened by default
+                self._db = Database(
+                    existing_database_path(self.db_path), auto_backup=self.db_path is None
+                )
                 record = self._db.get_session(self.session_id)
             except StorageError as exc:
                 raise DeviceError(str(exc)) from None

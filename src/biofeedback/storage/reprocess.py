@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Iterator
 
 from biofeedback.core.types import Chunk, ProcessedChunk
 from biofeedback.storage.database import Database, SessionRecord
+
+log = logging.getLogger(__name__)
 
 TYPE_CHECKING = False  # the pipeline (scipy) is imported when a session is processed
 if TYPE_CHECKING:
@@ -73,6 +76,13 @@ def noise_floor_schedule(
         try:
             values = json.loads(marker["note"])
         except ValueError:
+            log.warning(
+                "session %s: noise-floor marker at sample %s is not readable (%r): the model "
+                "floor stays in use from there",
+                record.id,
+                marker["sample_index"],
+                marker["note"][:80],
+            )
             continue
         if isinstance(values, list) and len(values) == n_outputs:
             schedule.append(
