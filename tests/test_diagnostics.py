@@ -47,7 +47,9 @@ def test_mains_hum_fails_its_row_with_the_doctors_fix() -> None:
 
 def test_a_sped_up_real_time_source_is_held_to_its_paced_rate() -> None:
     """speed=4 delivers 4000 samples/s of a 1000 Hz stream: that is on time, not too fast."""
-    d = check_source("sim://?scenario=relax&seed=2&speed=4", PipelineSettings(), 1.5)
+    # 3 s: over a shorter stretch, scheduling jitter on a loaded machine can exceed the 3 %
+    # tolerance (RATE_TOLERANCE)
+    d = check_source("sim://?scenario=relax&seed=2&speed=4", PipelineSettings(), 3.0)
     assert d.checks is not None
     assert d.checks.rate.achieved_hz == pytest.approx(4000, rel=0.1)
     assert not [p for p in d.problems if p.check == "rate"], d.problems
