@@ -1208,12 +1208,23 @@ class MainWindow(QMainWindow):
             if self.view == "clinician" and sig_peaks is not None and env_peaks is not None:
                 card.plot.update_ranges(sig_peaks.out[c], env_peaks.out[c], self.thresholds_uv[c])
         if any(self._auto_threshold_pending) and bridge.elapsed_s >= AUTO_THRESHOLD_S:
-            pending = list(self._auto_threshold_pending)
-            saved = list(self.thresholds_uv)
-            self.set_thresholds_from_recent(AUTO_THRESHOLD_S, "first seconds")
-            for c, was_pending in enumerate(pending):
-                if not was_pending and self.thresholds_uv[c] != saved[c]:
-                    self.set_threshold(c, saved[c], "kept")
+            self._first_seconds_target()
+
+    def _first_seconds_target(self) -> None:
+        """The first target from the first seconds of signal, unless a protocol already set one
+        (a late frame on a busy machine must not replace the protocol's target)."""
+        session = self.session
+        runner = session.runner if session is not None else None
+        if session is not None and runner is not None and runner.threshold_uv is not None:
+            self._auto_threshold_pending = [False] * len(self._auto_threshold_pending)
+            self._follow_runner_threshold(session, runner.threshold_uv)
+            return
+        pending = list(self._auto_threshold_pending)
+        saved = list(self.thresholds_uv)
+        self.set_thresholds_from_recent(AUTO_THRESHOLD_S, "first seconds")
+        for c, was_pending in enumerate(pending):
+            if not was_pending and self.thresholds_uv[c] != saved[c]:
+                self.set_threshold(c, saved[c], "kept")
 
     def _on_status(self, status: DeviceStatus) -> None:
         if status.warning:  # e.g. a board sending faster than it says: the state is unchanged
