@@ -13,6 +13,7 @@ from biofeedback.cli.common import (
     pipeline_settings_from_args,
 )
 from biofeedback.errors import BiofeedbackError, SourceURLError
+from biofeedback.session_details import TEXT_FIELDS
 
 TYPE_CHECKING = False  # typing, the engine and the store are not imported at start-up
 if TYPE_CHECKING:
@@ -21,18 +22,9 @@ if TYPE_CHECKING:
     from biofeedback.session import RecordingSession, SessionResult
     from biofeedback.training.runner import RunnerEvent
 
-#: The free-text session details offered as options: the store's ``TEXT_FIELDS``, named here so
-#: that ``record --help`` does not import the store (a test keeps the two equal).
-DETAIL_FIELDS = (
-    "electrode_site",
-    "muscle",
-    "side",
-    "electrode_type",
-    "skin_prep",
-    "isolation_mode",
-    "clinician",
-    "notes",
-)
+#: The free-text session details offered as options (the store's list; a light module, so
+#: ``record --help`` does not import the store).
+DETAIL_FIELDS = TEXT_FIELDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from biofeedback.cli.signals import interrupt_reason, stop_signals_interrupt
     from biofeedback.engine import Engine
     from biofeedback.session import RecordingSession
-    from biofeedback.storage.database import TEXT_FIELDS, Database
+    from biofeedback.storage.database import Database
     from biofeedback.training.protocol import load_protocol
 
     if args.protocol is None and args.duration is None:

@@ -32,6 +32,7 @@ import numpy as np
 
 from biofeedback.core.types import ChannelInfo, ChannelKind, Chunk, Flag, StreamInfo
 from biofeedback.errors import StorageError
+from biofeedback.session_details import TEXT_FIELDS
 from biofeedback.storage.integrity import (
     DamagedDatabaseError,
     damaged_message,
@@ -45,19 +46,6 @@ DB_FILENAME = "biofeedback.sqlite"
 #: (closed at the next start by :meth:`Database.recover_interrupted`) or the recording failed.
 STATUSES = ("recording", "complete", "interrupted")
 
-#: Free-text session details a caller may pass to :meth:`Database.create_session` and
-#: :meth:`Database.update_session` (what the clinician report shows:
-#: docs/clinical-background.md).
-TEXT_FIELDS = (
-    "electrode_site",
-    "muscle",
-    "side",
-    "electrode_type",
-    "skin_prep",
-    "isolation_mode",
-    "clinician",
-    "notes",
-)
 PAIN_FIELDS = ("pain_before", "pain_after")
 
 #: A 'recording' session whose writer has not been heard of for this long is closed as
