@@ -40,7 +40,7 @@ def existing_store_path() -> Path:
     """
     from biofeedback.storage.database import existing_database_path
 
-    return existing_database_path(store_path())
+    return existing_database_path()
 
 
 def open_existing_store() -> Database:
