@@ -3,10 +3,15 @@ condition with a deadline (never sleep a fixed time and then assert)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+
+#: Lab Streaming Layer stays on loopback in tests (liblsl reads LSLAPICFG once, when first used).
+os.environ["LSLAPICFG"] = str(Path(__file__).parent / "data" / "lsl_localhost.cfg")
 
 #: tests/stress holds a script that runs the suite under load, not tests.
 collect_ignore = ["stress"]
