@@ -30,6 +30,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -123,15 +124,33 @@ class RecordingOptions:
     scale_uv: float | None = None
 
 
+class Marker(NamedTuple):
+    """An event in a recording: at sample ``index`` (0 = the file's first sample), a short
+    ``label`` and an optional longer ``note`` (stored as the session's markers on import)."""
+
+    index: int
+    label: str
+    note: str = ""
+
+
 @dataclass
 class Recording:
-    """Samples of an imported file in the file's units, with the StreamInfo that converts them."""
+    """Samples of an imported file in the file's units, with the StreamInfo that converts them.
+
+    ``start_time`` is when the file says its first sample was taken (timezone-aware when the
+    file states the zone or the time is UTC by the format; naive local time otherwise), None
+    when it does not say; ``markers`` are the file's events in sample order; ``format`` names
+    the file's layout (e.g. ``"EDF+"``, ``"OpenBCI GUI"``) for the imported session's source.
+    """
 
     info: StreamInfo
     samples: np.ndarray
     flags: np.ndarray
     path: Path
     notes: list[str] = field(default_factory=list)
+    start_time: datetime | None = None
+    markers: list[Marker] = field(default_factory=list)
+    format: str = ""
 
     @property
     def duration_s(self) -> float:
