@@ -125,10 +125,10 @@ class RecordingOptions:
 
 
 class Marker(NamedTuple):
-    """An event in a recording: at sample ``index`` (0 = the file's first sample), a short
-    ``label`` and an optional longer ``note`` (stored as the session's markers on import)."""
+    """An event in a recording: at sample ``sample_index`` (0 = the file's first sample), a
+    short ``label`` and an optional longer ``note`` (stored as the session's markers on import)."""
 
-    index: int
+    sample_index: int
     label: str
     note: str = ""
 
@@ -808,16 +808,17 @@ class _EdfCounts(NamedTuple):
 
 
 def _edf_counts(
-    reader: Any, cols: list[int], kinds: list[ChannelKind], names: list[str], path: Path
+    signals: list[Any], kinds: list[ChannelKind], names: list[str], path: Path
 ) -> _EdfCounts | str | None:
     """Our EDF+ of a session in ADC counts: (channels, bits, vref, counts).
 
-    The transducer field ends with the ADC facts (:data:`EDF_ADC_FACTS`) and the digital values
-    are ``count - 2**(bits-1)``; the digital and physical ranges are checked against those facts.
-    None when the signals carry no ADC facts (other sessions, older exports: read in uV as
-    before); a one-line note when they do but the header no longer agrees (edited file).
+    ``signals`` are the chosen edfio signals. The transducer field ends with the ADC facts
+    (:data:`EDF_ADC_FACTS`) and the digital values are ``count - 2**(bits-1)``; the digital and
+    physical ranges are checked against those facts. None when the signals carry no ADC facts
+    (other sessions, older exports: read in uV as before); a one-line note when they do but the
+    header no longer agrees (edited file).
     """
-    facts = [EDF_ADC_FACTS.search(reader.getTransducer(i).strip()) for i in cols]
+    facts = [EDF_ADC_FACTS.search(sig.transducer_type.strip()) for sig in signals]
     if not all(facts):
         return None
     try:
@@ -838,75 +839,141 @@ def _edf_counts(
     offsets = channel_offsets(
         StreamInfo(1.0, tuple(channels), adc_bits=bits, vref_v=vref, units="counts")
     )
-    for j, i in enumerate(cols):
+    for j, sig in enumerate(signals):
         scale = channels[j].scale_uv
         expect = ((0 - offsets[j]) * scale, (2**bits - 1 - offsets[j]) * scale)
-        got = (reader.getPhysicalMinimum(i), reader.getPhysicalMaximum(i))
+        got = (sig.physical_min, sig.physical_max)
         # the header holds 8-character numbers (5 or more significant digits here)
         close = all(abs(a - b) <= 1e-5 * max(1.0, abs(a)) for a, b in zip(expect, got, strict=True))
-        if (
-            reader.getDigitalMinimum(i) != -mid
-            or reader.getDigitalMaximum(i) != mid - 1
-            or not close
-        ):
+        if sig.digital_min != -mid or sig.digital_max != mid - 1 or not close:
             return _not_counts_note(
                 path, "its digital or physical range no longer matches the ADC (edited?)"
             )
-    counts = np.stack([reader.readSignal(i, digital=True) for i in cols], axis=1)
+    counts = np.stack([np.asarray(sig.digital) for sig in signals], axis=1)
     return _EdfCounts(channels, bits, vref, counts.astype(np.float64) + mid)
 
 
+def _read_edf_file(path: Path, notes: list[str]) -> Any:
+    """The file as an edfio ``Edf``/``Bdf`` (BDF: 24-bit, by its version field or suffix);
+    edfio's warnings (a truncated last record) become notes."""
+    import edfio
+
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+        bdf = head.startswith(b"\xffBIOSEMI") or path.suffix.lower() == ".bdf"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # Latin-1 takes any byte: header text from other programs is not always ASCII
+            edf: Any = (
+                edfio.read_bdf(path, header_encoding="latin-1")
+                if bdf
+                else edfio.read_edf(path, lazy_load_data=False, header_encoding="latin-1")
+            )
+            edf_signals = list(edf.signals)
+    except (ValueError, OSError, IndexError, OverflowError, UnicodeDecodeError) as exc:
+        kind = "BDF" if path.suffix.lower() == ".bdf" else "EDF/EDF+"
+        raise SourceURLError(f"{path}: not a readable {kind} file ({exc})") from None
+    if not edf_signals:
+        raise SourceURLError(f"{path}: the file holds annotations only, no signals")
+    notes.extend(f"{path.name}: {w.message}" for w in caught)
+    return edf
+
+
+def _edf_start(edf: Any, path: Path, notes: list[str]) -> datetime | None:
+    """The recording's start (local time as the file states it, no zone), or None when the
+    header's date is anonymised or unreadable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the EDF+ date wins over the legacy field
+            start: datetime = edf.startdatetime
+            return start
+    except ValueError as exc:  # edfio.AnonymizedDateError is a ValueError
+        notes.append(f"{path.name}: no usable start date in the header ({exc})")
+        return None
+
+
+def _edf_markers(
+    annotations: Any, fs_hz: float, samples: np.ndarray, flags: np.ndarray
+) -> tuple[list[Marker], int]:
+    """Annotations -> markers; our own gap and end-padding annotations turn back into missing
+    samples and the end of the data. Returns (markers, samples to keep)."""
+    end = len(samples)
+    markers: list[Marker] = []
+    for ann in annotations:
+        onset, duration, text = float(ann.onset), ann.duration, str(ann.text)
+        a = max(0, round(onset * fs_hz))
+        b = min(len(samples), a + round(float(duration or 0.0) * fs_hz))
+        if text == EDF_PADDING_TEXT:
+            end = min(end, a)
+        elif text == EDF_GAP_TEXT:
+            if b > a:
+                samples[a:b] = np.nan
+                flags[a:b] |= int(Flag.MISSING)
+        elif text.strip():
+            markers.append(_edf_marker(a, text, duration))
+    return [m for m in markers if m.sample_index < end], end
+
+
+def _edf_marker(index: int, text: str, duration: float | None) -> Marker:
+    """One annotation as a marker; our export's ``Marker: label - note`` back to label and note."""
+    note = f"duration {float(duration):g} s" if duration else ""
+    match = re.match(r"^Marker: (.*?)(?: - (.*))?$", text, re.S)
+    if match:
+        return Marker(index, match[1], match[2] or note)
+    return Marker(index, text.strip(), note)
+
+
+def _edf_layout(
+    edf_signals: list[Any], opts: RecordingOptions, path: Path
+) -> tuple[list[int], float, list[ChannelKind], list[str]]:
+    """(chosen signals, rate, kinds, names) from the labels and the options."""
+    labels = [sig.label.strip() for sig in edf_signals]
+    if opts.columns:
+        cols = [_column_index(c, labels, path, "columns") for c in opts.columns]
+    else:
+        cols = list(range(len(labels)))
+    rates = {float(edf_signals[i].sampling_frequency) for i in cols}
+    if len(rates) != 1:
+        raise SourceURLError(
+            f"{path}: the chosen signals have different rates ({', '.join(f'{r:g}' for r in sorted(rates))} "
+            "Hz): choose signals with one rate, e.g. columns=1,2"
+        )
+    fs_hz = opts.fs_hz or rates.pop()
+    if opts.channels is None:
+        # Our export labels signals "RAW name", "ENV name", ...
+        prefixed = [re.match(r"^(RAW|ENV|RECT|REF)\s+(.*)$", labels[c]) for c in cols]
+        if all(prefixed):
+            return (
+                cols,
+                fs_hz,
+                [ChannelKind(m[1].lower()) for m in prefixed if m],
+                [m[2] for m in prefixed if m],
+            )
+    return cols, fs_hz, _kinds(opts.channels, len(cols), path), [labels[c] for c in cols]
+
+
 def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
-    try:
-        import pyedflib
-    except ImportError:  # pragma: no cover - pyedflib is a runtime dependency
-        raise SourceURLError("reading EDF needs pyedflib: pip install pyedflib") from None
-    try:
-        reader = pyedflib.EdfReader(str(path))
-    except OSError as exc:
-        raise SourceURLError(f"{path}: not a readable EDF/EDF+ file ({exc})") from None
-    equipment = _edf_equipment(path)
     notes: list[str] = []
+    edf = _read_edf_file(path, notes)
+    edf_signals = list(edf.signals)
+    equipment = _edf_equipment(path)
+    cols, fs_hz, kinds, names = _edf_layout(edf_signals, opts, path)
+    chosen = [edf_signals[c] for c in cols]
+    dims = {sig.physical_dimension.strip() for sig in chosen}
     restored: _EdfCounts | None = None
-    try:
-        labels = [reader.getLabel(i).strip() for i in range(reader.signals_in_file)]
-        if opts.columns:
-            cols = [_column_index(c, labels, path, "columns") for c in opts.columns]
+    if equipment is not None and not _user_describes(opts) and dims == {"uV"}:
+        found = _edf_counts(chosen, kinds, opts.names or names, path)
+        if isinstance(found, str):
+            notes.append(found)
         else:
-            cols = list(range(len(labels)))
-        rates = {float(reader.getSampleFrequency(i)) for i in cols}
-        if len(rates) != 1:
-            raise SourceURLError(
-                f"{path}: the chosen signals have different rates ({', '.join(f'{r:g}' for r in sorted(rates))} "
-                "Hz): choose signals with one rate, e.g. columns=1,2"
-            )
-        fs_hz = opts.fs_hz or rates.pop()
-        dims = {reader.getPhysicalDimension(i).strip() for i in cols}
-        kinds = None
-        if opts.channels is None:
-            # Our export labels signals "RAW name", "ENV name", ...
-            prefixed = [re.match(r"^(RAW|ENV|RECT|REF)\s+(.*)$", labels[c]) for c in cols]
-            if all(prefixed):
-                kinds = [ChannelKind(m[1].lower()) for m in prefixed if m]
-                names = [m[2] for m in prefixed if m]
-        if kinds is None:
-            kinds = _kinds(opts.channels, len(cols), path)
-            names = [labels[c] for c in cols]
-        if equipment is not None and not _user_describes(opts) and dims == {"uV"}:
-            found = _edf_counts(reader, cols, kinds, opts.names or names, path)
-            if isinstance(found, str):
-                notes.append(found)
-            else:
-                restored = found
-        if restored is not None:
-            samples = restored.counts
-        else:
-            samples = np.stack([reader.readSignal(i, digital=False) for i in cols], axis=1).astype(
-                np.float64
-            )
-        onsets, durations, texts = reader.readAnnotations()
-    finally:
-        reader.close()
+            restored = found
+    if restored is not None:
+        samples = restored.counts
+    else:
+        samples = np.stack([np.asarray(sig.data, dtype=np.float64) for sig in chosen], axis=1)
+    if len({len(sig.digital) for sig in chosen}) != 1:
+        raise SourceURLError(f"{path}: the chosen signals have different lengths")
     units = opts.units
     if units is None and opts.scale_uv is None and len(dims) == 1:
         units = _UNIT_ALIASES.get(next(iter(dims)).lower())
@@ -919,14 +986,36 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
         assert equipment is not None
         board = "" if equipment[1] in ("X", "file") else equipment[1]
         info = _counts_info(info, restored.channels, restored.bits, restored.vref_v, board)
+    samples = np.array(samples, dtype=np.float64)  # writable: gaps are set to NaN below
     flags = np.zeros(len(samples), dtype=np.uint16)
-    end = len(samples)
-    for onset, duration, text in zip(onsets, durations, texts, strict=False):
-        a = max(0, round(float(onset) * fs_hz))
-        b = min(len(samples), a + round(float(duration) * fs_hz))
-        if text == EDF_PADDING_TEXT:
-            end = min(end, a)
-        elif text == EDF_GAP_TEXT and b > a:
-            samples[a:b] = np.nan
-            flags[a:b] |= int(Flag.MISSING)
-    return Recording(info, samples[:end], flags[:end], path, notes)
+    try:
+        annotations = edf.annotations
+    except (ValueError, IndexError, UnicodeDecodeError) as exc:
+        notes.append(f"{path.name}: its annotations are unreadable ({exc}); none were imported")
+        annotations = ()
+    markers, end = _edf_markers(annotations, fs_hz, samples, flags)
+    if str(edf.reserved).strip() in ("EDF+D", "BDF+D"):
+        notes.append(
+            f"{path.name}: a discontinuous EDF+D file: its data records were joined end to end"
+        )
+    reserved = str(edf.reserved).strip()
+    if isinstance(edf, _edfio_bdf()):
+        fmt = "BDF+" if reserved.startswith("BDF+") else "BDF"
+    else:
+        fmt = "EDF+" if reserved.startswith("EDF+") else "EDF"
+    return Recording(
+        info,
+        samples[:end],
+        flags[:end],
+        path,
+        notes,
+        start_time=_edf_start(edf, path, notes),
+        markers=markers,
+        format=fmt,
+    )
+
+
+def _edfio_bdf() -> type:
+    import edfio
+
+    return edfio.Bdf
