@@ -212,10 +212,13 @@ class RecordingSession:
         """True once the protocol ended, the duration passed, or the source stopped."""
         return self.engine.wait(timeout)
 
-    def add_marker(self, label: str, note: str = "") -> None:
-        """Mark the newest sample (GUI shortcut M)."""
+    def add_marker(self, label: str, note: str = "", index: int | None = None) -> None:
+        """Mark sample ``index`` (default: the newest; GUI shortcut M). Safe from any thread:
+        the marker is queued and written with the next commit (LSL markers arrive on their own
+        thread, docs/interop.md)."""
         if self.recorder is not None:
-            self.recorder.add_marker(self.engine.stats.last_index, label, note)
+            at = self.engine.stats.last_index if index is None else int(index)
+            self.recorder.add_marker(at, label, note)
 
     def finish(self, pain_after: float | None = None, aborted_reason: str = "") -> SessionResult:
         """Stop streaming, store the measures and close the session. Never raises for a store

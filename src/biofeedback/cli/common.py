@@ -1,5 +1,5 @@
-"""What several subcommands share: the signal-processing options, the duration check, and
-finding the session database without creating it.
+"""What several subcommands share: the signal-processing options, the streaming options (LSL,
+OSC), the duration check, and finding the session database without creating it.
 
 Command modules import this while their parser is built, so nothing heavy (numpy, the store) is
 imported at the top: the functions that run a command import what they need.
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from biofeedback.dsp.pipeline import PipelineSettings
+    from biofeedback.interop.streaming import StreamingOptions
     from biofeedback.storage.database import Database
 
 
@@ -128,4 +129,57 @@ def pipeline_settings_from_args(args: argparse.Namespace) -> PipelineSettings:
         rms_window_s=args.rms_window_ms / 1000.0,
         env_pot_kohm=args.pot_kohm,
         noise_floor_uv=args.noise_floor_uv,
+    )
+
+
+def add_streaming_options(parser: argparse.ArgumentParser, *, markers_in: bool = False) -> None:
+    """Add ``--lsl``, ``--osc``, ``--osc-rate`` (and ``--lsl-markers`` for commands that store
+    markers). Everything is off unless given (docs/interop.md)."""
+    group = parser.add_argument_group(
+        "streaming to other programs (off unless given; what each opens: docs/interop.md)"
+    )
+    group.add_argument(
+        "--lsl",
+        action="store_true",
+        help="stream raw EMG, envelope and markers to Lab Streaming Layer "
+        "(biofeedback-raw, biofeedback-envelope, biofeedback-markers)",
+    )
+    if markers_in:
+        group.add_argument(
+            "--lsl-markers",
+            metavar="NAME",
+            help="store the markers of the LSL marker stream NAME (e.g. from PsychoPy) "
+            "as session markers",
+        )
+    group.add_argument(
+        "--osc",
+        metavar="HOST:PORT",
+        help="send envelope, target and below/above as OSC (UDP) to HOST:PORT, e.g. 127.0.0.1:9000",
+    )
+    group.add_argument(
+        "--osc-rate",
+        type=float,
+        metavar="HZ",
+        help="OSC messages per second, 1-200 (default 20)",
+    )
+
+
+def streaming_options_from_args(args: argparse.Namespace) -> StreamingOptions:
+    """StreamingOptions from the options above (validated: bad values are one line, exit 2)."""
+    from biofeedback.errors import SourceURLError
+    from biofeedback.interop.osc import DEFAULT_RATE_HZ, check_rate, parse_target
+    from biofeedback.interop.streaming import StreamingOptions
+
+    osc_text = getattr(args, "osc", None)
+    rate = getattr(args, "osc_rate", None)
+    if rate is not None and osc_text is None:
+        raise SourceURLError("--osc-rate needs --osc HOST:PORT (where to send)")
+    markers = getattr(args, "lsl_markers", None)
+    if markers is not None and not markers.strip():
+        raise SourceURLError("--lsl-markers is empty: give the name of the LSL marker stream")
+    return StreamingOptions(
+        lsl=bool(getattr(args, "lsl", False)),
+        osc=None if osc_text is None else parse_target(osc_text),
+        osc_rate_hz=DEFAULT_RATE_HZ if rate is None else check_rate(rate),
+        lsl_markers=(markers or "").strip(),
     )

@@ -9,8 +9,10 @@ import time
 
 from biofeedback.cli.common import (
     add_pipeline_options,
+    add_streaming_options,
     check_duration,
     pipeline_settings_from_args,
+    streaming_options_from_args,
 )
 from biofeedback.errors import BiofeedbackError, SourceURLError
 from biofeedback.session_details import TEXT_FIELDS
@@ -19,6 +21,7 @@ TYPE_CHECKING = False  # typing, the engine and the store are not imported at st
 if TYPE_CHECKING:
     from typing import Any
 
+    from biofeedback.interop.streaming import Streaming, StreamingOptions
     from biofeedback.session import RecordingSession, SessionResult
     from biofeedback.training.runner import RunnerEvent
 
@@ -65,6 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="how long a lost board may stay away before the stream ends (0-600, default 30)",
     )
     add_pipeline_options(p)
+    add_streaming_options(p, markers_in=True)
     p.set_defaults(handler=run)
 
 
@@ -91,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     _check_pain(args.pain_before, "--pain-before")
     _check_pain(args.pain_after, "--pain-after")
     protocol = load_protocol(args.protocol) if args.protocol else None
+    streaming_options = streaming_options_from_args(args)
     meta: dict[str, Any] = {k: getattr(args, k) for k in TEXT_FIELDS if getattr(args, k, None)}
     if args.pain_before is not None:
         meta["pain_before"] = args.pain_before
@@ -114,8 +119,13 @@ def run(args: argparse.Namespace) -> int:
             session.add_listener(_print_event)
         # said the moment it happens (on the device or recorder thread), not after --duration
         session.add_failure_listener(_print_failure)
+        streaming = _start_streaming(session, streaming_options)
         t0 = time.monotonic()
         session_id = session.start()
+        if streaming is not None:
+            streaming.listen_for_markers(
+                lambda index, label, note: session.add_marker(label, note, index=index)
+            )
         if not args.json:
             what = f"protocol {protocol.name!r}" if protocol else f"{args.duration:g} s"
             sys.stderr.write(f"Recording session {session_id} ({what}) from {args.source}\n")
@@ -128,8 +138,12 @@ def run(args: argparse.Namespace) -> int:
             interrupted = interrupt_reason(exc)
         result = _finish(session, args.pain_after, interrupted)
         wall_s = time.monotonic() - t0
+        if streaming is not None:
+            streaming.close()
     db.close()
     out = _result_json(result, protocol.name if protocol else "", wall_s)
+    if streaming is not None:
+        out["streaming"] = streaming.stats()
     if args.json:
         print(json.dumps(out))
     else:
@@ -141,6 +155,23 @@ def run(args: argparse.Namespace) -> int:
     if session.errors and result.summary.get("duration_s", 0) == 0:
         raise BiofeedbackError(session.errors[-1])
     return 0 if result.status == "complete" else 1
+
+
+def _start_streaming(session: RecordingSession, options: StreamingOptions) -> Streaming | None:
+    """Attach LSL/OSC/LSL markers to the session's engine when switched on (None when not:
+    nothing is opened). Phases, targets and prompts go out as markers; what goes wrong with
+    streaming is said on stderr and the recording goes on."""
+    if not options.active:
+        return None
+    from biofeedback.interop.streaming import Streaming
+
+    streaming = Streaming(options, on_problem=_print_failure)
+    streaming.attach(session.engine)
+    protocol = session.protocol
+    if protocol is not None and isinstance(protocol.scored_channel, int):
+        streaming.scored = [protocol.scored_channel]
+    session.add_listener(streaming.on_event)
+    return streaming
 
 
 def _finish(session: RecordingSession, pain_after: float | None, reason: str) -> SessionResult:

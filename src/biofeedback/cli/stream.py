@@ -11,8 +11,10 @@ import time
 
 from biofeedback.cli.common import (
     add_pipeline_options,
+    add_streaming_options,
     check_duration,
     pipeline_settings_from_args,
+    streaming_options_from_args,
 )
 from biofeedback.errors import BiofeedbackError, SourceURLError
 
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from biofeedback.devices.base import DeviceStatus
-    from biofeedback.engine import Engine, EnvelopeStats
+    from biofeedback.engine import Engine, EngineFault, EnvelopeStats
+    from biofeedback.interop.streaming import Streaming, StreamingOptions
 
 DEFAULT_SOURCE = "sim://?scenario=relax"
 
@@ -59,7 +62,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="how long a lost board may stay away before the stream ends (0-600, default 30)",
     )
     add_pipeline_options(p)
+    add_streaming_options(p)
     p.set_defaults(handler=run)
+
+
+def _start_streaming(
+    engine: Engine, options: StreamingOptions, notes: list[str]
+) -> Streaming | None:
+    """Attach LSL/OSC to the engine when switched on (None when not: nothing is opened). What
+    goes wrong later is said on stderr and kept in ``notes``."""
+    if not options.active:
+        return None
+    from biofeedback.interop.streaming import Streaming
+
+    def problem(message: str) -> None:
+        notes.append(message)
+        sys.stderr.write(f"\nbiofeedback: {message}\n")
+
+    streaming = Streaming(options, on_problem=problem)
+    streaming.attach(engine)
+    log.info("streaming: %s", options.describe())
+    return streaming
 
 
 def _fmt(value: float) -> str:
@@ -97,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_duration(args.duration)
     settings = pipeline_settings_from_args(args)
+    streaming_options = streaming_options_from_args(args)
     engine = Engine(args.source, settings)
     engine.device.set_reconnect_window(getattr(args, "reconnect_s", None))
     if args.duration is None and engine.device.info is None:
@@ -113,6 +137,11 @@ def run(args: argparse.Namespace) -> int:
             "or drop speed=max to stream in real time until Ctrl-C"
         )
     errors: list[str] = []
+    notes: list[str] = []  # said while streaming, kept for the summary (LSL/OSC stopped, ...)
+
+    def on_fault(fault: EngineFault) -> None:
+        if fault.fatal:  # streaming (LSL, OSC) is not essential: it says so itself
+            errors.append(fault.message)
 
     def on_status(status: DeviceStatus) -> None:
         if status.warning:  # e.g. a board faster than it declares; also in the summary
@@ -130,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
         stats = EnvelopeStats(len(outputs), info.fs_hz)
         engine.add_sink(stats.add, name="the stream statistics", essential=True)
         engine.add_status_listener(on_status)
-        engine.add_fault_listener(lambda fault: errors.append(fault.message))
+        engine.add_fault_listener(on_fault)
+        streaming = _start_streaming(engine, streaming_options, notes)
         limit = None if args.duration is None else round(args.duration * info.fs_hz)
         names = [o.name for o in outputs]
         t0 = time.monotonic()
@@ -148,10 +178,15 @@ def run(args: argparse.Namespace) -> int:
             log.info("stream ended early by the user or a stop signal")
         engine.stop()
         wall_s = time.monotonic() - t0
+        if streaming is not None:
+            streaming.close()
         if interactive:
             sys.stderr.write("\n")
 
     summary = build_summary(engine, stats, wall_s)
+    if streaming is not None:
+        summary["streaming"] = streaming.stats()
+        summary["warnings"].extend(notes)
     if errors and stats.samples == 0:
         raise BiofeedbackError(errors[-1])
     ended_early = (
