@@ -5,8 +5,9 @@ It composes three parts and owns only the reader loop that joins them:
 - :class:`~biofeedback.devices.transport.SerialTransport`: the port (an OS port or a pySerial URL
   such as ``socket://HOST:PORT``), its errors, and reconnecting a lost board;
 - a :class:`~biofeedback.devices.protocol.Protocol` chosen by ``format=``: ``binary``
-  (firmware/biofeedback, :mod:`~biofeedback.devices.firmware_protocol`) or ``text`` (the stock
-  example sketches, :mod:`~biofeedback.devices.text_protocol`);
+  (firmware/biofeedback, :mod:`~biofeedback.devices.firmware_protocol`), ``text`` (the stock
+  example sketches, :mod:`~biofeedback.devices.text_protocol`) or ``chords`` (Upside Down Labs'
+  Chords firmware, :mod:`~biofeedback.devices.chords_protocol`);
 - :class:`~biofeedback.devices.stream_index.StreamIndexer`: every sample on the stream's clock,
   gaps as NaN samples flagged MISSING.
 
@@ -16,11 +17,13 @@ time it was away with missing samples. Samples received before the loss are all 
 A board that stays away longer than the reconnect window (``reconnect_s``, default 30 s) ends
 the stream: a final :attr:`DeviceState.ERROR` says so, and a recording stops, keeping what it has.
 
-URL options: ``baud`` (binary 500000, text 115200), ``format`` (binary|text), ``board``
-(uno|12bit|uno-r4; text mode's ADC, in binary mode checked against the firmware), ``bits`` (ADC
+URL options: ``baud`` (binary 500000, text 115200, chords 230400), ``format``
+(binary|text|chords), ``board`` (uno|12bit|uno-r4; text mode's ADC, in binary mode checked
+against the firmware; chords: also the Chords board names, checked against its answer), ``bits`` (ADC
 resolution 8..16, default the board's: a sketch calling analogReadResolution(n) needs ``bits=n``
 in text mode; in binary mode checked against the firmware, which reports its own), ``channels``
-(raw,env,rect,ref per column/pin), ``pins`` (binary: analog pins, default 0,1,2...), ``fs``
+(raw,env,rect,ref per column/pin), ``pins`` (binary: analog pins, default 0,1,2...; chords:
+which of the board's inputs become channels, default all), ``fs``
 (binary: rate to set; text: the known rate instead of estimating it), ``pot_kohm`` (MyoWare gain
 pot, ENV scale), ``reconnect`` (on|off), ``reconnect_s`` (seconds a lost board may stay away,
 0-600, default 30), ``timeout`` (seconds to wait for the board at open).
@@ -33,6 +36,7 @@ from biofeedback.core.clock import Clock, MonotonicClock
 from biofeedback.core.types import ChannelKind, StreamInfo
 from biofeedback.devices import wire
 from biofeedback.devices.base import MAX_RECONNECT_S, ThreadedDevice, check_reconnect_s
+from biofeedback.devices.chords_protocol import CHORDS_BOARDS, ChordsProtocol
 from biofeedback.devices.firmware_protocol import FirmwareProtocol
 from biofeedback.devices.protocol import Protocol, StreamRequest
 from biofeedback.devices.rate_check import RateVerdict
@@ -46,6 +50,7 @@ from biofeedback.errors import DeviceError, SourceURLError
 PROTOCOLS: dict[str, type[Protocol]] = {
     FirmwareProtocol.name: FirmwareProtocol,
     TextProtocol.name: TextProtocol,
+    ChordsProtocol.name: ChordsProtocol,
 }
 #: Silence while streaming after which the port is reopened.
 SILENCE_RECONNECT_S = 5.0
@@ -168,7 +173,10 @@ class SerialDevice(ThreadedDevice):
         fmt = url.get_str("format", FirmwareProtocol.name, choices=list(PROTOCOLS))
         binary = fmt == FirmwareProtocol.name
         baud = url.get_int("baud", None, lo=300, hi=4_000_000)
-        board = url.get_str("board", None, choices=list(hardware.BOARDS))
+        boards = list(hardware.BOARDS)
+        if fmt == ChordsProtocol.name:
+            boards += list(CHORDS_BOARDS) + [b.lower() for b in CHORDS_BOARDS]
+        board = url.get_str("board", None, choices=boards)
         bits = url.get_int("bits", None, lo=hardware.ADC_BITS_MIN, hi=hardware.ADC_BITS_MAX)
         names = url.get_list("channels", None, choices=[k.value for k in ChannelKind])
         pins_text = url.get_list("pins", None)
@@ -178,7 +186,7 @@ class SerialDevice(ThreadedDevice):
         reconnect_s = url.get_float("reconnect_s", DEFAULT_RECONNECT_S, lo=0.0, hi=MAX_RECONNECT_S)
         timeout = url.get_float("timeout", 3.0, lo=0.1, hi=60.0)
         channels = [ChannelKind(n) for n in names] if names is not None else None
-        pins = _parse_pins(url, pins_text, channels, binary)
+        pins = _parse_pins(url, pins_text, channels, fmt or FirmwareProtocol.name)
         if channels is not None and not 1 <= len(channels) <= 6:
             raise SourceURLError(f"{url.text}: 1 to 6 channels")
         if binary and fs is not None and fs != round(fs):
@@ -276,9 +284,10 @@ class SerialDevice(ThreadedDevice):
 
 
 def _parse_pins(
-    url: SourceURL, pins_text: list[str] | None, channels: list[ChannelKind] | None, binary: bool
+    url: SourceURL, pins_text: list[str] | None, channels: list[ChannelKind] | None, fmt: str
 ) -> list[int] | None:
-    """``pins=0,1`` or ``pins=A0,A1``: one analog pin per channel, binary mode only."""
+    """``pins=0,1`` or ``pins=A0,A1``: one analog pin per channel (binary), or which of a
+    Chords board's inputs to use (chords; its input count is checked when it answers)."""
     if pins_text is None:
         return None
     try:
@@ -287,10 +296,16 @@ def _parse_pins(
         raise SourceURLError(
             f"{url.text}: pins must be analog pin numbers, e.g. pins=0,1,2"
         ) from None
+    if fmt == ChordsProtocol.name:
+        if any(not 0 <= p <= 15 for p in pins):
+            raise SourceURLError(f"{url.text}: pins are 0..15 (A0..A15)")
+        if channels is not None and len(pins) != len(channels):
+            raise SourceURLError(f"{url.text}: give as many pins as channels")
+        return pins
     if any(not 0 <= p <= 5 for p in pins):
         raise SourceURLError(f"{url.text}: pins are 0..5 (A0..A5)")
-    if not binary:
-        raise SourceURLError(f"{url.text}: pins= applies to format=binary only")
+    if fmt != FirmwareProtocol.name:
+        raise SourceURLError(f"{url.text}: pins= applies to format=binary only (and format=chords)")
     if channels is None or len(pins) != len(channels):
         raise SourceURLError(
             f"{url.text}: give as many pins as channels (channels=raw,env&pins=0,1)"
