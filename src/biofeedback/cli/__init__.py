@@ -39,6 +39,7 @@ COMMAND_HELP = {
     "protocols": "list, show and validate training protocols",
     "sessions": "list stored sessions",
     "replay": "replay a stored session or a recording file (CSV, WAV, EDF) like a live board",
+    "import": "store a recording made elsewhere (EDF+, BDF, XDF, WAV, CSV) as a session",
     "export": "export a session as EDF+ or CSV",
     "report": "write the clinician report of a session (PDF or HTML)",
     "devices": "list serial ports and what answers on them (our firmware, a stock sketch, nothing)",
@@ -47,6 +48,13 @@ COMMAND_HELP = {
 }
 #: Subcommand modules, in the order shown by --help.
 COMMAND_MODULES = list(COMMAND_HELP)
+#: A command whose name is not a usable module name (``import`` is a Python keyword) -> its module.
+MODULE_NAMES = {"import": "import_recording"}
+
+
+def command_module(name: str) -> str:
+    """The module (``biofeedback.cli.<module>``) that registers the command ``name``."""
+    return f"biofeedback.cli.{MODULE_NAMES.get(name, name)}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,7 +124,7 @@ def _command_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.Argum
 
 def available_commands() -> list[str]:
     """The commands whose module is in this build (found without importing it)."""
-    return [name for name in COMMAND_MODULES if importlib.util.find_spec(f"biofeedback.cli.{name}")]
+    return [name for name in COMMAND_MODULES if importlib.util.find_spec(command_module(name))]
 
 
 def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
@@ -135,7 +143,7 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     wanted = set(available if commands is None else commands)
     for name in available:
         if name in wanted:
-            importlib.import_module(f"biofeedback.cli.{name}").register(sub)
+            importlib.import_module(command_module(name)).register(sub)
         else:
             sub.add_parser(name)
     for command_parser in _command_parsers(parser):

@@ -18,11 +18,13 @@ Options (all optional unless the file lacks the fact):
 ``gain``      analogue gain from electrodes to ADC for RAW/RECT/REF (default MyoWare 200)
 ``pot``       MyoWare ENV gain potentiometer in kOhm (default 50)
 ``scale_uv``  microvolts at the electrodes per file unit (overrides units and gains)
+``stream``    XDF: the stream to import (its name, type or number) when it holds several
 """
 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import itertools
 import json
 import math
@@ -46,12 +48,21 @@ from biofeedback.core.hardware import (
 )
 from biofeedback.core.types import ChannelInfo, ChannelKind, Flag, StreamInfo, counts_to_uv_scale
 from biofeedback.errors import SourceURLError
+from biofeedback.storage.edf_conventions import (
+    GAP_TEXT,
+    PADDING_TEXT,
+    is_gap,
+    is_padding,
+    parse_label,
+    stated_rate,
+)
 
 UNITS = ("counts", "uV", "mV", "V")
 UNIT_SCALE_UV = {"uV": 1.0, "mV": 1e3, "V": 1e6}
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".asc")
 WAV_SUFFIXES = (".wav",)
 EDF_SUFFIXES = (".edf", ".bdf")
+XDF_SUFFIXES = (".xdf", ".xdfz")
 #: Largest recording file imported or replayed (checked before reading).
 MAX_IMPORT_FILE_BYTES = 2 * 1024**3
 #: Text lines parsed per batch: a text file is read in bounded batches into one preallocated
@@ -74,10 +85,11 @@ EDF_ADC_FACTS = re.compile(r", gain (\S+), ADC (\d+) bit, Vref (\S+) V$")
 #: within ~1e-6 of the grid; an edited value almost never is.
 COUNT_GRID_TOLERANCE = 1e-4
 
-#: Annotation texts our EDF+ writer uses for stretches without data (see export.py); an import
-#: turns them back into NaN samples flagged missing, or trims the end padding.
-EDF_GAP_TEXT = "no data (gap)"
-EDF_PADDING_TEXT = "no data (end padding)"
+#: Annotation texts our EDF+ writer uses for stretches without data (edf_conventions.py; older
+#: exports' texts are read too); an import turns them back into NaN samples flagged missing, or
+#: trims the end padding.
+EDF_GAP_TEXT = GAP_TEXT
+EDF_PADDING_TEXT = PADDING_TEXT
 
 _UNIT_ALIASES = {
     "uv": "uV",
@@ -122,6 +134,7 @@ class RecordingOptions:
     gain: float | None = None
     pot_kohm: float | None = None
     scale_uv: float | None = None
+    stream: str | None = None
 
 
 class Marker(NamedTuple):
@@ -181,6 +194,10 @@ def load_recording(
         return _load_wav(path, opts)
     if suffix in EDF_SUFFIXES:
         return _load_edf(path, opts)
+    if suffix in XDF_SUFFIXES:
+        from biofeedback.storage.xdf_reader import load_xdf
+
+        return load_xdf(path, opts)
     return _load_text(path, opts)
 
 
@@ -779,7 +796,64 @@ def _load_wav(path: Path, opts: RecordingOptions) -> Recording:
     kinds = _kinds(opts.channels, samples.shape[1], path)
     info = _make_info(path, opts, fs_hz, opts.units, kinds, opts.names or names, adc_bits)
     flags = np.zeros(len(samples), dtype=np.uint16)
-    return Recording(info, samples, flags, path)
+    notes: list[str] = []
+    markers = _wav_events(path, fs_hz, len(samples), notes)
+    start = _time_in_name(path)
+    fmt = "Backyard Brains WAV" if markers or path.name.startswith("BYB_") else "WAV"
+    return Recording(info, samples, flags, path, notes, start, markers or [], fmt)
+
+
+#: Backyard Brains Spike Recorder names a recording by its local start time
+#: (``BYB_Recording_2022-03-18_15.36.04.wav``).
+_NAME_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})_(\d{2})\.(\d{2})\.(\d{2})")
+
+
+def _time_in_name(path: Path) -> datetime | None:
+    """The start time a file's name states (Spike Recorder's ``YYYY-MM-DD_HH.MM.SS``), as
+    naive local time, or None."""
+    match = _NAME_TIME.search(path.stem)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+
+
+def _wav_events(path: Path, fs_hz: float, n: int, notes: list[str]) -> list[Marker] | None:
+    """The markers of Backyard Brains' ``NAME-events.txt`` beside ``NAME.wav`` (lines
+    ``label,<tab>seconds`` after ``#`` comments), None when there is no such file."""
+    events = path.with_name(f"{path.stem}-events.txt")
+    if not events.is_file():
+        return None
+    raw = events.read_bytes()[: 16 * 1024**2]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    markers: list[Marker] = []
+    bad = late = 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        label, _, when = line.rpartition(",")
+        seconds = _parse_number(when)
+        if not label.strip() or seconds is None or not math.isfinite(seconds) or seconds < 0:
+            bad += 1
+            continue
+        index = round(seconds * fs_hz)
+        if index >= n:
+            late += 1
+            continue
+        markers.append(Marker(index, label.strip()))
+    if bad:
+        notes.append(f"{events.name}: {bad} line(s) that are not 'label, seconds' were left out")
+    if late:
+        notes.append(f"{events.name}: {late} event(s) after the end of the recording left out")
+    markers.sort(key=lambda m: m.sample_index)
+    return markers
 
 
 # -- EDF --------------------------------------------------------------------------------------------
@@ -904,13 +978,13 @@ def _edf_markers(
         onset, duration, text = float(ann.onset), ann.duration, str(ann.text)
         a = max(0, round(onset * fs_hz))
         b = min(len(samples), a + round(float(duration or 0.0) * fs_hz))
-        if text == EDF_PADDING_TEXT:
+        if is_padding(text):
             end = min(end, a)
-        elif text == EDF_GAP_TEXT:
+        elif is_gap(text):
             if b > a:
                 samples[a:b] = np.nan
                 flags[a:b] |= int(Flag.MISSING)
-        elif text.strip():
+        elif text.strip() and stated_rate(text) is None:  # our export's exact-rate note: not a marker
             markers.append(_edf_marker(a, text, duration))
     return [m for m in markers if m.sample_index < end], end
 
@@ -941,14 +1015,14 @@ def _edf_layout(
         )
     fs_hz = opts.fs_hz or rates.pop()
     if opts.channels is None:
-        # Our export labels signals "RAW name", "ENV name", ...
-        prefixed = [re.match(r"^(RAW|ENV|RECT|REF)\s+(.*)$", labels[c]) for c in cols]
+        # Our export labels signals "EMG name RAW", ... (older exports "RAW name")
+        prefixed = [parse_label(labels[c]) for c in cols]
         if all(prefixed):
             return (
                 cols,
                 fs_hz,
-                [ChannelKind(m[1].lower()) for m in prefixed if m],
-                [m[2] for m in prefixed if m],
+                [m[0] for m in prefixed if m],
+                [m[1] for m in prefixed if m],
             )
     return cols, fs_hz, _kinds(opts.channels, len(cols), path), [labels[c] for c in cols]
 
@@ -994,6 +1068,10 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
         notes.append(f"{path.name}: its annotations are unreadable ({exc}); none were imported")
         annotations = ()
     markers, end = _edf_markers(annotations, fs_hz, samples, flags)
+    stated = [r for ann in annotations if (r := stated_rate(str(ann.text)))]
+    if stated and equipment is not None and opts.fs_hz is None:
+        # our export of a rate the header cannot hold exactly: the stream's own rate
+        info = dataclasses.replace(info, fs_hz=stated[0])
     if str(edf.reserved).strip() in ("EDF+D", "BDF+D"):
         notes.append(
             f"{path.name}: a discontinuous EDF+D file: its data records were joined end to end"
