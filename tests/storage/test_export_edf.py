@@ -19,7 +19,8 @@ from biofeedback.storage.export import (
     raw_uv,
     record_layout,
 )
-from biofeedback.storage.importing import EDF_GAP_TEXT, EDF_PADDING_TEXT, load_recording
+from biofeedback.storage.edf_conventions import GAP_TEXT, PADDING_TEXT
+from biofeedback.storage.importing import load_recording
 
 PHASES = [
     {"name": "baseline", "kind": "baseline", "start_index": 200, "end_index": 1400, "mean_uv": 3.0},
@@ -57,7 +58,8 @@ def test_edf_matches_stored_samples_within_one_step(db: Database, tmp_path: Path
     try:
         assert reader.filetype == pyedflib.FILETYPE_EDFPLUS
         labels = reader.getSignalLabels()
-        assert labels == ["RAW trapezius L", "ENV trapezius L", "REF ref"]
+        # EDF+ standard texts: type first (MNE's infer_types), 16 characters
+        assert labels == ["EMG trapez L RAW", "EMG trapez L ENV", "MISC ref REF"]
         assert all(reader.getPhysicalDimension(i) == "uV" for i in range(3))
         assert all(reader.getSampleFrequency(i) == 1000.0 for i in range(3))
         assert reader.getPatientCode() == "P-001"
@@ -80,8 +82,8 @@ def test_edf_matches_stored_samples_within_one_step(db: Database, tmp_path: Path
         assert (onset, duration, f"Phase: {phase['name']}") in notes
     assert (0.5, -1.0, "Marker: cough - patient coughed") in notes  # -1: no duration
     assert any(t.startswith("Threshold 4.5 uV (baseline)") for _, _, t in notes)
-    assert (2.5, 0.3, EDF_GAP_TEXT) in notes
-    assert (4.3, 0.7, EDF_PADDING_TEXT) in notes
+    assert (2.5, 0.3, GAP_TEXT) in notes
+    assert (4.3, 0.7, PADDING_TEXT) in notes
 
 
 def test_edf_of_float_session_and_reimport(db: Database, tmp_path: Path) -> None:

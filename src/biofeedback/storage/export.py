@@ -25,6 +25,7 @@ anything else of the data folder's own files) is never a valid target.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import time
@@ -46,18 +47,16 @@ from biofeedback.core.types import (
 )
 from biofeedback.errors import StorageError
 from biofeedback.storage.database import Database, SessionRecord
-from biofeedback.storage.importing import (
-    CSV_VERSION,
-    EDF_GAP_TEXT,
-    EDF_PADDING_TEXT,
-    channel_offsets,
-)
+from biofeedback.storage.edf_conventions import GAP_TEXT, PADDING_TEXT, rate_note, signal_label
+from biofeedback.storage.importing import CSV_VERSION, channel_offsets
 from biofeedback.storage.reprocess import describe_processing, iter_processed, pipeline_for
 from biofeedback.storage.safe_output import open_output, store_files
 
 TYPE_CHECKING = False  # the pipeline (scipy) is imported when a session is processed
 if TYPE_CHECKING:
     from biofeedback.dsp.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("edf", "csv")
 Progress = Callable[[float], None]
@@ -169,18 +168,84 @@ def format_number(value: float, width: int = 8, direction: int = 0) -> str:
     raise ValueError(f"{value} does not fit in {width} characters")
 
 
-def record_layout(fs_hz: float) -> tuple[float, int, float]:
+#: Largest data record the EDF specification recommends (bytes): "the duration of each data
+#: record is recommended to be a whole number of seconds and its size (number of bytes) is
+#: recommended not to exceed 61440" (Kemp et al. 1992, https://www.edfplus.info/specs/edf.html).
+MAX_RECORD_BYTES = 61440
+#: Width of the header's "duration of a data record" field.
+_DURATION_WIDTH = 8
+
+
+def _duration_decimals(seconds: np.ndarray) -> np.ndarray:
+    """Decimals a record duration may carry in the 8-character field (``9.999999``,
+    ``99.99999``, ``0.123456``)."""
+    whole = np.floor(seconds).astype(np.int64)
+    digits = np.where(whole > 0, np.floor(np.log10(np.maximum(whole, 1))).astype(np.int64) + 1, 1)
+    return np.clip(_DURATION_WIDTH - 1 - digits, 0, 6)
+
+
+def _used_decimals(seconds: np.ndarray) -> np.ndarray:
+    """Decimals each duration needs (``0.25`` -> 2, ``10.0`` -> 0)."""
+    used = np.full(len(seconds), 6)
+    for k in range(5, -1, -1):
+        scaled = seconds * 10.0**k
+        used[np.abs(scaled - np.round(scaled)) < 1e-6] = k
+    return used
+
+
+def _fraction(seconds: float) -> Fraction:
+    return Fraction(format_number(float(seconds)))
+
+
+def record_layout(
+    fs_hz: float,
+    n_signals: int = 1,
+    annotation_bytes: int = 60,
+    total_samples: int | None = None,
+    max_bytes: int = MAX_RECORD_BYTES,
+) -> tuple[float, int, float]:
     """(record duration s, samples per record, EDF sampling rate) for a stream rate.
 
-    Integer rates use 1 s records; others the shortest duration (up to 100 s) that holds a whole
-    number of samples, so the time axis stays exact.
+    A data record of ``n_signals`` 2-byte signals plus ``annotation_bytes`` of annotations stays
+    within ``max_bytes``. The duration is a decimal that fits the header's 8 characters and holds
+    a whole number of samples; the last record is completed with padding, so shorter records
+    pad less. When the rate is exactly representable that way (every integer rate; 998.7 Hz in
+    10 s) the layout is exact: the shortest duration with the fewest decimals (1 s for integer
+    rates, the spec's recommendation). Otherwise (988.142 Hz would need 500 s records) the
+    shortest duration whose rate ``samples / duration`` keeps the time of every sample of a
+    ``total_samples`` recording within 1 % of a sample period (relative error at most
+    ``0.01 / total_samples``, 1e-9 when the length is not given), else the closest rate.
     """
-    if float(fs_hz).is_integer():
-        return 1.0, int(fs_hz), float(fs_hz)
-    frac = Fraction(fs_hz).limit_denominator(100)
-    duration = float(frac.denominator)
-    samples = int(frac.numerator)
-    return duration, samples, samples / duration
+    if not (math.isfinite(fs_hz) and fs_hz > 0):
+        raise ValueError(f"sampling rate must be positive, got {fs_hz!r}")
+    max_spr = max(1, (max_bytes - annotation_bytes) // (2 * max(1, n_signals)))
+    spr = np.arange(1, max_spr + 1, dtype=np.int64)
+    exact_seconds = spr / float(fs_hz)
+    decimals = _duration_decimals(exact_seconds)
+    scale = 10.0**decimals
+    seconds = np.round(exact_seconds * scale) / scale
+    ok = seconds > 0
+    spr, seconds = spr[ok], seconds[ok]
+    if not len(spr):
+        raise ValueError(f"a {fs_hz:g} Hz rate needs records shorter than 1 microsecond")
+    error = np.abs(spr / seconds - fs_hz) / fs_hz
+    used = _used_decimals(seconds)
+    # Among the exact layouts: fewest decimals, then the shortest (checked exactly in Fraction).
+    exact = np.flatnonzero(error < 1e-12)
+    exact = exact[np.lexsort((seconds[exact], used[exact]))][:1]
+    rate = Fraction(repr(float(fs_hz)))
+    if len(exact) and Fraction(int(spr[exact[0]])) / _fraction(seconds[exact[0]]) != rate:
+        exact = exact[:0]
+    tolerance = min(1e-6, 0.01 / total_samples) if total_samples else 1e-9
+    close = np.flatnonzero(error <= tolerance)
+    if len(exact):
+        i = int(exact[0])
+    elif len(close):
+        i = int(close[0])  # the shortest
+    else:
+        i = int(len(error) - 1 - np.argmin(error[::-1]))  # the closest; the longest on a tie
+    duration = float(format_number(float(seconds[i])))
+    return duration, int(spr[i]), int(spr[i]) / duration
 
 
 @dataclass
@@ -198,9 +263,36 @@ class _EdfSignal:
     gap_digital: int
 
 
+def software_filters(record: SessionRecord) -> str:
+    """The session pipeline's filters in the EDF+ prefilter notation (``HP:20Hz LP:450Hz
+    N:50Hz``), as MNE and EDF browsers read them; "" when it applies none (no band-pass)."""
+    try:
+        described = pipeline_for(record).describe()
+    except ValueError as exc:  # a rate too low for the stored band: the session has no band
+        log.warning(
+            "session %s: no pipeline band for the EDF+ prefilter field (%s)", record.id, exc
+        )
+        return ""
+    band = described.get("band_hz")
+    if not band:
+        return ""
+    parts = [f"HP:{band[0]:g}Hz", f"LP:{band[1]:g}Hz"]
+    mains, notches = described.get("mains_hz"), described.get("notch_hz") or []
+    if isinstance(mains, int | float) and notches:
+        parts.append(f"N:{notches[0]:g}Hz")
+    elif mains == "auto":
+        parts.append("N:50/60Hz(auto)")
+    return " ".join(parts)
+
+
 def _edf_signals(
-    record: SessionRecord, extremes: tuple[np.ndarray, np.ndarray] | None
+    record: SessionRecord,
+    extremes: tuple[np.ndarray, np.ndarray] | None,
+    filters: str = "",
 ) -> list[_EdfSignal]:
+    """One EDF signal per input channel: ``EMG <name> <KIND>`` label, sensor and ADC facts in
+    the transducer field, the app's filters (``filters``) in the prefilter field of RAW and REF
+    (ENV/RECT are the sensor's envelope, not filtered by the app), and the digital mapping."""
     info = record.info
     hw = record.hardware or {}
     version = hw.get("myoware_version")
@@ -209,14 +301,16 @@ def _edf_signals(
     lossless = info.units == "counts" and info.adc_bits is not None and info.adc_bits <= 16
     offsets = channel_offsets(info)
     for i, ch in enumerate(info.channels):
-        label = f"{ch.kind.value.upper()} {_ascii(ch.name)}"
+        label = signal_label(" ".join(_ascii(ch.name).split()), ch.kind)
         transducer = f"{sensor} {ch.kind.value.upper()} surface EMG, analogue gain {ch.gain:g}"
         if lossless and info.vref_v:
             transducer = _adc_transducer(f"{sensor} {ch.kind.value.upper()} surface EMG", info, i)
-        if ch.kind in (ChannelKind.RAW, ChannelKind.REF):
-            prefilter = "none in software (raw ADC); analogue filters of the sensor only"
+        if ch.kind not in (ChannelKind.RAW, ChannelKind.REF):
+            prefilter = "sensor rectify+smooth (ENV/RECT output); no filter in the app"
+        elif filters:
+            prefilter = f"{filters} in the app; samples stored unfiltered"
         else:
-            prefilter = "sensor rectify+smooth (ENV/RECT output); none in software"
+            prefilter = "no filter in the app (raw ADC); analogue filters of the sensor only"
         if lossless:
             mid = 2 ** (info.adc_bits - 1)  # type: ignore[operator]
             dig_min, dig_max = -mid, mid - 1
@@ -304,28 +398,30 @@ def _tal(onset_s: float, text: str = "", duration_s: float | None = None) -> byt
     return head + b"\x14" + clean.encode("utf-8") + b"\x14\x00"
 
 
-def session_annotations(
-    db: Database, record: SessionRecord, origin: int
-) -> list[tuple[float, float | None, str]]:
-    """(onset s, duration s or None, text) for phases, markers and threshold changes."""
-    fs = record.info.fs_hz
-    out: list[tuple[float, float | None, str]] = []
+#: An annotation in sample units: (first sample from the start of the export, number of samples
+#: or None for an instant, text); converted to seconds on the file's own time axis when written.
+Note = tuple[int, int | None, str]
+
+
+def session_annotations(db: Database, record: SessionRecord, origin: int) -> list[Note]:
+    """Phases, markers and threshold changes as (sample offset from ``origin``, length or None,
+    text)."""
+    out: list[Note] = []
     for phase in db.phases(record.id):
         start = phase.get("start_index")
         if start is None:
             continue
         end = phase.get("end_index")
-        onset = max(0.0, (int(start) - origin) / fs)
-        duration = None if end is None else max(0.0, (int(end) - int(start)) / fs)
-        out.append((onset, duration, f"Phase: {phase['name']}"))
+        length = None if end is None else max(0, int(end) - int(start))
+        out.append((max(0, int(start) - origin), length, f"Phase: {phase['name']}"))
     for marker in db.markers(record.id):
         text = f"Marker: {marker['label']}" + (f" - {marker['note']}" if marker["note"] else "")
-        out.append((max(0.0, (marker["sample_index"] - origin) / fs), None, text))
+        out.append((max(0, int(marker["sample_index"]) - origin), None, text))
     for change in db.threshold_log(record.id):
         text = f"Threshold {change['new_uv']:.3g} uV ({change['reason']})"
         if record.info.n_channels > 1 and change["channel"]:
             text += f" channel {change['channel'] + 1}"
-        out.append((max(0.0, (change["sample_index"] - origin) / fs), None, text))
+        out.append((max(0, int(change["sample_index"]) - origin), None, text))
     out.sort(key=lambda a: a[0])
     return out
 
@@ -366,6 +462,52 @@ def _scan(
     return runs, ((lo, hi) if need_extremes else None)
 
 
+@dataclass
+class _EdfLayout:
+    """Data records and their annotation bytes (see :func:`_edf_layout`)."""
+
+    duration_s: float
+    spr: int
+    edf_fs: float
+    n_records: int
+    annotations: list[bytes]  # per data record
+    annotation_samples: int  # 2-byte "samples" of the annotation signal per record
+    notes: int  # annotations written (besides the records' time stamps)
+
+
+def _edf_layout(record: SessionRecord, n_signals: int, total: int, notes: list[Note]) -> _EdfLayout:
+    """The record layout (:func:`record_layout`) and the annotations of each record: the
+    session's notes, ``BAD_padding`` for the end of the last record and, when the file's rate
+    differs from the stream's, a note saying by how much. The annotation signal's size depends
+    on the layout and the layout on it: grown until both agree (a few rounds at most)."""
+    fs = record.info.fs_hz
+    annotation_bytes = 60
+    while True:
+        duration_s, spr, edf_fs = record_layout(fs, n_signals, annotation_bytes, total)
+        n_records = max(1, math.ceil(total / spr))
+        all_notes = list(notes)
+        padding = n_records * spr - total
+        if padding:
+            all_notes.append((total, padding, PADDING_TEXT))
+        if abs(edf_fs - fs) > 1e-12 * fs:
+            note = rate_note(fs, spr, format_number(duration_s), edf_fs)
+            all_notes.insert(0, (0, None, note))
+        per_record = _annotation_records(all_notes, n_records, spr, duration_s, edf_fs)
+        need = max(60, 2 * math.ceil(max(len(r) for r in per_record) / 2))
+        # (more annotations in one record than the recommended size holds: written anyway)
+        if need <= annotation_bytes or need >= MAX_RECORD_BYTES:
+            return _EdfLayout(
+                duration_s,
+                spr,
+                edf_fs,
+                n_records,
+                per_record,
+                max(need, annotation_bytes) // 2,
+                len(all_notes),
+            )
+        annotation_bytes = need
+
+
 def _write_edf(
     db: Database, record: SessionRecord, fh: BinaryIO, progress: Progress | None
 ) -> tuple[int, int, int]:
@@ -375,22 +517,13 @@ def _write_edf(
     total = end - first
     lossless = info.units == "counts" and info.adc_bits is not None and info.adc_bits <= 16
     gaps, extremes = _scan(db, record, need_extremes=not lossless)
-    signals = _edf_signals(record, extremes)
-    duration_s, spr, edf_fs = record_layout(info.fs_hz)
-    n_records = max(1, math.ceil(total / spr))
+    signals = _edf_signals(record, extremes, software_filters(record))
     notes = session_annotations(db, record, first)
-    for a, b in gaps:
-        notes.append(((a - first) / info.fs_hz, (b - a) / info.fs_hz, EDF_GAP_TEXT))
-    padding = n_records * spr - total
-    if padding:
-        notes.append((total / edf_fs, padding / edf_fs, EDF_PADDING_TEXT))
-    if abs(edf_fs - info.fs_hz) > 1e-9 * info.fs_hz:
-        notes.append((0.0, None, f"sampling rate {info.fs_hz:.6f} Hz stored as {edf_fs:.6f} Hz"))
-    per_record = _annotation_records(notes, n_records, duration_s)
-    ann_samples = max(30, math.ceil(max(len(r) for r in per_record) / 2))
-
-    header = _edf_header(record, signals, n_records, duration_s, spr, ann_samples, edf_fs)
-    fh.write(header)
+    notes += [(a - first, b - a, GAP_TEXT) for a, b in gaps]
+    notes.sort(key=lambda n: n[0])
+    layout = _edf_layout(record, len(signals), total, notes)
+    spr = layout.spr
+    fh.write(_edf_header(record, signals, layout))
 
     dig_min = np.array([s.dig_min for s in signals])
     dig_max = np.array([s.dig_max for s in signals])
@@ -403,14 +536,14 @@ def _write_edf(
     def emit(rows: np.ndarray) -> None:
         nonlocal written_records
         block = bytearray()
-        ann = per_record[written_records]
+        ann = layout.annotations[written_records]
         for ch in range(info.n_channels):
             block += rows[:, ch].astype("<i2").tobytes()
-        block += ann.ljust(ann_samples * 2, b"\x00")
+        block += ann.ljust(layout.annotation_samples * 2, b"\x00")
         fh.write(block)
         written_records += 1
         if progress is not None and written_records % 64 == 0:
-            progress(written_records / n_records)
+            progress(written_records / layout.n_records)
 
     for chunk in db.iter_chunks(record.id, block_samples=1 << 15):
         digital = np.rint(chunk.samples * gains + offsets)
@@ -421,33 +554,25 @@ def _write_edf(
         while len(buffer) >= spr:
             emit(buffer[:spr])
             buffer = buffer[spr:]
-    if written_records < n_records:
+    if written_records < layout.n_records:
         pad = np.tile(gap_digital.astype(np.int16), (spr - len(buffer), 1))
         emit(np.concatenate([buffer, pad]) if len(buffer) else pad)
-    return total, info.n_channels, len(notes)
+    return total, info.n_channels, layout.notes
 
 
 def _annotation_records(
-    notes: list[tuple[float, float | None, str]], n_records: int, duration_s: float
+    notes: list[Note], n_records: int, spr: int, duration_s: float, edf_fs: float
 ) -> list[bytes]:
-    """Per data record its annotation bytes: the record's time stamp, then the TALs (session
-    events, gaps, the end padding, a rounded rate) whose onset falls in it."""
+    """Per data record its annotation bytes: the record's time stamp, then the TALs whose first
+    sample falls in it, with onsets and durations on the file's time axis (``edf_fs``)."""
     per_record = [_tal(k * duration_s) for k in range(n_records)]
-    for onset, dur, text in notes:
-        k = min(n_records - 1, int(onset // duration_s))
-        per_record[k] += _tal(onset, text, dur)
+    for start, length, text in notes:
+        k = min(n_records - 1, start // spr)
+        per_record[k] += _tal(start / edf_fs, text, None if length is None else length / edf_fs)
     return per_record
 
 
-def _edf_header(
-    record: SessionRecord,
-    signals: list[_EdfSignal],
-    n_records: int,
-    duration_s: float,
-    spr: int,
-    ann_samples: int,
-    edf_fs: float,
-) -> bytes:
+def _edf_header(record: SessionRecord, signals: list[_EdfSignal], layout: _EdfLayout) -> bytes:
     start = time.localtime(record.started_at)
     ns = len(signals) + 1
     patient = f"{_subfield(record.subject_id or 'X')} X X X"
@@ -473,14 +598,14 @@ def _edf_header(
             _field(f"{start.tm_hour:02d}.{start.tm_min:02d}.{start.tm_sec:02d}", 8),
             _field(str(256 * (ns + 1)), 8),
             _field("EDF+C", 44),
-            _field(str(n_records), 8),
-            _field(format_number(duration_s), 8),
+            _field(str(layout.n_records), 8),
+            _field(format_number(layout.duration_s), 8),
             _field(str(ns), 4),
         ]
     )
     ann = _EdfSignal("EDF Annotations", "", "", "-1", "1", -32768, 32767, "", 0.0, 1.0, 0)
     allsig = [*signals, ann]
-    counts = [spr] * len(signals) + [ann_samples]
+    counts = [layout.spr] * len(signals) + [layout.annotation_samples]
     parts = [
         b"".join(_field(s.label, 16) for s in allsig),
         b"".join(_field(s.transducer, 80) for s in allsig),
