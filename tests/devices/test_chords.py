@@ -16,6 +16,7 @@ import pytest
 from fake_board import _BoardBase
 
 from biofeedback.core.types import ChannelKind, Flag
+from biofeedback.devices import discovery
 from biofeedback.devices.chords_protocol import (
     CHORDS_BOARDS,
     ChordsDecoder,
@@ -274,3 +275,33 @@ def test_board_names_and_answers():
 def test_bad_chords_urls(url, match):
     with pytest.raises(SourceURLError, match=match):
         open_device(url)
+
+
+def test_discovery_finds_a_chords_board_and_gives_its_url(tmp_path):
+    with ChordsFake(tmp_path, read_gap_s=0.3) as board:
+        result = discovery.probe_port(str(board.path), timeout_s=1.0, text_bauds=())
+        assert result.answer == "chords"
+        assert result.url == f"serial://{board.path}?format=chords"
+        assert "UNO-R4 (14-bit), 500 Hz, 6 inputs" in result.detail
+        assert result.as_dict()["chords_board"] == "UNO-R4"
+        # it was asked who it is, never started
+        assert "WHORU" in board.commands and "START" not in board.commands
+
+
+def test_auto_takes_a_chords_board(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from biofeedback.devices import ports
+
+    with ChordsFake(tmp_path, read_gap_s=0.3) as board:
+        listed = SimpleNamespace(
+            device=str(board.path),
+            vid=0x2341,
+            pid=0x0069,
+            description="UNO R4 Minima",
+            manufacturer="",
+            serial_number="",
+        )
+        monkeypatch.setattr(ports, "comports", lambda: [listed])
+        device = discovery.auto_device(timeout_s=1.0)
+        assert device.format == "chords" and device.url == f"serial://{board.path}?format=chords"

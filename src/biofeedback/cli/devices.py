@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         results = [discovery.ProbeResult(p, "not probed") for p in ports]
     else:
         results = discovery.probe_all(ports, timeout_s=args.timeout, include_all=args.all)
-    found = [r for r in results if r.answer in ("biofeedback", "text")]
+    found = [r for r in results if r.answer in ("biofeedback", "chords", "text")]
     if args.json:
         print(json.dumps({"ports": [r.as_dict() for r in results], "found": len(found)}))
         return 0 if found or args.no_probe else 1
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _answer(r: discovery.ProbeResult) -> str:
-    if r.answer in ("biofeedback", "text"):
+    if r.answer in ("biofeedback", "chords", "text"):
         return r.detail
     if r.answer == "silent":
         return "no answer (" + r.detail.split(":")[0] + ")"

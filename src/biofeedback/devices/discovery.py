@@ -3,6 +3,10 @@
 ``auto_device()`` (the ``auto`` source) returns a :class:`SerialDevice` for the first port whose
 board answers with the biofeedback firmware, or raises a :class:`DeviceError` that says how to
 connect one, how to use a stock sketch (text mode), or how to try the simulator.
+
+A port silent to IDENTIFY is asked the Chords firmware's ``WHORU`` (a Chords board sends
+nothing until started, and is never started by a probe); a port that already sends data is not
+asked. ``auto`` takes a Chords board too when no port has the biofeedback firmware.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from biofeedback.devices.chords_protocol import CHORDS_BAUD, ChordsProtocol
 from biofeedback.devices.ports import SIM_HINT, PortInfo, candidate_ports, list_ports
 from biofeedback.devices.serial_device import SerialDevice
 from biofeedback.devices.text_protocol import TEXT_BAUD
@@ -19,6 +24,8 @@ from biofeedback.errors import DeviceError
 
 #: Baud rates the stock SparkFun/MyoWare example sketches use, most common first.
 TEXT_BAUDS = (TEXT_BAUD, 9600)
+#: Baud rates of the Chords firmware builds: current, then the 2024 UNO-R4 build.
+CHORDS_BAUDS = (CHORDS_BAUD, 115_200)
 
 
 @dataclass
@@ -26,7 +33,7 @@ class ProbeResult:
     """What answered on a port."""
 
     port: PortInfo
-    answer: str  # "biofeedback", "text", "silent", "error"
+    answer: str  # "biofeedback", "chords", "text", "silent", "error"
     detail: str = ""
     url: str = ""
     info: InfoPacket | None = None
@@ -60,8 +67,10 @@ def probe_port(
     port: PortInfo | str,
     timeout_s: float = 2.5,
     text_bauds: Iterable[int] = TEXT_BAUDS,
+    chords_bauds: Iterable[int] = CHORDS_BAUDS,
 ) -> ProbeResult:
-    """Ask a port who is there: our firmware (IDENTIFY), else a sketch printing numbers."""
+    """Ask a port who is there: our firmware (IDENTIFY), else (a silent port) the Chords
+    firmware (WHORU), else a sketch printing numbers."""
     info_port = port if isinstance(port, PortInfo) else PortInfo(device=port)
     device = SerialDevice(info_port.device, open_timeout_s=timeout_s, reconnect=False)
     try:
@@ -73,6 +82,10 @@ def probe_port(
         ):
             return ProbeResult(info_port, "error", message)
         binary_failure = message
+        if "no data" in message:
+            chords = probe_chords(info_port, timeout_s, chords_bauds)
+            if chords is not None:
+                return chords
     else:
         info = device.device_info
         device.close()
@@ -113,6 +126,37 @@ def probe_port(
     return ProbeResult(info_port, "silent", binary_failure)
 
 
+def probe_chords(port: PortInfo, timeout_s: float, bauds: Iterable[int]) -> ProbeResult | None:
+    """The Chords firmware's answer to WHORU at one of ``bauds``, or None."""
+    for baud in bauds:
+        device = SerialDevice(
+            port.device,
+            fmt=ChordsProtocol.name,
+            baud=baud,
+            open_timeout_s=timeout_s,
+            reconnect=False,
+        )
+        try:
+            stream = device.open()
+        except DeviceError:
+            continue
+        finally:
+            device.close()
+        name = stream.extra.get("chords_board", "?")
+        url = f"serial://{port.device}?format=chords" + (
+            f"&baud={baud}" if baud != CHORDS_BAUD else ""
+        )
+        return ProbeResult(
+            port,
+            "chords",
+            f"Chords firmware on {name} ({stream.adc_bits}-bit), {stream.fs_hz:g} Hz, "
+            f"{stream.n_channels} inputs, {baud} baud",
+            url=url,
+            extra={"chords_board": name, "baud": baud, "fs_hz": stream.fs_hz},
+        )
+    return None
+
+
 def probe_all(
     ports: list[PortInfo] | None = None,
     timeout_s: float = 2.5,
@@ -132,7 +176,8 @@ def probe_all(
 
 
 def auto_device(timeout_s: float = 3.0) -> SerialDevice:
-    """A SerialDevice (not opened) for the first candidate port that answers IDENTIFY."""
+    """A SerialDevice (not opened) for the first candidate port that answers IDENTIFY, else
+    for the first that answers the Chords firmware's WHORU."""
     candidates = candidate_ports()
     if not candidates:
         raise DeviceError(
@@ -140,11 +185,17 @@ def auto_device(timeout_s: float = 3.0) -> SerialDevice:
             "firmware/biofeedback (firmware/README.md) and run `biofeedback devices`; " + SIM_HINT
         )
     problems = []
+    chords: ProbeResult | None = None
     for port in candidates:
         result = probe_port(port, timeout_s, text_bauds=())
         if result.answer == "biofeedback":
             return SerialDevice(port.device, url=f"serial://{port.device}")
+        if result.answer == "chords" and chords is None:
+            chords = result
         problems.append(f"{port.label()}: {result.detail}")
+    if chords is not None:
+        baud = int(chords.extra["baud"])
+        return SerialDevice(chords.port.device, fmt=ChordsProtocol.name, baud=baud, url=chords.url)
     raise DeviceError(
         "no board answered with the biofeedback firmware ("
         + "; ".join(problems)
