@@ -1051,6 +1051,12 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
     units = opts.units
     if units is None and opts.scale_uv is None and len(dims) == 1:
         units = _UNIT_ALIASES.get(next(iter(dims)).lower())
+    if units is None and opts.scale_uv is None and restored is None:
+        # signals in different units (uV and mV): each converted to uV
+        per_signal = [_UNIT_ALIASES.get(sig.physical_dimension.strip().lower()) for sig in chosen]
+        if all(u in UNIT_SCALE_UV for u in per_signal):
+            samples = samples * np.array([UNIT_SCALE_UV[str(u)] for u in per_signal])
+            units = "uV"
     if units is None and opts.scale_uv is None:
         raise SourceURLError(
             f"{path}: the signals' physical dimension is not uV/mV/V: add units=... or scale_uv=..."

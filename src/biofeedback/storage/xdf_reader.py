@@ -38,6 +38,11 @@ from biofeedback.storage.importing import (
 
 log = logging.getLogger(__name__)
 
+#: A pause in a stream's time stamps longer than this many seconds and samples is a break (the
+#: samples around it are dejittered separately and the break is stored as missing samples);
+#: pyxdf's defaults (1 s and 500 samples) would smooth over a 2 s dropout at 200 Hz.
+XDF_BREAK_S = 0.25
+XDF_BREAK_SAMPLES = 10
 #: Longest break between segments of a signal filled with missing samples; a longer one means
 #: the time stamps are not usable (a clock reset pyxdf could not repair).
 MAX_XDF_BREAK_S = 3600.0
@@ -200,7 +205,11 @@ def _load(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     import pyxdf
 
     try:
-        streams, header = pyxdf.load_xdf(str(path))
+        streams, header = pyxdf.load_xdf(
+            str(path),
+            jitter_break_threshold_seconds=XDF_BREAK_S,
+            jitter_break_threshold_samples=XDF_BREAK_SAMPLES,
+        )
     except Exception as exc:  # pyxdf raises bare Exception/IOError/struct errors on bad files
         log.info("pyxdf could not read %s", path, exc_info=True)
         raise SourceURLError(f"{path}: not a readable XDF file ({exc})") from None
