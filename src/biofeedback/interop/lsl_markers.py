@@ -61,6 +61,7 @@ class LslMarkerInlet:
         self.received = 0
         self.dropped = 0
         self.state = "idle"
+        self._said_missing = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -97,7 +98,11 @@ class LslMarkerInlet:
                 if self._stop.is_set():
                     return
                 log.warning("LSL marker stream %r lost: %s", self.name, exc)
-                self._say(f"LSL marker stream {self.name!r} was lost ({exc}); looking for it again")
+                if self.state == "connected":  # said once; not again for a stale discovery
+                    self._said_missing = True
+                    self._say(
+                        f"LSL marker stream {self.name!r} was lost ({exc}); looking for it again"
+                    )
                 self.state = "resolving"
 
     def _resolve(self) -> Any:
@@ -105,13 +110,13 @@ class LslMarkerInlet:
         import pylsl
 
         started = time.monotonic()
-        told = False
+        told = self._said_missing  # after "was lost", not again "not found"
         while not self._stop.is_set():
             found = pylsl.resolve_byprop("name", self.name, 1, _RESOLVE_STEP_S)
             if found:
                 return found[0]
             if not told and time.monotonic() - started >= self.deadline_s:
-                told = True
+                told = self._said_missing = True
                 self.state = "not found"
                 self._say(
                     f"no LSL marker stream named {self.name!r} found within "
