@@ -198,7 +198,18 @@ def load_recording(
         from biofeedback.storage.xdf_reader import load_xdf
 
         return load_xdf(path, opts)
+    if suffix not in TEXT_SUFFIXES and _looks_binary(path):
+        raise SourceURLError(
+            f"{path}: not a format this app reads (EDF, EDF+, BDF, XDF, WAV or CSV/text): "
+            "export the recording from its program as EDF+ or CSV"
+        )
     return _load_text(path, opts)
+
+
+def _looks_binary(path: Path) -> bool:
+    """True when the file's first 4 KiB hold NUL bytes (no text file does)."""
+    with path.open("rb") as fh:
+        return b"\x00" in fh.read(4096)
 
 
 # -- text -------------------------------------------------------------------------------------------
@@ -767,7 +778,11 @@ def _load_wav(path: Path, opts: RecordingOptions) -> Recording:
 
     try:
         rate, data = wavfile.read(str(path))
-    except (ValueError, OSError) as exc:
+    except UnboundLocalError:  # scipy's reader on a WAV that ends before its format chunk
+        raise SourceURLError(
+            f"{path}: cannot read this WAV file (it ends before its samples); save it as PCM WAV"
+        ) from None
+    except (ValueError, OSError, EOFError) as exc:
         raise SourceURLError(
             f"{path}: cannot read this WAV file ({exc}); save it as PCM WAV"
         ) from None
