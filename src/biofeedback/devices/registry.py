@@ -2,7 +2,8 @@
 
 URLs: ``sim://?scenario=relax&seed=1``, ``serial:///dev/ttyACM0?baud=500000`` (or a networked
 board, ``serial://socket://192.168.4.1:23``: see docs/hardware.md), ``replay://42`` or
-``replay:///path/to/file.csv?fs=1000&units=mV``, and ``auto``.
+``replay:///path/to/file.csv?fs=1000&units=mV``, ``lsl://?type=EMG`` (another program's LSL
+stream), ``brainflow://synthetic`` (a BrainFlow board; see docs/interop.md), and ``auto``.
 
 Device classes are looked up by dotted path and imported on first use, so optional sources (replay
 lives in ``biofeedback.storage``, serial needs pyserial) do not become import-time dependencies of
@@ -23,9 +24,14 @@ SCHEMES: dict[str, str] = {
     "sim": "biofeedback.devices.simulated:SimulatedDevice",
     "serial": "biofeedback.devices.serial_device:SerialDevice",
     "replay": "biofeedback.storage.replay:ReplayDevice",
+    "lsl": "biofeedback.devices.lsl_source:LSLDevice",
+    "brainflow": "biofeedback.devices.brainflow_source:BrainFlowDevice",
 }
 
-EXAMPLES = "sim://?scenario=relax, serial:///dev/ttyACM0, replay://SESSION_ID, replay:///path/file.csv?fs=1000, auto"
+EXAMPLES = (
+    "sim://?scenario=relax, serial:///dev/ttyACM0, replay://SESSION_ID, "
+    "replay:///path/file.csv?fs=1000, lsl://?type=EMG, brainflow://synthetic, auto"
+)
 
 
 def parse_source_url(url: str) -> SourceURL:
@@ -39,7 +45,9 @@ def parse_source_url(url: str) -> SourceURL:
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise SourceURLError(
-            f"unknown source type {scheme + '://'!r}; use one of: sim://, serial://, replay://, auto"
+            f"unknown source type {scheme + '://'!r}; use one of: "
+            + ", ".join(f"{name}://" for name in SCHEMES)
+            + ", auto"
         )
     path = unquote(parts.netloc + parts.path)
     params: dict[str, str] = {}
