@@ -12,6 +12,7 @@ from storage_helpers import myoware_info, synthetic_counts
 from biofeedback.core.types import ChannelInfo, ChannelKind, Flag, StreamInfo
 from biofeedback.errors import StorageError
 from biofeedback.storage.database import Database
+from biofeedback.storage.edf_conventions import GAP_TEXT, PADDING_TEXT
 from biofeedback.storage.export import (
     edf_quantum_uv,
     export_session,
@@ -19,7 +20,6 @@ from biofeedback.storage.export import (
     raw_uv,
     record_layout,
 )
-from biofeedback.storage.edf_conventions import GAP_TEXT, PADDING_TEXT
 from biofeedback.storage.importing import load_recording
 
 PHASES = [

@@ -1,11 +1,17 @@
 """Export a stored session to EDF+ or CSV.
 
-EDF+ (our own writer, checked against pyedflib's independent reader in the tests): one signal per
-input channel in microvolts at the electrodes, plus an "EDF Annotations" signal with the phases,
-markers, threshold changes and stretches without data. For sessions in ADC counts the EDF digital
-values *are* the ADC codes (shifted by half the range), so the export is lossless; RAW and REF are
-shown relative to mid-supply, ENV and RECT from zero; each signal's transducer field ends with
-the ADC facts (``gain 200, ADC 10 bit, Vref 5 V``). See docs/storage.md for the details.
+EDF+ (our own writer, read back in the tests by pyedflib's edflib, edfio and MNE-Python): EDF+C,
+one signal per input channel in microvolts at the electrodes, labelled the EDF+ way with the
+type first (``EMG trapez L RAW``; ``MISC ref REF``: see :mod:`biofeedback.storage.edf_conventions`)
+so MNE types them itself, the app's band-pass and notch in the prefilter field
+(``HP:20Hz LP:450Hz N:50Hz``; the samples themselves are stored unfiltered), plus an
+"EDF Annotations" signal with the phases, markers, threshold changes and, as ``BAD_gap`` /
+``BAD_padding``, the stretches without data (MNE leaves ``BAD_`` spans out). Data records stay
+within the spec's 61,440 bytes with a duration that holds a whole number of samples
+(:func:`record_layout`). For sessions in ADC counts the EDF digital values *are* the ADC codes
+(shifted by half the range), so the export is lossless; RAW and REF are shown relative to
+mid-supply, ENV and RECT from zero; each signal's transducer field ends with the ADC facts
+(``gain 200, ADC 10 bit, Vref 5 V``). See docs/storage.md and docs/interop.md.
 
 CSV (``# biofeedback-csv: 2``): a commented header (session, fs, units, source and ADC, per input
 column its gain, uV per unit and offset, filters), a time column and per channel the raw signal
@@ -207,14 +213,19 @@ def record_layout(
     """(record duration s, samples per record, EDF sampling rate) for a stream rate.
 
     A data record of ``n_signals`` 2-byte signals plus ``annotation_bytes`` of annotations stays
-    within ``max_bytes``. The duration is a decimal that fits the header's 8 characters and holds
-    a whole number of samples; the last record is completed with padding, so shorter records
-    pad less. When the rate is exactly representable that way (every integer rate; 998.7 Hz in
-    10 s) the layout is exact: the shortest duration with the fewest decimals (1 s for integer
-    rates, the spec's recommendation). Otherwise (988.142 Hz would need 500 s records) the
-    shortest duration whose rate ``samples / duration`` keeps the time of every sample of a
-    ``total_samples`` recording within 1 % of a sample period (relative error at most
-    ``0.01 / total_samples``, 1e-9 when the length is not given), else the closest rate.
+    within ``max_bytes``; its duration is a decimal that fits the header's 8 characters and holds
+    a whole number of samples. The last record is completed with padding.
+
+    - The rate is exactly representable (every integer rate; 998.7 Hz in 10 s): the shortest
+      duration with the fewest decimals (1 s for integer rates, as the spec recommends).
+    - Otherwise (988.142 Hz would need 500 s records): among the durations whose rate
+      ``samples / duration`` is within 1e-8 of ``fs_hz`` and keeps the time of the last sample
+      of a ``total_samples`` recording within 1 % of a sample period, the one that pads least
+      (the shortest when the length is not given; then within 1e-9).
+    - None is that close (many signals make records short, and short durations carry few
+      decimals: 32 signals at 988.142 Hz give 5e-7, 1.8 ms in an hour): the closest rate.
+      Annotations are placed on the file's own time axis, so they stay on their samples, and
+      the export states the exact rate in an annotation.
     """
     if not (math.isfinite(fs_hz) and fs_hz > 0):
         raise ValueError(f"sampling rate must be positive, got {fs_hz!r}")
@@ -236,10 +247,13 @@ def record_layout(
     rate = Fraction(repr(float(fs_hz)))
     if len(exact) and Fraction(int(spr[exact[0]])) / _fraction(seconds[exact[0]]) != rate:
         exact = exact[:0]
-    tolerance = min(1e-6, 0.01 / total_samples) if total_samples else 1e-9
+    tolerance = min(1e-8, 0.01 / total_samples) if total_samples else 1e-9
     close = np.flatnonzero(error <= tolerance)
     if len(exact):
         i = int(exact[0])
+    elif len(close) and total_samples:
+        padding = (-int(total_samples)) % spr[close]
+        i = int(close[np.argmin(padding)])  # the least end padding; the shortest on a tie
     elif len(close):
         i = int(close[0])  # the shortest
     else:
