@@ -524,6 +524,8 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(self._show_about)
         self.check_signal_action = QAction("Check signal…", self)
         self.check_signal_action.triggered.connect(self.check_signal)
+        self.import_action = QAction("Import recording…", self)
+        self.import_action.triggered.connect(lambda: self.import_recording())
 
         menu = self.menuBar()
         view_menu = menu.addMenu("&View")
@@ -536,6 +538,7 @@ class MainWindow(QMainWindow):
             self.lower_action,
             self.mute_action,
             self.history_action,
+            self.import_action,
         ):
             session_menu.addAction(act)
         session_menu.addSeparator()
@@ -1077,6 +1080,10 @@ class MainWindow(QMainWindow):
     def show_history(self) -> None:
         """Open the history and progress dialog for the subject in the session panel."""
         subject = self.session_panel.subject.text().strip() or str(self.prefs.get("subject", ""))
+        self.show_history_of(subject)
+
+    def show_history_of(self, subject: str) -> None:
+        """Open the history and progress dialog for ``subject``."""
         from biofeedback.gui.history_panel import HistoryDialog  # pyqtgraph: loaded on demand
 
         try:
@@ -1086,6 +1093,16 @@ class MainWindow(QMainWindow):
             return
         self.history_dialog = dialog
         dialog.show()
+
+    def import_recording(self, path: str | None = None) -> None:
+        """Session > Import recording…: store another program's file as a session, then show
+        it in its subject's history (gui/import_dialog.py; ``path`` skips the file dialog)."""
+        from biofeedback.gui.import_dialog import open_import_dialog
+
+        subject = self.session_panel.subject.text().strip() or str(self.prefs.get("subject", ""))
+        self.import_dialog = open_import_dialog(
+            self, self.db_path, subject, path, lambda _sid, who: self.show_history_of(who)
+        )
 
     def check_signal(self) -> CheckSignalDialog:
         """Run the doctor's checks on a few seconds of the live source (Tools > Check signal)."""

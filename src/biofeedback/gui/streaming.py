@@ -1,0 +1,281 @@
+"""The window's Streaming menu: LSL out and OSC out, off until switched on (docs/interop.md).
+
+:class:`StreamingControl` owns a menu ("Stream to LSL", "Send OSC…"), a status-bar label that
+says what is on, and one :class:`biofeedback.interop.streaming.Streaming` that the window
+attaches to every engine it opens. The choice is remembered in the window's settings
+(``prefs["streaming"]``). A part that fails is detached by the engine (streaming is never
+essential), and the window's alert bar says so once; the recording goes on.
+
+The network libraries are reached only through :mod:`biofeedback.interop`, imported when a
+switch is on, so a window that streams nothing imports and opens nothing of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from biofeedback.errors import BiofeedbackError
+
+if TYPE_CHECKING:
+    from biofeedback.engine import Engine
+    from biofeedback.gui.alert_bar import AlertBar
+    from biofeedback.interop.streaming import Streaming, StreamingOptions
+    from biofeedback.training.runner import RunnerEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OSC_HOST = "127.0.0.1"
+DEFAULT_OSC_PORT = 9000
+DEFAULT_OSC_RATE_HZ = 20.0
+
+
+class StreamingControl(QObject):
+    """Streaming menu, status label and the streams of the window's current engine.
+
+    ``prefs`` is the window's remembered settings dict (``prefs["streaming"]`` is kept in it);
+    ``alert`` shows what stopped. Call :meth:`attach` for every engine the window opens (opened,
+    not started), :meth:`detach` when it closes it.
+    """
+
+    problem = Signal(str)
+
+    def __init__(self, parent: QWidget, prefs: dict[str, Any], alert: AlertBar) -> None:
+        super().__init__(parent)
+        self.parent_widget = parent
+        saved = prefs.get("streaming")
+        self.prefs: dict[str, Any] = dict(saved) if isinstance(saved, dict) else {}
+        prefs["streaming"] = self.prefs
+        self.alert = alert
+        self.engine: Engine | None = None
+        self.streaming: Streaming | None = None
+        self._thresholds: list[float] = []
+        self.label = QLabel("")
+        self.label.setObjectName("muted")
+        self.label.setToolTip("What this window sends to other programs (Streaming menu)")
+        self.menu = QMenu("Str&eaming", parent)
+        self.lsl_action = QAction("Stream to LSL (raw, envelope, markers)", self)
+        self.lsl_action.setCheckable(True)
+        self.lsl_action.setChecked(bool(self.prefs.get("lsl", False)))
+        self.lsl_action.toggled.connect(self._lsl_toggled)
+        self.osc_action = QAction("Send OSC…", self)
+        self.osc_action.setCheckable(True)
+        self.osc_action.setChecked(bool(self.prefs.get("osc", False)))
+        self.osc_action.triggered.connect(self._osc_triggered)
+        self.menu.addAction(self.lsl_action)
+        self.menu.addAction(self.osc_action)
+        self.problem.connect(self._show_problem)
+        self._show_state()
+
+    # -- options ---------------------------------------------------------------------------------
+    def options(self) -> StreamingOptions:
+        """What is switched on, from the remembered settings (a bad remembered OSC target is
+        switched off and said)."""
+        from biofeedback.interop.streaming import StreamingOptions
+
+        lsl = bool(self.prefs.get("lsl", False))
+        target = None
+        rate = float(self.prefs.get("osc_rate_hz", DEFAULT_OSC_RATE_HZ))
+        if self.prefs.get("osc"):
+            from biofeedback.interop.osc import check_rate, parse_target
+
+            host = str(self.prefs.get("osc_host", DEFAULT_OSC_HOST))
+            port = self.prefs.get("osc_port", DEFAULT_OSC_PORT)
+            try:
+                target = parse_target(f"{host}:{port}", "OSC target")
+                rate = check_rate(rate, "OSC rate")
+            except BiofeedbackError as exc:
+                self._switch_osc_off(str(exc))
+                target = None
+        return StreamingOptions(lsl=lsl, osc=target, osc_rate_hz=rate)
+
+    def set_osc(self, host: str, port: int, rate_hz: float) -> str:
+        """Switch OSC on to ``host:port`` at ``rate_hz``; returns "" or what is wrong (then
+        nothing changes)."""
+        from biofeedback.interop.osc import check_rate, parse_target
+
+        try:
+            parse_target(f"{host.strip()}:{port}", "OSC target")
+            check_rate(rate_hz, "OSC rate")
+        except BiofeedbackError as exc:
+            return str(exc)
+        self.prefs.update(osc=True, osc_host=host.strip(), osc_port=int(port), osc_rate_hz=rate_hz)
+        self.osc_action.setChecked(True)
+        self._restart()
+        return ""
+
+    def set_lsl(self, on: bool) -> None:
+        """Switch LSL out on or off."""
+        self.lsl_action.setChecked(on)  # toggled -> _lsl_toggled
+
+    def _lsl_toggled(self, on: bool) -> None:
+        if bool(self.prefs.get("lsl", False)) == on:
+            return
+        self.prefs["lsl"] = on
+        self._restart()
+
+    def _osc_triggered(self, checked: bool) -> None:
+        if not checked:
+            self.prefs["osc"] = False
+            self._restart()
+            return
+        self.osc_action.setChecked(bool(self.prefs.get("osc", False)))  # until the dialog is OK
+        OscDialog(self, self.parent_widget).open()
+
+    def _switch_osc_off(self, why: str) -> None:
+        self.prefs["osc"] = False
+        self.osc_action.setChecked(False)
+        self.alert.show_alert("OSC is off.", why, level="warning")
+
+    # -- engines ---------------------------------------------------------------------------------
+    def attach(self, engine: Engine, thresholds: list[float]) -> None:
+        """Stream from ``engine`` (opened, not started, or running) what is switched on."""
+        self.detach()
+        self.engine = engine
+        self._thresholds = list(thresholds)
+        options = self.options()
+        if options.active:
+            from biofeedback.interop.streaming import Streaming
+
+            streaming = Streaming(options, on_problem=self.problem.emit)
+            try:
+                streaming.attach(engine)
+            except BiofeedbackError as exc:
+                log.error("streaming not started: %s", exc)
+                self.alert.show_alert("Streaming is off.", str(exc), level="warning")
+            else:
+                self.streaming = streaming
+                streaming.set_thresholds(self._thresholds)
+        self._show_state()
+
+    def detach(self) -> None:
+        """Close the streams of the current engine (before the window closes it)."""
+        streaming, self.streaming = self.streaming, None
+        self.engine = None
+        if streaming is not None:
+            streaming.close()
+        self._show_state()
+
+    def _restart(self) -> None:
+        engine = self.engine
+        if engine is not None and engine.info is not None:
+            self.attach(engine, self._thresholds)
+        else:
+            self._show_state()
+
+    # -- what the window sends -------------------------------------------------------------------
+    def on_session_event(self, event: RunnerEvent) -> None:
+        """A recording session's listener (device thread): phases, targets, prompts."""
+        streaming = self.streaming
+        if streaming is not None:
+            streaming.on_event(event)
+
+    def marker(self, index: int, note: str = "") -> None:
+        """A marker the user set in the window (key M; a note typed later comes again with it)."""
+        streaming = self.streaming
+        if streaming is not None:
+            from biofeedback.interop.markers import user_marker_text
+
+            streaming.marker(user_marker_text(note), index)
+
+    def threshold(
+        self, channel: int, value_uv: float, reason: str, index: int | None, *, marker: bool = True
+    ) -> None:
+        """A channel's target changed in the window: sent by OSC, and as a marker unless a
+        running protocol sends its own (``marker=False``)."""
+        while len(self._thresholds) <= channel:
+            self._thresholds.append(value_uv)
+        self._thresholds[channel] = value_uv
+        streaming = self.streaming
+        if streaming is None:
+            return
+        if marker:
+            streaming.set_threshold(value_uv, channel, reason, index)
+        else:
+            streaming.set_thresholds(self._thresholds)
+
+    # -- showing it ------------------------------------------------------------------------------
+    def status_text(self) -> str:
+        """``LSL on · OSC to 127.0.0.1:9000`` ("" when nothing is on)."""
+        streaming = self.streaming
+        if streaming is None:
+            return ""
+        parts = []
+        if streaming.lsl_running:
+            parts.append("LSL on")
+        if streaming.osc_running and streaming.osc is not None:
+            parts.append(f"OSC to {streaming.osc.target}")
+        return " · ".join(parts)
+
+    def _show_state(self) -> None:
+        text = self.status_text()
+        self.label.setText(text)
+        self.label.setVisible(bool(text))
+
+    def _show_problem(self, message: str) -> None:
+        log.warning("streaming: %s", message)
+        self.alert.show_alert("Streaming stopped.", message, level="warning")
+        self._show_state()
+
+
+class OscDialog(QDialog):
+    """Host, port and rate for OSC out; OK switches it on (a bad value is said in the dialog)."""
+
+    def __init__(self, control: StreamingControl, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Send OSC")
+        self.control = control
+        prefs = control.prefs
+        self.host = QLineEdit(str(prefs.get("osc_host", DEFAULT_OSC_HOST)))
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
+        self.port.setValue(int(prefs.get("osc_port", DEFAULT_OSC_PORT)))
+        self.rate = QDoubleSpinBox()
+        self.rate.setRange(1.0, 200.0)
+        self.rate.setDecimals(0)
+        self.rate.setSuffix(" Hz")
+        self.rate.setValue(float(prefs.get("osc_rate_hz", DEFAULT_OSC_RATE_HZ)))
+        self.error = QLabel("")
+        self.error.setWordWrap(True)
+        note = QLabel(
+            "Sends /biofeedback/envelope, /threshold, /below and /marker as UDP to this "
+            "host and port. Nothing is received."
+        )
+        note.setWordWrap(True)
+        note.setObjectName("muted")
+        form = QFormLayout()
+        form.addRow("Host", self.host)
+        form.addRow("Port", self.port)
+        form.addRow("Rate", self.rate)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._ok)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+    def _ok(self) -> None:
+        problem = self.control.set_osc(self.host.text(), self.port.value(), self.rate.value())
+        if problem:
+            self.error.setText(problem)
+            return
+        self.accept()

@@ -1,0 +1,135 @@
+"""The window's Streaming menu: LSL and OSC off until switched on, the status bar says what is
+on, markers and targets set in the window go out, the choice is remembered, a failure is shown
+once in the alert bar while the window goes on."""
+
+from __future__ import annotations
+
+import threading
+
+import pylsl
+import pytest
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import ThreadingOSCUDPServer
+
+from biofeedback import config
+from biofeedback.gui.main_window import MainWindow
+
+STEADY = "sim://?scenario=steady&level_uv=20&board=12bit&channels=raw,ref&speed=2&seed=1"
+
+
+def open_window(qtbot, **kwargs) -> MainWindow:
+    kwargs.setdefault("remember", False)
+    window = MainWindow(STEADY, safety_check=False, audio=False, **kwargs)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start(), window.banner.text
+    return window
+
+
+@pytest.fixture
+def osc_listener():
+    messages: list[tuple[str, tuple[object, ...]]] = []
+    dispatcher = Dispatcher()
+    dispatcher.set_default_handler(lambda address, *args: messages.append((address, args)))
+    server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], messages
+    server.shutdown()
+    server.server_close()
+
+
+def test_nothing_streams_until_switched_on(qtbot) -> None:
+    window = open_window(qtbot)
+    control = window.streaming
+    assert not control.lsl_action.isChecked() and not control.osc_action.isChecked()
+    assert control.streaming is None
+    assert not control.label.isVisible() and control.label.text() == ""
+    window.shutdown()
+
+
+def test_lsl_switch_streams_and_window_markers_and_targets_go_out(qtbot) -> None:
+    window = open_window(qtbot)
+    control = window.streaming
+    control.lsl_action.trigger()
+    assert control.lsl_action.isChecked()
+    assert control.label.text() == "LSL on"
+    found = pylsl.resolve_byprop("name", "biofeedback-markers", 1, 10.0)
+    assert found
+    inlet = pylsl.StreamInlet(found[0])
+    inlet.open_stream(timeout=10.0)
+    qtbot.waitUntil(lambda: window.bridge.first_index is not None, timeout=15000)
+    window.add_marker("electrode check")
+    window.set_threshold(0, 12.5, "clinician")
+    got: list[str] = []
+
+    def two() -> bool:
+        sample, _ = inlet.pull_sample(timeout=0.0)
+        if sample is not None:
+            got.append(sample[0])
+        return len(got) >= 2
+
+    qtbot.waitUntil(two, timeout=15000)
+    assert got[:2] == ["marker: electrode check", "threshold: 12.50 uV (clinician)"]
+    raw = pylsl.resolve_byprop("name", "biofeedback-raw", 1, 10.0)
+    assert raw and raw[0].channel_count() == window.engine.info.n_channels
+    control.lsl_action.trigger()  # off again: the streams close
+    assert control.streaming is None and control.label.text() == ""
+    window.shutdown()
+
+
+def test_osc_from_the_window_and_remembered(qtbot, osc_listener) -> None:
+    port, messages = osc_listener
+    window = open_window(qtbot, remember=True)
+    control = window.streaming
+    assert "port" in control.set_osc("127.0.0.1", 0, 20.0)  # refused, nothing changes
+    assert not control.osc_action.isChecked()
+    assert control.set_osc("127.0.0.1", port, 50.0) == ""
+    assert control.osc_action.isChecked()
+    assert control.label.text() == f"OSC to 127.0.0.1:{port}"
+    qtbot.waitUntil(
+        lambda: any(a == "/biofeedback/below" for a, _ in list(messages)), timeout=15000
+    )
+    thresholds = [args for a, args in list(messages) if a == "/biofeedback/threshold"]
+    assert thresholds and len(thresholds[-1]) == len(window.thresholds_uv)
+    window.shutdown()
+    saved = config.load_settings()["gui"]["streaming"]
+    assert saved["osc"] is True and saved["osc_port"] == port and saved["osc_rate_hz"] == 50.0
+    again = MainWindow(None, safety_check=False, audio=False, remember=True)
+    qtbot.addWidget(again)
+    assert again.streaming.osc_action.isChecked()
+    assert again.streaming.options().osc is not None
+    again.shutdown()
+
+
+def test_osc_dialog_says_what_is_wrong_and_stays_open(qtbot) -> None:
+    from biofeedback.gui.streaming import OscDialog
+
+    window = open_window(qtbot)
+    dialog = OscDialog(window.streaming, window)
+    qtbot.addWidget(dialog)
+    dialog.host.setText("no-such-host.invalid")
+    dialog._ok()
+    assert "cannot find the host" in dialog.error.text()
+    assert not window.streaming.osc_action.isChecked()
+    window.shutdown()
+
+
+def test_a_failing_stream_is_shown_once_and_the_window_goes_on(qtbot) -> None:
+    window = open_window(qtbot)
+    control = window.streaming
+    control.set_lsl(True)
+    streaming = control.streaming
+    assert streaming is not None and streaming.lsl is not None
+
+    class Broken:
+        def push_chunk(self, *_args: object) -> None:
+            raise RuntimeError("the network is gone")
+
+    streaming.lsl._raw = Broken()
+    qtbot.waitUntil(lambda: window.alert.isVisible(), timeout=15000)
+    assert "LSL streaming stopped" in window.alert.text
+    assert control.label.text() == ""  # nothing streams any more, and the status says so
+    samples = window.engine.stats.samples
+    qtbot.waitUntil(lambda: window.engine.stats.samples > samples + 100, timeout=15000)
+    window.shutdown()
