@@ -269,6 +269,17 @@ class _TextLayout:
     delimiter: str | None
     decimal_comma: bool
     n_cols: int
+    #: Columns whose first row holds text such as a clock time (read as NaN, never a channel).
+    text_columns: tuple[int, ...] = ()
+
+
+def _text_fields(fields: list[str], values: list[float | None]) -> tuple[int, ...] | None:
+    """The text fields of a row of numbers (a clock time or a date beside the numbers: a
+    minority of the fields, each with a digit), or None when the line is not a row of numbers."""
+    text = tuple(i for i, v in enumerate(values) if v is None)
+    if 2 * len(text) >= len(fields) or any(not re.search(r"\d", fields[i]) for i in text):
+        return None
+    return text
 
 
 def _read_header(lines: Iterator[str], path: Path) -> _TextLayout:
@@ -292,8 +303,9 @@ def _read_header(lines: Iterator[str], path: Path) -> _TextLayout:
         comma = delim == ";" and any("," in f for f in fields)
         values = [_parse_number(f.replace(",", ".") if comma else f) for f in fields]
         numbers = [v for v in values if v is not None]
-        if fields and len(numbers) == len(values) and not all(math.isnan(v) for v in numbers):
-            return _TextLayout(meta, header_candidates, stripped, delim, comma, len(fields))
+        text = _text_fields(fields, values)
+        if text is not None and numbers and not all(math.isnan(v) for v in numbers):
+            return _TextLayout(meta, header_candidates, stripped, delim, comma, len(fields), text)
         header_candidates.append(stripped)
     raise SourceURLError(f"{path}: found no rows of numbers: is this a recording exported as text?")
 
@@ -304,9 +316,15 @@ def _parse_batch(lines: list[str], layout: _TextLayout, path: Path) -> np.ndarra
     if layout.decimal_comma:
         lines = [line.replace(",", ".") for line in lines]
     delimiter, n = layout.delimiter, layout.n_cols
+    text_cells = dict.fromkeys(layout.text_columns, _text_cell) or None
     try:
         data = np.loadtxt(
-            lines, delimiter=delimiter, ndmin=2, dtype=np.float64, comments=("#", "%")
+            lines,
+            delimiter=delimiter,
+            ndmin=2,
+            dtype=np.float64,
+            comments=("#", "%"),
+            converters=text_cells,
         )
         if data.size == 0 or data.shape[1] == n:
             return data.reshape(-1, n)
@@ -331,6 +349,11 @@ def _parse_batch(lines: list[str], layout: _TextLayout, path: Path) -> np.ndarra
         if data.size == 0 or data.shape[1] == n:
             return data.reshape(-1, n)
     return np.empty((0, n))
+
+
+def _text_cell(text: str) -> float:
+    """A text column's cell (a clock time, a date) as a number: none."""
+    return math.nan
 
 
 def _data_lines(lines: list[str]) -> int:
@@ -383,12 +406,12 @@ def _text_recording(
     meta, n_cols = layout.meta, layout.n_cols
     column_names = _text_column_names(layout)
     ours = "biofeedback-csv" in meta
-    time_col, cols = _text_columns(path, opts, column_names, ours)
+    time_col, cols = _text_columns(path, opts, column_names, ours, layout.text_columns)
     # Only the chosen columns (then the time column, if it is not one of them) are kept.
     keep = cols + ([time_col] if time_col is not None and time_col not in cols else [])
     table, dropped = _read_rows(lines, layout, keep, max_rows, path)
 
-    notes: list[str] = []
+    notes = text_column_notes(path, column_names, layout.text_columns)
     if dropped > 0:
         notes.append(
             f"{path.name}: {dropped} row(s) without {n_cols} columns were left out "
@@ -450,11 +473,16 @@ def _text_column_names(layout: _TextLayout) -> list[str]:
 
 
 def _text_columns(
-    path: Path, opts: RecordingOptions, column_names: list[str], ours: bool
+    path: Path,
+    opts: RecordingOptions,
+    column_names: list[str],
+    ours: bool,
+    text_columns: tuple[int, ...] = (),
 ) -> tuple[int | None, list[int]]:
     """(time column or None, signal columns).
 
-    Signal columns: explicit, else (our own export) the raw columns, else all but time.
+    Signal columns: explicit, else (our own export) the raw columns, else all but time and the
+    columns holding text. A column holding text cannot be chosen as a signal or the time.
     """
     time_col = (
         _column_index(opts.time_column, column_names, path, "time") if opts.time_column else None
@@ -466,10 +494,24 @@ def _text_columns(
     elif ours:
         cols = [i for i, name in enumerate(column_names) if name.endswith("_raw_uv")]
     else:
-        cols = [i for i in range(len(column_names)) if i != time_col]
+        cols = [i for i in range(len(column_names)) if i != time_col and i not in text_columns]
+    for i in [*cols, *([] if time_col is None else [time_col])]:
+        if i in text_columns:
+            raise SourceURLError(
+                f"{path}: column {i + 1} ({column_names[i]!r}) holds text, not numbers: choose "
+                "other columns"
+            )
     if not cols:
         raise SourceURLError(f"{path}: no signal columns left: choose them with columns=2,3")
     return time_col, cols
+
+
+def text_column_notes(path: Path, names: list[str], text_columns: tuple[int, ...]) -> list[str]:
+    """The note saying which columns held text and were skipped."""
+    if not text_columns:
+        return []
+    skipped = ", ".join(f"{i + 1} ({names[i]!r})" for i in text_columns)
+    return [f"{path.name}: column(s) {skipped} hold text, not numbers: skipped"]
 
 
 def _text_fs_hz(
