@@ -71,6 +71,7 @@ from biofeedback.gui.patient_view import PatientViewWidget
 from biofeedback.gui.reminders import ReminderWatcher
 from biofeedback.gui.safety_dialog import SafetyChecklistDialog, needs_checklist
 from biofeedback.gui.session_panel import SessionEvents, SessionPanel, summary_text
+from biofeedback.gui.streaming import StreamingControl
 from biofeedback.gui.tension_gauge import GaugeState, classify
 from biofeedback.gui.theme import apply_theme, font
 from biofeedback.session import RecordingSession, SessionResult
@@ -544,6 +545,10 @@ class MainWindow(QMainWindow):
         session_menu.addSeparator()
         session_menu.addAction(self.quit_action)
         menu.addMenu("&Tools").addAction(self.check_signal_action)
+        # LSL and OSC out: off until switched on, remembered (gui/streaming.py)
+        self.streaming = StreamingControl(self, self.prefs, self.alert)
+        menu.addMenu(self.streaming.menu)
+        self.statusBar().addPermanentWidget(self.streaming.label)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.shortcuts_action)
         help_menu.addAction(self.about_action)
@@ -622,6 +627,7 @@ class MainWindow(QMainWindow):
         bridge.newest_changed.connect(self._on_newest)
         self.bridge = bridge
         self._build_cards(engine, info)
+        self.streaming.attach(engine, self.thresholds_uv)
         self._remember_source(url)
         try:
             bridge.start()
@@ -645,6 +651,7 @@ class MainWindow(QMainWindow):
         return True
 
     def _stop_current(self) -> None:
+        self.streaming.detach()
         if self.bridge is not None:
             self.bridge.close()
             self.bridge.deleteLater()
@@ -728,6 +735,9 @@ class MainWindow(QMainWindow):
             session.apply(events)
         index = self.bridge.latest_index if self.bridge is not None else 0
         self.threshold_log.append(ThresholdChange(index, channel, value_uv, reason))
+        # a running protocol sends its own target changes (session events)
+        protocol_runs = session is not None and session.runner is not None
+        self.streaming.threshold(channel, value_uv, reason, index, marker=not protocol_runs)
         self._show_threshold(channel)
         if self.remember:
             thresholds = dict(self.prefs.get("thresholds_uv", {}) or {})
@@ -781,6 +791,7 @@ class MainWindow(QMainWindow):
         if self.bridge is None:
             return None
         marker = Marker(self.bridge.latest_index, note)
+        self.streaming.marker(marker.index, note)
         self._store_marker()
         self.markers.append(marker)
         self._unsaved_marker = marker
@@ -808,6 +819,8 @@ class MainWindow(QMainWindow):
     def _on_marker_note(self) -> None:
         if self.markers:
             self.markers[-1].note = self.marker_note.text().strip()
+            if self.markers[-1].note:  # sent again with its note, at the marker's sample
+                self.streaming.marker(self.markers[-1].index, self.markers[-1].note)
             item = self.marker_list.item(0)
             if item is not None:
                 item.setText(self._marker_text(self.markers[-1]))
@@ -875,6 +888,8 @@ class MainWindow(QMainWindow):
         self.session, self.session_db = session, db
         self._finish_scheduled = False
         self._build_cards(engine, info)
+        self.streaming.attach(engine, self.thresholds_uv)
+        session.add_listener(self.streaming.on_session_event)
         bridge.start(start_engine=False)
         try:
             session.start()

@@ -90,12 +90,15 @@ class Streaming:
         self.scored: list[int] | None = None
         self._lock = threading.Lock()
         self._last_stats: dict[str, Any] = {}
+        #: names of the sinks the engine detached after they failed
+        self.stopped: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------
     def attach(self, engine: Engine) -> None:
         """Stream from ``engine`` (opened, not yet started); detaches from the previous one.
         Raises BiofeedbackError when an outlet cannot be created (nothing is left attached)."""
         self.detach()
+        self.stopped = set()
         opts = self.options
         if not opts.active:
             return
@@ -175,7 +178,18 @@ class Streaming:
 
     def _on_fault(self, fault: EngineFault) -> None:
         if fault.consumer in (LSL_SINK, OSC_SINK, CLOCK_SINK):
+            self.stopped.add(fault.consumer)
             self.on_problem(fault.message)
+
+    @property
+    def lsl_running(self) -> bool:
+        """True while the LSL outlets stream."""
+        return self.lsl is not None and not ({LSL_SINK, CLOCK_SINK} & self.stopped)
+
+    @property
+    def osc_running(self) -> bool:
+        """True while OSC is sent."""
+        return self.osc is not None and OSC_SINK not in self.stopped
 
     # -- what is sent ----------------------------------------------------------------------------
     def marker(self, text: str, index: int | None = None) -> None:
@@ -194,6 +208,11 @@ class Streaming:
         self._store_threshold(uv, None if channel is None else [channel])
         several = channel is not None and len(self.thresholds) > 1
         self.marker(threshold_text(uv, reason, channel if several else None), index)
+
+    def set_thresholds(self, values: list[float]) -> None:
+        """The current target of every output channel (no marker: e.g. when attaching)."""
+        for k, uv in enumerate(values):
+            self._store_threshold(uv, [k])
 
     def _store_threshold(self, uv: float, channels: list[int] | None) -> None:
         with self._lock:
