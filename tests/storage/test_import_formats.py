@@ -382,3 +382,18 @@ def test_an_imported_session_replays_and_exports(tmp_path, db):
     texts = [a.text for a in edfio.read_edf(edf_out).annotations]
     assert any("clench" in t for t in texts)
     assert Database.check_subject_id("P1") == "P1"
+
+
+def test_replay_of_an_xdf_file_takes_the_stream_option(tmp_path):
+    from biofeedback.devices.registry import open_device
+
+    streams, _ = xdf_streams()
+    streams[1].type = "ExG"
+    path = tmp_path / "two.xdf"
+    write_xdf(path, streams, "2024-05-02T14:03:11+0200")
+    device = open_device(f"replay://{path}?stream=MyoWare&speed=max")
+    try:
+        info = device.open()
+    finally:
+        device.close()
+    assert info.fs_hz == 500.0 and [c.name for c in info.channels] == ["trap L", "trap R"]

@@ -32,6 +32,7 @@ _FILE_OPTIONS = {
     "vref": "vref",
     "gain": "gain",
     "scale_uv": "scale_uv",
+    "stream": "stream",
 }
 
 
@@ -66,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     files.add_argument("--gain", type=float, help="analogue gain electrodes -> ADC (default 200)")
     files.add_argument(
         "--scale-uv", dest="scale_uv", type=float, metavar="UV", help="uV per file unit"
+    )
+    files.add_argument(
+        "--stream", metavar="NAME", help="XDF: the signal stream (name, type or number)"
     )
     add_pipeline_options(p)
     p.set_defaults(handler=run)

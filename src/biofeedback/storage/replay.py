@@ -5,7 +5,8 @@ URLs (``open_device`` handles the ``replay`` scheme with this class):
 - ``replay://42``: session 42 from the database in the data directory (``db=PATH`` for another).
 - ``replay:///abs/path/file.csv?fs=1000&units=mV``: a CSV/text, WAV or EDF/EDF+ file; the options
   are those of :mod:`biofeedback.storage.importing` (``fs``, ``units``, ``channels``, ``columns``,
-  ``time``, ``names``, ``board``, ``adc_bits``, ``vref``, ``gain``, ``pot``, ``scale_uv``).
+  ``time``, ``names``, ``board``, ``adc_bits``, ``vref``, ``gain``, ``pot``, ``scale_uv``, and
+  ``stream`` for an XDF file with several streams).
 - ``speed=1`` (default) plays in real time, ``speed=4`` four times faster, ``speed=max`` as fast as
   the consumer takes it (then ``StreamInfo.realtime`` is False and consumers may apply
   back-pressure instead of dropping).
@@ -129,6 +130,7 @@ class ReplayDevice(ThreadedDevice):
             gain=url.get_float("gain", lo=1e-6, hi=1e9),
             pot_kohm=url.get_float("pot", lo=0.0, hi=1000.0),
             scale_uv=url.get_float("scale_uv", lo=1e-12, hi=1e12),
+            stream=url.get_str("stream"),
         )
         return cls(url.text, path=target, options=opts, speed=speed)
 
