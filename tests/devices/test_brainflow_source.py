@@ -245,3 +245,20 @@ def _parsed(url: str):
     from biofeedback.devices.registry import parse_source_url
 
     return parse_source_url(url)
+
+
+def test_devices_brainflow_lists_boards_by_name_and_id(capsys):
+    assert main(["devices", "--brainflow", "--json"]) == 0
+    boards = {b["name"]: b for b in json.loads(capsys.readouterr().out)["brainflow_boards"]}
+    assert boards["synthetic"] == {
+        "name": "synthetic",
+        "board_id": -1,
+        "fs_hz": 250.0,
+        "channels": 16,
+        "channel_kind": "EMG",
+        "url": "brainflow://synthetic",
+    }
+    assert boards["cyton"]["board_id"] == 0 and boards["unicorn"]["channel_kind"] == "EXG"
+    assert "playback-file" not in boards  # wraps another board: nothing to read by itself
+    assert main(["devices", "--brainflow"]) == 0
+    assert "brainflow://cyton-daisy" in capsys.readouterr().out

@@ -376,3 +376,43 @@ def test_rms_of_what_arrives_matches_the_sine(outlets, wait_for):
     x = np.concatenate([c.samples[:, 0] for c in watch.chunks])[:2000]
     assert np.sqrt(np.mean(x**2)) == pytest.approx(20.0 / np.sqrt(2), rel=0.01)
     assert time.monotonic() - started >= 1.5  # real time, not a burst
+
+
+def test_devices_lsl_lists_the_streams_with_their_urls(outlets, capsys):
+    name = unique()
+    outlets(name, source_id="amp-3")
+    code = main(["devices", "--lsl", "--no-probe", "--json", "--timeout", "3"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    mine = [s for s in data["lsl_streams"] if s["name"] == name]
+    assert mine == [
+        {
+            "name": name,
+            "type": "EMG",
+            "channels": 2,
+            "fs_hz": FS,
+            "host": mine[0]["host"],
+            "source_id": "amp-3",
+            "url": f"lsl://?name={name}&source_id=amp-3",
+        }
+    ]
+    # the URL it gives opens that stream
+    device = open_device(mine[0]["url"])
+    try:
+        assert device.open().extra["lsl_source_id"] == "amp-3"
+    finally:
+        device.close()
+    code = main(["devices", "--lsl", "--no-probe", "--timeout", "3"])
+    out = capsys.readouterr().out
+    assert f'-> --source "lsl://?name={name}&source_id=amp-3"' in out
+
+
+def test_devices_without_lsl_sends_no_query(monkeypatch, capsys):
+    from biofeedback.devices import lsl_source
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("resolved LSL streams without --lsl")
+
+    monkeypatch.setattr(lsl_source, "list_streams", refuse)
+    assert main(["devices", "--no-probe", "--json"]) == 0
+    assert "lsl_streams" not in json.loads(capsys.readouterr().out)

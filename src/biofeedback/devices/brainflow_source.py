@@ -107,6 +107,17 @@ def board_id(text: str) -> int:
     return number
 
 
+def board_description(number: int) -> dict[str, Any] | None:
+    """BrainFlow's description of a board (``BoardShim.get_board_descr``), or None for ids
+    without one (the no-board placeholder)."""
+    shim = _brainflow()
+    try:
+        descr: dict[str, Any] = shim.BoardShim.get_board_descr(number)
+    except shim.BrainFlowError:
+        return None
+    return descr
+
+
 class CounterIndexer:
     """Sample numbers from a board's package counter, which wraps (0..255 on OpenBCI boards) and
     may step by more than one per sample; counter jumps beyond the usual step are lost samples."""

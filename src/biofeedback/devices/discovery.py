@@ -203,3 +203,88 @@ def auto_device(timeout_s: float = 3.0) -> SerialDevice:
         + f'--source "serial://{candidates[0].device}?format=text"; '
         + SIM_HINT
     )
+
+
+@dataclass
+class StreamListing:
+    """An LSL stream another program publishes, with the ``lsl://`` URL that reads it."""
+
+    name: str
+    type: str
+    channels: int
+    fs_hz: float
+    host: str
+    source_id: str
+    url: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``biofeedback devices --lsl --json``)."""
+        return dict(self.__dict__)
+
+
+def lsl_streams(timeout_s: float = 2.0) -> list[StreamListing]:
+    """The LSL sample streams (a regular rate, numbers, not text) seen within ``timeout_s``.
+
+    Resolving sends UDP multicast queries on the local network (docs/interop.md), so this runs
+    only when asked (``biofeedback devices --lsl``)."""
+    from biofeedback.devices import lsl_source
+
+    found = []
+    for info in lsl_source.list_streams(timeout_s, stream_type=None):
+        if not info.nominal_srate() > 0 or info.channel_format() == lsl_source.CF_STRING:
+            continue  # markers or text: not a source of samples
+        found.append(
+            StreamListing(
+                name=info.name(),
+                type=info.type(),
+                channels=int(info.channel_count()),
+                fs_hz=float(info.nominal_srate()),
+                host=info.hostname(),
+                source_id=info.source_id(),
+                url=lsl_source.stream_url(info),
+            )
+        )
+    return sorted(found, key=lambda s: (s.type != "EMG", s.name, s.source_id))
+
+
+@dataclass
+class BoardListing:
+    """One of BrainFlow's boards, with the ``brainflow://`` URL that opens it."""
+
+    name: str
+    board_id: int
+    fs_hz: float | None
+    channels: int
+    channel_kind: str  # "EMG", or "EXG" for a board that lists no EMG channels
+    url: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``biofeedback devices --brainflow --json``)."""
+        return dict(self.__dict__)
+
+
+def brainflow_boards() -> list[BoardListing]:
+    """BrainFlow's boards by name and id (SourceURLError when BrainFlow is not installed)."""
+    from biofeedback.devices import brainflow_source
+
+    boards = []
+    for name, number in brainflow_source.board_names().items():
+        descr = brainflow_source.board_description(number)
+        if descr is None:
+            continue  # no presets of its own (BrainFlow's no-board placeholder)
+        emg = len(descr.get("emg_channels", []))
+        exg = len({r for key in brainflow_source.EXG_KEYS for r in descr.get(key, [])})
+        if not exg:
+            continue  # nothing to read (the playback and streaming boards, which wrap another)
+        rate = descr.get("sampling_rate")
+        boards.append(
+            BoardListing(
+                name=name,
+                board_id=number,
+                fs_hz=float(rate) if rate is not None else None,
+                channels=emg or exg,
+                channel_kind="EMG" if emg else "EXG",
+                url=f"brainflow://{name}",
+            )
+        )
+    return sorted(boards, key=lambda b: b.board_id)

@@ -76,6 +76,8 @@ _UNIT_NAME = {1.0: "uV", 1e3: "mV", 1e6: "V"}
 #: The ``type=`` looked for when the URL names no stream.
 DEFAULT_TYPE = "EMG"
 LIST_HINT = "list the streams LSL sees with `biofeedback devices --lsl`"
+#: liblsl's code of the text channel format (``pylsl.cf_string``).
+CF_STRING = 3
 #: Numpy dtypes of LSL's numeric channel formats (liblsl's cf_* codes; 3 is text).
 _DTYPES: dict[int, type] = {
     1: np.float32,
@@ -387,13 +389,12 @@ class LSLDevice(ThreadedDevice):
         return info
 
     def _stream_info(self, stream: Any) -> StreamInfo:
-        pylsl = _pylsl()
         where = f"{self.url}: the stream {describe_stream(stream)}"
         fs = float(stream.nominal_srate())
         if not fs > 0:
             raise DeviceError(f"{where} has no regular rate (irregular streams carry markers)")
         fmt = stream.channel_format()
-        if fmt == pylsl.cf_string:
+        if fmt == CF_STRING:
             raise DeviceError(f"{where} carries text, not samples (markers: --lsl-markers)")
         n = int(stream.channel_count())
         labels, units = _channel_fields(stream, n)
