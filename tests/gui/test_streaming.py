@@ -133,3 +133,32 @@ def test_a_failing_stream_is_shown_once_and_the_window_goes_on(qtbot) -> None:
     samples = window.engine.stats.samples
     qtbot.waitUntil(lambda: window.engine.stats.samples > samples + 100, timeout=15000)
     window.shutdown()
+
+
+def test_gui_command_switches_streaming_on_and_refuses_bad_values(qtbot, capsys) -> None:
+    from biofeedback.cli import main
+    from biofeedback.cli.gui import streaming_switches
+
+    code = main(["gui", "--osc", "localhost"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "--osc 'localhost': give HOST:PORT" in err
+    code = main(["gui", "--osc-rate", "30"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "--osc-rate needs --osc" in err
+
+    from biofeedback.cli import build_parser
+
+    args = build_parser(["gui"]).parse_args(["gui", "--lsl", "--osc", "127.0.0.1:9100"])
+    switches = streaming_switches(args)
+    assert switches == {
+        "lsl": True,
+        "osc": True,
+        "osc_host": "127.0.0.1",
+        "osc_port": 9100,
+        "osc_rate_hz": 20.0,
+    }
+    assert streaming_switches(build_parser(["gui"]).parse_args(["gui"])) is None
+    window = open_window(qtbot, streaming={"lsl": True})
+    assert window.streaming.lsl_action.isChecked()
+    assert window.streaming.label.text() == "LSL on"
+    window.shutdown()

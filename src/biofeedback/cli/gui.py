@@ -11,6 +11,9 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
+
+from biofeedback.cli.common import add_streaming_options
 
 #: Qt platform plugins that need no display server.
 HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "linuxfb", "eglfs")
@@ -40,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="training protocol to prepare in the session panel (see: biofeedback protocols list)",
     )
+    # the window's Streaming menu switched on from the command line (and remembered like it)
+    add_streaming_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -86,8 +91,32 @@ def _x_display_reachable(display: str) -> bool:
         return False
 
 
+def streaming_switches(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The Streaming menu's settings that ``--lsl``/``--osc``/``--osc-rate`` switch on (None
+    when none is given); a bad value raises SourceURLError (one line, exit 2)."""
+    lsl, osc, rate = (getattr(args, k, None) for k in ("lsl", "osc", "osc_rate"))
+    if not lsl and osc is None and rate is None:
+        return None
+    from biofeedback.errors import SourceURLError
+    from biofeedback.interop.osc import DEFAULT_RATE_HZ, check_rate, parse_target
+
+    switches: dict[str, Any] = {"lsl": True} if lsl else {}
+    if rate is not None and osc is None:
+        raise SourceURLError("--osc-rate needs --osc HOST:PORT (where to send)")
+    if osc is not None:
+        target = parse_target(osc)
+        switches.update(
+            osc=True,
+            osc_host=target.host,
+            osc_port=target.port,
+            osc_rate_hz=DEFAULT_RATE_HZ if rate is None else check_rate(rate),
+        )
+    return switches
+
+
 def run(args: argparse.Namespace) -> int:
     """Open the window; returns the exit code (2 with one line when there is no display)."""
+    streaming = streaming_switches(args)
     problem = display_problem()
     if problem:
         sys.stderr.write(f"biofeedback: {problem}\n")
@@ -105,4 +134,8 @@ def run(args: argparse.Namespace) -> int:
 
     # the window has no terminal to tell: failures and their tracebacks go to a rotating log
     add_app_log(Path(platformdirs.user_log_dir("biofeedback")))
-    return run_app(source=getattr(args, "source", None), protocol=getattr(args, "protocol", None))
+    return run_app(
+        source=getattr(args, "source", None),
+        protocol=getattr(args, "protocol", None),
+        streaming=streaming,
+    )

@@ -224,6 +224,7 @@ class MainWindow(QMainWindow):
         db_path: str | None = None,
         pain_prompt: Callable[[], int | None] | None = None,
         confirm: Callable[[str, str], bool] | None = None,
+        streaming: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Biofeedback — muscle relaxation")
@@ -264,6 +265,7 @@ class MainWindow(QMainWindow):
         self.session_events.failed.connect(self._on_session_failed)
         self._source: str | Device | None = None
         self._requested_protocol = protocol
+        self._streaming_switches = streaming  # gui --lsl/--osc: the Streaming menu switched on
         self._unsaved_marker: Marker | None = None
         self._prompt_until = 0.0
         self._finish_scheduled = False
@@ -546,7 +548,9 @@ class MainWindow(QMainWindow):
         session_menu.addAction(self.quit_action)
         menu.addMenu("&Tools").addAction(self.check_signal_action)
         # LSL and OSC out: off until switched on, remembered (gui/streaming.py)
-        self.streaming = StreamingControl(self, self.prefs, self.alert)
+        self.streaming = StreamingControl(
+            self, self.prefs, self.alert, switch_on=self._streaming_switches
+        )
         menu.addMenu(self.streaming.menu)
         self.statusBar().addPermanentWidget(self.streaming.label)
         help_menu = menu.addMenu("&Help")
@@ -1441,7 +1445,11 @@ def _compact(combo: QComboBox) -> None:
     combo.setMinimumContentsLength(12)
 
 
-def run_app(source: str | None = None, protocol: str | None = None) -> int:
+def run_app(
+    source: str | None = None,
+    protocol: str | None = None,
+    streaming: dict[str, Any] | None = None,
+) -> int:
     """Create the application, show the window on the chosen source and run the event loop."""
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([])
@@ -1454,7 +1462,7 @@ def run_app(source: str | None = None, protocol: str | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: QTimer.singleShot(0, QApplication.closeAllWindows))
     apply_theme(app)
-    window = MainWindow(source, protocol=protocol)
+    window = MainWindow(source, protocol=protocol, streaming=streaming)
     window.show()
     if window.prefs.get("view") == "patient":
         window.set_view("patient")

@@ -49,17 +49,25 @@ class StreamingControl(QObject):
     """Streaming menu, status label and the streams of the window's current engine.
 
     ``prefs`` is the window's remembered settings dict (``prefs["streaming"]`` is kept in it);
-    ``alert`` shows what stopped. Call :meth:`attach` for every engine the window opens (opened,
+    ``switch_on`` overrides some of those settings (``gui --lsl --osc HOST:PORT``: keys ``lsl``,
+    ``osc``, ``osc_host``, ``osc_port``, ``osc_rate_hz``); ``alert`` shows what stopped. Call :meth:`attach` for every engine the window opens (opened,
     not started), :meth:`detach` when it closes it.
     """
 
     problem = Signal(str)
 
-    def __init__(self, parent: QWidget, prefs: dict[str, Any], alert: AlertBar) -> None:
+    def __init__(
+        self,
+        parent: QWidget,
+        prefs: dict[str, Any],
+        alert: AlertBar,
+        switch_on: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.parent_widget = parent
         saved = prefs.get("streaming")
         self.prefs: dict[str, Any] = dict(saved) if isinstance(saved, dict) else {}
+        self.prefs.update(switch_on or {})
         prefs["streaming"] = self.prefs
         self.alert = alert
         self.engine: Engine | None = None
