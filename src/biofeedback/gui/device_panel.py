@@ -38,6 +38,8 @@ EXAMPLE_SOURCES = [
     "sim://?scenario=noisy",
     "sim://?scenario=dropout",
     "auto",
+    "lsl://?type=EMG",  # another program's LSL stream (docs/interop.md)
+    "brainflow://synthetic",  # BrainFlow's synthetic board (brainflow://cyton?serial_port=...)
 ]
 #: ADC resolutions offered besides the board's own (any 8..16 from the settings file is kept).
 ADC_BITS_CHOICES = (10, 12, 14, 16)
