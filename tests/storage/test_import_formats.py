@@ -58,10 +58,12 @@ def test_backyard_brains_events_that_are_damaged_or_late_are_left_out_with_a_not
     events = path.with_name(f"{path.stem}-events.txt")
     events.write_bytes(
         b"# Marker ID,\tTime (in s)\nok,\t0.1\nbroken line\n\xe9t\xe9,\t0.2\nlate,\t9.0\n"
+        b"_ch0_neuron0,\t0.3001\n_ch0_neuron0,\t0.4120\n"
     )
     rec = load_recording(path, scale_uv=1.0)
     assert [(m.sample_index, m.label) for m in rec.markers] == [(1000, "ok"), (2000, "été")]
     assert any("1 line(s)" in n for n in rec.notes) and any("after the end" in n for n in rec.notes)
+    assert any("2 spike time(s)" in n for n in rec.notes)
 
 
 def test_a_plain_wav_has_no_markers_and_no_start_time(tmp_path):

@@ -878,6 +878,11 @@ def _time_in_name(path: Path) -> datetime | None:
         return None
 
 
+#: Spike Recorder also writes the spike times of neurons sorted in its analysis view into the
+#: events file (``_ch0_neuron1,<tab>10.5081``); they are not events of the recording.
+_BYB_SPIKE = re.compile(r"^_ch\d+_neuron\d+\s*,")
+
+
 def _wav_events(path: Path, fs_hz: float, n: int, notes: list[str]) -> list[Marker] | None:
     """The markers of Backyard Brains' ``NAME-events.txt`` beside ``NAME.wav`` (lines
     ``label,<tab>seconds`` after ``#`` comments), None when there is no such file."""
@@ -890,10 +895,13 @@ def _wav_events(path: Path, fs_hz: float, n: int, notes: list[str]) -> list[Mark
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     markers: list[Marker] = []
-    bad = late = 0
+    bad = late = spikes = 0
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
+            continue
+        if _BYB_SPIKE.match(line):
+            spikes += 1  # a sorted neuron's spike time (Spike Recorder's analysis), not an event
             continue
         label, _, when = line.rpartition(",")
         seconds = _parse_number(when)
@@ -909,6 +917,8 @@ def _wav_events(path: Path, fs_hz: float, n: int, notes: list[str]) -> list[Mark
         notes.append(f"{events.name}: {bad} line(s) that are not 'label, seconds' were left out")
     if late:
         notes.append(f"{events.name}: {late} event(s) after the end of the recording left out")
+    if spikes:
+        notes.append(f"{events.name}: {spikes} spike time(s) of sorted neurons were not imported")
     markers.sort(key=lambda m: m.sample_index)
     return markers
 
