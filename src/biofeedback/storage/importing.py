@@ -3,7 +3,9 @@
 A file rarely says everything the pipeline needs. Whatever it states (a sampling-rate header line,
 a time column, EDF physical units) is used; what it does not must be given as an option, and a
 missing one raises :class:`~biofeedback.errors.SourceURLError` naming the option to add. The same
-options work in a ``replay:///path?...`` URL and in :func:`load_recording`.
+options work in a ``replay:///path?...`` URL and in :func:`load_recording`. Text files written by
+OpenBCI GUI, BrainFlow and Chords-Python are recognised (:mod:`~biofeedback.storage.peer_formats`);
+a column of text (a clock time) is skipped with a note.
 
 Options (all optional unless the file lacks the fact):
 
@@ -30,7 +32,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -274,12 +276,17 @@ class _TextLayout:
 
 
 def _text_fields(fields: list[str], values: list[float | None]) -> tuple[int, ...] | None:
-    """The text fields of a row of numbers (a clock time or a date beside the numbers: a
-    minority of the fields, each with a digit), or None when the line is not a row of numbers."""
+    """The text fields of a row of numbers (a clock time or a date beside the numbers, such as
+    ``10:11:12.345`` or ``2024-03-01 10:11:12``), or None when the line is not a row of numbers
+    (a field that is neither, e.g. a column name)."""
     text = tuple(i for i, v in enumerate(values) if v is None)
-    if 2 * len(text) >= len(fields) or any(not re.search(r"\d", fields[i]) for i in text):
+    if len(text) == len(fields) or any(not _CLOCK_TEXT.fullmatch(fields[i]) for i in text):
         return None
     return text
+
+
+#: A clock time or date written as text: digits with ``: . - / +``, spaces, ``T`` or ``Z``.
+_CLOCK_TEXT = re.compile(r"(?=.*\d)[\d:./+\-TZ ]+")
 
 
 def _read_header(lines: Iterator[str], path: Path) -> _TextLayout:
@@ -316,7 +323,9 @@ def _parse_batch(lines: list[str], layout: _TextLayout, path: Path) -> np.ndarra
     if layout.decimal_comma:
         lines = [line.replace(",", ".") for line in lines]
     delimiter, n = layout.delimiter, layout.n_cols
-    text_cells = dict.fromkeys(layout.text_columns, _text_cell) or None
+    text_cells: dict[int | str, Callable[[str], float]] | None = {
+        c: _text_cell for c in layout.text_columns
+    } or None
     try:
         data = np.loadtxt(
             lines,
@@ -396,6 +405,12 @@ def _load_text(path: Path, opts: RecordingOptions) -> Recording:
     with path.open(encoding=encoding, newline=None) as fh:
         lines = (line.rstrip("\n") for line in fh)
         layout = _read_header(lines, path)
+        # OpenBCI GUI, BrainFlow and Chords-Python files (peer_formats reads with this module)
+        from biofeedback.storage import peer_formats
+
+        peer = peer_formats.recognise(path, opts, layout)
+        if peer is not None:
+            return peer_formats.read(path, opts, layout, lines, max_rows, peer)
         return _text_recording(path, opts, layout, lines, max_rows)
 
 
