@@ -476,7 +476,9 @@ class LSLDevice(ThreadedDevice):
 
     def _run(self) -> bool:
         pylsl = _pylsl()
-        lost_error = pylsl.util.LostError if hasattr(pylsl, "util") else RuntimeError
+        # pylsl's LostError (pylsl.util in 1.17+, the package top in 1.16) is a RuntimeError
+        util = getattr(pylsl, "util", pylsl)
+        lost_error: type[Exception] = getattr(util, "LostError", RuntimeError)
         last_data = time.monotonic()
         waiting = False
         while not self._stop_event.is_set():
@@ -572,11 +574,12 @@ class LSLDevice(ThreadedDevice):
         info = self.info
         assert info is not None
         n = int(stream.channel_count())
-        if float(stream.nominal_srate()) != info.fs_hz or max(self.columns) >= n:
+        dtype = _DTYPES.get(int(stream.channel_format()))
+        buffer = self._buffer
+        same_format = buffer is not None and dtype is not None and buffer.dtype == np.dtype(dtype)
+        if float(stream.nominal_srate()) != info.fs_hz or max(self.columns) >= n or not same_format:
             raise DeviceError(
                 f"{self.url}: the stream came back as {describe_stream(stream)}, "
                 f"not {info.fs_hz:g} Hz with these channels"
             )
-        self._buffer = np.zeros(
-            (MAX_PULL, n), dtype=self._buffer.dtype if self._buffer is not None else np.float64
-        )
+        self._buffer = np.zeros((MAX_PULL, n), dtype=dtype)
