@@ -162,3 +162,34 @@ def test_gui_command_switches_streaming_on_and_refuses_bad_values(qtbot, capsys)
     assert window.streaming.lsl_action.isChecked()
     assert window.streaming.label.text() == "LSL on"
     window.shutdown()
+
+
+def test_lsl_markers_are_stored_in_a_recording_made_in_the_window(qtbot, tmp_path) -> None:
+    outlet = pylsl.StreamOutlet(
+        pylsl.StreamInfo("window-task", "Markers", 1, 0.0, pylsl.cf_string, "window-task-1")
+    )
+    window = open_window(qtbot, ask_pain=False, db_path=str(tmp_path / "s.db"))
+    control = window.streaming
+    control.set_lsl_markers("window-task")
+    assert control.markers_action.isChecked()
+    assert control.label.text() == "markers from 'window-task'"
+    assert window.start_session("", "P01", None)
+    session = window.session
+    inlet = control.streaming.inlet
+    assert inlet is not None
+    qtbot.waitUntil(lambda: inlet.state == "connected", timeout=20000)
+    control.set_lsl(True)  # switching LSL out on while recording keeps the markers coming
+    inlet = control.streaming.inlet
+    assert inlet is not None
+    qtbot.waitUntil(lambda: inlet.state == "connected", timeout=20000)
+    outlet.push_sample(["block 1"])
+    qtbot.waitUntil(lambda: inlet.received == 1, timeout=15000)
+    result = window.finish_session()
+    assert result is not None
+    from biofeedback.storage.database import Database
+
+    db = Database(tmp_path / "s.db")
+    labels = [m["label"] for m in db.markers(session.session_id)]
+    db.close()
+    assert "block 1" in labels
+    window.shutdown()

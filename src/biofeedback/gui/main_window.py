@@ -902,6 +902,7 @@ class MainWindow(QMainWindow):
             self._session_not_started(None, db, source, exc)
             return False
         self.alert.dismiss()
+        self.streaming.listen(session)  # Streaming > Receive LSL markers: stored in the session
         self.patient.set_instruction("")
         self.markers.clear()
         self.marker_list.clear()

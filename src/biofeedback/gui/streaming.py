@@ -22,8 +22,10 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
+    QMainWindow,
     QMenu,
     QSpinBox,
     QVBoxLayout,
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from biofeedback.engine import Engine
     from biofeedback.gui.alert_bar import AlertBar
     from biofeedback.interop.streaming import Streaming, StreamingOptions
+    from biofeedback.session import RecordingSession
     from biofeedback.training.runner import RunnerEvent
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,7 @@ class StreamingControl(QObject):
         self.engine: Engine | None = None
         self.streaming: Streaming | None = None
         self._thresholds: list[float] = []
+        self._session: RecordingSession | None = None
         self.label = QLabel("")
         self.label.setObjectName("muted")
         self.label.setToolTip("What this window sends to other programs (Streaming menu)")
@@ -85,8 +89,14 @@ class StreamingControl(QObject):
         self.osc_action.setCheckable(True)
         self.osc_action.setChecked(bool(self.prefs.get("osc", False)))
         self.osc_action.triggered.connect(self._osc_triggered)
+        self.markers_action = QAction("Receive LSL markers…", self)
+        self.markers_action.setCheckable(True)
+        self.markers_action.setChecked(bool(self.prefs.get("lsl_markers")))
+        self.markers_action.triggered.connect(self._markers_triggered)
         self.menu.addAction(self.lsl_action)
         self.menu.addAction(self.osc_action)
+        self.menu.addSeparator()
+        self.menu.addAction(self.markers_action)
         self.problem.connect(self._show_problem)
         self._show_state()
 
@@ -110,7 +120,8 @@ class StreamingControl(QObject):
             except BiofeedbackError as exc:
                 self._switch_osc_off(str(exc))
                 target = None
-        return StreamingOptions(lsl=lsl, osc=target, osc_rate_hz=rate)
+        markers = str(self.prefs.get("lsl_markers") or "").strip()
+        return StreamingOptions(lsl=lsl, osc=target, osc_rate_hz=rate, lsl_markers=markers)
 
     def set_osc(self, host: str, port: int, rate_hz: float) -> str:
         """Switch OSC on to ``host:port`` at ``rate_hz``; returns "" or what is wrong (then
@@ -145,6 +156,39 @@ class StreamingControl(QObject):
         self.osc_action.setChecked(bool(self.prefs.get("osc", False)))  # until the dialog is OK
         OscDialog(self, self.parent_widget).open()
 
+    def set_lsl_markers(self, name: str) -> None:
+        """Store the markers of the LSL marker stream ``name`` in the sessions recorded from now
+        on, and in the one running ("" switches it off)."""
+        self.prefs["lsl_markers"] = name.strip()
+        self.markers_action.setChecked(bool(name.strip()))
+        self._restart()
+
+    def _markers_triggered(self, checked: bool) -> None:
+        if not checked:
+            self.set_lsl_markers("")
+            return
+        self.markers_action.setChecked(False)  # until a name is given
+        name, ok = QInputDialog.getText(
+            self.parent_widget,
+            "Receive LSL markers",
+            "Name of the LSL marker stream (e.g. from PsychoPy); its markers are stored in the "
+            "sessions you record:",
+            text=str(self.prefs.get("lsl_markers_last", "")),
+        )
+        if ok and name.strip():
+            self.prefs["lsl_markers_last"] = name.strip()
+            self.set_lsl_markers(name)
+
+    def listen(self, session: RecordingSession) -> None:
+        """A recording started: its session stores the markers of the chosen LSL stream (also
+        after LSL or OSC is switched on or off while it runs)."""
+        self._session = session
+        streaming = self.streaming
+        if streaming is not None and session.engine is self.engine:
+            streaming.listen_for_markers(
+                lambda index, label, note: session.add_marker(label, note, index=index)
+            )
+
     def _switch_osc_off(self, why: str) -> None:
         self.prefs["osc"] = False
         self.osc_action.setChecked(False)
@@ -155,6 +199,8 @@ class StreamingControl(QObject):
         """Stream from ``engine`` (opened, not started, or running) what is switched on."""
         self.detach()
         self.engine = engine
+        if self._session is not None and self._session.engine is not engine:
+            self._session = None  # that recording has ended
         self._thresholds = list(thresholds)
         options = self.options()
         if options.active:
@@ -169,6 +215,8 @@ class StreamingControl(QObject):
             else:
                 self.streaming = streaming
                 streaming.set_thresholds(self._thresholds)
+                if self._session is not None:
+                    self.listen(self._session)
         self._show_state()
 
     def detach(self) -> None:
@@ -228,6 +276,8 @@ class StreamingControl(QObject):
             parts.append("LSL on")
         if streaming.osc_running and streaming.osc is not None:
             parts.append(f"OSC to {streaming.osc.target}")
+        if streaming.options.lsl_markers:
+            parts.append(f"markers from {streaming.options.lsl_markers!r}")
         return " · ".join(parts)
 
     def _show_state(self) -> None:
@@ -237,7 +287,13 @@ class StreamingControl(QObject):
 
     def _show_problem(self, message: str) -> None:
         log.warning("streaming: %s", message)
-        self.alert.show_alert("Streaming stopped.", message, level="warning")
+        if message.startswith("receiving LSL markers"):  # good news: the status bar is enough
+            top = self.parent_widget.window()
+            if isinstance(top, QMainWindow):
+                top.statusBar().showMessage(message, 8000)
+            return
+        title = "LSL markers." if "LSL marker stream" in message else "Streaming stopped."
+        self.alert.show_alert(title, message, level="warning")
         self._show_state()
 
 
