@@ -2,12 +2,14 @@
 
 :class:`~biofeedback.devices.serial_device.SerialDevice` owns a
 :class:`~biofeedback.devices.transport.SerialTransport` (the bytes, errors and reconnects) and one
-:class:`Protocol` (what the bytes mean). Two exist:
+:class:`Protocol` (what the bytes mean). Three exist:
 
 - ``binary``: :class:`~biofeedback.devices.firmware_protocol.FirmwareProtocol`, firmware/biofeedback
   (docs/wire-protocol.md);
 - ``text``: :class:`~biofeedback.devices.text_protocol.TextProtocol`, numbers per line as the stock
-  example sketches print them.
+  example sketches print them;
+- ``chords``: :class:`~biofeedback.devices.chords_protocol.ChordsProtocol`, Upside Down Labs'
+  Chords firmware (docs/interop.md).
 
 Adding another (say a board with its own framing): subclass :class:`Protocol` in a new module of
 this package, make its state in ``_setup()``, implement :meth:`~Protocol.open` (learn the

@@ -1,4 +1,4 @@
-"""SerialDevice: a board on a serial port (``serial://PORT?...``), binary or text.
+"""SerialDevice: a board on a serial port (``serial://PORT?...``): binary, text or Chords.
 
 It composes three parts and owns only the reader loop that joins them:
 
