@@ -118,6 +118,10 @@ def test_osc_dialog_says_what_is_wrong_and_stays_open(qtbot) -> None:
 def test_a_failing_stream_is_shown_once_and_the_window_goes_on(qtbot) -> None:
     window = open_window(qtbot)
     control = window.streaming
+    said: list[str] = []
+    control.problem.connect(said.append)
+    control.set_lsl(True)
+    control.set_lsl(False)  # switched off and on again: the old streams must not speak up
     control.set_lsl(True)
     streaming = control.streaming
     assert streaming is not None and streaming.lsl is not None
@@ -132,6 +136,7 @@ def test_a_failing_stream_is_shown_once_and_the_window_goes_on(qtbot) -> None:
     assert control.label.text() == ""  # nothing streams any more, and the status says so
     samples = window.engine.stats.samples
     qtbot.waitUntil(lambda: window.engine.stats.samples > samples + 100, timeout=15000)
+    assert len(said) == 1
     window.shutdown()
 
 

@@ -92,6 +92,7 @@ class Streaming:
         self._last_stats: dict[str, Any] = {}
         #: names of the sinks the engine detached after they failed
         self.stopped: set[str] = set()
+        self._heard: list[Engine] = []  # engines this object listens to for faults
 
     # -- lifecycle -------------------------------------------------------------------------------
     def attach(self, engine: Engine) -> None:
@@ -137,7 +138,9 @@ class Streaming:
             engine.add_sink(self.lsl.sink, name=LSL_SINK)
         if self.osc is not None:
             engine.add_sink(self.osc.sink, name=OSC_SINK)
-        engine.add_fault_listener(self._on_fault)
+        if not any(e is engine for e in self._heard):  # the engine cannot forget a listener
+            self._heard.append(engine)
+            engine.add_fault_listener(self._on_fault)
 
     def listen_for_markers(self, add_marker: AddMarker) -> None:
         """Start the ``--lsl-markers`` inlet: each marker becomes ``add_marker(index, label,
@@ -177,7 +180,8 @@ class Streaming:
     close = detach
 
     def _on_fault(self, fault: EngineFault) -> None:
-        if fault.consumer in (LSL_SINK, OSC_SINK, CLOCK_SINK):
+        # a detached Streaming still hears its old engine: the current one says it, once
+        if self.engine is not None and fault.consumer in (LSL_SINK, OSC_SINK, CLOCK_SINK):
             self.stopped.add(fault.consumer)
             self.on_problem(fault.message)
 
