@@ -42,6 +42,14 @@ CHORDS_BAUD = 230_400
 #: after 1 s without a byte: two commands sent within that second are read as one line, so
 #: commands are spaced by more than this.
 COMMAND_GAP_S = 1.2
+
+
+def answer_wait_s(timeout_s: float) -> float:
+    """How long to ask WHORU: at least two questions, and the second one's answer (which comes
+    a second later); an Uno R3 also reboots for 1-2 s when the port opens."""
+    return max(timeout_s, 2 * COMMAND_GAP_S) + 1.0
+
+
 #: Silence while streaming after which START is sent again (a board that reset).
 SILENCE_RESTART_S = 2.0
 
@@ -233,7 +241,7 @@ class ChordsProtocol(Protocol):
         """WHORU until a known board name answers (spaced for the firmware's 1 s command read;
         an Uno R3 also reboots for ~2 s when the port opens)."""
         self.link.discard_input()
-        deadline = self.clock.now() + max(timeout_s, 2 * COMMAND_GAP_S)
+        deadline = self.clock.now() + answer_wait_s(timeout_s)
         received = bytearray()
         next_ask = self.clock.now()
         while self.clock.now() < deadline:
@@ -249,7 +257,7 @@ class ChordsProtocol(Protocol):
     def _no_answer(self, timeout_s: float, received: bytes) -> DeviceError:
         if not received:
             return DeviceError(
-                f"no answer to WHORU from {self.port} in {max(timeout_s, 2 * COMMAND_GAP_S):g} s: "
+                f"no answer to WHORU from {self.port} in {answer_wait_s(timeout_s):g} s: "
                 "is the Chords firmware flashed, and at this baud rate "
                 f"({self.link.baud}; the 2024 UNO-R4 build uses 115200: add &baud=115200)?"
             )
