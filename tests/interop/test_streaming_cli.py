@@ -92,3 +92,47 @@ def test_a_plain_record_and_stream_import_no_network_library(tmp_path: object) -
     )
     assert done.returncode == 0, done.stderr
     assert "LOADED []" in done.stdout
+
+
+def test_record_stores_the_markers_of_an_lsl_marker_stream(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import threading
+    import time
+
+    import pylsl
+
+    from biofeedback.storage.database import Database
+
+    outlet = pylsl.StreamOutlet(
+        pylsl.StreamInfo("cli-task", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, "t1")
+    )
+    sent: list[str] = []
+
+    def task() -> None:  # a task program: sends once biofeedback listens (or gives up)
+        deadline = time.monotonic() + 20
+        while not outlet.have_consumers() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if outlet.have_consumers():
+            outlet.push_sample(["trial 1"])
+            sent.append("trial 1")
+
+    sender = threading.Thread(target=task, daemon=True)
+    sender.start()
+    # real time, so the marker arrives while recording
+    source = "sim://?scenario=relax&seed=8"
+    code = main(
+        ["record", "--source", source, "--duration", "4", "--json", "--lsl-markers", "cli-task"]
+    )
+    out, err = capsys.readouterr()
+    sender.join(5)
+    assert code == 0, err
+    assert sent == ["trial 1"], "biofeedback never connected to the marker stream"
+    result = json.loads(out)
+    assert result["streaming"]["lsl_markers"]["received"] == 1
+    assert "receiving LSL markers from 'cli-task'" in err
+    db = Database()
+    markers = db.markers(result["session_id"])
+    db.close()
+    assert [(m["label"], m["note"]) for m in markers] == [("trial 1", "LSL cli-task")]
+    assert 0 <= markers[0]["sample_index"] <= 4000
