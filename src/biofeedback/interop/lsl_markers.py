@@ -104,6 +104,11 @@ class LslMarkerInlet:
                         f"LSL marker stream {self.name!r} was lost ({exc}); looking for it again"
                     )
                 self.state = "resolving"
+            except Exception as exc:  # a bug here must not pass silently: logged and said once
+                log.exception("LSL markers from %r stopped", self.name)
+                self.state = "stopped"
+                self._say(f"LSL markers from {self.name!r} stopped ({type(exc).__name__}: {exc})")
+                return
 
     def _resolve(self) -> Any:
         """The stream's info once found; None when stopped first."""
@@ -131,6 +136,8 @@ class LslMarkerInlet:
         inlet = pylsl.StreamInlet(info, recover=True, processing_flags=pylsl.proc_clocksync)
         try:
             inlet.open_stream(timeout=5.0)
+            if self._stop.is_set():
+                return
             self.state = "connected"
             host = info.hostname()
             self._say(f"receiving LSL markers from {self.name!r} on {host}")
