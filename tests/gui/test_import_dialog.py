@@ -9,7 +9,7 @@ from pathlib import Path
 import edfio
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox, QPushButton
 
 from biofeedback.gui import import_dialog
 from biofeedback.gui.main_window import MainWindow
@@ -70,7 +70,7 @@ def test_the_menu_action_imports_the_chosen_file_into_the_history(
     assert dialog is not None and dialog.file_label.text() == path.name
     assert dialog.subject.text() == "P031"
     press_import(dialog)
-    assert dialog.result_ is not None
+    qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=20000)
     with Database(tmp_path / "store.sqlite") as db:
         record = db.get_session(dialog.result_.session_id)
         markers = db.markers(record.id)
@@ -97,12 +97,14 @@ def test_a_file_that_cannot_be_read_is_one_line_in_a_message_box(
     dialog = window.import_dialog
     assert dialog is not None
     press_import(dialog)
-    assert len(shown) == 1 and "\n" not in shown[0] and "fs=" in shown[0]
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=20000)
+    assert "\n" not in shown[0] and "fs=" in shown[0]
     assert dialog.isVisible() and dialog.error.text() == shown[0]
     dialog.fs.setText("100")
     dialog.units.setCurrentIndex(dialog.units.findData("mV"))
     press_import(dialog)
-    assert dialog.result_ is not None and dialog.result_.fs_hz == 100.0
+    qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=20000)
+    assert dialog.result_.fs_hz == 100.0
     assert len(shown) == 1
     window.history_dialog.close()
 
@@ -111,3 +113,50 @@ def test_cancelling_the_file_dialog_opens_nothing(qtbot, window: MainWindow, mon
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: ("", ""))
     window.import_action.trigger()
     assert window.import_dialog is None
+
+
+def test_a_rate_that_is_not_a_number_is_one_line(qtbot, window: MainWindow, tmp_path, monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr(
+        QMessageBox, "warning", lambda _parent, _title, text, *a, **k: shown.append(text)
+    )
+    path = tmp_path / "x.csv"
+    path.write_text("1\n2\n")
+    window.import_recording(str(path))
+    window.import_dialog.fs.setText("fast")
+    press_import(window.import_dialog)
+    assert shown == ["sampling rate 'fast': give a number of samples per second, e.g. 1000"]
+
+
+def test_cancel_stops_the_import_and_stores_nothing(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch
+) -> None:
+    import time
+
+    from biofeedback.storage import import_session
+
+    path = tmp_path / "long.edf"
+    write_edf(path)
+    started = []
+
+    def slow_write(db, session_id, recording, progress):
+        started.append(session_id)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            progress(0.5, "storing the samples")  # raises once cancelled
+            time.sleep(0.01)
+        raise AssertionError("the import was not cancelled")
+
+    monkeypatch.setattr(import_session, "_write_samples", slow_write)
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    window.import_recording(str(path))
+    dialog = window.import_dialog
+    press_import(dialog)
+    qtbot.waitUntil(lambda: bool(started) and dialog.progress is not None, timeout=20000)
+    dialog.progress.findChild(QPushButton).click()  # the progress dialog's Cancel
+    qtbot.waitUntil(lambda: not dialog.running, timeout=20000)
+    qtbot.waitUntil(lambda: "cancelled" in dialog.error.text(), timeout=5000)
+    assert shown == [] and dialog.result_ is None
+    with Database(tmp_path / "store.sqlite") as db:
+        assert db.list_sessions() == []

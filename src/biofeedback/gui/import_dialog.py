@@ -3,20 +3,22 @@
 The same code path as ``biofeedback import``
 (:func:`biofeedback.storage.import_session.import_file`): the file's own start time and markers
 are kept, a file imported before is refused unless "Import again" is ticked, and what the file
-does not state (rate, units, the XDF stream) can be given here. A failure is shown in a message
-box with the same one line the command prints; the imported session then appears in the
-history list of its subject.
+does not state (rate, units, the XDF stream) can be given here. The import runs on a worker
+thread, so the window stays responsive, with a progress dialog whose Cancel removes what was
+stored. A failure is shown in a message box with the same one line the command prints (the form
+stays open to correct the options); the imported session then appears in the history list of
+its subject.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -75,6 +77,10 @@ class ImportDialog(QDialog):
 
     #: (session id, subject id or "") once a session was stored.
     imported = Signal(int, str)
+    # from the worker thread (queued to the GUI thread): progress, result, failure
+    _progressed = Signal(int, str)
+    _done = Signal(object)
+    _failed = Signal(str)
 
     def __init__(
         self,
@@ -88,6 +94,12 @@ class ImportDialog(QDialog):
         self.db_path = db_path
         self.path = Path(path)
         self.result_: ImportResult | None = None
+        self.progress: QProgressDialog | None = None
+        self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._progressed.connect(self._on_progress)
+        self._done.connect(self._on_done)
+        self._failed.connect(self._on_failed)
         self.file_label = QLabel(self.path.name)
         self.file_label.setToolTip(str(self.path))
         self.subject = QLineEdit(subject)
@@ -149,42 +161,93 @@ class ImportDialog(QDialog):
             stream=self.stream.text().strip() or None,
         )
 
-    def run_import(self) -> ImportResult | None:
-        """Store the file; on success emit :attr:`imported` and close, else show the one line."""
+    @property
+    def running(self) -> bool:
+        """True while an import runs on its worker thread."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def run_import(self) -> None:
+        """Start storing the file on a worker thread (the window stays responsive); a progress
+        dialog can cancel it. Success emits :attr:`imported` and closes the form; a failure shows
+        the one line in a message box and keeps the form open to correct the options."""
+        if self.running:
+            return
+        try:
+            options = self.options()
+        except BiofeedbackError as exc:
+            self._on_failed(str(exc))
+            return
+        self.import_button.setEnabled(False)
+        self.error.setText("")
+        self._cancel.clear()
         progress = QProgressDialog(f"Importing {self.path.name}…", "Cancel", 0, 1000, self)
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setMinimumDuration(500)
+        progress.canceled.connect(self._cancel.set)
+        self.progress = progress
+        subject = self.subject.text().strip() or None
+        self._thread = threading.Thread(
+            target=self._work,
+            args=(options, subject, self.again.isChecked()),
+            name="biofeedback-import",
+            daemon=True,
+        )
+        self._thread.start()
 
-        def step(fraction: float, what: str) -> None:
-            progress.setLabelText(f"Importing {self.path.name}: {what}")
-            progress.setValue(round(1000 * fraction))
-            QApplication.processEvents()
-            if progress.wasCanceled():
-                raise _Cancelled("import cancelled: nothing was stored")
-
+    def _work(self, options: RecordingOptions, subject: str | None, again: bool) -> None:
+        """The worker thread: the same call as ``biofeedback import``."""
         try:
-            options = self.options()
             with Database(self.db_path) as db:
                 result = import_file(
-                    db,
-                    self.path,
-                    options,
-                    subject_id=self.subject.text().strip() or None,
-                    again=self.again.isChecked(),
-                    progress=step,
+                    db, self.path, options, subject_id=subject, again=again, progress=self._step
                 )
         except BiofeedbackError as exc:
-            progress.close()
-            self.error.setText(str(exc))
-            if not isinstance(exc, _Cancelled):
-                log.info("import of %s failed: %s", self.path, exc)
-                QMessageBox.warning(self, "Import failed", str(exc))
-            return None
-        progress.close()
+            self._failed.emit(str(exc))
+            return
+        except Exception as exc:  # unexpected: logged with its traceback, shown as one line
+            log.exception("import of %s failed unexpectedly", self.path)
+            self._failed.emit(f"{self.path}: the import failed ({type(exc).__name__}: {exc})")
+            return
+        self._done.emit(result)
+
+    def _step(self, fraction: float, what: str) -> None:
+        """Progress from the worker thread; raises there once the user cancelled."""
+        if self._cancel.is_set():
+            raise _Cancelled("import cancelled: nothing was stored")
+        self._progressed.emit(round(1000 * fraction), what)
+
+    def _on_progress(self, value: int, what: str) -> None:
+        if self.progress is not None:
+            self.progress.setLabelText(f"Importing {self.path.name}: {what}")
+            self.progress.setValue(value)
+
+    def _close_progress(self) -> None:
+        self.import_button.setEnabled(True)
+        if self.progress is not None:
+            # closing a progress dialog emits canceled: not the user's cancel
+            self.progress.canceled.disconnect(self._cancel.set)
+            self.progress.close()
+            self.progress = None
+
+    def _on_failed(self, text: str) -> None:
+        self._close_progress()
+        self.error.setText(text)
+        if self._cancel.is_set():
+            return
+        log.info("import of %s failed: %s", self.path, text)
+        QMessageBox.warning(self, "Import failed", text)
+
+    def _on_done(self, result: object) -> None:
+        self._close_progress()
+        assert isinstance(result, ImportResult)
         self.result_ = result
         self.imported.emit(result.session_id, self.subject.text().strip())
         self.accept()
-        return result
+
+    def reject(self) -> None:
+        """Cancel: an import still running stops and removes what it stored."""
+        self._cancel.set()
+        super().reject()
 
 
 def open_import_dialog(
