@@ -262,3 +262,17 @@ def test_devices_brainflow_lists_boards_by_name_and_id(capsys):
     assert "playback-file" not in boards  # wraps another board: nothing to read by itself
     assert main(["devices", "--brainflow"]) == 0
     assert "brainflow://cyton-daisy" in capsys.readouterr().out
+
+
+def test_a_broken_session_is_silence_not_a_crash():
+    from brainflow.board_shim import BrainFlowError
+
+    class Broken(FakeShim):
+        def get_board_data(self) -> np.ndarray:
+            raise BrainFlowError("BOARD_NOT_READY_ERROR:7", 7)
+
+    device = BrainFlowDevice.from_url(_parsed("brainflow://synthetic"))
+    device.open()
+    device._release()
+    device._shim = Broken([])
+    assert device._read() == 0

@@ -337,7 +337,12 @@ class BrainFlowDevice(ThreadedDevice):
         board = self._shim
         if board is None:
             return 0
-        data = board.get_board_data()
+        shim = _brainflow()
+        try:
+            data = board.get_board_data()
+        except shim.BrainFlowError as exc:  # the session broke: silence, then a restart
+            log.info("%s: reading the board: %s", self.url, exc)
+            return 0
         n = data.shape[1] if data.ndim == 2 else 0
         if n == 0:
             return 0
