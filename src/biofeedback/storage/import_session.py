@@ -180,6 +180,22 @@ def _write_samples(
     return stored
 
 
+def _write_markers(db: Database, session_id: int, recording: Recording) -> None:
+    """The file's markers inside the recording, in one transaction (files may hold thousands)."""
+    now = time.time()
+    rows = [
+        (session_id, int(m.sample_index), str(m.label), str(m.note), now)
+        for m in recording.markers
+        if 0 <= m.sample_index < len(recording.samples)
+    ]
+    with db.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO markers (session_id, sample_index, label, note, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
 def store_recording(
     db: Database,
     recording: Recording,
@@ -230,9 +246,7 @@ def store_recording(
         stored = _write_samples(db, session_id, recording, progress)
         if stored == 0:
             raise StorageError(f"{path}: the file holds no samples to store")
-        for marker in recording.markers:
-            if 0 <= marker.sample_index < len(recording.samples):
-                db.add_marker(session_id, marker.sample_index, marker.label, marker.note)
+        _write_markers(db, session_id, recording)
         summary = {
             "duration_s": len(recording.samples) / recording.info.fs_hz,
             "imported": {k: imported[k] for k in ("file", "format", "start_time_source")},
