@@ -276,3 +276,30 @@ def test_a_broken_session_is_silence_not_a_crash():
     device._release()
     device._shim = Broken([])
     assert device._read() == 0
+
+
+def test_a_silent_board_whose_session_restarts_streams_on_with_the_gap_marked(
+    monkeypatch, wait_for
+):
+    monkeypatch.setattr(brainflow_source, "SILENCE_S", 0.3)
+    device = BrainFlowDevice.from_url(_parsed("brainflow://synthetic?channels=1&reconnect_s=30"))
+    device.open()
+    device._release()
+    device._shim = FakeShim([_block(list(range(50)))])  # 50 samples, then silence
+    statuses: list[DeviceStatus] = []
+    samples: list[int] = []
+    device.start(lambda chunk: samples.append(len(chunk)), statuses.append)
+    try:
+        wait_for(
+            lambda: any("data again" in s.message for s in statuses),
+            20,
+            lambda: f"no restart: {[s.message for s in statuses]}",
+        )
+        wait_for(lambda: device.stats.missing_samples > 0, 10, "the gap was not marked")
+    finally:
+        device.close()
+    states = [s.state for s in statuses if not s.warning]
+    assert DeviceState.RECONNECTING in states and states[-1] == DeviceState.STOPPED
+    assert device.stats.reconnects == 1
+    # the silence (>= 0.3 s at 250 Hz) is missing samples, not closed up
+    assert device.stats.missing_samples >= 0.3 * 250 * 0.8
