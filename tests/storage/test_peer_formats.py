@@ -205,3 +205,22 @@ def test_a_text_column_in_a_plain_csv_is_skipped_with_a_note(tmp_path):
     rec = load_recording(path, fs_hz=100, units="mV")
     assert rec.info.n_channels == 1 and rec.samples[3, 0] == 3.5
     assert any("'clock'" in n and "skipped" in n for n in rec.notes)
+
+
+def test_openbci_start_from_the_formatted_time_when_there_is_no_unix_time(tmp_path):
+    path = tmp_path / "OpenBCI-RAW-ganglion.txt"
+    lines = [
+        "%OpenBCI Raw EXG Data",
+        "%Number of channels = 4",
+        "%Sample Rate = 200 Hz",
+        "%Board = OpenBCI_GUI$BoardGanglionBLE",
+        "Sample Index, EXG Channel 0, EXG Channel 1, EXG Channel 2, EXG Channel 3, "
+        "Timestamp (Formatted)",
+    ]
+    lines += [f"{k}, 1.0, 2.0, 3.0, {k}.5, 2024-03-01 10:11:12.{k * 5:03d}" for k in range(40)]
+    path.write_text("\n".join(lines) + "\n")
+    rec = load_recording(path)
+    assert rec.start_time == datetime(2024, 3, 1, 10, 11, 12)
+    assert rec.samples[7].tolist() == [1.0, 2.0, 3.0, 7.5]
+    with pytest.raises(SourceURLError, match="names= gives 1 names for 4 channels"):
+        load_recording(path, names=["a"])

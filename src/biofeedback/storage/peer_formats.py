@@ -320,6 +320,10 @@ def _info(path: Path, opts: RecordingOptions, peer: PeerLayout, names: list[str]
             f"{path}: the {peer.format} file holds ADC codes but does not name its board: add "
             "board=UNO-R4 (the Chords board name) or adc_bits=14&vref=5"
         )
+    if opts.names and len(opts.names) != len(names):
+        raise SourceURLError(
+            f"{path}: names= gives {len(opts.names)} names for {len(names)} channels"
+        )
     kinds = importing._kinds(opts.channels, len(names), path)
     adc_bits = filled.adc_bits
     info = importing._make_info(path, filled, fs, units, kinds, opts.names or names, adc_bits)
