@@ -399,3 +399,37 @@ def test_replay_of_an_xdf_file_takes_the_stream_option(tmp_path):
     finally:
         device.close()
     assert info.fs_hz == 500.0 and [c.name for c in info.channels] == ["trap L", "trap R"]
+
+
+def test_edf_plus_d_records_are_placed_at_their_times_with_the_gap_missing(tmp_path):
+    """EDF+D (discontinuous): each record's time-keeping annotation says when it starts; the
+    time between records becomes missing samples, so markers stay on their samples."""
+    path = tmp_path / "discontinuous.edf"
+    fs = 100
+    edfio.Edf(
+        [
+            edfio.EdfSignal(
+                np.arange(600, dtype=float),
+                sampling_frequency=fs,
+                label="EMG a",
+                physical_dimension="uV",
+                physical_range=(-1000.0, 1000.0),
+            )
+        ],
+        recording=edfio.Recording(startdate=dt.date(2024, 1, 2)),
+        starttime=dt.time(10, 0, 0),
+        annotations=[edfio.EdfAnnotation(8.25, None, "late event")],
+    ).write(path)
+    raw = path.read_bytes()
+    raw = raw[:192] + b"EDF+D".ljust(44) + raw[236:]
+    for old, new in ((b"+3", b"+7"), (b"+4", b"+8"), (b"+5", b"+9")):  # a 4 s pause after 3 s
+        assert raw.count(old + b"\x14\x14\x00") == 1
+        raw = raw.replace(old + b"\x14\x14\x00", new + b"\x14\x14\x00")
+    path.write_bytes(raw)
+    rec = load_recording(path)
+    assert len(rec.samples) == 1000
+    np.testing.assert_allclose(rec.samples[:300, 0], np.arange(300), atol=0.05)
+    assert np.isnan(rec.samples[300:700]).all() and (rec.flags[300:700] == Flag.MISSING).all()
+    np.testing.assert_allclose(rec.samples[700:, 0], np.arange(300, 600), atol=0.05)
+    assert rec.markers == [Marker(825, "late event")]
+    assert any("4 s between its records" in n for n in rec.notes)

@@ -1150,6 +1150,8 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
         info = _counts_info(info, restored.channels, restored.bits, restored.vref_v, board)
     samples = np.array(samples, dtype=np.float64)  # writable: gaps are set to NaN below
     flags = np.zeros(len(samples), dtype=np.uint16)
+    if str(edf.reserved).strip() in ("EDF+D", "BDF+D"):
+        samples, flags = _edf_discontinuous(path, edf, chosen[0], samples, fs_hz, notes)
     try:
         annotations = edf.annotations
     except (ValueError, IndexError, UnicodeDecodeError) as exc:
@@ -1160,10 +1162,6 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
     if stated and equipment is not None and opts.fs_hz is None:
         # our export of a rate the header cannot hold exactly: the stream's own rate
         info = dataclasses.replace(info, fs_hz=stated[0])
-    if str(edf.reserved).strip() in ("EDF+D", "BDF+D"):
-        notes.append(
-            f"{path.name}: a discontinuous EDF+D file: its data records were joined end to end"
-        )
     reserved = str(edf.reserved).strip()
     if isinstance(edf, _edfio_bdf()):
         fmt = "BDF+" if reserved.startswith("BDF+") else "BDF"
@@ -1179,6 +1177,77 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
         markers=markers,
         format=fmt,
     )
+
+
+def _record_onsets(path: Path, n_records: int, bytes_per_sample: int) -> list[float] | None:
+    """EDF+D/BDF+D: each data record's start in seconds after the file's start, from the
+    time-keeping annotation that opens the record's first annotation signal (EDF+ spec 2.2.4),
+    read from the raw header and records; None when a record has none."""
+    with path.open("rb") as fh:
+        head = fh.read(256)
+        ns = int(head[252:256].decode("ascii", "replace").strip() or 0)
+        fields = fh.read(256 * ns)
+        labels = [fields[16 * i : 16 * i + 16].decode("latin-1").strip() for i in range(ns)]
+        spr_at = ns * 216  # after label, transducer, dimension, 4 ranges and prefilter
+        spr = [int(fields[spr_at + 8 * i : spr_at + 8 * i + 8]) for i in range(ns)]
+        ann = next((i for i, x in enumerate(labels) if x.endswith("Annotations")), None)
+        if ann is None:
+            return None
+        record_bytes = sum(spr) * bytes_per_sample
+        skip = sum(spr[:ann]) * bytes_per_sample
+        onsets = []
+        for r in range(n_records):
+            fh.seek(256 * (ns + 1) + r * record_bytes + skip)
+            match = re.match(rb"([+-]\d+(?:\.\d*)?)\x14\x14", fh.read(min(64, spr[ann] * 2)))
+            if match is None:
+                return None
+            onsets.append(float(match[1]))
+    return onsets
+
+
+def _edf_discontinuous(
+    path: Path, edf: Any, signal: Any, samples: np.ndarray, fs_hz: float, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """An EDF+D file's records placed at their start times, the time between them as missing
+    samples (as a live recording's gaps)."""
+    bdf = isinstance(edf, _edfio_bdf())
+    why = "a record has no time-keeping annotation"
+    try:
+        onsets = _record_onsets(path, int(edf.num_data_records), 3 if bdf else 2)
+    except (OSError, ValueError) as exc:
+        onsets, why = None, str(exc)
+    per_record = int(signal.samples_per_data_record)
+    if not onsets or per_record * len(onsets) != len(samples):
+        notes.append(
+            f"{path.name}: a discontinuous EDF+D file whose record times are unreadable ({why}): "
+            "its records were joined end to end"
+        )
+        return samples, np.zeros(len(samples), dtype=np.uint16)
+    starts, expected = [], 0
+    for onset in onsets:
+        start = round((onset - onsets[0]) * fs_hz)
+        if abs(start - expected) <= 1:
+            start = expected  # contiguous (rounding of the onset text)
+        if start < expected:
+            raise SourceURLError(f"{path}: its data records overlap in time (record onsets)")
+        starts.append(start)
+        expected = start + per_record
+    if expected > 10 * len(samples) + 3600 * fs_hz:
+        raise SourceURLError(
+            f"{path}: its records are mostly gaps (more than an hour): not imported"
+        )
+    placed = np.full((expected, samples.shape[1]), np.nan)
+    flags = np.full(expected, int(Flag.MISSING), dtype=np.uint16)
+    for r, start in enumerate(starts):
+        placed[start : start + per_record] = samples[r * per_record : (r + 1) * per_record]
+        flags[start : start + per_record] = 0
+    missing = expected - len(samples)
+    if missing:
+        notes.append(
+            f"{path.name}: a discontinuous EDF+D file: {missing / fs_hz:g} s between its "
+            "records are stored as gaps"
+        )
+    return placed, flags
 
 
 def _edfio_bdf() -> type:
