@@ -433,3 +433,29 @@ def test_edf_plus_d_records_are_placed_at_their_times_with_the_gap_missing(tmp_p
     np.testing.assert_allclose(rec.samples[700:, 0], np.arange(300, 600), atol=0.05)
     assert rec.markers == [Marker(825, "late event")]
     assert any("4 s between its records" in n for n in rec.notes)
+
+
+def test_a_damaged_xdf_keeps_what_can_be_read_with_a_note_and_nothing_on_stderr(tmp_path, capfd):
+    fs = 250.0
+    stream = XdfStream(
+        "emg",
+        "EMG",
+        fs,
+        "float32",
+        list(100 + np.arange(2000) / fs),
+        np.ones((2000, 1)),
+        ["a"],
+        ["uV"],
+    )
+    codes = XdfStream(
+        "triggers", "Markers", 0.0, "double64", [101.0, 102.0], np.array([[3], [4.5]])
+    )
+    path = tmp_path / "cut.xdf"
+    write_xdf(path, [stream, codes], "2024-01-01T10:00:00Z")
+    rec = load_recording(path)
+    assert [(m.sample_index, m.label) for m in rec.markers] == [(250, "3"), (500, "4.5")]
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    rec = load_recording(path)
+    assert 0 < len(rec.samples) < 2000
+    assert any("damaged or cut short" in n for n in rec.notes)
+    assert capfd.readouterr().err == ""

@@ -75,12 +75,14 @@ def _is_signal(stream: dict[str, Any]) -> bool:
 
 
 def _is_markers(stream: dict[str, Any]) -> bool:
+    """Text samples, or samples at irregular times (nominal rate 0): events, not a signal."""
     info = stream["info"]
-    return _text(info, "channel_format") == "string" or _text(info, "nominal_srate") in (
-        "0",
-        "0.0",
-        "0.000000000000000",
-    )
+    if _text(info, "channel_format") == "string":
+        return True
+    try:
+        return float(_text(info, "nominal_srate") or 0) == 0
+    except ValueError:
+        return False
 
 
 def _choose(streams: list[dict[str, Any]], wanted: str | None, path: Path) -> dict[str, Any]:
@@ -186,6 +188,8 @@ def _markers(
             first = (
                 value[0] if isinstance(value, list | tuple | np.ndarray) and len(value) else value
             )
+            if isinstance(first, float | np.floating) and float(first).is_integer():
+                first = int(first)  # a numeric trigger code: 3, not 3.0
             label = str(first).strip()
             index = round((float(stamp) - t0) * fs_hz)
             if not label:
@@ -201,9 +205,29 @@ def _markers(
     return markers
 
 
-def _load(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+class _Collect(logging.Handler):
+    """Keeps pyxdf's warnings (a damaged chunk it skipped) for the recording's notes instead of
+    letting them reach stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        # expected whenever a stream has breaks (they are stored as gaps): not worth a note
+        if "clock-segments differ" not in text and text not in self.messages:
+            self.messages.append(text)
+
+
+def _load(path: Path, notes: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     import pyxdf
 
+    logger = logging.getLogger("pyxdf")
+    collect = _Collect()
+    propagate = logger.propagate
+    logger.addHandler(collect)
+    logger.propagate = False
     try:
         streams, header = pyxdf.load_xdf(
             str(path),
@@ -213,17 +237,23 @@ def _load(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     except Exception as exc:  # pyxdf raises bare Exception/IOError/struct errors on bad files
         log.info("pyxdf could not read %s", path, exc_info=True)
         raise SourceURLError(f"{path}: not a readable XDF file ({exc})") from None
+    finally:
+        logger.removeHandler(collect)
+        logger.propagate = propagate
     if not streams:
         raise SourceURLError(f"{path}: the XDF file holds no streams")
+    for message in collect.messages[:3]:
+        log.info("pyxdf on %s: %s", path, message)
+        notes.append(f"{path.name}: damaged or cut short ({message}); what could be read was kept")
     return list(streams), header
 
 
 def load_xdf(path: Path, opts: RecordingOptions) -> Recording:
     """Read one signal stream of an XDF file and its marker streams (module docstring)."""
-    streams, header = _load(path)
+    notes: list[str] = []
+    streams, header = _load(path, notes)
     stream = _choose(streams, opts.stream, path)
     info = stream["info"]
-    notes: list[str] = []
     nominal = float(_text(info, "nominal_srate"))
     fs_hz = opts.fs_hz or nominal
     effective = info.get("effective_srate")
