@@ -459,3 +459,31 @@ def test_a_damaged_xdf_keeps_what_can_be_read_with_a_note_and_nothing_on_stderr(
     assert 0 < len(rec.samples) < 2000
     assert any("damaged or cut short" in n for n in rec.notes)
     assert capfd.readouterr().err == ""
+
+
+def test_edf_oddities_become_notes_not_stderr(tmp_path, capfd):
+    """An annotation after the signals ends is left out, and edfio's warning about a signal
+    whose physical range is empty is a note, not a line on stderr."""
+    path = tmp_path / "odd.edf"
+    edfio.Edf(
+        [
+            edfio.EdfSignal(
+                np.zeros(200),
+                sampling_frequency=100,
+                label="EMG a",
+                physical_dimension="uV",
+                physical_range=(-1000.0, 1000.0),
+            )
+        ],
+        annotations=[edfio.EdfAnnotation(0.5, None, "in"), edfio.EdfAnnotation(9.0, None, "out")],
+    ).write(path)
+    raw = bytearray(path.read_bytes())
+    n_signals = int(raw[252:256])
+    at = 256 + n_signals * (16 + 80 + 8 + 8)  # the first signal's physical maximum
+    raw[at : at + 8] = b"-1000   "
+    path.write_bytes(bytes(raw))
+    rec = load_recording(path)
+    assert rec.markers == [Marker(50, "in")]
+    assert any("1 annotation(s) after the end" in n for n in rec.notes)
+    assert any("Physical minimum equals physical maximum" in n for n in rec.notes)
+    assert capfd.readouterr().err == ""

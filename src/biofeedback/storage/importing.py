@@ -1053,7 +1053,8 @@ def _edf_markers(
     annotations: Any, fs_hz: float, samples: np.ndarray, flags: np.ndarray
 ) -> tuple[list[Marker], int]:
     """Annotations -> markers; our own gap and end-padding annotations turn back into missing
-    samples and the end of the data. Returns (markers, samples to keep)."""
+    samples and the end of the data. Returns (markers, samples to keep); markers at or after
+    that end are the caller's to leave out."""
     end = len(samples)
     markers: list[Marker] = []
     for ann in annotations:
@@ -1068,7 +1069,7 @@ def _edf_markers(
                 flags[a:b] |= int(Flag.MISSING)
         elif text.strip() and stated_rate(text) is None:  # our export's exact-rate note: not a marker
             markers.append(_edf_marker(a, text, duration))
-    return [m for m in markers if m.sample_index < end], end
+    return markers, end
 
 
 def _edf_marker(index: int, text: str, duration: float | None) -> Marker:
@@ -1127,7 +1128,10 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
     if restored is not None:
         samples = restored.counts
     else:
-        samples = np.stack([np.asarray(sig.data, dtype=np.float64) for sig in chosen], axis=1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # e.g. "physical minimum equals maximum": a note
+            samples = np.stack([np.asarray(sig.data, dtype=np.float64) for sig in chosen], axis=1)
+        notes.extend(f"{path.name}: {w.message}" for w in caught)
     if len({len(sig.digital) for sig in chosen}) != 1:
         raise SourceURLError(f"{path}: the chosen signals have different lengths")
     units = opts.units
@@ -1158,6 +1162,10 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
         notes.append(f"{path.name}: its annotations are unreadable ({exc}); none were imported")
         annotations = ()
     markers, end = _edf_markers(annotations, fs_hz, samples, flags)
+    late = sum(1 for m in markers if m.sample_index >= end)
+    if late:
+        notes.append(f"{path.name}: {late} annotation(s) after the end of the signals left out")
+        markers = [m for m in markers if m.sample_index < end]
     stated = [r for ann in annotations if (r := stated_rate(str(ann.text)))]
     if stated and equipment is not None and opts.fs_hz is None:
         # our export of a rate the header cannot hold exactly: the stream's own rate
