@@ -487,3 +487,20 @@ def test_edf_oddities_become_notes_not_stderr(tmp_path, capfd):
     assert any("1 annotation(s) after the end" in n for n in rec.notes)
     assert any("Physical minimum equals physical maximum" in n for n in rec.notes)
     assert capfd.readouterr().err == ""
+
+
+def test_a_wav_chunk_scipy_skips_is_a_note_not_stderr(tmp_path, capfd):
+    import struct
+
+    path = tmp_path / "cue.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(1000)
+        w.writeframes(np.zeros(100, np.int16).tobytes())
+    raw = bytearray(path.read_bytes()) + b"cue " + struct.pack("<I", 4) + bytes(4)
+    struct.pack_into("<I", raw, 4, len(raw) - 8)  # the RIFF size covers the added chunk
+    path.write_bytes(bytes(raw))
+    rec = load_recording(path, scale_uv=1.0)
+    assert len(rec.samples) == 100 and any("not understood" in n for n in rec.notes)
+    assert capfd.readouterr().err == ""

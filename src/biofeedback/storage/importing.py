@@ -834,7 +834,9 @@ def _load_wav(path: Path, opts: RecordingOptions) -> Recording:
     from scipy.io import wavfile
 
     try:
-        rate, data = wavfile.read(str(path))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # chunks scipy skips (e.g. 'bext', 'cue '): a note
+            rate, data = wavfile.read(str(path))
     except UnboundLocalError:  # scipy's reader on a WAV that ends before its format chunk
         raise SourceURLError(
             f"{path}: cannot read this WAV file (it ends before its samples); save it as PCM WAV"
@@ -868,7 +870,7 @@ def _load_wav(path: Path, opts: RecordingOptions) -> Recording:
     kinds = _kinds(opts.channels, samples.shape[1], path)
     info = _make_info(path, opts, fs_hz, opts.units, kinds, opts.names or names, adc_bits)
     flags = np.zeros(len(samples), dtype=np.uint16)
-    notes: list[str] = []
+    notes = [f"{path.name}: {w.message}" for w in caught]
     markers = _wav_events(path, fs_hz, len(samples), notes)
     start = _time_in_name(path)
     fmt = "Backyard Brains WAV" if markers or path.name.startswith("BYB_") else "WAV"
