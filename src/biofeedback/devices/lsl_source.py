@@ -355,7 +355,7 @@ class LSLDevice(ThreadedDevice):
         try:
             inlet.open_stream(timeout=timeout_s)
             full = inlet.info(timeout=timeout_s)  # with the description (resolve omits it)
-        except Exception as exc:  # pylsl's TimeoutError/LostError, which derive from Exception
+        except RuntimeError as exc:  # pylsl's TimeoutError and LostError are RuntimeErrors
             inlet.close_stream()
             raise DeviceError(
                 f"{self.url}: the stream {describe_stream(stream)} does not answer ({exc})"
@@ -464,7 +464,7 @@ class LSLDevice(ThreadedDevice):
         if inlet is not None:
             try:
                 inlet.close_stream()
-            except Exception as exc:  # closing a lost stream can fail; nothing left to release
+            except RuntimeError as exc:  # closing a lost stream can fail; nothing left to release
                 log.debug("%s: closing the inlet: %s", self.url, exc)
 
     def close(self) -> None:
