@@ -303,3 +303,47 @@ def test_a_silent_board_whose_session_restarts_streams_on_with_the_gap_marked(
     assert device.stats.reconnects == 1
     # the silence (>= 0.3 s at 250 Hz) is missing samples, not closed up
     assert device.stats.missing_samples >= 0.3 * 250 * 0.8
+
+
+def test_a_board_gone_mid_recording_ends_it_as_interrupted_keeping_what_came(monkeypatch, capsys):
+    from biofeedback.storage.database import Database
+
+    monkeypatch.setattr(brainflow_source, "SILENCE_S", 0.3)
+    real_read, real_session = BrainFlowDevice._read, BrainFlowDevice._session
+    delivered: list[int] = []
+
+    def read_until_unplugged(self) -> int:
+        if sum(delivered) >= 500:  # 2 s at 250 Hz, then the dongle is pulled
+            return 0
+        n = real_read(self)
+        delivered.append(n)
+        return n
+
+    def session(self, start: bool = True):
+        if delivered:
+            raise DeviceError("UNABLE_TO_OPEN_PORT_ERROR:2 unable to prepare streaming session")
+        return real_session(self, start)
+
+    monkeypatch.setattr(BrainFlowDevice, "_read", read_until_unplugged)
+    monkeypatch.setattr(BrainFlowDevice, "_session", session)
+    code = main(
+        [
+            "record",
+            "--source",
+            "brainflow://synthetic?channels=1",
+            "--duration",
+            "30",
+            "--reconnect-s",
+            "1",
+            "--json",
+        ]
+    )
+    out = capsys.readouterr()
+    assert code == 1, out.err
+    gone = [line for line in out.err.splitlines() if "has sent nothing for 1 s" in line]
+    assert len(gone) == 1 and "Traceback" not in out.err
+    data = json.loads(out.out)
+    assert data["status"] == "interrupted"
+    with Database() as db:
+        _, samples, _ = db.read_samples(data["session_id"])
+    assert len(samples) >= 500  # what came before the board went is kept
