@@ -96,7 +96,9 @@ def test_import_stores_a_session_with_the_file_s_start_and_markers(
     report = tmp_path / "report.html"
     code, _, err = run_cli(capsys, "report", str(sid), "-o", str(report))
     assert code == 0, err
-    assert "Imported from clinic recording.edf (EDF+)." in report.read_text()
+    html = report.read_text()
+    assert "Imported from clinic recording.edf (EDF+)." in html
+    assert "imported from clinic recording.edf, EDF+" in html and "MyoWare" not in html
 
 
 def test_plain_output_says_what_was_read_and_a_second_import_is_refused(

@@ -329,6 +329,10 @@ def _recording_rows(
     sensor = str(hw.get("sensor") or hw.get("myoware_version") or "2.0")
     if not sensor.lower().startswith("myoware"):
         sensor = f"MyoWare {sensor}"
+    imported = hw.get("imported")
+    if isinstance(imported, dict):  # a file from another program: its sensor is not known here
+        name, layout = imported.get("file", "a file"), imported.get("format", "")
+        sensor = f"as the file's device recorded it (imported from {name}, {layout})"
     pot = hw.get("pot_kohm")
     supply = hw.get("supply_v")
     floor_text = noise_floor_text(
