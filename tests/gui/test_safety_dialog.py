@@ -45,6 +45,11 @@ def test_simulated_and_replayed_sources_skip_the_checklist():
     assert not needs_checklist("replay://12")
     assert needs_checklist("serial:///dev/ttyACM0")
     assert needs_checklist("auto")
+    # BrainFlow's synthetic board makes its signal up; real boards and LSL streams may not
+    assert not needs_checklist("brainflow://synthetic")
+    assert not needs_checklist("brainflow://-1?channels=1")
+    assert needs_checklist("brainflow://cyton?serial_port=/dev/ttyUSB0")
+    assert needs_checklist("lsl://?type=EMG")
 
 
 def test_on_mains_only_a_usb_isolator_unlocks_start(qtbot):
@@ -71,3 +76,11 @@ def test_on_battery_the_battery_option_suffices(qtbot):
     assert dialog.ok_button.isEnabled() and dialog.isolation == "battery"
     dialog.accept()
     assert dialog.result() == dialog.DialogCode.Accepted
+
+
+def test_the_clinician_view_names_lsl_and_brainflow_sources_shortly():
+    from biofeedback.gui.clinician_view import describe_source
+
+    assert describe_source("lsl://?name=Chords&units=uV") == "LSL stream Chords"
+    assert describe_source("lsl://?type=EMG") == "LSL stream EMG"
+    assert describe_source("brainflow://cyton?serial_port=/dev/ttyUSB0") == "BrainFlow cyton"

@@ -209,7 +209,8 @@ class ConnectionBanner(QFrame):
 
 
 def describe_source(url: str) -> str:
-    """A short name for a source URL: "simulated sensor (relax)", "/dev/ttyACM0", "replay 12"."""
+    """A short name for a source URL: "simulated sensor (relax)", "/dev/ttyACM0", "replay 12",
+    "LSL stream Chords", "BrainFlow cyton"."""
     parts = urlsplit(url)
     if parts.scheme == "sim":
         scenario = dict(parse_qsl(parts.query)).get("scenario") or parts.netloc or "steady"
@@ -218,6 +219,12 @@ def describe_source(url: str) -> str:
         return (parts.netloc + parts.path) or url
     if parts.scheme == "replay":
         return f"replay {Path(parts.netloc + parts.path).name}"
+    if parts.scheme == "lsl":
+        options = dict(parse_qsl(parts.query))
+        which = options.get("name") or options.get("source_id") or options.get("type") or "EMG"
+        return f"LSL stream {which}"
+    if parts.scheme == "brainflow":
+        return f"BrainFlow {parts.netloc + parts.path or 'board'}"
     return url if len(url) <= 40 else url[:37] + "…"
 
 

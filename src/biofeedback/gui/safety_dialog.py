@@ -32,8 +32,11 @@ from biofeedback.gui.theme import PALETTE, font
 
 POWER_SUPPLY_DIR = Path("/sys/class/power_supply")
 
-#: Sources without electrodes on a person: no checklist.
+#: Sources without electrodes on a person: no checklist. BrainFlow's synthetic board (its name
+#: or id -1) makes its signal up; every other BrainFlow board and every LSL stream may come from
+#: electrodes on a person, so they get the checklist like our own board.
 NO_ELECTRODE_SCHEMES = ("sim://", "replay://")
+NO_ELECTRODE_BOARDS = ("brainflow://synthetic", "brainflow://-1")
 
 
 class PowerSource(enum.StrEnum):
@@ -90,7 +93,11 @@ def _read(path: Path) -> str:
 
 def needs_checklist(source_url: str) -> bool:
     """True for sources with electrodes on a person (boards), False for simulated/replayed ones."""
-    return not source_url.strip().lower().startswith(NO_ELECTRODE_SCHEMES)
+    url = source_url.strip().lower()
+    if url.startswith(NO_ELECTRODE_SCHEMES):
+        return False
+    board = url.split("?", 1)[0].rstrip("/").replace("_", "-")
+    return board not in NO_ELECTRODE_BOARDS
 
 
 class SafetyChecklistDialog(QDialog):
