@@ -151,9 +151,29 @@ CREATE TABLE threshold_log (
 CREATE INDEX threshold_by_session ON threshold_log(session_id, sample_index);
 """
 
+#: Version 2: outcome measures (questionnaire answers and their scores; see docs/outcomes.md).
+#: ``uid`` is a stable unique id so that a copy moved between data dirs is recognised.
+_SCHEMA_V2_OUTCOMES = """
+CREATE TABLE outcomes (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid                TEXT NOT NULL UNIQUE,
+    subject_id         TEXT NOT NULL REFERENCES subjects(id),
+    instrument         TEXT NOT NULL,
+    instrument_version TEXT NOT NULL,
+    instrument_sha256  TEXT NOT NULL,
+    taken_at           REAL NOT NULL,
+    timepoint          TEXT NOT NULL DEFAULT '',
+    session_id         INTEGER REFERENCES sessions(id) ON DELETE SET NULL,
+    answers_json       TEXT NOT NULL,
+    scores_json        TEXT NOT NULL,
+    created_at         REAL NOT NULL
+);
+CREATE INDEX outcomes_by_subject ON outcomes(subject_id, instrument, taken_at);
+"""
+
 #: (version, script). Version N's script upgrades a database at version N-1. Never edit a
 #: released script: add a new one.
-MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA_V1)]
+MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA_V1), (2, _SCHEMA_V2_OUTCOMES)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
