@@ -13,13 +13,21 @@ import difflib
 import enum
 import math
 import re
-import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from biofeedback.core.tomlfile import (
+    TomlChecker,
+    TomlKind,
+    fmt_number,
+    parse_toml_text,
+    read_toml_file,
+    show_value,
+    type_name,
+)
 from biofeedback.errors import ProtocolFileError
 
 FORMAT_VERSION = 1
@@ -38,6 +46,16 @@ PACER_BPM_RANGE = (4.5, 7.0)
 DEFAULT_PACER_BPM = 6.0
 DEFAULT_INHALE_PCT = 40.0  # 4 s in / 6 s out at 6 breaths/min
 LIBRARY_PACKAGE = "biofeedback.training"  # protocols in its library/ folder
+#: Limits and message wording of protocol files (shared with instrument files: core.tomlfile).
+PROTOCOL_FILE = TomlKind(
+    what="protocol",
+    error=ProtocolFileError,
+    max_bytes=MAX_PROTOCOL_FILE_BYTES,
+    max_depth=MAX_NESTING_DEPTH,
+    size_hint="Use repeat blocks instead of copies",
+    syntax_hint='(text needs quotes, e.g. duration = "3 min")',
+    depth_hint="phases hold plain values (see docs/protocols.md)",
+)
 
 
 class PhaseKind(enum.StrEnum):
@@ -218,9 +236,9 @@ class Target:
     def describe(self) -> str:
         """Human text, the same form the file accepts (``"90% of baseline"``)."""
         if self.kind == TargetKind.UV:
-            return f"{_num(self.value)} uV"
+            return f"{fmt_number(self.value)} uV"
         ref = "baseline" if self.kind == TargetKind.PCT_BASELINE else "reference"
-        return f"{_num(self.value)}% of {ref}"
+        return f"{fmt_number(self.value)}% of {ref}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -461,17 +479,8 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
 
 def load_protocol_file(path: str | Path) -> Protocol:
     """Read and validate one protocol file (at most ``MAX_PROTOCOL_FILE_BYTES``)."""
-    path = Path(path).expanduser()
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_PROTOCOL_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ProtocolFileError(f"{path}: file not found: check the path") from None
-    except IsADirectoryError:
-        raise ProtocolFileError(f"{path}: is a folder, not a protocol file (.toml)") from None
-    except OSError as exc:
-        raise ProtocolFileError(f"{path}: cannot read the file ({exc.strerror})") from None
-    return parse_protocol(data, path.name, source=str(path))
+    raw, filename, source = read_toml_file(path, PROTOCOL_FILE)
+    return _Parser(filename, source).protocol(raw)
 
 
 def validate_protocol_file(path: str | Path) -> Protocol:
@@ -481,55 +490,8 @@ def validate_protocol_file(path: str | Path) -> Protocol:
 
 def parse_protocol(data: bytes | str, filename: str, source: str = "") -> Protocol:
     """Parse and validate TOML text. ``filename`` starts every error message."""
-    if len(data) > MAX_PROTOCOL_FILE_BYTES:
-        raise ProtocolFileError(
-            f"{filename}: the file is larger than {MAX_PROTOCOL_FILE_BYTES // 1024} KiB, the "
-            "limit for a protocol: is it the right file? Use repeat blocks instead of copies"
-        )
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolFileError(f"{filename}: not UTF-8 text: save the file as UTF-8") from None
-    try:
-        raw = tomllib.loads(data)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProtocolFileError(
-            f"{filename}: not valid TOML: {exc}: fix the syntax there "
-            '(text needs quotes, e.g. duration = "3 min")'
-        ) from None
-    except RecursionError:
-        raise _too_deep(filename) from None
-    if _nesting_depth(raw) > MAX_NESTING_DEPTH:
-        raise _too_deep(filename)
+    raw = parse_toml_text(data, filename, PROTOCOL_FILE)
     return _Parser(filename, source or filename).protocol(raw)
-
-
-def _too_deep(filename: str) -> ProtocolFileError:
-    return ProtocolFileError(
-        f"{filename}: tables or lists are nested more than {MAX_NESTING_DEPTH} levels deep, the "
-        "limit for a protocol: phases hold plain values (see docs/protocols.md)"
-    )
-
-
-def _nesting_depth(value: object) -> int:
-    """How deeply tables and lists nest in parsed TOML (a plain value is 0), without recursion."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children: Iterable[object]
-        if isinstance(item, Mapping):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > MAX_NESTING_DEPTH:
-            break
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -564,9 +526,9 @@ def parse_duration(value: object) -> float:
     else:
         raise ValueError(f"must be a number of seconds or a string like '4 min' (got {value!r})")
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"{_show(value)} must be > 0 seconds")
+        raise ValueError(f"{show_value(value)} must be > 0 seconds")
     if seconds > MAX_PHASE_S:
-        raise ValueError(f"{_show(value)} is longer than the {MAX_PHASE_S / 3600:g} h allowed")
+        raise ValueError(f"{show_value(value)} is longer than the {MAX_PHASE_S / 3600:g} h allowed")
     return seconds
 
 
@@ -606,14 +568,10 @@ def parse_target(value: object) -> Target:
         raise ValueError(f"must be a string or a table (got {value!r}): {allowed}")
     if kind == TargetKind.UV:
         if not 0 < number <= 5000:
-            raise ValueError(f"{_num(number)} uV must be > 0 and <= 5000 uV")
+            raise ValueError(f"{fmt_number(number)} uV must be > 0 and <= 5000 uV")
     elif not 0 < number <= 200:
-        raise ValueError(f"{_num(number)}% must be > 0 and <= 200 %")
+        raise ValueError(f"{fmt_number(number)}% must be > 0 and <= 200 %")
     return Target(kind, number)
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
 
 
 def _length(value: object) -> int:
@@ -629,84 +587,13 @@ def _repeat_count(item: Mapping[str, Any]) -> int:
     )
 
 
-def _show(value: object) -> str:
-    if isinstance(value, float):
-        return _num(value)
-    if isinstance(value, str):
-        return repr(value)
-    return str(value)
-
-
-def _type_name(value: object) -> str:
-    return {
-        bool: "true/false",
-        int: "a number",
-        float: "a number",
-        str: "text",
-        list: "a list",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
-
-
-class _Parser:
+class _Parser(TomlChecker):
     """Validates the decoded TOML; collects warnings."""
 
     def __init__(self, filename: str, source: str) -> None:
-        self.filename = filename
+        super().__init__(filename, ProtocolFileError)
         self.source = source
         self.warnings: list[str] = []
-
-    # -- errors
-
-    def fail(self, where: str, message: str) -> ProtocolFileError:
-        prefix = f"{self.filename}: {where}: " if where else f"{self.filename}: "
-        return ProtocolFileError(prefix + message)
-
-    def check_keys(self, table: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
-        allowed = tuple(allowed)
-        for key in table:
-            if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise self.fail(
-                    where, f"unknown key '{key}'{hint}; allowed keys: {', '.join(allowed)}"
-                )
-
-    def number(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        where: str,
-        default: float,
-        low: float,
-        high: float,
-        *,
-        low_open: bool = False,
-        unit: str = "",
-    ) -> float:
-        if key not in table:
-            return default
-        value = table[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(where, f"{key} must be a number (got {_type_name(value)} {value!r})")
-        value = float(value)
-        ok = (value > low if low_open else value >= low) and value <= high
-        if not math.isfinite(value) or not ok:
-            rng = (
-                f"> {_num(low)} and <= {_num(high)}"
-                if low_open
-                else f"between {_num(low)} and {_num(high)}"
-            )
-            raise self.fail(where, f"{key} {_num(value)} must be {rng}{unit}")
-        return value
-
-    def text(self, table: Mapping[str, Any], key: str, where: str, default: str = "") -> str:
-        if key not in table:
-            return default
-        value = table[key]
-        if not isinstance(value, str):
-            raise self.fail(where, f"{key} must be text in quotes (got {_type_name(value)})")
-        return value.strip()
 
     # -- top level
 
@@ -789,11 +676,6 @@ class _Parser:
             pairs.append((item[0], item[1]))
         return tuple(pairs)
 
-    def table(self, value: object, where: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, f"must be a table (got {_type_name(value)})")
-        return value
-
     def threshold(self, value: object) -> ThresholdSettings:
         where = "[threshold]"
         table = self.table(value, where)
@@ -852,8 +734,8 @@ class _Parser:
         if not 0 <= band[0] < target < band[1] <= 100:
             raise self.fail(
                 where,
-                f"band_pct [{_num(band[0])}, {_num(band[1])}] must be [low, high] with "
-                f"0 <= low < target_success_pct ({_num(target)}) < high <= 100",
+                f"band_pct [{fmt_number(band[0])}, {fmt_number(band[1])}] must be [low, high] with "
+                f"0 <= low < target_success_pct ({fmt_number(target)}) < high <= 100",
             )
         return ShapingRule(
             enabled=enabled,
@@ -903,7 +785,7 @@ class _Parser:
         for number, item in enumerate(value, start=1):
             label = f"phase {number}"
             if not isinstance(item, Mapping):
-                raise self.fail(label, f"must be a table (got {_type_name(item)})")
+                raise self.fail(label, f"must be a table (got {type_name(item)})")
             if "block" in item:
                 self.check_count(out, _repeat_count(item) * _length(item["block"]), label)
                 out.extend(self.block(item, label, threshold, shaping))
@@ -948,7 +830,7 @@ class _Parser:
         for sub, inner in enumerate(body, start=1):
             sub_label = f"{label}.{sub}"
             if not isinstance(inner, Mapping):
-                raise self.fail(sub_label, f"must be a table (got {_type_name(inner)})")
+                raise self.fail(sub_label, f"must be a table (got {type_name(inner)})")
             if "block" in inner:
                 raise self.fail(sub_label, "blocks cannot be nested: flatten the inner block")
             if "repeat" in inner:
@@ -992,7 +874,9 @@ class _Parser:
         if value is None:
             raise self.fail(where, "a block needs repeat = N (how many times to run it)")
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
-            raise self.fail(where, f"repeat {_show(value)} must be a whole number from 1 to 100")
+            raise self.fail(
+                where, f"repeat {show_value(value)} must be a whole number from 1 to 100"
+            )
         return value
 
     @staticmethod
@@ -1137,12 +1021,12 @@ class _Parser:
             low, high = ranges[kind]
             if not low <= duration_s <= high:
                 self.warnings.append(
-                    f"{where}: {kind} for {_num(duration_s)} s; progressive muscle relaxation "
-                    f"uses {_num(low)}-{_num(high)} s"
+                    f"{where}: {kind} for {fmt_number(duration_s)} s; progressive muscle relaxation "
+                    f"uses {fmt_number(low)}-{fmt_number(high)} s"
                 )
         if kind == PhaseKind.BASELINE and duration_s < 30:
             self.warnings.append(
-                f"{where}: baseline of {_num(duration_s)} s is short; the median needs >= 30 s "
+                f"{where}: baseline of {fmt_number(duration_s)} s is short; the median needs >= 30 s "
                 "to be stable (the clinical template uses 3 min)"
             )
 
