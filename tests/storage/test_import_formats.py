@@ -462,8 +462,8 @@ def test_a_damaged_xdf_keeps_what_can_be_read_with_a_note_and_nothing_on_stderr(
 
 
 def test_edf_oddities_become_notes_not_stderr(tmp_path, capfd):
-    """An annotation after the signals ends is left out, and edfio's warning about a signal
-    whose physical range is empty is a note, not a line on stderr."""
+    """An annotation after the signals ends is left out, and a signal whose physical range is
+    empty is read uncalibrated with a note, not a line on stderr."""
     path = tmp_path / "odd.edf"
     edfio.Edf(
         [
@@ -485,7 +485,7 @@ def test_edf_oddities_become_notes_not_stderr(tmp_path, capfd):
     rec = load_recording(path)
     assert rec.markers == [Marker(50, "in")]
     assert any("1 annotation(s) after the end" in n for n in rec.notes)
-    assert any("Physical minimum equals physical maximum" in n for n in rec.notes)
+    assert any("EMG a: its digital or physical range is empty" in n for n in rec.notes)
     assert capfd.readouterr().err == ""
 
 

@@ -1083,6 +1083,28 @@ def _edf_marker(index: int, text: str, duration: float | None) -> Marker:
     return Marker(index, text.strip(), note)
 
 
+def _edf_physical(signals: list[Any], path: Path, notes: list[str]) -> np.ndarray:
+    """The signals in physical units, calibrated in place in one float64 array (EDF spec:
+    ``physical = (digital + offset) * gain`` from the digital and physical ranges); edfio's
+    ``data`` would hold two more float64 copies of each signal at its peak."""
+    samples = np.empty((len(signals[0].digital), len(signals)))
+    for j, sig in enumerate(signals):
+        column = samples[:, j]
+        column[:] = sig.digital
+        d_lo, d_hi = sig.digital_min, sig.digital_max
+        p_lo, p_hi = sig.physical_min, sig.physical_max
+        if d_hi == d_lo or p_hi == p_lo:
+            notes.append(
+                f"{path.name}: {sig.label.strip()}: its digital or physical range is empty, so "
+                "its values are read as they are stored (uncalibrated)"
+            )
+            continue
+        gain = (p_hi - p_lo) / (d_hi - d_lo)
+        column += p_hi / gain - d_hi
+        column *= gain
+    return samples
+
+
 def _edf_layout(
     edf_signals: list[Any], opts: RecordingOptions, path: Path
 ) -> tuple[list[int], float, list[ChannelKind], list[str]]:
@@ -1127,15 +1149,9 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
             notes.append(found)
         else:
             restored = found
-    if restored is not None:
-        samples = restored.counts
-    else:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")  # e.g. "physical minimum equals maximum": a note
-            samples = np.stack([np.asarray(sig.data, dtype=np.float64) for sig in chosen], axis=1)
-        notes.extend(f"{path.name}: {w.message}" for w in caught)
     if len({len(sig.digital) for sig in chosen}) != 1:
         raise SourceURLError(f"{path}: the chosen signals have different lengths")
+    samples = restored.counts if restored is not None else _edf_physical(chosen, path, notes)
     units = opts.units
     if units is None and opts.scale_uv is None and len(dims) == 1:
         units = _UNIT_ALIASES.get(next(iter(dims)).lower())
@@ -1154,7 +1170,7 @@ def _load_edf(path: Path, opts: RecordingOptions) -> Recording:
         assert equipment is not None
         board = "" if equipment[1] in ("X", "file") else equipment[1]
         info = _counts_info(info, restored.channels, restored.bits, restored.vref_v, board)
-    samples = np.array(samples, dtype=np.float64)  # writable: gaps are set to NaN below
+    samples = np.asarray(samples, dtype=np.float64)  # a writable array: gaps become NaN below
     flags = np.zeros(len(samples), dtype=np.uint16)
     if str(edf.reserved).strip() in ("EDF+D", "BDF+D"):
         samples, flags = _edf_discontinuous(path, edf, chosen[0], samples, fs_hz, notes)
