@@ -22,3 +22,12 @@ class ProtocolFileError(BiofeedbackError, ValueError):
 
 class StorageError(BiofeedbackError):
     """The session store cannot be read or written (disk full, permissions, corrupt file)."""
+
+
+class InstrumentFileError(BiofeedbackError, ValueError):
+    """An outcome-measure instrument file is malformed; the message names the file, the field
+    and what is allowed (the same wording as protocol files)."""
+
+
+class AnswerError(BiofeedbackError, ValueError):
+    """An answer to a questionnaire item is not allowed (unknown item, out of range)."""
