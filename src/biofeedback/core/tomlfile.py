@@ -39,18 +39,23 @@ class TomlKind:
     depth_hint: str
 
 
-def read_toml_file(path: str | Path, kind: TomlKind) -> tuple[Any, str, str]:
-    """Read and decode a file: (parsed table, file name for messages, full path as text)."""
+def read_limited(path: str | Path, kind: TomlKind) -> tuple[bytes, Path]:
+    """The bytes of a file (at most ``kind.max_bytes + 1``, so that a larger one is caught)."""
     path = Path(path).expanduser()
     try:
         with path.open("rb") as fh:
-            data = fh.read(kind.max_bytes + 1)
+            return fh.read(kind.max_bytes + 1), path
     except FileNotFoundError:
         raise kind.error(f"{path}: file not found: check the path") from None
     except IsADirectoryError:
         raise kind.error(f"{path}: is a folder, not a {kind.what} file (.toml)") from None
     except OSError as exc:
         raise kind.error(f"{path}: cannot read the file ({exc.strerror})") from None
+
+
+def read_toml_file(path: str | Path, kind: TomlKind) -> tuple[Any, str, str]:
+    """Read and decode a file: (parsed table, file name for messages, full path as text)."""
+    data, path = read_limited(path, kind)
     return parse_toml_text(data, path.name, kind), path.name, str(path)
 
 
