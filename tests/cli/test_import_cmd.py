@@ -165,3 +165,19 @@ def test_bad_options_are_one_line_and_exit_2(
     assert "UTF-8" in fails_in_one_line(
         capsys, "import", str(edf_file), "--notes", b"\xff".decode("utf-8", "surrogateescape")
     )
+
+
+def test_an_unreadable_or_too_large_file_is_one_line(
+    capsys: pytest.CaptureFixture[str], edf_file: Path, monkeypatch
+) -> None:
+    from biofeedback.storage import import_session
+
+    def denied(path, progress=None):
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(import_session, "file_digest", denied)
+        line = fails_in_one_line(capsys, "import", str(edf_file))
+    assert "cannot read the file (Permission denied)" in line
+    monkeypatch.setattr(import_session, "MAX_IMPORT_FILE_BYTES", 1000)
+    assert "GiB limit" in fails_in_one_line(capsys, "import", str(edf_file))

@@ -32,9 +32,14 @@ from typing import Any
 import numpy as np
 
 from biofeedback.core.types import Flag
-from biofeedback.errors import StorageError
+from biofeedback.errors import SourceURLError, StorageError
 from biofeedback.storage.database import Database, SessionRecord
-from biofeedback.storage.importing import Recording, RecordingOptions, load_recording
+from biofeedback.storage.importing import (
+    MAX_IMPORT_FILE_BYTES,
+    Recording,
+    RecordingOptions,
+    load_recording,
+)
 
 log = logging.getLogger(__name__)
 
@@ -293,10 +298,20 @@ def import_file(
     if subject_id is not None:
         subject_id = Database.check_subject_id(subject_id)
     db.check_writable()
-    if progress is not None:
-        progress(0.0, "reading the file")
-    recording = load_recording(path, options or RecordingOptions())
-    digest = file_digest(path, progress)
+    if not path.is_file():
+        raise SourceURLError(f"{path}: no such file: check the path")
+    size = path.stat().st_size
+    if size > MAX_IMPORT_FILE_BYTES:
+        raise SourceURLError(
+            f"{path}: the file is {size / 1024**3:.1f} GiB, more than the "
+            f"{MAX_IMPORT_FILE_BYTES / 1024**3:g} GiB limit for a recording: split it into "
+            "shorter files"
+        )
+    # a file imported before is refused before it is read (reading a large one takes a while)
+    try:
+        digest = file_digest(path, progress)
+    except OSError as exc:
+        raise SourceURLError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     earlier = imported_before(db, digest)
     if earlier is not None and not again:
         when = datetime.fromtimestamp(earlier.started_at).strftime("%Y-%m-%d %H:%M")
@@ -304,4 +319,7 @@ def import_file(
             f"{path}: this file was imported already as session {earlier.id} ({when}); "
             "import it again only on purpose (--again)"
         )
+    if progress is not None:
+        progress(0.1, "reading the file")
+    recording = load_recording(path, options or RecordingOptions())
     return store_recording(db, recording, subject_id, details, digest, progress, pipeline)
