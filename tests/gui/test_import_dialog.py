@@ -160,3 +160,23 @@ def test_cancel_stops_the_import_and_stores_nothing(
     assert shown == [] and dialog.result_ is None
     with Database(tmp_path / "store.sqlite") as db:
         assert db.list_sessions() == []
+
+
+def test_a_session_without_a_subject_shows_among_those_without_one(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    from biofeedback.gui.history_panel import NO_SUBJECT
+
+    with Database(tmp_path / "store.sqlite") as db:
+        db.ensure_subject("P001")  # another subject, listed first
+    path = tmp_path / "anonymous.edf"
+    write_edf(path)
+    window.import_recording(str(path))
+    dialog = window.import_dialog
+    dialog.subject.setText("")
+    press_import(dialog)
+    qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=20000)
+    history = window.history_dialog
+    assert history.subject.currentText() == NO_SUBJECT and history.current_subject() is None
+    assert history.table.rowCount() == 1 and history.table.item(0, 0).text() == "2022-06-01"
+    history.close()

@@ -1121,8 +1121,18 @@ class MainWindow(QMainWindow):
 
         subject = self.session_panel.subject.text().strip() or str(self.prefs.get("subject", ""))
         self.import_dialog = open_import_dialog(
-            self, self.db_path, subject, path, lambda _sid, who: self.show_history_of(who)
+            self, self.db_path, subject, path, lambda _sid, who: self._show_imported(who)
         )
+
+    def _show_imported(self, subject: str) -> None:
+        """The history list holding a just imported session (its subject's, or the sessions
+        without a subject)."""
+        self.show_history_of(subject)
+        dialog = getattr(self, "history_dialog", None)
+        if not subject and dialog is not None:
+            from biofeedback.gui.history_panel import NO_SUBJECT
+
+            dialog.subject.setCurrentIndex(dialog.subject.findText(NO_SUBJECT))
 
     def check_signal(self) -> CheckSignalDialog:
         """Run the doctor's checks on a few seconds of the live source (Tools > Check signal)."""
