@@ -51,7 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     files.add_argument("--columns", metavar="COLS", help="columns to use: numbers from 1 or names")
     files.add_argument("--time", metavar="COL", help="the time column (gives fs)")
     files.add_argument("--names", metavar="NAMES", help="channel names, comma separated")
-    files.add_argument("--board", help="uno, 12bit or uno-r4 (for --units counts)")
+    files.add_argument(
+        "--board",
+        help="uno, 12bit or uno-r4 (for --units counts); a Chords board (UNO-R4) for a "
+        "Chords-Python CSV; a BrainFlow board name or id (cyton, 0) for a BrainFlow CSV",
+    )
     files.add_argument("--adc-bits", dest="adc_bits", type=int, metavar="N", help="ADC bits")
     files.add_argument("--vref", type=float, metavar="V", help="ADC reference voltage")
     files.add_argument("--gain", type=float, help="analogue gain electrodes -> ADC (default 200)")
