@@ -224,3 +224,22 @@ def test_openbci_start_from_the_formatted_time_when_there_is_no_unix_time(tmp_pa
     assert rec.samples[7].tolist() == [1.0, 2.0, 3.0, 7.5]
     with pytest.raises(SourceURLError, match="names= gives 1 names for 4 channels"):
         load_recording(path, names=["a"])
+
+
+def test_import_command_stores_an_openbci_file_as_a_session(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "OpenBCI-RAW-2024-03-01_10-11-12.txt"
+    write_openbci_v5(path, exg(1000, 8), {10: 1.0, 20: 2.0})
+    result = subprocess.run(
+        [sys.executable, "-m", "biofeedback", "import", str(path), "--subject", "P1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["format"] == "OpenBCI GUI" and out["fs_hz"] == 250 and out["markers"] == 2
+    assert out["start_time"].startswith("2024-03-01T10:11:12")
