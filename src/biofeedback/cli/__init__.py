@@ -37,6 +37,8 @@ COMMAND_HELP = {
     "stream": "stream from a source headless: live terminal meter, then a summary",
     "record": "record a session headless (guided by --protocol, or for --duration seconds)",
     "protocols": "list, show and validate training protocols",
+    "instruments": "list, show and validate outcome questionnaires (pain, function, change)",
+    "outcomes": "record a subject's questionnaire answers; show scores and change from baseline",
     "sessions": "list stored sessions",
     "replay": "replay a stored session or a recording file (CSV, WAV, EDF) like a live board",
     "import": "store a recording made elsewhere (EDF+, BDF, XDF, WAV, CSV) as a session",
@@ -79,7 +81,11 @@ class _Commands(argparse._SubParsersAction):
 #: only used to open a file here, never stored in the database or put into a source URL.
 PATH_DESTS = frozenset({"data_dir", "output", "log_file"})
 #: Positional arguments that are file names, per command (``protocols validate FILE``).
-PATH_POSITIONALS = {"protocols": frozenset({"files", "name"}), "db": frozenset({"file"})}
+PATH_POSITIONALS = {
+    "protocols": frozenset({"files", "name"}),
+    "instruments": frozenset({"files", "name"}),
+    "db": frozenset({"file"}),
+}
 #: Where ``-v`` given after the command counts (added to the count given before it).
 _LATE_VERBOSE = "late_verbose"
 

@@ -1,0 +1,278 @@
+"""``biofeedback outcomes record|show|delete``: outcome questionnaires of a subject.
+
+``record`` takes the answers from ``--answers ITEM=VALUE ...`` or, on a terminal, asks the items
+one by one (the scale and its labels shown; Enter skips an item); it checks them against the
+instrument, scores them and stores both. ``show`` prints a subject's questionnaires with their
+raw answers, scores, change from baseline and whether each change passes the instrument's
+threshold (minimal clinically important difference). See docs/outcomes.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+from biofeedback.errors import AnswerError
+
+TYPE_CHECKING = False  # the store and the outcomes package are imported by the handlers only
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from biofeedback.outcomes.instrument import Instrument, Item
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``outcomes`` command."""
+    parser = subparsers.add_parser(
+        "outcomes",
+        description="Outcome questionnaires (pain, function, global change): record a subject's "
+        "answers, and show them with the change from baseline (see docs/outcomes.md).",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    rec = actions.add_parser("record", help="answer a questionnaire and store the scores")
+    rec.add_argument("--subject", metavar="ID", required=True, help="pseudonymous subject id")
+    rec.add_argument(
+        "--instrument",
+        metavar="ID",
+        required=True,
+        help="instrument id (see: biofeedback instruments list) or a .toml file",
+    )
+    rec.add_argument(
+        "--timepoint",
+        metavar="T",
+        default="",
+        help="baseline, session N, end, follow-up or a short label of your own",
+    )
+    rec.add_argument(
+        "--answers",
+        metavar="ITEM=VALUE",
+        nargs="+",
+        help="the answers, e.g. now=3 average=4 worst=7 ('-' or nothing after = skips an item); "
+        "without it the items are asked one by one on the terminal",
+    )
+    rec.add_argument("--session", metavar="N", type=int, help="the stored session it belongs to")
+    rec.add_argument("--json", action="store_true", help="print one JSON object")
+    show = actions.add_parser("show", help="a subject's questionnaires and change from baseline")
+    show.add_argument("--subject", metavar="ID", required=True, help="pseudonymous subject id")
+    show.add_argument("--instrument", metavar="ID", help="only this instrument")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    delete = actions.add_parser("delete", help="remove one questionnaire entered by mistake")
+    delete.add_argument("record_id", metavar="RECORD", type=int, help="its number (see show)")
+    parser.set_defaults(handler=run, action=None, json=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "record":
+        return _record(args)
+    if args.action == "show":
+        return _show(args.subject, args.instrument, args.json)
+    if args.action == "delete":
+        return _delete(args.record_id)
+    raise AnswerError("say what to do: biofeedback outcomes record|show|delete (see --help)")
+
+
+def parse_answer_args(words: list[str]) -> dict[str, str]:
+    """``["now=3", "activity1=lifting a box"]`` -> ``{"now": "3", "activity1": "lifting a box"}``."""
+    out: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise AnswerError(f"--answers {word!r}: write ITEM=VALUE, e.g. now=3")
+        if key in out:
+            raise AnswerError(f"--answers: {key} is given twice")
+        out[key] = value
+    return out
+
+
+def _prompt_lines(item: Item, text: str) -> list[str]:
+    from biofeedback.cli.instruments import scale_text
+
+    lines = ["", text]
+    if item.help:
+        lines.append(f"  ({item.help})")
+    lines.append(f"  {scale_text(item)}")
+    return lines
+
+
+def ask_interactively(
+    instrument: Instrument, read: Callable[[str], str] = input
+) -> dict[str, object]:
+    """Ask every item in order on the terminal; an invalid answer is asked again, Enter skips."""
+    from biofeedback.outcomes.scoring import item_text, parse_answer, questions
+
+    answers: dict[str, Any] = {}
+    print(f"{instrument.name} (v{instrument.version})")
+    if instrument.instructions:
+        print(instrument.instructions)
+    if instrument.recall_period:
+        print(f"Time frame: {instrument.recall_period}")
+    done: set[str] = set()
+    while True:
+        pending = [i for i in questions(instrument, answers) if i.id not in done]
+        if not pending:
+            return answers
+        item = pending[0]
+        print("\n".join(_prompt_lines(item, item_text(item, answers))))
+        while True:
+            try:
+                raw = read("> ")
+            except EOFError:
+                raise AnswerError("input ended before the last item: nothing was stored") from None
+            try:
+                answers[item.id] = parse_answer(item, raw)
+                break
+            except AnswerError as exc:
+                print(f"  {exc}: try again (Enter skips)")
+        done.add(item.id)
+
+
+def _record(args: argparse.Namespace) -> int:
+    from biofeedback.outcomes.instrument import load_instrument
+    from biofeedback.outcomes.results import normalize_timepoint
+    from biofeedback.outcomes.scoring import check_answers, score_answers
+    from biofeedback.storage.database import Database
+    from biofeedback.storage.outcomes import add_outcome
+
+    subject = Database.check_subject_id(args.subject)
+    timepoint = normalize_timepoint(args.timepoint) if args.timepoint.strip() else ""
+    instrument = load_instrument(args.instrument)
+    if args.answers is not None:
+        given: dict[str, object] = dict(parse_answer_args(args.answers))
+    elif sys.stdin.isatty():
+        given = ask_interactively(instrument)
+    else:
+        raise AnswerError(
+            "give the answers with --answers ITEM=VALUE ... (or run on a terminal to be asked)"
+        )
+    answers = check_answers(instrument, given)
+    scores = {s.id: s.to_dict() for s in score_answers(instrument, answers)}
+    with Database() as db:
+        record_id = add_outcome(
+            db,
+            subject,
+            instrument.id,
+            instrument.version,
+            instrument.sha256,
+            answers,
+            scores,
+            timepoint=timepoint,
+            session_id=args.session,
+        )
+    if args.json:
+        print(json.dumps({"id": record_id, "answers": answers, "scores": scores}))
+        return 0
+    print(f"stored questionnaire {record_id}: {instrument.id} for {subject} {timepoint}".rstrip())
+    for s in scores.values():
+        value = "not scored" if s["value"] is None else f"{s['value']:g}"
+        print(f"  {s['name']}: {value}" + (f"  ({s['note']})" if s["note"] else ""))
+    return 0
+
+
+def _instrument_for(ident: str, cache: dict[str, Instrument | None]) -> Instrument | None:
+    """The instrument a record names (None when its file is gone: values shown, no judgement)."""
+    from biofeedback.errors import InstrumentFileError
+    from biofeedback.outcomes.instrument import load_instrument
+
+    if ident not in cache:
+        try:
+            cache[ident] = load_instrument(ident)
+        except InstrumentFileError as exc:
+            sys.stderr.write(f"biofeedback: {ident}: thresholds not judged: {exc}\n")
+            cache[ident] = None
+    return cache[ident]
+
+
+def _show(subject: str, only: str | None, as_json: bool) -> int:
+    from biofeedback.cli.common import open_existing_store
+    from biofeedback.outcomes.results import Measurement, change_table
+    from biofeedback.storage.outcomes import list_outcomes
+
+    with open_existing_store() as db:
+        records = list_outcomes(db, subject, only)
+    by_instrument: dict[str, list[Any]] = {}
+    for r in records:
+        by_instrument.setdefault(r.instrument, []).append(r)
+    cache: dict[str, Instrument | None] = {}
+    out: dict[str, Any] = {"subject": subject, "instruments": []}
+    for ident, group in by_instrument.items():
+        instrument = _instrument_for(ident, cache)
+        by_id = {r.id: r for r in group}
+        table = change_table(
+            instrument, [Measurement(r.taken_at, r.timepoint, r.scores, r.id) for r in group]
+        )
+        rows = []
+        for row in table:
+            r = by_id[row.measurement.record_id]
+            stale = instrument is not None and r.instrument_sha256 != instrument.sha256
+            rows.append({**r.to_dict(), "baseline": row.is_baseline, "results": row.cells})
+            rows[-1]["instrument_file_changed"] = stale
+            rows[-1]["compared"] = len(group) > 1 and _compares_with_baseline(instrument)
+        name = instrument.name if instrument is not None else ident
+        out["instruments"].append({"id": ident, "name": name, "records": rows})
+    if as_json:
+        print(json.dumps(out))
+        return 0
+    if not records:
+        print(f"no questionnaires for {subject} (record one: biofeedback outcomes record)")
+        return 0
+    for block in out["instruments"]:
+        print(f"{block['name']} ({block['id']})")
+        for row in block["records"]:
+            print("\n".join(_row_lines(row)))
+    return 0
+
+
+def _compares_with_baseline(instrument: Instrument | None) -> bool:
+    """False for an instrument that rates change itself (every score judged on its value)."""
+    if instrument is None:
+        return True
+    return any(s.change is None or s.change.responder_value is None for s in instrument.scores)
+
+
+def _row_lines(row: dict[str, Any]) -> list[str]:
+    when = dt.datetime.fromtimestamp(row["taken_at"]).strftime("%Y-%m-%d %H:%M")
+    label = row["timepoint"] or "-"
+    mark = " (baseline)" if row["baseline"] and label != "baseline" and row["compared"] else ""
+    lines = [f"  #{row['id']} {when}  {label}{mark}"]
+    answered = ", ".join(f"{k}={_answer(v)}" for k, v in row["answers"].items())
+    lines.append(f"    answers: {answered}")
+    if row["instrument_file_changed"]:
+        lines.append("    note: answered with an earlier version of the instrument file")
+    for score_id, cell in row["results"].items():
+        name = row["scores"].get(score_id, {}).get("name", score_id)
+        value = "not scored" if cell["value"] is None else f"{cell['value']:g}"
+        text = f"    {name}: {value}"
+        change = cell["change"]
+        if change and change.get("change") is not None:
+            text += f"  change {change['change']:+g}"
+            percent = change.get("change_percent")
+            if percent is not None:
+                text += f" ({abs(percent):.0f} % {'better' if percent >= 0 else 'worse'})"
+        if change:
+            text += f"  -> {change['verdict']}"
+        if cell["note"]:
+            text += f"  [{cell['note']}]"
+        lines.append(text)
+    return lines
+
+
+def _answer(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
+
+
+def _delete(record_id: int) -> int:
+    from biofeedback.cli.common import open_existing_store
+    from biofeedback.storage.outcomes import delete_outcome
+
+    with open_existing_store() as db:
+        delete_outcome(db, record_id)
+    print(f"deleted questionnaire {record_id}")
+    return 0
