@@ -99,9 +99,11 @@ def _prompt_lines(item: Item, text: str) -> list[str]:
 
 
 def ask_interactively(
-    instrument: Instrument, read: Callable[[str], str] = input
+    instrument: Instrument, read: Callable[[str], str] | None = None
 ) -> dict[str, object]:
-    """Ask every item in order on the terminal; an invalid answer is asked again, Enter skips."""
+    """Ask every item in order on the terminal (``read``: how a line is read, default
+    :func:`input`); an invalid answer is asked again, Enter skips."""
+    read = read or input
     from biofeedback.outcomes.scoring import item_text, parse_answer, questions
 
     answers: dict[str, Any] = {}

@@ -38,6 +38,11 @@ class TomlKind:
     #: Appended to the nested-too-deep message.
     depth_hint: str
 
+    @property
+    def a_what(self) -> str:
+        """``"a protocol"``, ``"an instrument"``."""
+        return f"{'an' if self.what[:1] in 'aeiou' else 'a'} {self.what}"
+
 
 def read_limited(path: str | Path, kind: TomlKind) -> tuple[bytes, Path]:
     """The bytes of a file (at most ``kind.max_bytes + 1``, so that a larger one is caught)."""
@@ -48,7 +53,7 @@ def read_limited(path: str | Path, kind: TomlKind) -> tuple[bytes, Path]:
     except FileNotFoundError:
         raise kind.error(f"{path}: file not found: check the path") from None
     except IsADirectoryError:
-        raise kind.error(f"{path}: is a folder, not a {kind.what} file (.toml)") from None
+        raise kind.error(f"{path}: is a folder, not {kind.a_what} file (.toml)") from None
     except OSError as exc:
         raise kind.error(f"{path}: cannot read the file ({exc.strerror})") from None
 
@@ -64,7 +69,7 @@ def parse_toml_text(data: bytes | str, filename: str, kind: TomlKind) -> dict[st
     if len(data) > kind.max_bytes:
         raise kind.error(
             f"{filename}: the file is larger than {kind.max_bytes // 1024} KiB, the "
-            f"limit for a {kind.what}: is it the right file? {kind.size_hint}".rstrip()
+            f"limit for {kind.a_what}: is it the right file? {kind.size_hint}".rstrip()
         )
     if isinstance(data, bytes):
         try:
@@ -88,7 +93,7 @@ def too_deep(filename: str, kind: TomlKind) -> BiofeedbackError:
     """The error for tables or lists nested deeper than ``kind.max_depth``."""
     return kind.error(
         f"{filename}: tables or lists are nested more than {kind.max_depth} levels deep, the "
-        f"limit for a {kind.what}: {kind.depth_hint}"
+        f"limit for {kind.a_what}: {kind.depth_hint}"
     )
 
 

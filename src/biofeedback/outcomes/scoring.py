@@ -160,11 +160,7 @@ def score_one(instrument: Instrument, score: Score, answers: Mapping[str, Answer
         ScoreResult, id=score.id, name=score.name, answered=len(done), applicable=len(asked)
     )
     if len(done) < score.min_answered or missing > score.max_missing:
-        need = (
-            f"at least {score.min_answered} answered"
-            if score.max_missing >= len(members) - score.min_answered
-            else f"at most {score.max_missing} missing"
-        )
+        need = f"at least {score.min_answered} answered, at most {score.max_missing} missing"
         return base(
             value=None, note=f"not scored: {len(done)} of {len(asked)} answered, needs {need}"
         )
