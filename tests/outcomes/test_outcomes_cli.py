@@ -178,3 +178,34 @@ def test_input_ending_early_stores_nothing(capsys: pytest.CaptureFixture[str]) -
 
     with pytest.raises(AnswerError, match="nothing was stored"):
         outcomes_cli.ask_interactively(load_instrument("pgic"), read=ended)
+
+
+def _clinic_file(folder: Path, question: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "clinic-q.toml"
+    path.write_text(
+        f'id = "clinic-q"\nname = "Clinic q"\nsource = "s"\nlicence = "l"\n'
+        f'[[items]]\nid = "q"\ntext = "{question}"\nmin = 0\nmax = 10\n'
+        '[[scores]]\nid = "t"\nmethod = "sum"\n[scores.change]\ndirection = "lower is better"\n'
+        'mcid = 3\nsource = "made up"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_show_notes_a_changed_instrument_file_and_a_missing_one(
+    capsys: pytest.CaptureFixture[str], _isolated_data_dir: Path
+) -> None:
+    folder = _isolated_data_dir / "instruments"
+    path = _clinic_file(folder, "Q?")
+    record = ("outcomes", "record", "--subject", "P5", "--instrument", "clinic-q", "--answers")
+    assert run(capsys, *record, "q=8")[0] == 0
+    _clinic_file(folder, "Q, reworded?")
+    assert run(capsys, *record, "q=4")[0] == 0
+    code, out, _ = run(capsys, "outcomes", "show", "--subject", "P5")
+    assert code == 0 and out.count("answered with an earlier version") == 1
+    assert "t: 4  change -4 (50 % better)  -> important improvement" in out
+    path.unlink()
+    code, out, err = run(capsys, "outcomes", "show", "--subject", "P5")
+    assert code == 0 and "clinic-q: thresholds not judged: unknown instrument" in err
+    assert "t: 4  change -4  -> no threshold" in out
