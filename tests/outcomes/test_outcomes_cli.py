@@ -209,3 +209,28 @@ def test_show_notes_a_changed_instrument_file_and_a_missing_one(
     code, out, err = run(capsys, "outcomes", "show", "--subject", "P5")
     assert code == 0 and "clinic-q: thresholds not judged: unknown instrument" in err
     assert "t: 4  change -4  -> no threshold" in out
+
+
+def test_a_paper_questionnaire_is_entered_with_its_date_and_record_prints_the_change(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import datetime as dt
+
+    base = ("outcomes", "record", "--subject", "P6", "--instrument", "pain-nrs", "--answers")
+    code, out, _ = run(capsys, *base, "now=2", "average=3", "worst=5", "--timepoint", "end")
+    assert code == 0 and "Average pain, last 7 days: 3\n" in out  # nothing to compare with yet
+    code, out, _ = run(capsys, *base, "now=6", "average=6", "worst=8", "--timepoint", "baseline",
+                       "--taken", "2026-01-05T09:30", "--json")  # fmt: skip
+    assert code == 0
+    code, out, _ = run(capsys, "outcomes", "show", "--subject", "P6", "--json")
+    first = json.loads(out)["instruments"][0]["records"][0]
+    assert first["timepoint"] == "baseline"
+    assert first["taken_at"] == dt.datetime(2026, 1, 5, 9, 30).timestamp()
+    code, out, _ = run(capsys, *base, "now=3", "average=3", "worst=6", "--timepoint", "follow-up")
+    assert "Average pain, last 7 days: 3  change -3 (50 % better)  -> important improvement" in out
+    for bad, message in (
+        ("yesterday", "--taken 'yesterday': write a date"),
+        ("2999-01-01", "is in the future"),
+    ):
+        code, _, err = run(capsys, *base, "now=1", "--taken", bad)
+        assert code == 2 and message in err and err.count("\n") == 1

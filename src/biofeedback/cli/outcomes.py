@@ -54,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "without it the items are asked one by one on the terminal",
     )
     rec.add_argument("--session", metavar="N", type=int, help="the stored session it belongs to")
+    rec.add_argument(
+        "--taken",
+        metavar="WHEN",
+        help="when it was answered, local time (2026-11-20 or 2026-11-20T09:30; default now): "
+        "for a questionnaire filled in on paper",
+    )
     rec.add_argument("--json", action="store_true", help="print one JSON object")
     show = actions.add_parser("show", help="a subject's questionnaires and change from baseline")
     show.add_argument("--subject", metavar="ID", required=True, help="pseudonymous subject id")
@@ -134,10 +140,10 @@ def ask_interactively(
 
 def _record(args: argparse.Namespace) -> int:
     from biofeedback.outcomes.instrument import load_instrument
-    from biofeedback.outcomes.results import normalize_timepoint
+    from biofeedback.outcomes.results import Measurement, change_table, normalize_timepoint
     from biofeedback.outcomes.scoring import check_answers, score_answers
     from biofeedback.storage.database import Database
-    from biofeedback.storage.outcomes import add_outcome
+    from biofeedback.storage.outcomes import add_outcome, list_outcomes
 
     subject = Database.check_subject_id(args.subject)
     timepoint = normalize_timepoint(args.timepoint) if args.timepoint.strip() else ""
@@ -150,6 +156,7 @@ def _record(args: argparse.Namespace) -> int:
         raise AnswerError(
             "give the answers with --answers ITEM=VALUE ... (or run on a terminal to be asked)"
         )
+    taken_at = parse_taken(args.taken) if args.taken is not None else None
     answers = check_answers(instrument, given)
     scores = {s.id: s.to_dict() for s in score_answers(instrument, answers)}
     with Database() as db:
@@ -163,15 +170,34 @@ def _record(args: argparse.Namespace) -> int:
             scores,
             timepoint=timepoint,
             session_id=args.session,
+            taken_at=taken_at,
         )
+        history = list_outcomes(db, subject, instrument.id)
     if args.json:
         print(json.dumps({"id": record_id, "answers": answers, "scores": scores}))
         return 0
     print(f"stored questionnaire {record_id}: {instrument.id} for {subject} {timepoint}".rstrip())
-    for s in scores.values():
-        value = "not scored" if s["value"] is None else f"{s['value']:g}"
-        print(f"  {s['name']}: {value}" + (f"  ({s['note']})" if s["note"] else ""))
+    rows = change_table(
+        instrument, [Measurement(r.taken_at, r.timepoint, r.scores, r.id) for r in history]
+    )
+    row = next(r for r in rows if r.measurement.record_id == record_id)
+    for score_id, cell in row.cells.items():
+        print(_score_line(scores[score_id]["name"], cell))
     return 0
+
+
+def parse_taken(text: str) -> float:
+    """``--taken``: an ISO date or date and time (local time) -> Unix time; not in the future."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise AnswerError(
+            f"--taken {text!r}: write a date or date and time, e.g. 2026-11-20 or 2026-11-20T09:30"
+        ) from None
+    stamp = when.timestamp()
+    if stamp > dt.datetime.now().timestamp() + 60:
+        raise AnswerError(f"--taken {text!r} is in the future")
+    return stamp
 
 
 def _instrument_for(ident: str, cache: dict[str, Instrument | None]) -> Instrument | None:
@@ -246,20 +272,25 @@ def _row_lines(row: dict[str, Any]) -> list[str]:
         lines.append("    note: answered with an earlier version of the instrument file")
     for score_id, cell in row["results"].items():
         name = row["scores"].get(score_id, {}).get("name", score_id)
-        value = "not scored" if cell["value"] is None else f"{cell['value']:g}"
-        text = f"    {name}: {value}"
-        change = cell["change"]
-        if change and change.get("change") is not None:
-            text += f"  change {change['change']:+g}"
-            percent = change.get("change_percent")
-            if percent is not None:
-                text += f" ({abs(percent):.0f} % {'better' if percent >= 0 else 'worse'})"
-        if change:
-            text += f"  -> {change['verdict']}"
-        if cell["note"]:
-            text += f"  [{cell['note']}]"
-        lines.append(text)
+        lines.append("  " + _score_line(name, cell))
     return lines
+
+
+def _score_line(name: str, cell: dict[str, Any]) -> str:
+    """``  Average pain: 4  change -3 (43 % better)  -> important improvement``."""
+    value = "not scored" if cell["value"] is None else f"{cell['value']:g}"
+    text = f"  {name}: {value}"
+    change = cell["change"]
+    if change and change.get("change") is not None:
+        text += f"  change {change['change']:+g}"
+        percent = change.get("change_percent")
+        if percent is not None:
+            text += f" ({abs(percent):.0f} % {'better' if percent >= 0 else 'worse'})"
+    if change:
+        text += f"  -> {change['verdict']}"
+    if cell["note"]:
+        text += f"  [{cell['note']}]"
+    return text
 
 
 def _answer(value: object) -> str:
