@@ -117,3 +117,27 @@ def test_user_instruments_are_found_by_id(_isolated_data_dir: Path) -> None:
         encoding="utf-8",
     )
     assert load_instrument("clinic-odi").origin == str(folder / "clinic-odi.toml")
+
+
+def test_a_user_file_is_found_by_its_id_and_may_not_take_a_built_in_id(
+    _isolated_data_dir: Path,
+) -> None:
+    from biofeedback.outcomes import list_instruments
+
+    folder = _isolated_data_dir / "instruments"
+    folder.mkdir(parents=True)
+    body = '\nname = "N"\nsource = "s"\nlicence = "l"\n[[items]]\nid = "q"\ntext = "Q"\nmin = 0\n'
+    body += 'max = 5\n[[scores]]\nid = "t"\nmethod = "sum"\n'
+    (folder / "renamed.toml").write_text('id = "clinic-x"' + body, encoding="utf-8")
+    (folder / "copy.toml").write_text('id = "pain-nrs"' + body, encoding="utf-8")
+    (folder / "broken.toml").write_text('id = "clinic-y"\n', encoding="utf-8")
+    assert load_instrument("clinic-x").origin == str(folder / "renamed.toml")
+    assert load_instrument("pain-nrs").builtin
+    errors: list[InstrumentFileError] = []
+    ids = [i.id for i in list_instruments(errors=errors)]
+    assert ids.count("pain-nrs") == 1 and "clinic-x" in ids
+    assert [str(e) for e in errors] == [
+        "broken.toml: missing required key 'name' (e.g. name = \"Pain intensity 0-10\")",
+        f"{folder / 'copy.toml'}: id 'pain-nrs' is already taken by builtin:pain-nrs: give the "
+        "file its own id",
+    ]

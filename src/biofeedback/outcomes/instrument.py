@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,8 @@ MAX_ANSWER_CHARS = 200
 #: Widest numeric scale (max - min) and largest absolute value.
 MAX_SCALE_VALUE = 1000.0
 LIBRARY_PACKAGE = "biofeedback.outcomes"  # instruments in its library/ folder
+
+log = logging.getLogger(__name__)
 
 INSTRUMENT_FILE = TomlKind(
     what="instrument",
@@ -309,11 +312,19 @@ def list_instruments(errors: list[InstrumentFileError] | None = None) -> list[In
     if folder.is_dir():
         for path in sorted(folder.glob("*.toml")):
             try:
-                found.append(load_instrument_file(path))
+                instrument = load_instrument_file(path)
+                if any(i.id == instrument.id for i in found):
+                    raise InstrumentFileError(
+                        f"{path}: id '{instrument.id}' is already taken by "
+                        f"{next(i.origin for i in found if i.id == instrument.id)}: give the "
+                        "file its own id"
+                    )
             except InstrumentFileError as exc:
                 if errors is None:
                     raise
                 errors.append(exc)
+                continue
+            found.append(instrument)
     return found
 
 
@@ -326,13 +337,33 @@ def load_instrument(id_or_path: str | Path) -> Instrument:
     if text in library_ids():
         data = resources.files(LIBRARY_PACKAGE).joinpath("library", f"{text}.toml").read_bytes()
         return parse_instrument(data, f"{text}.toml", origin=f"builtin:{text}")
-    user = user_instrument_dir() / f"{text}.toml"
-    if user.is_file():
-        return load_instrument_file(user)
+    found = _find_user_instrument(text)
+    if found is not None:
+        return found
     raise InstrumentFileError(
         f"unknown instrument {text!r}: choose one of {', '.join(library_ids())} "
         "(see: biofeedback instruments list), or give the path of a .toml file"
     )
+
+
+def _find_user_instrument(ident: str) -> Instrument | None:
+    """The user's instrument ``<ident>.toml``, else the one whose ``id`` is ``ident`` (a file
+    named otherwise); broken files are passed over here (``instruments list`` reports them)."""
+    folder = user_instrument_dir()
+    named = folder / f"{ident}.toml"
+    if named.is_file():
+        return load_instrument_file(named)
+    if not folder.is_dir():
+        return None
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            instrument = load_instrument_file(path)
+        except InstrumentFileError as exc:
+            log.debug("passed over %s: %s", path, exc)
+            continue
+        if instrument.id == ident:
+            return instrument
+    return None
 
 
 def load_instrument_file(path: str | Path) -> Instrument:
