@@ -10,6 +10,7 @@ import pytest
 
 import biofeedback.cli as cli
 from biofeedback.cli import outcomes as outcomes_cli
+from biofeedback.outcomes import load_instrument
 
 BROKEN = Path(__file__).parent / "broken"
 
@@ -171,7 +172,6 @@ def test_interactive_asks_one_item_at_a_time_and_asks_again_after_a_mistake(
 
 def test_input_ending_early_stores_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     from biofeedback.errors import AnswerError
-    from biofeedback.outcomes import load_instrument
 
     def ended(prompt: str = "") -> str:
         raise EOFError
@@ -234,3 +234,15 @@ def test_a_paper_questionnaire_is_entered_with_its_date_and_record_prints_the_ch
     ):
         code, _, err = run(capsys, *base, "now=1", "--taken", bad)
         assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_interactive_less_than_goes_back(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typed = iter(["5", "<", "2", "3", "4"])
+    answers = outcomes_cli.ask_interactively(
+        load_instrument("pain-nrs"), read=lambda prompt: next(typed)
+    )
+    assert answers == {"now": 2.0, "average": 3.0, "worst": 4.0}
+    out = capsys.readouterr().out
+    assert out.count("[1/3] How strong is your pain right now?") == 2

@@ -108,34 +108,38 @@ def ask_interactively(
     instrument: Instrument, read: Callable[[str], str] | None = None
 ) -> dict[str, object]:
     """Ask every item in order on the terminal (``read``: how a line is read, default
-    :func:`input`); an invalid answer is asked again, Enter skips."""
-    read = read or input
-    from biofeedback.outcomes.scoring import item_text, parse_answer, questions
+    :func:`input`); an invalid answer is asked again, Enter skips, ``<`` goes back."""
+    from biofeedback.outcomes.asking import Questionnaire
 
-    answers: dict[str, Any] = {}
+    read = read or input
     print(f"{instrument.name} (v{instrument.version})")
     if instrument.instructions:
         print(instrument.instructions)
     if instrument.recall_period:
         print(f"Time frame: {instrument.recall_period}")
-    done: set[str] = set()
-    while True:
-        pending = [i for i in questions(instrument, answers) if i.id not in done]
-        if not pending:
-            return answers
-        item = pending[0]
-        print("\n".join(_prompt_lines(item, item_text(item, answers))))
-        while True:
-            try:
-                raw = read("> ")
-            except EOFError:
-                raise AnswerError("input ended before the last item: nothing was stored") from None
-            try:
-                answers[item.id] = parse_answer(item, raw)
-                break
-            except AnswerError as exc:
-                print(f"  {exc}: try again (Enter skips)")
-        done.add(item.id)
+    print("(Enter skips an item, < goes back to the previous one)")
+    sitting = Questionnaire(instrument)
+    shown = None
+    while (screen := sitting.screen()) is not None:
+        if screen != shown:
+            print(
+                "\n".join(
+                    _prompt_lines(screen.item, f"[{screen.position}/{screen.total}] {screen.text}")
+                )
+            )
+            shown = screen
+        try:
+            raw = read("> ")
+        except EOFError:
+            raise AnswerError("input ended before the last item: nothing was stored") from None
+        if raw.strip() == "<":
+            sitting.back()
+            continue
+        try:
+            sitting.answer(raw)
+        except AnswerError as exc:
+            print(f"  {exc}: try again (Enter skips)")
+    return dict(sitting.answers)
 
 
 def _record(args: argparse.Namespace) -> int:

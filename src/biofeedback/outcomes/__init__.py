@@ -3,9 +3,10 @@ judgement of change against published thresholds.
 
 Pure logic (no Qt, no storage): the CLI and the window ask the items (:func:`questions` gives
 them in order, one per screen), :func:`check_answers` checks what the patient answered and
-:func:`score_answers` scores it; the store keeps the answers and scores. See docs/outcomes.md.
+:func:`score_answers` scores it (:class:`Questionnaire` drives one sitting, forwards and back); the store keeps the answers and scores. See docs/outcomes.md.
 """
 
+from biofeedback.outcomes.asking import Questionnaire, Screen
 from biofeedback.outcomes.instrument import (
     Choice,
     Direction,
@@ -41,9 +42,11 @@ __all__ = [
     "Item",
     "Method",
     "Missing",
+    "Questionnaire",
     "Response",
     "Score",
     "ScoreResult",
+    "Screen",
     "check_answers",
     "compare",
     "item_text",
