@@ -26,6 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     # checked when the command runs (the formats live with the writers, not imported for --help)
     p.add_argument("--format", help="edf or csv (default: from the -o suffix)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    p.add_argument(
+        "--csv-rate",
+        type=float,
+        metavar="HZ",
+        help=(
+            "compact CSV for spreadsheets: per channel the envelope (uV RMS, mean of each bin) "
+            "and the quality flags at HZ rows per second, e.g. 100 (default: every sample, "
+            "with the raw and filtered signal)"
+        ),
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
     p.set_defaults(handler=run)
 
@@ -46,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise StorageError(
             f"cannot tell the format from {path.name!r}: add --format edf or --format csv"
         )
+    if args.csv_rate is not None and fmt != "csv":
+        raise StorageError("--csv-rate applies to CSV exports only (EDF+ keeps every sample)")
     show = not args.json and sys.stderr.isatty()
 
     def progress(fraction: float) -> None:
@@ -56,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.flush()
 
     with open_existing_store() as db:
-        result = export_session(db, session_id, fmt, path, progress=progress)
+        result = export_session(
+            db, session_id, fmt, path, progress=progress, csv_rate_hz=args.csv_rate
+        )
     if show:
         sys.stderr.write("\n")
     if args.json:
@@ -71,11 +85,14 @@ def run(args: argparse.Namespace) -> int:
                     "annotations": result.annotations,
                     "bytes": result.bytes,
                     "seconds": round(result.seconds, 3),
+                    "csv_rate_hz": args.csv_rate,
                 }
             )
         )
     else:
         kind = "EDF+" if result.format == "edf" else "CSV"
+        if args.csv_rate is not None:
+            kind = f"compact CSV at {args.csv_rate:g} Hz"
         print(
             f"Wrote {result.path} ({kind}, {result.channels} channels, {result.samples} samples, "
             f"{result.bytes / 1e6:.1f} MB)"
