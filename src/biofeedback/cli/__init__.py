@@ -37,6 +37,8 @@ COMMAND_HELP = {
     "stream": "stream from a source headless: live terminal meter, then a summary",
     "record": "record a session headless (guided by --protocol, or for --duration seconds)",
     "protocols": "list, show and validate training protocols",
+    "subjects": "add, list, show and edit subjects (pseudonymous ids)",
+    "course": "a subject's course: start, show (with home-practice adherence per week), edit, end",
     "instruments": "list, show and validate outcome questionnaires (pain, function, change)",
     "outcomes": "record a subject's questionnaire answers; show scores and change from baseline",
     "sessions": "list stored sessions",

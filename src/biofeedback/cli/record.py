@@ -53,6 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--duration", type=float, metavar="SECONDS", help="seconds to record (plain session)"
     )
     p.add_argument("--subject", metavar="ID", help="pseudonymous subject id, e.g. P007")
+    p.add_argument(
+        "--setting",
+        choices=["clinic", "home"],
+        help="a clinic or a home session (default: this data dir's station role, see 'course "
+        "station'; 'home' when the subject has an open course and no role is set)",
+    )
     p.add_argument("--pain-before", type=float, metavar="0-10", help="pain rating before (0-10)")
     p.add_argument("--pain-after", type=float, metavar="0-10", help="pain rating after (0-10)")
     details = p.add_argument_group("session details (shown in the clinician report)")
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from biofeedback.cli.signals import interrupt_reason, stop_signals_interrupt
     from biofeedback.engine import Engine
     from biofeedback.session import RecordingSession
+    from biofeedback.storage.courses import session_course_meta
     from biofeedback.storage.database import Database
     from biofeedback.training.protocol import load_protocol
 
@@ -103,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         meta["muscle"] = ", ".join(protocol.muscles)
 
     db = Database()
+    # the subject's open course, clinic or home (docs/courses.md)
+    meta.update(session_course_meta(db, args.subject, args.setting))
     recovered = db.recover_interrupted()
     if recovered and not args.json:
         ids = ", ".join(str(i) for i in recovered)

@@ -75,6 +75,7 @@ from biofeedback.gui.streaming import StreamingControl
 from biofeedback.gui.tension_gauge import GaugeState, classify
 from biofeedback.gui.theme import apply_theme, font
 from biofeedback.session import RecordingSession, SessionResult
+from biofeedback.storage.courses import session_course_meta
 from biofeedback.storage.database import Database
 from biofeedback.training.protocol import load_protocol
 from biofeedback.training.runner import EventType, RunnerEvent
@@ -877,6 +878,7 @@ class MainWindow(QMainWindow):
             info = engine.open()
             db = Database(self.db_path)
             db.recover_interrupted()
+            meta.update(session_course_meta(db, subject or None))  # open course, clinic/home
             session = RecordingSession(engine, db, protocol, subject_id=subject or None, meta=meta)
         except (BiofeedbackError, OSError) as exc:
             self._session_not_started(engine, db, source, exc)

@@ -12,6 +12,7 @@ writer thread; SQLite's WAL mode lets readers (GUI, CLI) run while it writes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import socket
 import sqlite3
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -63,6 +65,9 @@ _T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
 _SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: Longest subject name and notes kept.
+MAX_SUBJECT_NAME_CHARS = 100
+MAX_SUBJECT_NOTES_CHARS = 4000
 
 # Sample codecs (see docs/storage.md). Both are lossless for what they store.
 CODEC_INT16_DELTA = 1  # integer samples: per-channel first difference, wrapped to 16 bits
@@ -171,9 +176,74 @@ CREATE TABLE outcomes (
 CREATE INDEX outcomes_by_subject ON outcomes(subject_id, instrument, taken_at);
 """
 
+#: A random (version 4) UUID as 32 lowercase hex digits, made by SQLite: the same form as
+#: ``uuid.uuid4().hex``, so ids made by the migration and by Python look alike.
+_SQL_UUID4 = (
+    "lower(hex(randomblob(4)) || hex(randomblob(2)) || '4' || substr(hex(randomblob(2)), 2) || "
+    "substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || "
+    "hex(randomblob(6)))"
+)
+
+#: Version 3: courses of treatment (see docs/courses.md). A course belongs to a subject (at most
+#: one open at a time, enforced by a partial unique index); its home-practice prescription is a
+#: dated history (``valid_from``) so adherence is judged against the one that held each week.
+#: Sessions get a stable unique ``uid`` (filled here for existing rows), the ``course_id`` they
+#: belong to, their ``setting`` ('clinic', 'home'; NULL for sessions recorded before) and the
+#: recording machine's UTC offset at the start (``utc_offset_min``; NULL before), so a session's
+#: local day is the same wherever it is read. ``store_settings`` holds settings of this data dir
+#: (the station role: clinic or home).
+_SCHEMA_V3_COURSES = f"""
+CREATE TABLE courses (
+    id                      INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid                     TEXT NOT NULL UNIQUE,
+    subject_id              TEXT NOT NULL REFERENCES subjects(id),
+    start_date              TEXT NOT NULL,
+    end_date                TEXT,
+    clinician               TEXT NOT NULL DEFAULT '',
+    muscle                  TEXT NOT NULL DEFAULT '',
+    electrode_site          TEXT NOT NULL DEFAULT '',
+    planned_clinic_sessions INTEGER CHECK (planned_clinic_sessions IS NULL OR
+                                           planned_clinic_sessions BETWEEN 0 AND 100),
+    notes                   TEXT NOT NULL DEFAULT '',
+    created_at              REAL NOT NULL,
+    updated_at              REAL NOT NULL
+);
+CREATE UNIQUE INDEX courses_one_open ON courses(subject_id) WHERE end_date IS NULL;
+CREATE INDEX courses_by_subject ON courses(subject_id, start_date);
+CREATE TABLE prescriptions (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    course_id           INTEGER NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+    valid_from          TEXT NOT NULL,
+    protocols_json      TEXT NOT NULL DEFAULT '[]',
+    sessions_per_week   INTEGER NOT NULL CHECK (sessions_per_week BETWEEN 0 AND 21),
+    minutes_per_session INTEGER NOT NULL CHECK (minutes_per_session BETWEEN 1 AND 180),
+    until_date          TEXT,
+    created_at          REAL NOT NULL,
+    UNIQUE (course_id, valid_from)
+);
+CREATE TABLE store_settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+ALTER TABLE sessions ADD COLUMN uid TEXT;
+ALTER TABLE sessions ADD COLUMN course_id INTEGER REFERENCES courses(id) ON DELETE SET NULL;
+ALTER TABLE sessions ADD COLUMN setting TEXT CHECK (setting IS NULL OR setting IN ('clinic', 'home'));
+ALTER TABLE sessions ADD COLUMN utc_offset_min INTEGER;
+UPDATE sessions SET uid = {_SQL_UUID4} WHERE uid IS NULL;
+CREATE UNIQUE INDEX sessions_by_uid ON sessions(uid);
+CREATE INDEX sessions_by_course ON sessions(course_id, started_at)
+"""
+
+#: Where a session was recorded (``sessions.setting``); NULL for sessions recorded before courses.
+SETTINGS = ("clinic", "home")
+
 #: (version, script). Version N's script upgrades a database at version N-1. Never edit a
 #: released script: add a new one.
-MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA_V1), (2, _SCHEMA_V2_OUTCOMES)]
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, _SCHEMA_V1),
+    (2, _SCHEMA_V2_OUTCOMES),
+    (3, _SCHEMA_V3_COURSES),
+]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -330,6 +400,20 @@ class SessionRecord:
     first_index: int | None = None
     end_index: int | None = None
     n_samples: int = 0
+    #: Stable unique id (32 hex digits): the same session in any data dir it is copied to.
+    uid: str = ""
+    #: The course the session belongs to (None: recorded outside a course).
+    course_id: int | None = None
+    #: 'clinic', 'home', or None (recorded before courses existed, or not said).
+    setting: str | None = None
+    #: The recording machine's offset from UTC at the start, in minutes (None: not stored).
+    utc_offset_min: int | None = None
+
+    @property
+    def local_start(self) -> dt.datetime:
+        """The wall-clock time the session started where it was recorded (naive datetime): from
+        the stored UTC offset, else this machine's local time zone."""
+        return local_start_time(self.started_at, self.utc_offset_min)
 
     @property
     def fs_hz(self) -> float:
@@ -359,6 +443,10 @@ class SessionRecord:
                 "first_index",
                 "end_index",
                 "n_samples",
+                "uid",
+                "course_id",
+                "setting",
+                "utc_offset_min",
             )
         }
         data["fs_hz"] = self.info.fs_hz
@@ -368,6 +456,21 @@ class SessionRecord:
         data["hardware"] = self.hardware
         data["summary"] = self.summary
         return data
+
+
+def utc_offset_minutes(when: float) -> int:
+    """This machine's offset from UTC at Unix time ``when``, in whole minutes."""
+    offset = dt.datetime.fromtimestamp(when).astimezone().utcoffset()
+    return 0 if offset is None else round(offset.total_seconds() / 60.0)
+
+
+def local_start_time(started_at: float, utc_offset_min: int | None) -> dt.datetime:
+    """Wall-clock (naive) time of Unix time ``started_at`` at ``utc_offset_min`` minutes from
+    UTC; this machine's local time when the offset is unknown (sessions stored before schema 3)."""
+    if utc_offset_min is None:
+        return dt.datetime.fromtimestamp(started_at)
+    utc = dt.datetime.fromtimestamp(started_at, tz=dt.UTC)
+    return (utc + dt.timedelta(minutes=int(utc_offset_min))).replace(tzinfo=None)
 
 
 def _json_default(value: object) -> object:
@@ -766,6 +869,49 @@ class Database:
         )
         return [dict(r) for r in rows]
 
+    def add_subject(self, subject_id: str, name: str | None = None, notes: str = "") -> str:
+        """Create a new subject; StorageError when the id is taken (use :meth:`edit_subject`)."""
+        subject_id = self.check_subject_id(subject_id)
+        name = _check_subject_text(name, "name", MAX_SUBJECT_NAME_CHARS)
+        notes = _check_subject_text(notes, "notes", MAX_SUBJECT_NOTES_CHARS) or ""
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM subjects WHERE id = ?", (subject_id,)).fetchone():
+                raise StorageError(
+                    f"subject {subject_id} exists already: change it with 'biofeedback subjects "
+                    "edit'"
+                )
+            conn.execute(
+                "INSERT INTO subjects (id, name, notes, created_at) VALUES (?, ?, ?, ?)",
+                (subject_id, name or None, notes, time.time()),
+            )
+        return subject_id
+
+    def edit_subject(
+        self, subject_id: str, name: str | None = None, notes: str | None = None
+    ) -> None:
+        """Change a subject's name (``""`` clears it) and/or notes; None leaves a field alone."""
+        self.require_subject(subject_id)
+        name = _check_subject_text(name, "name", MAX_SUBJECT_NAME_CHARS)
+        notes = _check_subject_text(notes, "notes", MAX_SUBJECT_NOTES_CHARS)
+        with self.transaction() as conn:
+            if name is not None:
+                conn.execute(
+                    "UPDATE subjects SET name = ? WHERE id = ?", (name or None, subject_id)
+                )
+            if notes is not None:
+                conn.execute("UPDATE subjects SET notes = ? WHERE id = ?", (notes, subject_id))
+
+    def require_subject(self, subject_id: str) -> dict[str, Any]:
+        """The subject's row; StorageError (one line, with the fix) when there is none."""
+        subject_id = self.check_subject_id(subject_id)
+        row = self.get_subject(subject_id)
+        if row is None:
+            raise StorageError(
+                f"there is no subject {subject_id}: add it with 'biofeedback subjects add "
+                f"{subject_id}' (see 'biofeedback subjects list')"
+            )
+        return row
+
     # -- sessions --------------------------------------------------------------------------------
     def create_session(
         self,
@@ -779,10 +925,16 @@ class Database:
 
         ``meta`` may hold the text fields in :data:`TEXT_FIELDS`, ``pain_before`` / ``pain_after``
         (0-10), ``hardware`` (dict: MyoWare version, pot value, supply, ...) and ``started_at``
-        (Unix time; default now). The subject is created if needed.
+        (Unix time; default now). The subject is created if needed. ``course_id`` and ``setting``
+        ('clinic', 'home' or None) attach it to a course (see
+        :func:`biofeedback.storage.courses.session_course_meta`); ``uid`` keeps the stable id of a
+        session copied from elsewhere (default: a new random one).
         """
         started_at = float(meta.pop("started_at", time.time()))
         hardware = dict(meta.pop("hardware", None) or {})
+        course_columns = _course_columns(
+            meta.pop("course_id", None), meta.pop("setting", None), meta.pop("uid", None)
+        )
         columns = _meta_columns(meta)
         if subject_id is not None:
             subject_id = self.ensure_subject(subject_id)
@@ -798,6 +950,8 @@ class Database:
             "writer_pid": os.getpid(),
             "writer_host": socket.gethostname(),
             "heartbeat_at": time.time(),
+            "utc_offset_min": utc_offset_minutes(started_at),
+            **course_columns,
             **columns,
         }
         names = ", ".join(values)
@@ -1182,9 +1336,30 @@ def _rollback(conn: sqlite3.Connection) -> None:
         pass  # no transaction left to roll back (SQLite may already have done it)
 
 
+def _check_subject_text(value: str | None, what: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if len(text) > limit:
+        raise StorageError(f"the subject's {what} is {len(text)} characters: at most {limit}")
+    return text
+
+
 def _check_goal(goal: int | None) -> None:
     if goal is not None and not (0 <= int(goal) <= 21):
         raise StorageError(f"weekly goal {goal}: give a number of sessions per week from 0 to 21")
+
+
+def _course_columns(course_id: object, setting: object, uid: object) -> dict[str, Any]:
+    if setting is not None and setting not in SETTINGS:
+        raise StorageError(f"setting {setting!r}: use 'clinic' or 'home'")
+    if uid is not None and not re.fullmatch(r"[0-9a-f]{32}", str(uid)):
+        raise StorageError(f"session uid {uid!r}: expected 32 lowercase hex digits")
+    return {
+        "course_id": None if course_id is None else int(str(course_id)),
+        "setting": setting,
+        "uid": str(uid) if uid is not None else uuid.uuid4().hex,
+    }
 
 
 def _meta_columns(meta: dict[str, Any]) -> dict[str, Any]:
@@ -1261,6 +1436,10 @@ def _record(row: sqlite3.Row) -> SessionRecord:
         first_index=row["first_index"],
         end_index=row["end_index"],
         n_samples=int(row["n_samples"]),
+        uid=row["uid"] or "",
+        course_id=row["course_id"],
+        setting=row["setting"],
+        utc_offset_min=row["utc_offset_min"],
     )
 
 

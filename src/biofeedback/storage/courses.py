@@ -1,0 +1,420 @@
+"""Courses of treatment in the session store: the course, its dated home-practice prescription,
+the data dir's station role, and which course and setting a new session gets.
+
+A subject has at most one open course (the database enforces it too). The prescription is a
+history: every change is a new row valid from its date, so adherence
+(:mod:`biofeedback.training.adherence`) judges each week against the prescription that held
+then. See docs/courses.md for the rules and docs/storage.md for the tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from biofeedback.errors import StorageError
+from biofeedback.storage.database import SETTINGS, Database, SessionRecord
+from biofeedback.training.adherence import (
+    Adherence,
+    PracticeSession,
+    Prescription,
+    course_adherence,
+)
+
+#: Limits of what a course may say (anything outside is refused with these numbers).
+MAX_SESSIONS_PER_WEEK = 21
+MIN_MINUTES_PER_SESSION = 1
+MAX_MINUTES_PER_SESSION = 180
+MAX_PLANNED_CLINIC_SESSIONS = 100
+MAX_PROTOCOLS = 10
+MAX_TEXT_CHARS = 200
+MAX_NOTES_CHARS = 4000
+#: Dates a course may carry.
+EARLIEST_DATE = dt.date(2000, 1, 1)
+LATEST_DATE = dt.date(2100, 12, 31)
+
+#: The ``store_settings`` key of the station role (what a session recorded here is by default).
+STATION_ROLE_KEY = "station_role"
+#: The text fields of a course that ``course edit`` may change.
+COURSE_TEXT_FIELDS = ("clinician", "muscle", "electrode_site", "notes")
+
+
+@dataclass
+class Course:
+    """One course of a subject with its prescription history (oldest first)."""
+
+    id: int
+    uid: str
+    subject_id: str
+    start_date: dt.date
+    end_date: dt.date | None
+    clinician: str = ""
+    muscle: str = ""
+    electrode_site: str = ""
+    planned_clinic_sessions: int | None = None
+    notes: str = ""
+    prescriptions: list[Prescription] = field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        return self.end_date is None
+
+    def prescription_on(self, day: dt.date) -> Prescription | None:
+        """The prescription in force on ``day`` (None before the first one)."""
+        current = None
+        for item in self.prescriptions:
+            if item.valid_from <= day:
+                current = item
+        return current
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "uid": self.uid,
+            "subject_id": self.subject_id,
+            "start_date": self.start_date.isoformat(),
+            "end_date": None if self.end_date is None else self.end_date.isoformat(),
+            "open": self.is_open,
+            "clinician": self.clinician,
+            "muscle": self.muscle,
+            "electrode_site": self.electrode_site,
+            "planned_clinic_sessions": self.planned_clinic_sessions,
+            "notes": self.notes,
+            "prescriptions": [p.to_dict() for p in self.prescriptions],
+        }
+
+
+# -- checks ----------------------------------------------------------------------------------------
+def parse_date(text: str, what: str) -> dt.date:
+    """``YYYY-MM-DD`` within :data:`EARLIEST_DATE` .. :data:`LATEST_DATE`; StorageError (one line)
+    otherwise."""
+    try:
+        day = dt.date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise StorageError(
+            f"{what} {text!r}: write the date as YYYY-MM-DD, e.g. 2026-03-02"
+        ) from None
+    if len(str(text).strip()) != 10:
+        raise StorageError(f"{what} {text!r}: write the date as YYYY-MM-DD, e.g. 2026-03-02")
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise StorageError(
+            f"{what} {day}: give a date from {EARLIEST_DATE.year} to {LATEST_DATE.year}"
+        )
+    return day
+
+
+def check_count(value: int | None, what: str, lo: int, hi: int) -> int | None:
+    """An integer in ``lo..hi`` (None passes); StorageError naming the limits otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or int(value) != value or not lo <= value <= hi:
+        raise StorageError(f"{what} {value}: give a whole number from {lo} to {hi}")
+    return int(value)
+
+
+def _check_text(value: str, what: str, limit: int = MAX_TEXT_CHARS) -> str:
+    text = str(value).strip()
+    if len(text) > limit:
+        raise StorageError(f"{what} is {len(text)} characters long: at most {limit}")
+    return text
+
+
+def _check_protocols(protocols: tuple[str, ...]) -> tuple[str, ...]:
+    cleaned = tuple(dict.fromkeys(_check_text(p, "a protocol name") for p in protocols if p))
+    if len(cleaned) > MAX_PROTOCOLS:
+        raise StorageError(f"{len(cleaned)} protocols prescribed: at most {MAX_PROTOCOLS}")
+    return cleaned
+
+
+def check_prescription(rx: Prescription, start: dt.date) -> Prescription:
+    """A prescription within the limits and not ending before it starts (or before ``start``)."""
+    check_count(rx.sessions_per_week, "sessions per week", 0, MAX_SESSIONS_PER_WEEK)
+    check_count(
+        rx.minutes_per_session,
+        "minutes per session",
+        MIN_MINUTES_PER_SESSION,
+        MAX_MINUTES_PER_SESSION,
+    )
+    if rx.valid_from < start:
+        raise StorageError(
+            f"a prescription change dated {rx.valid_from} is before the course start ({start})"
+        )
+    if rx.until is not None and rx.until < rx.valid_from:
+        raise StorageError(
+            f"home practice until {rx.until} ends before it starts ({rx.valid_from})"
+        )
+    return replace(rx, protocols=_check_protocols(rx.protocols))
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def _course(db: Database, row: Any) -> Course:
+    rx_rows = db._query(
+        "SELECT * FROM prescriptions WHERE course_id = ? ORDER BY valid_from", (row["id"],)
+    )
+    return Course(
+        id=int(row["id"]),
+        uid=row["uid"],
+        subject_id=row["subject_id"],
+        start_date=dt.date.fromisoformat(row["start_date"]),
+        end_date=None if row["end_date"] is None else dt.date.fromisoformat(row["end_date"]),
+        clinician=row["clinician"],
+        muscle=row["muscle"],
+        electrode_site=row["electrode_site"],
+        planned_clinic_sessions=row["planned_clinic_sessions"],
+        notes=row["notes"],
+        prescriptions=[
+            Prescription(
+                valid_from=dt.date.fromisoformat(r["valid_from"]),
+                sessions_per_week=int(r["sessions_per_week"]),
+                minutes_per_session=int(r["minutes_per_session"]),
+                until=None if r["until_date"] is None else dt.date.fromisoformat(r["until_date"]),
+                protocols=tuple(json.loads(r["protocols_json"])),
+            )
+            for r in rx_rows
+        ],
+    )
+
+
+def list_courses(db: Database, subject_id: str) -> list[Course]:
+    """A subject's courses, oldest first."""
+    rows = db._query(
+        "SELECT * FROM courses WHERE subject_id = ? ORDER BY start_date, id", (subject_id,)
+    )
+    return [_course(db, r) for r in rows]
+
+
+def open_course(db: Database, subject_id: str) -> Course | None:
+    """The subject's open course, or None."""
+    rows = db._query(
+        "SELECT * FROM courses WHERE subject_id = ? AND end_date IS NULL", (subject_id,)
+    )
+    return _course(db, rows[0]) if rows else None
+
+
+def current_course(db: Database, subject_id: str) -> Course:
+    """The open course, else the latest ended one; StorageError (one line) when there is none."""
+    db.require_subject(subject_id)
+    courses = list_courses(db, subject_id)
+    course = open_course(db, subject_id) or (courses[-1] if courses else None)
+    if course is None:
+        raise StorageError(
+            f"{subject_id} has no course: start one with 'biofeedback course start --subject "
+            f"{subject_id}'"
+        )
+    return course
+
+
+def require_open_course(db: Database, subject_id: str) -> Course:
+    """The open course; StorageError (one line) when the subject has none open."""
+    db.require_subject(subject_id)
+    course = open_course(db, subject_id)
+    if course is None:
+        raise StorageError(
+            f"{subject_id} has no open course: start one with 'biofeedback course start "
+            f"--subject {subject_id}'"
+        )
+    return course
+
+
+def course_sessions(db: Database, course_id: int) -> list[SessionRecord]:
+    """The sessions of a course, oldest first."""
+    ids = db._query(
+        "SELECT id FROM sessions WHERE course_id = ? ORDER BY started_at, id", (course_id,)
+    )
+    return [db.get_session(int(r["id"])) for r in ids]
+
+
+def practice_sessions(records: list[SessionRecord]) -> list[PracticeSession]:
+    """Sessions as adherence sees them (local start where they were recorded)."""
+    return [
+        PracticeSession(r.id, r.local_start, r.duration_s, r.status, r.setting)
+        for r in records
+        if r.status != "recording"
+    ]
+
+
+def adherence(db: Database, course: Course, today: dt.date | None = None) -> Adherence:
+    """Week-by-week adherence of a course (see :mod:`biofeedback.training.adherence`)."""
+    return course_adherence(
+        practice_sessions(course_sessions(db, course.id)),
+        course.prescriptions,
+        course.start_date,
+        today or dt.date.today(),
+        course.end_date,
+    )
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def start_course(
+    db: Database,
+    subject_id: str,
+    start: dt.date,
+    prescription: Prescription,
+    *,
+    clinician: str = "",
+    muscle: str = "",
+    electrode_site: str = "",
+    planned_clinic_sessions: int | None = None,
+    notes: str = "",
+) -> int:
+    """Open a course (the subject must exist and have no open course); returns its id."""
+    subject_id = db.require_subject(subject_id)["id"]
+    check_count(planned_clinic_sessions, "planned clinic sessions", 0, MAX_PLANNED_CLINIC_SESSIONS)
+    rx = check_prescription(replace(prescription, valid_from=start), start)
+    texts = {
+        "clinician": _check_text(clinician, "the clinician"),
+        "muscle": _check_text(muscle, "the muscle"),
+        "electrode_site": _check_text(electrode_site, "the electrode site"),
+        "notes": _check_text(notes, "the notes", MAX_NOTES_CHARS),
+    }
+    now = time.time()
+    with db.transaction() as conn:
+        row = conn.execute(
+            "SELECT id, start_date FROM courses WHERE subject_id = ? AND end_date IS NULL",
+            (subject_id,),
+        ).fetchone()
+        if row is not None:
+            raise StorageError(
+                f"{subject_id} has an open course (started {row[1]}): end it first with "
+                f"'biofeedback course end --subject {subject_id}'"
+            )
+        cur = conn.execute(
+            "INSERT INTO courses (uid, subject_id, start_date, clinician, muscle, electrode_site, "
+            "planned_clinic_sessions, notes, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                uuid.uuid4().hex,
+                subject_id,
+                start.isoformat(),
+                texts["clinician"],
+                texts["muscle"],
+                texts["electrode_site"],
+                planned_clinic_sessions,
+                texts["notes"],
+                now,
+                now,
+            ),
+        )
+        course_id = int(cur.lastrowid or 0)
+        _write_prescription(conn, course_id, rx)
+    return course_id
+
+
+def _write_prescription(conn: Any, course_id: int, rx: Prescription) -> None:
+    conn.execute(
+        "INSERT INTO prescriptions (course_id, valid_from, protocols_json, sessions_per_week, "
+        "minutes_per_session, until_date, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (course_id, valid_from) DO UPDATE SET protocols_json = excluded.protocols_json, "
+        "sessions_per_week = excluded.sessions_per_week, minutes_per_session = "
+        "excluded.minutes_per_session, until_date = excluded.until_date, created_at = "
+        "excluded.created_at",
+        (
+            course_id,
+            rx.valid_from.isoformat(),
+            json.dumps(list(rx.protocols)),
+            rx.sessions_per_week,
+            rx.minutes_per_session,
+            None if rx.until is None else rx.until.isoformat(),
+            time.time(),
+        ),
+    )
+
+
+def change_prescription(
+    db: Database, course: Course, valid_from: dt.date, changes: dict[str, Any]
+) -> Prescription:
+    """A new prescription from ``valid_from`` on: the one in force then with ``changes``
+    (``sessions_per_week``, ``minutes_per_session``, ``until``, ``protocols``). A change dated
+    the same day as an earlier one replaces it."""
+    if not course.is_open:
+        raise StorageError(f"the course of {course.subject_id} has ended: start a new one")
+    base = course.prescription_on(valid_from)
+    if base is None:
+        raise StorageError(
+            f"a prescription change dated {valid_from} is before the course start "
+            f"({course.start_date})"
+        )
+    unknown = set(changes) - {"sessions_per_week", "minutes_per_session", "until", "protocols"}
+    if unknown:
+        raise ValueError(f"unknown prescription fields: {sorted(unknown)}")
+    rx = check_prescription(replace(base, valid_from=valid_from, **changes), course.start_date)
+    with db.transaction() as conn:
+        _write_prescription(conn, course.id, rx)
+        conn.execute("UPDATE courses SET updated_at = ? WHERE id = ?", (time.time(), course.id))
+    return rx
+
+
+def edit_course(db: Database, course: Course, details: dict[str, Any]) -> None:
+    """Change the course's clinician, muscle, electrode site, notes or planned clinic sessions."""
+    columns: dict[str, Any] = {}
+    for key, value in details.items():
+        if key in COURSE_TEXT_FIELDS:
+            limit = MAX_NOTES_CHARS if key == "notes" else MAX_TEXT_CHARS
+            columns[key] = _check_text(value, f"the {key.replace('_', ' ')}", limit)
+        elif key == "planned_clinic_sessions":
+            columns[key] = check_count(
+                value, "planned clinic sessions", 0, MAX_PLANNED_CLINIC_SESSIONS
+            )
+        else:
+            raise ValueError(f"unknown course detail {key!r}")
+    if not columns:
+        return
+    columns["updated_at"] = time.time()
+    assignments = ", ".join(f"{k} = ?" for k in columns)
+    with db.transaction() as conn:
+        conn.execute(
+            f"UPDATE courses SET {assignments} WHERE id = ?", [*columns.values(), course.id]
+        )
+
+
+def end_course(db: Database, subject_id: str, end: dt.date) -> Course:
+    """Close the subject's open course on ``end`` (not before its start); returns it closed."""
+    course = require_open_course(db, subject_id)
+    if end < course.start_date:
+        raise StorageError(f"end date {end} is before the course start ({course.start_date})")
+    with db.transaction() as conn:
+        conn.execute(
+            "UPDATE courses SET end_date = ?, updated_at = ? WHERE id = ?",
+            (end.isoformat(), time.time(), course.id),
+        )
+    return replace(course, end_date=end)
+
+
+# -- station role and new sessions -----------------------------------------------------------------
+def station_role(db: Database) -> str | None:
+    """'clinic' or 'home' when this data dir's role is set, else None."""
+    rows = db._query("SELECT value FROM store_settings WHERE key = ?", (STATION_ROLE_KEY,))
+    value = rows[0]["value"] if rows else None
+    return value if value in SETTINGS else None
+
+
+def set_station_role(db: Database, role: str) -> None:
+    """Set what sessions recorded with this data dir are by default: 'clinic' or 'home'."""
+    if role not in SETTINGS:
+        raise StorageError(f"station role {role!r}: use 'clinic' or 'home'")
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO store_settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (STATION_ROLE_KEY, role),
+        )
+
+
+def session_course_meta(
+    db: Database, subject_id: str | None, setting: str | None = None
+) -> dict[str, Any]:
+    """``course_id`` and ``setting`` for a new session of ``subject_id`` (for
+    :meth:`Database.create_session`): the subject's open course, and the setting given, else the
+    data dir's station role, else 'home' when a course is open (a machine nobody set up as a
+    clinic station is the patient's), else None."""
+    if setting is not None and setting not in SETTINGS:
+        raise StorageError(f"setting {setting!r}: use 'clinic' or 'home'")
+    course = None
+    if subject_id:
+        course = open_course(db, Database.check_subject_id(subject_id))
+    chosen = setting or station_role(db) or ("home" if course is not None else None)
+    return {"course_id": None if course is None else course.id, "setting": chosen}
