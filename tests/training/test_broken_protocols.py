@@ -17,7 +17,7 @@ PHASE_KEYS = (
 )
 KINDS = (
     "signal-check, noise-floor, baseline, reference-contraction, train, rest, tense, release, "
-    "transfer, breathing, recovery"
+    "transfer, breathing, recovery, education, thought-record, reflection"
 )
 
 EXPECTED = {

@@ -31,6 +31,14 @@ def test_library_has_the_issue_names() -> None:
         "breathing",
         "reactivity",
         "desk-breaks",
+        # the six-session course template and its home practice (issue 12)
+        "course-1-assessment",
+        "course-2-down-training",
+        "course-3-stress-recovery",
+        "course-4-generalisation",
+        "course-5-desk-transfer",
+        "course-6-relapse-prevention",
+        "course-home-practice",
     }
 
 

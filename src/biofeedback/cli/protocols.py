@@ -1,8 +1,9 @@
-"""``biofeedback protocols [list | show NAME | validate FILE...]``: the training protocol library.
+"""``biofeedback protocols [list | show NAME | validate FILE... | courses [NAME]]``: the library.
 
 ``list`` shows the built-in protocols and the user's own (``<data dir>/protocols/*.toml``);
 ``show`` prints one protocol's phases; ``validate`` checks files and prints the precise error
-(file, field, what is allowed) with exit code 2 when one is invalid. The format is described in
+(file, field, what is allowed) with exit code 2 when one is invalid; ``courses`` lists the course
+templates (clinic sessions and home practice) or shows one. The format is described in
 docs/protocols.md.
 """
 
@@ -36,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p_val = actions.add_parser("validate", help="check protocol files; exit 2 if one is invalid")
     p_val.add_argument("files", metavar="FILE", nargs="+", help="protocol .toml file(s)")
     p_val.add_argument("--json", action="store_true", help="print one JSON object")
+    p_course = actions.add_parser(
+        "courses", help="list the course templates, or show one (sessions and home practice)"
+    )
+    p_course.add_argument("name", metavar="NAME", nargs="?", help="a template name or .toml file")
+    p_course.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run, action=None, json=False)
 
 
@@ -46,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         return _show(args.name, args.json)
     if action == "validate":
         return _validate(args.files, args.json)
+    if action == "courses":
+        return _courses(args.name, args.json)
     return _list(args.json)
 
 
@@ -97,7 +105,20 @@ def _list(as_json: bool) -> int:
     return 0
 
 
+def _step_detail(phase: Phase) -> str:
+    limit = f"up to {_duration(phase.time_limit_s)}" if phase.time_limit_s else "no time limit"
+    what = {
+        "education": f"page {phase.page or '(inline text)'}: {phase.title}",
+        "thought-record": "thought record: situation, thought, belief %, evidence, balanced thought",
+        "reflection": f"asks: {phase.prompt}",
+    }[str(phase.kind)]
+    image = f", image {phase.image}" if phase.image else ""
+    return f"{what}{image}; waits for Continue ({limit}); not scored"
+
+
 def _phase_detail(phase: Phase) -> str:
+    if phase.is_step:
+        return _step_detail(phase)
     parts = [f"feedback {phase.feedback}"]
     if phase.target is not None:
         parts.append(f"target {phase.target.describe()}")
@@ -131,7 +152,8 @@ def _show(name: str, as_json: bool) -> int:
     )
     print(f"total: {_minutes(protocol.duration_s)} in {len(protocol.phases)} phases")
     for i, phase in enumerate(protocol.phases, start=1):
-        print(f"{i:>3}. {phase.name:<24} {phase.kind:<22} {_duration(phase.duration_s):>10}")
+        length = _duration(phase.duration_s) if phase.duration_s else "Continue"
+        print(f"{i:>3}. {phase.name:<24} {phase.kind:<22} {length:>10}")
         print(f"     {_phase_detail(phase)}")
         for line in textwrap.wrap(phase.instruction, 90):
             print(f"     | {line}")
@@ -175,3 +197,35 @@ def _validate(files: list[str], as_json: bool) -> int:
     if as_json:
         print(json.dumps({"valid": failed == 0, "files": results}))
     return 2 if failed else 0
+
+
+def _courses(name: str | None, as_json: bool) -> int:
+    from biofeedback.training.course_template import load_template, template_names
+
+    templates = [load_template(n) for n in ([name] if name else template_names())]
+    if as_json:
+        out = templates[0].to_dict() if name else {"courses": [t.to_dict() for t in templates]}
+        print(json.dumps(out))
+        return 0
+    for t in templates:
+        print(f"{t.name}: {t.title}")
+        if not name:
+            continue
+        print(f"source: {t.source}")
+        for line in textwrap.wrap(t.description, 90):
+            print(f"  {line}")
+        print(f"clinic sessions, one every {t.weeks_between_sessions} week(s):")
+        for s in t.sessions:
+            steps = sum(1 for p in s.protocol.phases if p.is_step)
+            extra = f" + {steps} step(s) at the patient's pace" if steps else ""
+            print(
+                f"{s.number:>3}. {s.title:<44} {s.protocol.name:<28} "
+                f"{_minutes(s.protocol.duration_s)}{extra}"
+            )
+        home = t.home_practice
+        if home is not None:
+            print(
+                f"home practice: {home.protocol.name}, {home.sessions_per_week} times a week, "
+                f"{home.minutes} min"
+            )
+    return 0

@@ -61,6 +61,9 @@ class PhaseMetrics:
     shaping: list[dict[str, Any]] = field(default_factory=list)
     prompts: int = 0
     calibration: dict[str, Any] = field(default_factory=dict)
+    #: Step phases (education, thought record, reflection): "continued", "answered", "skipped",
+    #: "timed-out" or "aborted"; "" for EMG phases.
+    step_status: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (floats, ints, None, lists, dicts)."""
@@ -100,6 +103,7 @@ class PhaseMetrics:
             "shaping": list(self.shaping),
             "prompts": self.prompts,
             "calibration": dict(self.calibration),
+            "step_status": self.step_status,
         }
 
 
@@ -400,6 +404,14 @@ class SessionSummary:
     notes: list[str] = field(default_factory=list)
     #: Output channel the measures are computed on: an index, or "max" / "mean" over channels.
     scored_channel: int | str | None = None
+    #: What the patient wrote in step phases (thought records, reflections) and which education
+    #: pages were read: private to the subject, never in the default report (docs/protocols.md).
+    responses: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def step_s(self) -> float:
+        """Time spent in step phases (reading, writing): recorded but not training time."""
+        return float(sum(p.duration_s for p in self.phases if p.step_status))
 
     def _of_kind(self, *kinds: PhaseKind) -> list[PhaseMetrics]:
         names = {str(k) for k in kinds}
@@ -464,6 +476,8 @@ class SessionSummary:
             "threshold_log": [c.to_dict() for c in self.threshold_log],
             "notes": list(self.notes),
             "scored_channel": self.scored_channel,
+            "step_s": self.step_s,
+            "responses": [dict(r) for r in self.responses],
             "patient_summary": patient_summary_text(self),
         }
 

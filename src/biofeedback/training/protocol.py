@@ -29,6 +29,7 @@ from biofeedback.core.tomlfile import (
     type_name,
 )
 from biofeedback.errors import ProtocolFileError
+from biofeedback.training import steps
 
 FORMAT_VERSION = 1
 #: Longest single phase accepted (catches "40 min" typed as "400 min").
@@ -72,6 +73,9 @@ class PhaseKind(enum.StrEnum):
     TRANSFER = "transfer"
     BREATHING = "breathing"
     RECOVERY = "recovery"
+    EDUCATION = "education"
+    THOUGHT_RECORD = "thought-record"
+    REFLECTION = "reflection"
 
 
 class Feedback(enum.StrEnum):
@@ -101,6 +105,20 @@ class TargetKind(enum.StrEnum):
     PCT_REFERENCE = "pct_reference"
 
 
+#: Step kinds (CBT and education): no EMG target; the runner waits for the user's Continue or the
+#: phase's optional time limit, and their time is not training time (docs/protocols.md).
+STEP_KINDS = frozenset({PhaseKind.EDUCATION, PhaseKind.THOUGHT_RECORD, PhaseKind.REFLECTION})
+#: Keys of the EMG part of a phase, refused on a step phase.
+_EMG_KEYS = (
+    "feedback",
+    "target",
+    "shaping",
+    "pacer_bpm",
+    "pacer_inhale_pct",
+    "micro_break_after_s",
+    "muscle_group",
+)
+
 #: Kinds that are contractions: a following recovery or release phase measures recovery time.
 CONTRACTION_KINDS = frozenset({PhaseKind.REFERENCE, PhaseKind.TENSE})
 #: Kinds after which the recovery time is measured (when they follow a contraction).
@@ -120,6 +138,9 @@ DEFAULT_FEEDBACK: dict[PhaseKind, Feedback] = {
     PhaseKind.TRANSFER: Feedback.NONE,
     PhaseKind.BREATHING: Feedback.VISUAL,
     PhaseKind.RECOVERY: Feedback.NONE,
+    PhaseKind.EDUCATION: Feedback.NONE,
+    PhaseKind.THOUGHT_RECORD: Feedback.NONE,
+    PhaseKind.REFLECTION: Feedback.NONE,
 }
 
 #: Instruction shown when a phase gives none.
@@ -135,6 +156,12 @@ DEFAULT_INSTRUCTION: dict[PhaseKind, str] = {
     PhaseKind.TRANSFER: "Relax the same way as before, this time without the display.",
     PhaseKind.BREATHING: "Breathe with the pacer: in as it rises, slowly out as it falls.",
     PhaseKind.RECOVERY: "Let go completely and sit quietly.",
+    PhaseKind.EDUCATION: "Read at your own pace, then press Continue.",
+    PhaseKind.THOUGHT_RECORD: (
+        "Think of a recent moment when pain or stress came with a strong thought. "
+        "Take it one step at a time; there are no wrong answers."
+    ),
+    PhaseKind.REFLECTION: "Take a moment to look back on the last exercise.",
 }
 
 _PHASE_KEYS = (
@@ -152,6 +179,8 @@ _PHASE_KEYS = (
     "muscle_group",
     "repeat",
 )
+#: Keys only a step phase (education, thought-record, reflection) may have.
+_STEP_KEYS = ("page", "title", "text", "image", "prompt")
 _BLOCK_KEYS = ("name", "repeat", "block")
 _TOP_KEYS = (
     "format",
@@ -204,6 +233,11 @@ _KEY_KINDS: dict[str, frozenset[PhaseKind]] = {
     ),
 }
 _KEY_KINDS["pacer_inhale_pct"] = _KEY_KINDS["pacer_bpm"]
+_KEY_KINDS["page"] = frozenset({PhaseKind.EDUCATION})
+_KEY_KINDS["text"] = frozenset({PhaseKind.EDUCATION})
+_KEY_KINDS["image"] = frozenset({PhaseKind.EDUCATION})
+_KEY_KINDS["title"] = frozenset({PhaseKind.EDUCATION})
+_KEY_KINDS["prompt"] = frozenset({PhaseKind.REFLECTION})
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DURATION_UNITS = {
@@ -348,9 +382,41 @@ class Phase:
     repeat_index: int | None = None
     repeat_count: int = 1
     label: str = ""
+    #: Step phases: the page id or file, its title and Markdown-lite text, an image (absolute
+    #: path), the reflection's question, and the time limit (None: until the user continues).
+    page: str = ""
+    title: str = ""
+    text: str = ""
+    image: str | None = None
+    prompt: str = ""
+    time_limit_s: float | None = None
+
+    @property
+    def is_step(self) -> bool:
+        """True for an education, thought-record or reflection phase (waits for Continue)."""
+        return self.kind in STEP_KINDS
+
+    def step_dict(self) -> dict[str, Any]:
+        """What a window or the CLI needs to show a step phase (empty for other kinds)."""
+        if not self.is_step:
+            return {}
+        return {
+            "page": self.page,
+            "title": self.title,
+            "text": self.text,
+            "image": self.image,
+            "prompt": self.prompt,
+            "time_limit_s": self.time_limit_s,
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``protocols show --json``)."""
+        """JSON-ready form (``protocols show --json``); step phases add ``step``."""
+        out = self._base_dict()
+        if self.is_step:
+            out["step"] = self.step_dict()
+        return out
+
+    def _base_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": str(self.kind),
@@ -894,9 +960,12 @@ class _Parser(TomlChecker):
         shaping: ShapingRule,
     ) -> Phase:
         where = self.where(item, label)
-        self.check_keys(item, _PHASE_KEYS, where)
+        step = item.get("kind") in {k.value for k in STEP_KINDS}
+        self.check_keys(item, _PHASE_KEYS + _STEP_KEYS if step else _PHASE_KEYS, where)
         kind = self.phase_kind(item, where)
         name = self.text(item, "name", where, kind.value) or kind.value
+        if kind in STEP_KINDS:
+            return self.step_phase(item, label, where, kind, name)
         if "duration" not in item:
             raise self.fail(where, "missing required key 'duration' (e.g. duration = \"4 min\")")
         try:
@@ -934,6 +1003,63 @@ class _Parser(TomlChecker):
             muscle_group=muscle_group,
             note=note,
             label=label,
+        )
+
+    def step_phase(
+        self, item: Mapping[str, Any], label: str, where: str, kind: PhaseKind, name: str
+    ) -> Phase:
+        """An education, thought-record or reflection phase: no EMG keys, optional time limit."""
+        for key in _EMG_KEYS:
+            if key in item:
+                raise self.fail(
+                    where,
+                    f"{key} is not allowed on a {kind} phase: it has no EMG target (the signal "
+                    "keeps recording but is not scored)",
+                )
+        limit = None
+        if "duration" in item:
+            try:
+                limit = parse_duration(item["duration"])
+            except ValueError as exc:
+                raise self.fail(where, f"duration (the time limit) {exc}") from None
+        page_ref = title = text = prompt = ""
+        image = None
+        base = None if self.source.startswith("builtin:") else Path(self.source).parent
+        if kind == PhaseKind.EDUCATION:
+            page_ref = self.text(item, "page", where)
+            text = self.text(item, "text", where)
+            title = self.text(item, "title", where)
+            if bool(page_ref) == bool(text):
+                raise self.fail(
+                    where,
+                    "an education phase needs exactly one of page (a built-in page such as "
+                    f"'{steps.builtin_page_ids()[0]}', or a .md file next to the protocol) or "
+                    "text (the page itself)",
+                )
+            try:
+                if page_ref:
+                    page = steps.load_page(page_ref, base)
+                    title, text = title or page.title, page.body
+                if "image" in item:
+                    image = steps.check_image(self.text(item, "image", where), base)
+            except ValueError as exc:
+                raise self.fail(where, str(exc)) from None
+        elif kind == PhaseKind.REFLECTION:
+            prompt = self.text(item, "prompt", where, steps.DEFAULT_REFLECTION_PROMPT)
+        return Phase(
+            name=name,
+            kind=kind,
+            duration_s=limit or 0.0,
+            instruction=self.text(item, "instruction", where, DEFAULT_INSTRUCTION[kind]),
+            feedback=Feedback.NONE,
+            note=self.text(item, "note", where),
+            label=label,
+            page=page_ref,
+            title=title,
+            text=text,
+            image=image,
+            prompt=prompt,
+            time_limit_s=limit,
         )
 
     def phase_kind(self, item: Mapping[str, Any], where: str) -> PhaseKind:

@@ -26,6 +26,7 @@ import numpy as np
 
 from biofeedback.core.types import Flag
 from biofeedback.errors import ProtocolFileError
+from biofeedback.training import steps
 from biofeedback.training.metrics import (
     NO_CONTRACTION_NOTE,
     PhaseMetrics,
@@ -73,6 +74,7 @@ class EventType(enum.StrEnum):
     CALIBRATED = "calibrated"
     PROMPT = "prompt"
     WARNING = "warning"
+    STEP_SAVED = "step_saved"
     PAUSED = "paused"
     RESUMED = "resumed"
     SESSION_ENDED = "session_ended"
@@ -93,7 +95,9 @@ class RunnerEvent:
     calibrated: ``what`` ("noise_floor" with ``values_uv`` per output channel to pass to
     ``Pipeline.set_noise_floor``, "baseline" with ``baseline_uv``/``sd_uv``, "reference" with
     ``reference_uv``); prompt: ``prompt`` ("micro-break", "tense", "release", "contract") and
-    ``text``; warning: ``message``; session_ended: ``aborted``, ``reason``, ``summary``.
+    ``text``; warning: ``message``; session_ended: ``aborted``, ``reason``, ``summary``;
+    step_saved (a step phase ended, before its phase_ended): ``index``, ``name``, ``kind``,
+    ``status`` (no answers: they stay in the summary's ``responses``).
     """
 
     type: EventType
@@ -151,6 +155,10 @@ class RunnerState:
     noise_floor_uv: float | None
     baseline_uv: float | None
     reference_uv: float | None
+    #: A step phase (education, thought record, reflection) is waiting for the user's Continue.
+    awaiting_continue: bool = False
+    #: The step phase's content (``Phase.step_dict()``) while ``awaiting_continue``.
+    step: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -177,10 +185,11 @@ class _PhaseRecord:
         self.n_planned = n_planned
         self.n = 0
         self.paused_n = 0
-        self.env = np.empty(n_planned, np.float64)
-        self.inc = np.empty(n_planned, bool)
-        self.scored = np.empty(n_planned, bool)
-        self.below = np.empty(n_planned, bool)
+        stored = 0 if phase.is_step else n_planned  # a step phase stores no samples
+        self.env = np.empty(stored, np.float64)
+        self.inc = np.empty(stored, bool)
+        self.scored = np.empty(stored, bool)
+        self.below = np.empty(stored, bool)
         self.pair_env = np.empty((n_planned, pair_cols), np.float64) if pair_cols else None
         self.pair_inc = np.empty((n_planned, pair_cols), bool) if pair_cols else None
         self.all_env = np.empty((n_planned, all_cols), np.float64) if all_cols else None
@@ -194,6 +203,7 @@ class _PhaseRecord:
         self.below_run = 0  # consecutive included below-threshold samples (micro-break)
         self.mb_timer = 0  # included samples since the last gap or prompt
         self.calibration: dict[str, Any] = {}
+        self.step_status = ""  # step phases: how it ended (set before the phase ends)
 
 
 class SessionRunner:
@@ -265,6 +275,7 @@ class SessionRunner:
         self.pain_before: float | None = None
         self.pain_after: float | None = None
         self._notes: list[str] = []
+        self._responses: list[dict[str, Any]] = []
         self._end_index: int | None = None
         self.overlap_samples = 0
         self._gap_n = max(1, round(protocol.measures.gap_min_s * self.fs_hz))
@@ -374,6 +385,37 @@ class SessionRunner:
             if self._finished or not self._started:
                 return self._keep(events)
             self._end_phase(events, skipped=True)
+            return self._keep(events)
+
+    def continue_phase(
+        self,
+        answers: dict[str, Any] | None = None,
+        *,
+        skipped: bool = False,
+        phase_index: int | None = None,
+    ) -> list[RunnerEvent]:
+        """The user's Continue on a step phase (education page read, form saved, or skipped).
+
+        ``answers``: a thought record's or reflection's fields (``steps.fields_for``); checked,
+        ValueError naming the field. ``phase_index``: the phase the user answered; when another
+        phase is running by now (the time limit ended it) nothing happens. A call while an EMG
+        phase runs does nothing either: Continue never cuts a training phase short.
+        """
+        with self._lock:
+            events = self._flushed()
+            rec = self._rec
+            if self._finished or rec is None or not rec.phase.is_step:
+                return self._keep(events)
+            if phase_index is not None and phase_index != rec.index:
+                return self._keep(events)
+            phase = rec.phase
+            clean = steps.check_answers(str(phase.kind), dict(answers or {}), phase.prompt)
+            if skipped:
+                status = "skipped"
+            else:
+                status = "continued" if phase.kind == PhaseKind.EDUCATION else "answered"
+            self._save_step(rec, status, {} if skipped else clean, events)
+            self._end_phase(events, skipped=skipped)
             return self._keep(events)
 
     def abort(self, reason: str = "") -> list[RunnerEvent]:
@@ -536,7 +578,7 @@ class SessionRunner:
                 pacer_pos = (elapsed * phase.pacer_bpm / 60.0) % 1.0
             success = last = latest = is_below = None
             micro = None
-            if rec is not None:
+            if rec is not None and not phase.is_step:
                 n_scored = int(np.count_nonzero(rec.scored[: rec.n]))
                 if n_scored:
                     success = 100.0 * int(np.count_nonzero(rec.below[: rec.n])) / n_scored
@@ -584,6 +626,8 @@ class SessionRunner:
                 noise_floor_uv=self._thr.noise_floor_uv or None,
                 baseline_uv=self.baseline_uv,
                 reference_uv=self.reference_uv,
+                awaiting_continue=rec is not None and phase.is_step and not self._finished,
+                step=phase.step_dict() if rec is not None and phase.is_step else None,
             )
 
     def summary(self) -> SessionSummary:
@@ -613,6 +657,7 @@ class SessionRunner:
                 pain_after=self.pain_after,
                 notes=list(self._notes),
                 scored_channel=self.protocol.scored_channel,
+                responses=[dict(r) for r in self._responses],
             )
 
     # ------------------------------------------------------------------ internals
@@ -669,7 +714,11 @@ class SessionRunner:
         phase = self.protocol.phases[i]
         n_planned = max(1, round(phase.duration_s * self.fs_hz))
         all_cols = (self._n_channels or 0) if phase.kind == PhaseKind.NOISE_FLOOR else 0
-        self._rec = _PhaseRecord(i, phase, self._next, n_planned, len(self._pair_cols), all_cols)
+        pair_cols = len(self._pair_cols)
+        if phase.is_step:  # nothing stored; n_planned is the time limit (0: none)
+            limit = phase.time_limit_s
+            n_planned, pair_cols = (max(1, round(limit * self.fs_hz)) if limit else 0), 0
+        self._rec = _PhaseRecord(i, phase, self._next, n_planned, pair_cols, all_cols)
         if phase.shaping is not None:
             self._rec.interval_n = max(1, round(phase.shaping.interval_s * self.fs_hz))
         data = phase.to_dict()
@@ -761,6 +810,15 @@ class SessionRunner:
                 rec.paused_n += n - pos
                 self._next += n - pos
                 return
+            if rec.phase.is_step:
+                # counted, not stored or scored; ends at the time limit or on continue_phase
+                seg = n - pos if not rec.n_planned else min(n - pos, rec.n_planned - rec.n)
+                rec.n += seg
+                pos += seg
+                self._next += seg
+                if rec.n_planned and rec.n >= rec.n_planned:
+                    self._end_phase(events)
+                continue
             seg = min(n - pos, rec.n_planned - rec.n)
             interval_n = rec.interval_n
             if interval_n:
@@ -912,6 +970,9 @@ class SessionRunner:
         rec = self._rec
         assert rec is not None
         phase = rec.phase
+        if phase.is_step and not rec.step_status:
+            status = "aborted" if aborted else "skipped" if skipped else "timed-out"
+            self._save_step(rec, status, {}, events)
         metrics = self._measure(rec)
         metrics.skipped = skipped
         metrics.aborted = aborted
@@ -939,6 +1000,33 @@ class SessionRunner:
         else:
             self._start_phase(rec.index + 1, events)
 
+    def _save_step(
+        self, rec: _PhaseRecord, status: str, answers: dict[str, Any], events: list[RunnerEvent]
+    ) -> None:
+        """Keep what the user did in a step phase (private: see SessionSummary.responses)."""
+        phase = rec.phase
+        rec.step_status = status
+        self._responses.append(
+            {
+                "phase_index": rec.index,
+                "phase": phase.name,
+                "kind": str(phase.kind),
+                "page": phase.page,
+                "prompt": phase.prompt,
+                "status": status,
+                "time_s": self._time(self._next),
+                "answers": answers,
+                "private": True,
+            }
+        )
+        events.append(
+            self._event(
+                EventType.STEP_SAVED,
+                self._next,
+                {"index": rec.index, "name": phase.name, "kind": str(phase.kind), "status": status},
+            )
+        )
+
     def _finish(self, events: list[RunnerEvent]) -> None:
         self._finished = True
         self._end_index = self._next
@@ -958,6 +1046,23 @@ class SessionRunner:
     def _measure(self, rec: _PhaseRecord) -> PhaseMetrics:
         phase = rec.phase
         n = rec.n
+        if phase.is_step:
+            # not training time: no samples scored, so no session measure counts this time
+            return PhaseMetrics(
+                index=rec.index,
+                name=phase.name,
+                kind=str(phase.kind),
+                start_s=self._time(rec.start_index),
+                duration_s=n / self.fs_hz,
+                planned_s=phase.duration_s,
+                n_samples=0,
+                n_included=0,
+                pct_excluded=0.0,
+                feedback=str(phase.feedback),
+                paused_s=rec.paused_n / self.fs_hz,
+                repeat_index=phase.repeat_index,
+                step_status=rec.step_status,
+            )
         level = None
         recovery_note = ""
         contraction_mean = None
