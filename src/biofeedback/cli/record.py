@@ -86,6 +86,7 @@ def _check_pain(value: float | None, option: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Record; print the measures (or one JSON object); exit 0 when the session completed."""
     from biofeedback.cli.signals import interrupt_reason, stop_signals_interrupt
+    from biofeedback.cli.steps import handle_step
     from biofeedback.engine import Engine
     from biofeedback.session import RecordingSession
     from biofeedback.storage.courses import session_course_meta
@@ -139,8 +140,12 @@ def run(args: argparse.Namespace) -> int:
             what = f"protocol {protocol.name!r}" if protocol else f"{args.duration:g} s"
             sys.stderr.write(f"Recording session {session_id} ({what}) from {args.source}\n")
         interrupted = ""
+        # education pages, thought records, reflections: asked on a terminal, else skipped
+        ask_steps = not args.json and sys.stdin.isatty()
         try:
             while not session.wait(0.25):
+                if session.runner is not None:
+                    session.apply(handle_step(session.runner, ask_steps))
                 if not args.json and sys.stderr.isatty():
                     _progress(session, t0)
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: close the session cleanly
