@@ -330,6 +330,10 @@ def change_prescription(
     """A new prescription from ``valid_from`` on: the one in force then with ``changes``
     (``sessions_per_week``, ``minutes_per_session``, ``until``, ``protocols``). A change dated
     the same day as an earlier one replaces it."""
+    rows = db._query("SELECT * FROM courses WHERE id = ?", (course.id,))
+    if not rows:
+        raise StorageError(f"there is no course {course.id}")
+    course = _course(db, rows[0])  # as stored now (another change may have come in)
     if not course.is_open:
         raise StorageError(f"the course of {course.subject_id} has ended: start a new one")
     base = course.prescription_on(valid_from)

@@ -215,10 +215,11 @@ def _empty_week(
     """A week with its prescription and target; only the course's start and end and the
     prescription's "until" shorten it (the current week is judged as a whole week)."""
     first = max(monday, start)
-    rx = prescription_on(history, first) if end is None or first <= end else None
+    sunday = monday + 6 * _DAY
+    stop = sunday if end is None else min(sunday, end)
+    rx = prescription_on(history, first) if first <= stop else None
     covered = 0
     if rx is not None:
-        stop = monday + 6 * _DAY if end is None else min(monday + 6 * _DAY, end)
         if rx.until is not None:
             stop = min(stop, rx.until)
         covered = max(0, (stop - first).days + 1)
