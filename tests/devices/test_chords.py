@@ -187,6 +187,18 @@ def test_uno_r4_streams_every_packet_with_no_gap(tmp_path, wait_for):
         assert board.commands[0] == "WHORU" and "START" in board.commands
 
 
+def test_gain_gives_the_amplifiers_microvolts(tmp_path):
+    # another front end than MyoWare (e.g. a BioAmp at gain 1000): the URL's gain sets the scale
+    with ChordsFake(tmp_path) as board:
+        device = open_device(f"serial://{board.path}?format=chords&board=uno-r4&gain=1000")
+        try:
+            info = device.open()
+        finally:
+            device.close()
+    assert info.channels[0].gain == 1000
+    assert info.channels[0].scale_uv == pytest.approx(5.0 / 2**14 / 1000 * 1e6)
+
+
 def test_skipped_counters_become_exact_gaps(tmp_path, wait_for):
     # 5 + 1 packets lost, then 300 (more than the 8-bit counter's 256: told by the time)
     lost = set(range(200, 205)) | {400} | set(range(700, 1000))
@@ -270,6 +282,7 @@ def test_board_names_and_answers():
         ("serial:///dev/x?format=chords&pins=16", "pins are 0..15"),
         ("serial:///dev/x?format=chords&pins=0,1&channels=raw", "as many pins as channels"),
         ("serial:///dev/x?format=chords&board=esp99", "choose one of"),
+        ("serial:///dev/x?format=chords&gain=0", "gain"),
     ],
 )
 def test_bad_chords_urls(url, match):

@@ -291,7 +291,7 @@ class ChordsProtocol(Protocol):
             raise DeviceError("give as many channels= as pins=")
         self._columns = columns
         channels = channel_infos(
-            tuple(kinds), tuple(columns), board.vref_v, board.adc_bits, req.pot_kohm
+            tuple(kinds), tuple(columns), board.vref_v, board.adc_bits, req.pot_kohm, req.raw_gain
         )
         return StreamInfo(
             fs_hz=board.fs_hz,

@@ -199,7 +199,9 @@ class FirmwareProtocol(Protocol):
     def _stream_info(self, info: wire.InfoPacket) -> StreamInfo:
         req = self.request
         board_key = info.board if info.board in hardware.BOARDS else (req.board or info.board)
-        channels = channel_infos(info.kinds, info.pins, info.vref_v, info.adc_bits, req.pot_kohm)
+        channels = channel_infos(
+            info.kinds, info.pins, info.vref_v, info.adc_bits, req.pot_kohm, req.raw_gain
+        )
         return StreamInfo(
             fs_hz=info.fs_hz,
             channels=channels,

@@ -46,6 +46,8 @@ class StreamRequest:
     pins: tuple[int, ...] | None = None
     fs_hz: float | None = None
     pot_kohm: float = hardware.MYOWARE_DEFAULT_POT_KOHM
+    #: analogue gain from the electrodes to the ADC on RAW and REF (``gain=``; MyoWare's 200)
+    raw_gain: float = hardware.MYOWARE_RAW_GAIN
     open_timeout_s: float = 3.0
     calibrate_s: float = 2.0
 
@@ -120,14 +122,18 @@ def channel_infos(
     vref_v: float,
     adc_bits: int,
     pot_kohm: float,
+    raw_gain: float = hardware.MYOWARE_RAW_GAIN,
 ) -> tuple[ChannelInfo, ...]:
-    """Channel names, gains and uV scales (REF carries RAW's gain so RAW - REF works in uV)."""
+    """Channel names, gains and uV scales (REF carries RAW's gain so RAW - REF works in uV).
+
+    ``raw_gain`` is the amplifier's gain on RAW/REF: MyoWare's 200 unless the URL says ``gain=``
+    (e.g. a BioAmp or another front end on a Chords board)."""
     env_gain = hardware.myoware_env_gain(pot_kohm)
     out = []
     seen: dict[ChannelKind, int] = {}
     for kind, pin in zip(kinds, pins, strict=True):
         seen[kind] = seen.get(kind, 0) + 1
         name = kind.value if seen[kind] == 1 else f"{kind.value}{seen[kind]}"
-        gain = env_gain if kind is ChannelKind.ENV else hardware.MYOWARE_RAW_GAIN
+        gain = env_gain if kind is ChannelKind.ENV else raw_gain
         out.append(ChannelInfo(name, kind, gain, counts_to_uv_scale(vref_v, adc_bits, gain), pin))
     return tuple(out)

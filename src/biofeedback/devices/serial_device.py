@@ -25,7 +25,8 @@ in text mode; in binary mode checked against the firmware, which reports its own
 (raw,env,rect,ref per column/pin), ``pins`` (binary: analog pins, default 0,1,2...; chords:
 which of the board's inputs become channels, default all), ``fs``
 (binary: rate to set; text: the known rate instead of estimating it), ``pot_kohm`` (MyoWare gain
-pot, ENV scale), ``reconnect`` (on|off), ``reconnect_s`` (seconds a lost board may stay away,
+pot, ENV scale), ``gain`` (the amplifier's gain on RAW/REF, 1-100000, default MyoWare's 200: give
+your front end's, e.g. a BioAmp's, so microvolts are true), ``reconnect`` (on|off), ``reconnect_s`` (seconds a lost board may stay away,
 0-600, default 30), ``timeout`` (seconds to wait for the board at open).
 """
 
@@ -45,6 +46,9 @@ from biofeedback.devices.stream_index import StreamIndexer
 from biofeedback.devices.text_protocol import TextProtocol
 from biofeedback.devices.transport import DEFAULT_RECONNECT_S, PortLost, SerialTransport
 from biofeedback.errors import DeviceError, SourceURLError
+
+#: Largest analogue gain a ``gain=`` option accepts (instrumentation amplifiers stop near 10^4).
+MAX_RAW_GAIN = 100_000.0
 
 #: ``format=`` value -> protocol handler (docs/hardware.md: adding a protocol).
 PROTOCOLS: dict[str, type[Protocol]] = {
@@ -75,6 +79,7 @@ class SerialDevice(ThreadedDevice):
         pins: list[int] | None = None,
         fs_hz: float | None = None,
         pot_kohm: float = hardware.MYOWARE_DEFAULT_POT_KOHM,
+        raw_gain: float = hardware.MYOWARE_RAW_GAIN,
         reconnect: bool = True,
         reconnect_s: float = DEFAULT_RECONNECT_S,
         open_timeout_s: float = 3.0,
@@ -102,6 +107,7 @@ class SerialDevice(ThreadedDevice):
         self.pins = pins
         self.fs_request = fs_hz
         self.pot_kohm = pot_kohm
+        self.raw_gain = raw_gain
         self.open_timeout_s = open_timeout_s
         self.calibrate_s = calibrate_s
         self.clock: Clock = clock or MonotonicClock()
@@ -182,6 +188,7 @@ class SerialDevice(ThreadedDevice):
         pins_text = url.get_list("pins", None)
         fs = url.get_float("fs", None, lo=1.0, hi=100_000.0)
         pot = url.get_float("pot_kohm", hardware.MYOWARE_DEFAULT_POT_KOHM, lo=0.0, hi=1000.0)
+        gain = url.get_float("gain", hardware.MYOWARE_RAW_GAIN, lo=1.0, hi=MAX_RAW_GAIN)
         reconnect = url.get_str("reconnect", "on", choices=["on", "off"]) == "on"
         reconnect_s = url.get_float("reconnect_s", DEFAULT_RECONNECT_S, lo=0.0, hi=MAX_RECONNECT_S)
         timeout = url.get_float("timeout", 3.0, lo=0.1, hi=60.0)
@@ -201,6 +208,7 @@ class SerialDevice(ThreadedDevice):
             pins=pins,
             fs_hz=fs,
             pot_kohm=pot if pot is not None else hardware.MYOWARE_DEFAULT_POT_KOHM,
+            raw_gain=gain if gain is not None else hardware.MYOWARE_RAW_GAIN,
             reconnect=reconnect,
             reconnect_s=DEFAULT_RECONNECT_S if reconnect_s is None else reconnect_s,
             open_timeout_s=timeout if timeout is not None else 3.0,
@@ -215,6 +223,7 @@ class SerialDevice(ThreadedDevice):
             pins=tuple(self.pins) if self.pins is not None else None,
             fs_hz=self.fs_request,
             pot_kohm=self.pot_kohm,
+            raw_gain=self.raw_gain,
             open_timeout_s=self.open_timeout_s,
             calibrate_s=self.calibrate_s,
         )

@@ -70,7 +70,12 @@ class TextProtocol(Protocol):
             fs, estimated = rate, True
         self._pending = cal.rows
         channels = channel_infos(
-            tuple(kinds), tuple([None] * width), board.vref_v, board.adc_bits, req.pot_kohm
+            tuple(kinds),
+            tuple([None] * width),
+            board.vref_v,
+            board.adc_bits,
+            req.pot_kohm,
+            req.raw_gain,
         )
         return StreamInfo(
             fs_hz=fs,
