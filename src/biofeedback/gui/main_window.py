@@ -77,13 +77,15 @@ from biofeedback.gui.theme import apply_theme, font
 from biofeedback.session import RecordingSession, SessionResult
 from biofeedback.storage.courses import session_course_meta
 from biofeedback.storage.database import Database
-from biofeedback.training.protocol import load_protocol
+from biofeedback.training.protocol import STEP_KINDS, load_protocol
 from biofeedback.training.runner import EventType, RunnerEvent
 
 log = logging.getLogger(__name__)
 
 #: After a session fails, its closing starts this much later, once the message is on screen.
 FAILED_FINISH_DELAY_MS = 100
+#: Phase kinds the patient view shows as a page or a form (``kind`` in runner events).
+STEP_KIND_NAMES = frozenset(str(k) for k in STEP_KINDS)
 #: What the patient view says once a session has stopped on a failure (until the next one).
 PATIENT_STOPPED_TEXT = "The session stopped and what was recorded is saved. Press Esc to see why."
 
@@ -358,6 +360,7 @@ class MainWindow(QMainWindow):
         self.patient = PatientViewWidget()
         self.patient.pacer.set_rate(float(self.prefs.get("pacer_bpm", DEFAULT_RATE_BPM)))
         self.patient.set_pacer_visible(bool(self.prefs.get("pacer_visible", True)))
+        self.patient.step_done.connect(self._on_step_done)
 
         self.stack.addWidget(self.clinician)
         self.stack.addWidget(self.patient)
@@ -1030,12 +1033,39 @@ class MainWindow(QMainWindow):
         session.apply(session.runner.skip())
         self._show_session_state()
 
+    def _on_step_done(self, index: int, answers: dict[str, Any], skipped: bool) -> None:
+        """The patient pressed Continue, saved a form or skipped it: the runner goes on."""
+        session = self.session
+        if session is None or session.runner is None:
+            self.patient.hide_step()
+            return
+        try:
+            events = session.runner.continue_phase(answers, skipped=skipped, phase_index=index)
+        except ValueError as exc:  # e.g. an answer longer than the limit: say so, keep the form
+            self.patient.step_index = index
+            self.patient.set_instruction(str(exc))
+            self._prompt_until = time.monotonic() + 10.0
+            return
+        self.patient.hide_step()
+        session.apply(events)
+        self._show_session_state()
+
     def _on_session_event(self, event: RunnerEvent) -> None:
         if self.session is None:
             return
         if event.type == EventType.PHASE_STARTED:
             name = event.data.get("name", "")
             self.statusBar().showMessage(f"Phase: {name}", 6000)
+            if "step" in event.data:  # education page, thought record, reflection
+                self.patient.show_step(
+                    int(event.data["index"]),
+                    str(event.data["kind"]),
+                    event.data["step"],
+                    str(event.data.get("instruction", "")),
+                )
+                self.set_view("patient")
+        elif event.type == EventType.PHASE_ENDED and event.data.get("kind") in STEP_KIND_NAMES:
+            self.patient.hide_step()
         elif event.type == EventType.PROMPT:
             text = str(event.data.get("text") or event.data.get("prompt") or "")
             if text:

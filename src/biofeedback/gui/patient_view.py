@@ -8,14 +8,24 @@ else competes for attention (no numbers, no traces); the clinician view holds th
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QPainter, QPaintEvent, QPen, QRadialGradient
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from biofeedback.gui.breathing_pacer import BreathingPacerWidget
+from biofeedback.gui.education_page import EducationPageWidget
 from biofeedback.gui.tension_gauge import GaugeState, classify
 from biofeedback.gui.theme import FONT_INSTRUCTION_PT, PALETTE, blend, color, font
+from biofeedback.gui.thought_record import StepFormWidget
 
 DEFAULT_INSTRUCTION = "Let your shoulders drop and breathe slowly."
 
@@ -106,7 +116,13 @@ class TensionOrbWidget(QWidget):
 
 
 class PatientViewWidget(QWidget):
-    """Full-screen patient view: instruction on top, the orb and the breathing pacer."""
+    """Full-screen patient view: instruction on top, the orb and the breathing pacer; in a step
+    phase the education page or the thought-record / reflection form instead of the orb.
+
+    ``step_done(phase_index, answers, skipped)`` says the patient finished a step.
+    """
+
+    step_done = Signal(int, object, bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -128,17 +144,29 @@ class PatientViewWidget(QWidget):
         self.hint.setFont(font(10))
         self.hint.setStyleSheet(f"color: {PALETTE.room_text_muted};")
 
-        row = QHBoxLayout()
+        room = QWidget()
+        row = QHBoxLayout(room)
+        row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(40)
         row.addStretch(1)
         row.addWidget(self.orb, 5)
         row.addWidget(self.pacer, 3)
         row.addStretch(1)
+        self.page = EducationPageWidget()
+        self.form = StepFormWidget()
+        self.body = QStackedWidget()
+        for widget in (room, self.page, self.form):
+            self.body.addWidget(widget)
+        self.room = room
+        self.step_index: int | None = None
+        self.page.continued.connect(lambda: self._done({}, False))
+        self.form.saved.connect(lambda answers: self._done(answers, False))
+        self.form.skipped.connect(lambda: self._done({}, True))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(40, 40, 40, 16)
         layout.addWidget(self.instruction)
         layout.addSpacing(20)
-        layout.addLayout(row, 1)
+        layout.addWidget(self.body, 1)
         layout.addWidget(self.hint)
 
     def set_instruction(self, text: str) -> None:
@@ -153,3 +181,34 @@ class PatientViewWidget(QWidget):
         """Per-frame update of the orb and the pacer."""
         self.orb.set_tension(level_uv, threshold_uv, flags, now_s)
         self.pacer.advance(now_s)
+
+    def show_step(
+        self, phase_index: int, kind: str, step: dict[str, Any], instruction: str
+    ) -> None:
+        """Show a step phase: the education page, or the thought-record / reflection form."""
+        self.step_index = phase_index
+        self.set_instruction(instruction)  # the phase's instruction stays on top
+        if kind == "education":
+            self.page.show_page(step.get("title") or "", step.get("text", ""), step.get("image"))
+            self.body.setCurrentWidget(self.page)
+            self.page.continue_button.setFocus()
+        else:
+            self.form.show_form(kind, "", step.get("prompt", ""))
+            self.body.setCurrentWidget(self.form)
+
+    def hide_step(self) -> None:
+        """Back to the orb (the step ended: answered, skipped or its time ran out)."""
+        self.step_index = None
+        self.body.setCurrentWidget(self.room)
+
+    @property
+    def showing_step(self) -> bool:
+        """True while an education page or a form is on screen."""
+        return self.step_index is not None
+
+    def _done(self, answers: dict[str, Any], skipped: bool) -> None:
+        index = self.step_index
+        if index is None:  # a second Enter after the step already ended
+            return
+        self.step_index = None
+        self.step_done.emit(index, answers, skipped)

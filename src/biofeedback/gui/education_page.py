@@ -1,0 +1,106 @@
+"""An education page in the patient view: large, calm text, an optional picture, one Continue.
+
+Shown while a protocol's ``education`` phase waits (docs/protocols.md). The text is the page's
+Markdown-lite rendered by :func:`biofeedback.training.steps.page_html`; Enter, Space or a click on
+Continue go on. The signal keeps recording underneath; the time is not training time.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+
+from biofeedback.gui.theme import PALETTE, font
+from biofeedback.training import steps
+
+#: Type size of a page's body text (points): read from a chair a metre or more from the screen.
+PAGE_TEXT_PT = 17
+#: Widest text column (pixels): long lines are hard to follow.
+MAX_TEXT_WIDTH = 900
+
+
+def step_button_style() -> str:
+    """The soft, large buttons of the step pages."""
+    return (
+        f"QPushButton {{ background: {PALETTE.orb_calm}; color: {PALETTE.room};"
+        " border: none; border-radius: 10px; padding: 12px 36px; }"
+        f" QPushButton:focus {{ border: 3px solid {PALETTE.room_text}; }}"
+        f" QPushButton#secondary {{ background: transparent; color: {PALETTE.room_text_muted};"
+        f" border: 1px solid {PALETTE.room_text_muted}; }}"
+    )
+
+
+class EducationPageWidget(QWidget):
+    """Title, text and picture of one page, and a Continue button (``continued`` signal)."""
+
+    continued = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.browser = QTextBrowser()
+        self.browser.setOpenExternalLinks(False)
+        self.browser.setFont(font(PAGE_TEXT_PT))
+        self.browser.setMaximumWidth(MAX_TEXT_WIDTH)
+        self.browser.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.browser.setStyleSheet(
+            f"QTextBrowser {{ background: transparent; color: {PALETTE.room_text}; border: none; }}"
+        )
+        self.browser.document().setDefaultStyleSheet(
+            f"h1 {{ color: {PALETTE.orb_calm}; }} h2 {{ color: {PALETTE.pacer}; }}"
+            " p, li { line-height: 140%; }"
+        )
+        self.image = QLabel()
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image.setVisible(False)
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setFont(font(18, bold=True))
+        self.continue_button.setStyleSheet(step_button_style())
+        self.continue_button.setDefault(True)
+        self.continue_button.clicked.connect(self.continued.emit)
+        self.hint = QLabel("Press Enter or click Continue when you are ready.")
+        self.hint.setFont(font(12))
+        self.hint.setStyleSheet(f"color: {PALETTE.room_text_muted};")
+
+        text_row = QHBoxLayout()
+        text_row.addStretch(1)
+        text_row.addWidget(self.browser, 6)
+        text_row.addStretch(1)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.hint)
+        buttons.addSpacing(24)
+        buttons.addWidget(self.continue_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(text_row, 1)
+        layout.addWidget(self.image)
+        layout.addSpacing(12)
+        layout.addLayout(buttons)
+
+    def show_page(self, title: str, text: str, image: str | None = None) -> None:
+        """Show a page (Markdown-lite ``text``) and put the focus on Continue."""
+        self.browser.setHtml(steps.page_html(title, text))
+        pixmap = QPixmap(image) if image else QPixmap()
+        if not pixmap.isNull():
+            self.image.setPixmap(
+                pixmap.scaled(
+                    MAX_TEXT_WIDTH,
+                    360,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            )
+        self.image.setVisible(not pixmap.isNull())
+        self.continue_button.setFocus()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.continued.emit()
+            return
+        super().keyPressEvent(event)
+
+    @property
+    def text(self) -> str:
+        """The page as plain text (what the patient reads)."""
+        return self.browser.toPlainText()
