@@ -1069,7 +1069,8 @@ def _edf_markers(
             if b > a:
                 samples[a:b] = np.nan
                 flags[a:b] |= int(Flag.MISSING)
-        elif text.strip() and stated_rate(text) is None:  # our export's exact-rate note: not a marker
+        elif text.strip() and stated_rate(text) is None:
+            # (our export's exact-rate note is not a marker)
             markers.append(_edf_marker(a, text, duration))
     return markers, end
 
