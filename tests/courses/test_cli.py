@@ -49,7 +49,7 @@ def test_a_course_with_clinic_and_home_sessions(capsys: pytest.CaptureFixture[st
     ok(capsys, "subjects", "add", "P1")
     out = ok(
         capsys, "course", "start", "--subject", "P1", "--start", monday.isoformat(),
-        "--clinician", "Dr K", "--muscle", "upper trapezius", "--site", "C7 left",
+        "--clinician", "Dr K", "--muscle", "upper trapezius", "--electrode-site", "C7 left",
         "--clinic-sessions", "6", "--sessions-per-week", "2", "--minutes", "1",
         "--protocol", "course-home-practice",
     )  # fmt: skip

@@ -27,7 +27,7 @@ def _details(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clinician", metavar="TEXT", help="the treating clinician")
     parser.add_argument("--muscle", metavar="TEXT", help="muscle trained, e.g. 'upper trapezius'")
     parser.add_argument(
-        "--site", dest="electrode_site", metavar="TEXT", help="electrode site, e.g. 'C7 left 2 cm'"
+        "--electrode-site", metavar="TEXT", help="electrode site, e.g. 'C7 left 2 cm'"
     )
     parser.add_argument(
         "--clinic-sessions", type=int, metavar="N", help="planned clinic sessions (0-100)"
@@ -179,7 +179,7 @@ def _edit(args: argparse.Namespace) -> int:
     if not changes and not details:
         raise StorageError(
             "say what to change: --sessions-per-week, --minutes, --protocol, --until, "
-            "--clinician, --muscle, --site, --clinic-sessions or --notes"
+            "--clinician, --muscle, --electrode-site, --clinic-sessions or --notes"
         )
     if args.valid_from is not None and not changes:
         raise StorageError("--from dates a prescription change: give what changes with it")
