@@ -143,3 +143,19 @@ def test_a_second_open_course_and_editing_an_ended_one(capsys: pytest.CaptureFix
     assert code == 2 and "no open course" in err
     code, _, err = run(capsys, "course", "edit", "--subject", "P1", "--from", "2026-01-01")
     assert code == 2 and "say what to change" in err
+
+
+def test_show_as_of_a_day(capsys: pytest.CaptureFixture[str]) -> None:
+    ok(capsys, "subjects", "add", "P1")
+    ok(capsys, "course", "start", "--subject", "P1", "--start", "2026-11-04",
+       "--sessions-per-week", "7", "--minutes", "10", "--until", "2026-11-12")  # fmt: skip
+    data = json.loads(ok(capsys, "course", "show", "--subject", "P1", "--as-of", "2026-11-18",
+                         "--json"))  # fmt: skip
+    weeks = data["adherence"]["weeks"]
+    assert [w["iso_week"] for w in weeks] == ["2026-W45", "2026-W46", "2026-W47"]
+    assert [w["prescribed_sessions"] for w in weeks] == [5, 4, 0]  # Wed-Sun, Mon-Thu, over
+    assert data["adherence"]["this_week_text"] == "0 this week"
+    text = ok(capsys, "course", "show", "--subject", "P1", "--as-of", "2026-11-18")
+    assert "2026-W47" in text and "0/5" in text
+    code, _, err = run(capsys, "course", "show", "--subject", "P1", "--as-of", "yesterday")
+    assert code == 2 and "YYYY-MM-DD" in err

@@ -76,7 +76,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = actions.add_parser("show", help="the course, its prescription and adherence per week")
     show.add_argument("--subject", required=True, metavar="ID")
     show.add_argument("--json", action="store_true", help="print one JSON object")
-    show.add_argument("--today", metavar="YYYY-MM-DD", help=argparse.SUPPRESS)  # for tests
+    show.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="adherence as it stood on this day (default today): weeks up to it, streaks then",
+    )
     show.set_defaults(handler=_show)
     edit = actions.add_parser(
         "edit", help="change the prescription from a date on, or the course details"
@@ -255,7 +259,7 @@ def _show(args: argparse.Namespace) -> int:
     from biofeedback.storage.database import Database
 
     subject = Database.check_subject_id(args.subject)
-    today = _date(args.today, "--today")
+    today = _date(args.as_of, "--as-of")
     with open_existing_store() as db:
         course = current_course(db, subject)
         data, result = course_data(db, course, today)
