@@ -96,6 +96,9 @@ def test_new_sessions_get_uid_offset_course_and_setting(tmp_path: Path) -> None:
         )
         assert record.utc_offset_min == database.utc_offset_minutes(record.started_at)
         assert record.to_dict()["uid"] == record.uid
+        assert db.session_id_for_uid(record.uid) == sid and db.session_id_for_uid("0" * 32) is None
+        copied = db.create_session("P1", "x", myoware_info(), uid="ab" * 16)
+        assert db.get_session(copied).uid == "ab" * 16
         set_station_role(db, "clinic")
         assert station_role(db) == "clinic"
         assert session_course_meta(db, "P1")["setting"] == "clinic"

@@ -260,8 +260,10 @@ def start_course(
     electrode_site: str = "",
     planned_clinic_sessions: int | None = None,
     notes: str = "",
+    uid: str | None = None,
 ) -> int:
-    """Open a course (the subject must exist and have no open course); returns its id."""
+    """Open a course (the subject must exist and have no open course); returns its id. ``uid``
+    keeps the stable id of a course copied from another data dir (default: a new one)."""
     subject_id = db.require_subject(subject_id)["id"]
     check_count(planned_clinic_sessions, "planned clinic sessions", 0, MAX_PLANNED_CLINIC_SESSIONS)
     rx = check_prescription(replace(prescription, valid_from=start), start)
@@ -287,7 +289,7 @@ def start_course(
             "planned_clinic_sessions, notes, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                uuid.uuid4().hex,
+                uid or uuid.uuid4().hex,
                 subject_id,
                 start.isoformat(),
                 texts["clinician"],

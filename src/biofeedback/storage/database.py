@@ -1022,6 +1022,11 @@ class Database:
             self._require_session(key)
         return _record(rows[0])
 
+    def session_id_for_uid(self, uid: str) -> int | None:
+        """The id of the session with the stable unique id ``uid`` in this store, or None."""
+        rows = self._query("SELECT id FROM sessions WHERE uid = ?", (str(uid),))
+        return int(rows[0]["id"]) if rows else None
+
     def list_sessions(self, subject: str | None = None) -> list[SessionRecord]:
         """Sessions, oldest first; only one subject's when ``subject`` is given."""
         if subject is None:
