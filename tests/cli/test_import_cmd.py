@@ -82,7 +82,9 @@ def test_import_stores_a_session_with_the_file_s_start_and_markers(
     assert [(s["id"], s["subject_id"], s["started"]) for s in listed] == [
         (sid, "P042", "2023-11-07T16:20:00")
     ]
-    assert listed[0]["duration_s"] == 8.0
+    assert listed[0]["duration_s"] == 8.0 and listed[0]["imported"] == "EDF+"
+    code, out, _ = run_cli(capsys, "sessions")
+    assert "imported EDF+" in out.splitlines()[1]  # the table's protocol column says so
 
     out_csv = tmp_path / "again.csv"
     code, out, err = run_cli(capsys, "export", str(sid), "-o", str(out_csv), "--json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -203,6 +204,9 @@ def test_history_text_helpers():
         1, 0.0, dt.date(2025, 1, 6), "pmr", "complete", 600.0, 3.21, 71.0, 1.5, 2.0, 6, 4
     )
     assert point_row(point) == ["2025-01-06", "pmr", "complete", "10", "3.2", "71", "1.5", "6 → 4"]
+    imported = dataclasses.replace(point, protocol="", imported="XDF")
+    assert point_row(imported)[1] == "imported XDF"
+    assert point_row(dataclasses.replace(point, protocol=""))[1] == "recording"
     summary = ProgressSummary(
         "P1", [point], [point.date], 3, 5, WeekProgress(dt.date(2025, 1, 6), 2, 3), None
     )

@@ -41,6 +41,7 @@ def _row(record: Any, point: Any) -> dict[str, Any]:
         "id": record.id,
         "subject_id": record.subject_id,
         "protocol": record.protocol,
+        "imported": point.imported or None,
         "started": dt.datetime.fromtimestamp(record.started_at).isoformat(timespec="seconds"),
         "status": record.status,
         "duration_s": round(record.duration_s, 3),
@@ -125,9 +126,10 @@ def run(args: argparse.Namespace) -> int:
     header = f"{'id':>5}  {'started':<16}  {'subject':<10} {'protocol':<18} {'length':>8}  {'status':<11} {'baseline':>9} {'% below':>8} {'recov s':>8}"
     print(header)
     for r in rows:
+        what = r["protocol"] or (f"imported {r['imported']}" if r["imported"] else "-")
         print(
             f"{r['id']:>5}  {r['started'][:16].replace('T', ' '):<16}  {(r['subject_id'] or '-')[:10]:<10} "
-            f"{(r['protocol'] or '-')[:18]:<18} {_duration(r['duration_s']):>8}  {r['status']:<11} "
+            f"{what[:18]:<18} {_duration(r['duration_s']):>8}  {r['status']:<11} "
             f"{_num(r['baseline_uv'], 2):>9} {_num(r['pct_below']):>8} {_num(r['recovery_s']):>8}"
         )
     print("(baseline in uV RMS at the electrodes; % below = time below threshold in training)")

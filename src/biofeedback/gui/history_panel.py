@@ -62,7 +62,7 @@ def point_row(p: SessionPoint) -> list[str]:
     pain = f"{_fmt(p.pain_before, '{:.0f}')} → {_fmt(p.pain_after, '{:.0f}')}"
     return [
         p.date.isoformat(),
-        p.protocol or "recording",
+        p.protocol or (f"imported {p.imported}" if p.imported else "recording"),
         p.status,
         f"{p.duration_s / 60:.0f}",
         _fmt(p.baseline_uv),

@@ -44,6 +44,8 @@ class SessionPoint:
     pct_excluded: float | None
     pain_before: float | None
     pain_after: float | None
+    #: the format of the file an imported session came from ("EDF+", "XDF", ...); "" if recorded
+    imported: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -154,7 +156,14 @@ def session_point(record: SessionRecord, phases: Sequence[dict[str, Any]]) -> Se
         pct_excluded=_number(summary.get("pct_excluded")),
         pain_before=record.pain_before,
         pain_after=record.pain_after,
+        imported=imported_format(record.hardware),
     )
+
+
+def imported_format(hardware: dict[str, Any] | None) -> str:
+    """The file format an imported session came from ("" for a recorded one)."""
+    imported = (hardware or {}).get("imported")
+    return str(imported.get("format") or "file") if isinstance(imported, dict) else ""
 
 
 def subject_trend(db: Database, subject_id: str | None) -> list[SessionPoint]:
