@@ -317,8 +317,8 @@ class OscDialog(QDialog):
         self.error = QLabel("")
         self.error.setWordWrap(True)
         note = QLabel(
-            "Sends /biofeedback/envelope, /threshold, /below and /marker as UDP to this "
-            "host and port. Nothing is received."
+            "Sends the envelope, the target, below or above, and markers as OSC messages "
+            "(UDP, addresses /biofeedback/...) to this host and port. Nothing is received."
         )
         note.setWordWrap(True)
         note.setObjectName("muted")
