@@ -41,6 +41,9 @@ def test_subjects_add_list_show_edit(capsys: pytest.CaptureFixture[str]) -> None
     assert shown["courses"] == [] and shown["n_sessions"] == 0
     text = ok(capsys, "subjects", "show", "P001")
     assert "Subject P001" in text and "neck pain" in text and "no course" in text
+    assert "weekly goal" not in text
+    code, _, err = run(capsys, "subjects", "show", "P404")
+    assert code == 2 and "no subject P404" in err
 
 
 def test_a_course_with_clinic_and_home_sessions(capsys: pytest.CaptureFixture[str]) -> None:

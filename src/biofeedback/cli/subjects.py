@@ -132,6 +132,9 @@ def _show(args: argparse.Namespace) -> int:
     print(f"  added {_when(data['created_at'])}")
     if data["notes"]:
         print(f"  notes: {data['notes']}")
+    if data.get("weekly_goal") or data.get("reminder"):
+        goal = data.get("weekly_goal") or "-"
+        print(f"  weekly goal: {goal} sessions, daily reminder: {data.get('reminder') or '-'}")
     print(
         f"  sessions: {data['n_sessions']} ({data['n_clinic_sessions']} clinic, "
         f"{data['n_home_sessions']} home), last {_when(data['last_session_at'])}"
