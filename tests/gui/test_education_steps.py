@@ -51,6 +51,27 @@ def test_page_shows_text_and_enter_continues(qtbot):
         qtbot.mouseClick(page.continue_button, Qt.MouseButton.LeftButton)
 
 
+def test_long_page_scrolls_from_the_keyboard(qtbot):
+    page = EducationPageWidget()
+    qtbot.addWidget(page)
+    page.resize(700, 400)
+    page.show()
+    body = steps.load_page("flare-up-plan", None)
+    page.show_page(body.title, body.body)
+    qtbot.waitExposed(page)
+    bar = page.browser.verticalScrollBar()
+    assert bar.maximum() > 0 and bar.value() == 0
+    page.continue_button.setFocus()
+    qtbot.keyClick(page.continue_button, Qt.Key.Key_Down)
+    assert bar.value() > 0
+    line = bar.value()
+    qtbot.keyClick(page.continue_button, Qt.Key.Key_PageDown)
+    down = bar.value()
+    assert down > line
+    qtbot.keyClick(page.continue_button, Qt.Key.Key_PageUp)
+    assert bar.value() < down
+
+
 def test_page_shows_an_image(qtbot, tmp_path):
     from PySide6.QtGui import QColor, QPixmap
 

@@ -7,7 +7,7 @@ Continue go on. The signal keeps recording underneath; the time is not training 
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
@@ -45,6 +45,11 @@ class EducationPageWidget(QWidget):
         self.browser.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.browser.setStyleSheet(
             f"QTextBrowser {{ background: transparent; color: {PALETTE.room_text}; border: none; }}"
+            " QScrollBar:vertical { background: transparent; width: 10px; margin: 0; }"
+            f" QScrollBar::handle:vertical {{ background: {PALETTE.room_text_muted};"
+            " border-radius: 5px; min-height: 40px; }"
+            " QScrollBar::add-line:vertical, QScrollBar::sub-line:vertical { height: 0; }"
+            " QScrollBar::add-page:vertical, QScrollBar::sub-page:vertical { background: none; }"
         )
         self.browser.document().setDefaultStyleSheet(
             f"h1 {{ color: {PALETTE.orb_calm}; }} h2 {{ color: {PALETTE.pacer}; }}"
@@ -58,7 +63,8 @@ class EducationPageWidget(QWidget):
         self.continue_button.setStyleSheet(step_button_style())
         self.continue_button.setDefault(True)
         self.continue_button.clicked.connect(self.continued.emit)
-        self.hint = QLabel("Press Enter or click Continue when you are ready.")
+        self.continue_button.installEventFilter(self)
+        self.hint = QLabel("Page Down scrolls. Press Enter or click Continue when you are ready.")
         self.hint.setFont(font(12))
         self.hint.setStyleSheet(f"color: {PALETTE.room_text_muted};")
 
@@ -98,7 +104,30 @@ class EducationPageWidget(QWidget):
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
             self.continued.emit()
             return
+        if self._scroll(event.key()):
+            return
         super().keyPressEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # the arrow keys scroll the text instead of moving the focus off Continue
+        if watched is self.continue_button and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            return self._scroll(event.key())
+        return super().eventFilter(watched, event)
+
+    def _scroll(self, key: int) -> bool:
+        """Scroll the text for Up / Down / Page Up / Page Down; False for other keys."""
+        bar = self.browser.verticalScrollBar()
+        by_key = {
+            int(Qt.Key.Key_Down): bar.singleStep(),
+            int(Qt.Key.Key_Up): -bar.singleStep(),
+            int(Qt.Key.Key_PageDown): bar.pageStep(),
+            int(Qt.Key.Key_PageUp): -bar.pageStep(),
+        }
+        if int(key) not in by_key:
+            return False
+        bar.setValue(bar.value() + by_key[int(key)])
+        return True
 
     @property
     def text(self) -> str:
