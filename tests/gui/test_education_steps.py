@@ -154,6 +154,8 @@ def test_session_waits_on_the_page_and_stores_the_reflection(qtbot):
     start = runner.next_index
     qtbot.waitUntil(lambda: runner.next_index > start + 4 * runner.fs_hz, timeout=20000)
     assert runner.state().phase_kind == "education" and runner.state().awaiting_continue
+    label = window.session_panel.time_label
+    qtbot.waitUntil(lambda: label.text().startswith("waiting for the patient"), timeout=10000)
     qtbot.keyClick(patient.page, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: patient.body.currentWidget() is patient.form, timeout=20000)
     qtbot.keyClicks(patient.form.inputs[0], "Breathing out slowly")

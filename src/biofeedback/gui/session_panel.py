@@ -189,7 +189,14 @@ class SessionPanel(QWidget):
         if state.paused:
             title += "  (paused)"
         self.phase_label.setText(title)
-        self.time_label.setText(f"{format_elapsed(state.remaining_s)} left")
+        if state.awaiting_continue:  # a page or form: the patient's pace (or its time limit)
+            limit = (state.step or {}).get("time_limit_s")
+            left = f", {format_elapsed(state.remaining_s)} left" if limit else ""
+            self.time_label.setText(
+                f"waiting for the patient ({format_elapsed(state.elapsed_s)}{left})"
+            )
+        else:
+            self.time_label.setText(f"{format_elapsed(state.remaining_s)} left")
         parts = [f"session {format_elapsed(state.session_remaining_s)} left"]
         if state.threshold_uv is not None:
             parts.append(f"target {state.threshold_uv:.1f} µV RMS")
