@@ -350,3 +350,17 @@ def test_course_template_messages(tmp_path):
         load_template(path)
     with pytest.raises(ProtocolFileError, match="unknown course template 'nope'"):
         load_template("nope")
+
+
+def test_offline_runs_skip_the_steps():
+    from biofeedback.training import run_session
+
+    protocol = load_protocol("course-6-relapse-prevention")
+    n = round(protocol.duration_s * FS)
+    runner = run_session(protocol, FS, np.full(n, 2.0), block=997)
+    assert runner.finished
+    summary = runner.summary()
+    assert [r["status"] for r in summary.responses] == ["skipped"] * 3
+    assert summary.step_s == 0.0 and summary.duration_s == pytest.approx(protocol.duration_s)
+    waiting = run_session(protocol, FS, np.full(n, 2.0), skip_steps=False)
+    assert not waiting.finished and waiting.state().phase_kind == "education"

@@ -225,9 +225,11 @@ class SessionRunner:
         together (per-tick cost stays low with 10 ms chunks; events and :meth:`state` lag by
         at most this much; results are identical). 0 processes every tick at once. Call
         :meth:`flush` when a stream ends before the session does.
+    skip_steps : end every step phase (education, thought record, reflection) the moment it
+        starts, recorded as skipped: for runs without anyone to press Continue (offline).
 
     Control calls (:meth:`pause`, :meth:`resume`, :meth:`skip`, :meth:`abort`,
-    :meth:`override_threshold`) take effect at the first sample not yet ticked and return their
+    :meth:`continue_phase`, :meth:`override_threshold`) take effect at the first sample not yet ticked and return their
     events. All methods are thread-safe (one lock), so a GUI thread may control a runner that an
     engine sink ticks.
     """
@@ -242,6 +244,7 @@ class SessionRunner:
         start_index: int | None = None,
         envelope_delay_s: float = 0.05,
         coalesce_s: float = 0.1,
+        skip_steps: bool = False,
     ) -> None:
         if not fs_hz > 0:
             raise ValueError(f"fs_hz must be > 0 (got {fs_hz})")
@@ -249,6 +252,7 @@ class SessionRunner:
         self.fs_hz = float(fs_hz)
         self.envelope_delay_s = float(envelope_delay_s)
         self._coalesce_n = max(1, round(coalesce_s * self.fs_hz))
+        self._skip_steps = skip_steps
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_n = 0
         self._lock = threading.RLock()
@@ -730,6 +734,8 @@ class SessionRunner:
         cue = self._cue(phase)
         if cue:
             events.append(self._event(EventType.PROMPT, self._next, cue))
+        if phase.is_step and self._skip_steps:
+            self._end_phase(events, skipped=True)
 
     def _cue(self, phase: Phase) -> dict[str, Any] | None:
         group = phase.muscle_group or "the muscle"
@@ -1254,11 +1260,14 @@ def run_session(
     pain_before: float | None = None,
     envelope_delay_s: float = 0.05,
     coalesce_s: float = 0.1,
+    skip_steps: bool = True,
 ) -> SessionRunner:
     """Run a protocol over whole arrays (a recording or a synthetic envelope), offline.
 
     ``block`` splits the arrays into ticks of that many samples (default: one tick). Stops when
     the session ends or the samples run out (then :attr:`SessionRunner.finished` is False).
+    Step phases are skipped as they start (nobody is there to press Continue) unless
+    ``skip_steps`` is False.
     """
     runner = SessionRunner(
         protocol,
@@ -1266,6 +1275,7 @@ def run_session(
         noise_floor_uv=noise_floor_uv,
         envelope_delay_s=envelope_delay_s,
         coalesce_s=coalesce_s,
+        skip_steps=skip_steps,
     )
     if pain_before is not None:
         runner.set_pain(before=pain_before)
