@@ -44,7 +44,7 @@ def test_page_shows_text_and_enter_continues(qtbot):
     page.show_page(body.title, body.body)
     page.show()
     assert "Pacing and graded activity" in page.text and "boom and bust" in page.text
-    assert not page.image.isVisibleTo(page)
+    assert page.image_path is None and "<img" not in page.browser.toHtml()
     with qtbot.waitSignal(page.continued, timeout=2000):
         qtbot.keyClick(page, Qt.Key.Key_Return)
     with qtbot.waitSignal(page.continued, timeout=2000):
@@ -82,7 +82,11 @@ def test_page_shows_an_image(qtbot, tmp_path):
     page = EducationPageWidget()
     qtbot.addWidget(page)
     page.show_page("T", "Text.", str(path))
-    assert page.image.isVisibleTo(page) and page.image.pixmap().width() > 0
+    assert page.image_path == str(path)
+    assert '<img src="file://' in page.browser.toHtml() and 'width="40"' in page.browser.toHtml()
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but not a picture")
+    page.show_page("T", "Text.", str(tmp_path / "broken.png"))
+    assert page.image_path is None and "<img" not in page.browser.toHtml()
 
 
 def test_thought_record_one_field_per_screen_keyboard_and_mouse(qtbot):

@@ -364,3 +364,19 @@ def test_offline_runs_skip_the_steps():
     assert summary.step_s == 0.0 and summary.duration_s == pytest.approx(protocol.duration_s)
     waiting = run_session(protocol, FS, np.full(n, 2.0), skip_steps=False)
     assert not waiting.finished and waiting.state().phase_kind == "education"
+
+
+def test_builtin_picture_and_a_local_file_of_the_same_name(tmp_path):
+    assert steps.builtin_image_names() == ["tension-pain-cycle.png"]
+    builtin = load_protocol("course-1-assessment")
+    cycle = next(p for p in builtin.phases if p.page == "tension-pain-cycle")
+    assert cycle.image is not None and Path(cycle.image).read_bytes().startswith(b"\x89PNG")
+    body = '[[phases]]\nkind = "education"\ntext = "x"\nimage = "tension-pain-cycle.png"\n'
+    path = tmp_path / "p.toml"
+    path.write_text(HEAD + body)
+    assert load_protocol(path).phases[0].image == cycle.image  # the built-in one
+    (tmp_path / "tension-pain-cycle.png").write_bytes(PNG_1PX)
+    own = load_protocol(path).phases[0].image
+    assert own == str((tmp_path / "tension-pain-cycle.png").resolve())  # the file next to it wins
+    with pytest.raises(ValueError, match=r"pictures \(tension-pain-cycle.png\)"):
+        steps.check_image("other.png", None)

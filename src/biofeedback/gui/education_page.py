@@ -7,7 +7,9 @@ Continue go on. The signal keeps recording underneath; the time is not training 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+import logging
+
+from PySide6.QtCore import QEvent, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QKeyEvent, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
@@ -18,6 +20,10 @@ from biofeedback.training import steps
 PAGE_TEXT_PT = 17
 #: Widest text column (pixels): long lines are hard to follow.
 MAX_TEXT_WIDTH = 900
+#: Widest picture (pixels), inside the text column.
+MAX_IMAGE_WIDTH = 760
+
+log = logging.getLogger(__name__)
 
 
 def step_button_style() -> str:
@@ -55,9 +61,7 @@ class EducationPageWidget(QWidget):
             f"h1 {{ color: {PALETTE.orb_calm}; }} h2 {{ color: {PALETTE.pacer}; }}"
             " p, li { line-height: 140%; }"
         )
-        self.image = QLabel()
-        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image.setVisible(False)
+        self.image_path: str | None = None  # the picture shown under the title, if any
         self.continue_button = QPushButton("Continue")
         self.continue_button.setFont(font(18, bold=True))
         self.continue_button.setStyleSheet(step_button_style())
@@ -80,24 +84,22 @@ class EducationPageWidget(QWidget):
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(text_row, 1)
-        layout.addWidget(self.image)
         layout.addSpacing(12)
         layout.addLayout(buttons)
 
     def show_page(self, title: str, text: str, image: str | None = None) -> None:
-        """Show a page (Markdown-lite ``text``) and put the focus on Continue."""
-        self.browser.setHtml(steps.page_html(title, text))
+        """Show a page (Markdown-lite ``text``, a picture under the title; it scrolls with the
+        text) and put the focus on Continue."""
         pixmap = QPixmap(image) if image else QPixmap()
-        if not pixmap.isNull():
-            self.image.setPixmap(
-                pixmap.scaled(
-                    MAX_TEXT_WIDTH,
-                    360,
-                    Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                )
+        if image and pixmap.isNull():
+            log.warning(
+                "education page %r: the picture %s cannot be read; shown without", title, image
             )
-        self.image.setVisible(not pixmap.isNull())
+        self.image_path = image if not pixmap.isNull() else None
+        url = QUrl.fromLocalFile(self.image_path).toString() if self.image_path else ""
+        width = min(pixmap.width(), MAX_IMAGE_WIDTH)
+        self.browser.setHtml(steps.page_html(title, text, url, width))
+        self.browser.verticalScrollBar().setValue(0)
         self.continue_button.setFocus()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:

@@ -188,8 +188,21 @@ def load_page(ref: str, base_dir: Path | None) -> Page:
     return parse_page(text, ref)
 
 
+def builtin_image_names() -> list[str]:
+    """File names of the built-in pictures (``training/library/education/*.png``), sorted."""
+    folder = resources.files(LIBRARY_PACKAGE).joinpath("library", "education")
+    return sorted(e.name for e in folder.iterdir() if Path(e.name).suffix in IMAGE_MAGIC)
+
+
 def check_image(ref: str, base_dir: Path | None) -> str:
-    """The absolute path of an image a page shows, after checking type and size."""
+    """The absolute path of an image a page shows, after checking type and size.
+
+    A file next to the protocol wins; otherwise a built-in picture of that name (the only
+    choice for a built-in protocol).
+    """
+    local = base_dir is not None and (base_dir / Path(ref).expanduser()).is_file()
+    if not local and ref in builtin_image_names():
+        return str(resources.files(LIBRARY_PACKAGE).joinpath("library", "education", ref))
     path = _local_file(ref, base_dir, tuple(IMAGE_MAGIC), "image")
     size = path.stat().st_size
     if size > MAX_IMAGE_BYTES:
@@ -204,7 +217,8 @@ def check_image(ref: str, base_dir: Path | None) -> str:
 def _local_file(ref: str, base_dir: Path | None, suffixes: tuple[str, ...], what: str) -> Path:
     if base_dir is None:
         raise ValueError(
-            f"{what} {ref!r}: a built-in protocol can only use built-in pages and no images"
+            f"{what} {ref!r}: a built-in protocol can only use built-in pages "
+            f"({', '.join(builtin_page_ids())}) and pictures ({', '.join(builtin_image_names())})"
         )
     if Path(ref).suffix.lower() not in suffixes:
         raise ValueError(f"{what} {ref!r} must be a {' or '.join(suffixes)} file")
@@ -251,9 +265,14 @@ def _inline_html(text: str) -> str:
     return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
 
 
-def page_html(title: str, body: str) -> str:
-    """Qt rich text for the window (headings, paragraphs, bullet lists, **bold**)."""
+def page_html(title: str, body: str, image_url: str = "", image_width: int = 0) -> str:
+    """Qt rich text for the window (headings, paragraphs, bullet lists, **bold**); a picture
+    (``image_url``, drawn ``image_width`` pixels wide) goes under the title."""
     parts = [f"<h1>{html.escape(title)}</h1>"] if title else []
+    if image_url:
+        parts.append(
+            f'<div align="center"><img src="{html.escape(image_url)}" width="{int(image_width)}"></div>'
+        )
     for kind, items in _blocks(body):
         if kind == "h":
             parts.append(f"<h2>{_inline_html(items[0])}</h2>")
