@@ -12,6 +12,11 @@ the stored samples).
 Channel scoring: ``protocol.scored_channel`` picks one output channel (its flags decide
 inclusion), or ``"max"`` / ``"mean"`` over all channels (a flag on any channel excludes the
 sample). ``protocol.asymmetry_pairs`` lists (left, right) channel pairs for the asymmetry measure.
+
+Step phases (education, thought record, reflection) have no EMG target: their samples are counted
+but neither stored nor scored, and the phase lasts until :meth:`SessionRunner.continue_phase`
+(the user's Continue, with the answers), :meth:`SessionRunner.skip` or its optional time limit.
+Session measures therefore never count reading or writing time (docs/protocols.md, "Steps").
 """
 
 from __future__ import annotations
