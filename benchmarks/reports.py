@@ -11,6 +11,8 @@ as ``biofeedback record --protocol`` runs it), then times, median of ``--runs`` 
 - the CSV export (``biofeedback export SESSION -o FILE.csv``), in MB/s, goal >= 40 MB/s, and the
   compact CSV (``--csv-rate 100``: the envelope and flags at 100 Hz, what a spreadsheet holds);
 - the EDF+ export, for comparison;
+- the same report and CSV export as commands (``biofeedback report`` / ``export`` in a new
+  process each: the imports of numpy, scipy and matplotlib included);
 - the course of ``--course-sessions`` (default 12) sessions of one subject, goal <= 4 s: the
   session is stored that many times under one subject (copies of its rows in the store), and what
   exists today is timed: the subject's trend across the sessions
@@ -19,6 +21,7 @@ as ``biofeedback record --protocol`` runs it), then times, median of ``--runs`` 
   subject_id, path)`` exists; until then its figure is ``null``.
 
     python benchmarks/reports.py [--runs 3] [--minutes 40.7] [--course-sessions 12] [--skip-course]
+                                 [--store DIR]
 
 Machine load (``os.getloadavg()``) is printed before and after. The last line printed is one JSON
 object with the figures.
@@ -28,10 +31,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -159,19 +165,40 @@ def time_exports(db: Database, sid: int, folder: Path, runs: int) -> dict:
     mb = csv.bytes / 1e6  # type: ignore[attr-defined]
     out.update(csv_s=round(csv_s, 2), csv_mb=round(mb, 1), csv_mb_per_s=round(mb / csv_s, 1))
     print(f"    {mb:.1f} MB -> {mb / csv_s:.1f} MB/s (goal >= {GOALS['csv_mb_per_s']:g})")
-    compact_s, compact = median_time(
-        lambda: export_session(db, sid, "csv", folder / "c.csv", csv_rate_hz=100.0),
-        runs,
-        "compact CSV export (--csv-rate 100)",
-    )
-    out.update(
-        csv_compact_s=round(compact_s, 2),
-        csv_compact_mb=round(compact.bytes / 1e6, 2),  # type: ignore[attr-defined]
-    )
+    if "csv_rate_hz" in inspect.signature(export_session).parameters:
+        compact_s, compact = median_time(
+            lambda: export_session(db, sid, "csv", folder / "c.csv", csv_rate_hz=100.0),
+            runs,
+            "compact CSV export (--csv-rate 100)",
+        )
+        out.update(
+            csv_compact_s=round(compact_s, 2),
+            csv_compact_mb=round(compact.bytes / 1e6, 2),  # type: ignore[attr-defined]
+        )
+    else:  # a version from before the compact CSV (to compare against)
+        out.update(csv_compact_s=None, csv_compact_mb=None)
     edf_s, edf = median_time(
         lambda: export_session(db, sid, "edf", folder / "s.edf"), runs, "EDF+ export"
     )
     out.update(edf_s=round(edf_s, 2), edf_mb=round(edf.bytes / 1e6, 1))  # type: ignore[attr-defined]
+    return out
+
+
+def time_cli(data_dir: Path, sid: int, folder: Path, runs: int) -> dict:
+    """The commands as a user runs them, each a new process (imports of numpy, scipy and
+    matplotlib included)."""
+    out = {}
+    for key, argv in (
+        ("cli_report_pdf_s", ["report", str(sid), "-o", str(folder / "cli.pdf")]),
+        ("cli_export_csv_s", ["export", str(sid), "-o", str(folder / "cli.csv")]),
+    ):
+        command = [sys.executable, "-m", "biofeedback", "--data-dir", str(data_dir), *argv]
+        seconds, _ = median_time(
+            lambda command=command: subprocess.run(command, check=True, capture_output=True),
+            runs,
+            "biofeedback " + " ".join(argv[:2]) + " " + Path(argv[-1]).suffix,
+        )
+        out[key] = round(seconds, 2)
     return out
 
 
@@ -213,16 +240,29 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=40.7, help="length of the session")
     parser.add_argument("--course-sessions", type=int, default=12)
     parser.add_argument("--skip-course", action="store_true")
+    parser.add_argument(
+        "--store",
+        metavar="DIR",
+        help="data folder to keep the recorded session in (reused when it holds one; the course "
+        "copies are added to it): compare versions on the same recording",
+    )
     args = parser.parse_args()
     load_before = load()
     print(f"Machine load before: {load_before} (1, 5, 15 min; {os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        db_path = folder / "reports.sqlite"
-        print(f"Recording {args.minutes:g} min of {PROTOCOL} (sim learner, RAW+ENV+REF, 1 kHz)")
-        t0 = time.perf_counter()
-        sid = record_session(db_path, args.minutes)
-        print(f"  recorded session {sid} in {time.perf_counter() - t0:.1f} s")
+        store = Path(args.store) if args.store else folder / "data"  # a data folder for the CLI
+        db_path = store / "biofeedback.sqlite"
+        if db_path.exists():
+            with Database(db_path) as db:
+                sid = db.list_sessions(SUBJECT)[0].id
+            print(f"Using session {sid} of {db_path}")
+        else:
+            store.mkdir(mode=0o700, parents=True, exist_ok=True)
+            print(f"Recording {args.minutes:g} min of {PROTOCOL} (sim learner, RAW+ENV+REF, 1 kHz)")
+            t0 = time.perf_counter()
+            sid = record_session(db_path, args.minutes)
+            print(f"  recorded session {sid} in {time.perf_counter() - t0:.1f} s")
         result: dict = {"benchmark": "reports", "minutes": args.minutes, "runs": args.runs}
         with Database(db_path) as db:
             samples = db.stored_extent(sid)[2]
@@ -240,6 +280,7 @@ def main() -> None:
                 report_html_s=round(html_s, 2),
             )
             result.update(time_exports(db, sid, folder, args.runs))
+        result.update(time_cli(db_path.parent, sid, folder, args.runs))
         if not args.skip_course:
             result.update(time_course(db_path, sid, folder, args.runs, args.course_sessions))
     result["goals"] = GOALS
