@@ -707,8 +707,8 @@ def _write_csv(
                 pending, rows = [], 0
                 if len(queued) > 2:
                     fh.write(queued.popleft().result())
-                    if progress is not None:
-                        progress(done / max(1, total))
+            if progress is not None:  # (per block processed, as before: a Cancel stops here)
+                progress(done / max(1, total))
         if pending:
             queued.append(pool.submit(_csv_block, pending, fmt))
         while queued:
