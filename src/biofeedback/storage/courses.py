@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -151,7 +152,7 @@ def check_prescription(rx: Prescription, start: dt.date) -> Prescription:
 
 
 # -- reading ---------------------------------------------------------------------------------------
-def _course(db: Database, row: Any) -> Course:
+def _course(db: Database, row: sqlite3.Row) -> Course:
     rx_rows = db._query(
         "SELECT * FROM prescriptions WHERE course_id = ? ORDER BY valid_from", (row["id"],)
     )
@@ -306,7 +307,7 @@ def start_course(
     return course_id
 
 
-def _write_prescription(conn: Any, course_id: int, rx: Prescription) -> None:
+def _write_prescription(conn: sqlite3.Connection, course_id: int, rx: Prescription) -> None:
     conn.execute(
         "INSERT INTO prescriptions (course_id, valid_from, protocols_json, sessions_per_week, "
         "minutes_per_session, until_date, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
