@@ -260,7 +260,10 @@ def test_no_name_looks_for_type_emg():
 
 def test_a_lost_stream_reconnects_when_it_comes_back(outlets, wait_for):
     name = unique()
-    first = outlets(name, source_id="amp")
+    # a source id of this test's own: pylsl's recovery looks streams up by it, and another test
+    # run on this machine (CI beside a developer's run) must not offer its "amp" as ours
+    amp = unique("amp")
+    first = outlets(name, source_id=amp)
     device = open_device(f"lsl://?name={name}&reconnect_s=30")
     watch = Watch()
     device.open()
@@ -273,7 +276,7 @@ def test_a_lost_stream_reconnects_when_it_comes_back(outlets, wait_for):
         )
         assert "the stream was lost" in watch.messages(DeviceState.RECONNECTING)[0]
         lost_at = first.pushed
-        outlets(name, source_id="amp", t0=first.t0)  # the same program, started again
+        outlets(name, source_id=amp, t0=first.t0)  # the same program, started again
         wait_for(
             lambda: any("is back" in m for m in watch.messages(DeviceState.CONNECTED)),
             20,
