@@ -11,7 +11,9 @@ import argparse
 
 TYPE_CHECKING = False  # typing is not imported at start-up (see biofeedback.cli)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+    from typing import Any
 
     from biofeedback.dsp.pipeline import PipelineSettings
     from biofeedback.interop.streaming import StreamingOptions
@@ -183,3 +185,39 @@ def streaming_options_from_args(args: argparse.Namespace) -> StreamingOptions:
         osc_rate_hz=DEFAULT_RATE_HZ if rate is None else check_rate(rate),
         lsl_markers=(markers or "").strip(),
     )
+
+
+def validate_files(
+    files: list[str],
+    load: Callable[[str], Any],
+    error: type[Exception],
+    describe: Callable[[str, Any], tuple[str, dict[str, Any]]],
+    as_json: bool,
+) -> int:
+    """``protocols validate`` / ``instruments validate``: load each file with ``load``; a file
+    raising ``error`` is one line on stderr. ``describe(path, loaded)`` gives the "ok: ..." line
+    and the JSON fields of a valid file. Exit 2 when any file failed."""
+    import json
+    import sys
+
+    results = []
+    failed = 0
+    for path in files:
+        try:
+            loaded = load(path)
+        except error as exc:
+            failed += 1
+            results.append({"file": path, "valid": False, "error": str(exc), "warnings": []})
+            if not as_json:
+                sys.stderr.write(f"biofeedback: {exc}\n")
+            continue
+        line, fields = describe(path, loaded)
+        warnings = list(loaded.warnings)
+        results.append({"file": path, "valid": True, "error": None, "warnings": warnings, **fields})
+        if not as_json:
+            print(line)
+            for warning in warnings:
+                print(f"warning: {warning}")
+    if as_json:
+        print(json.dumps({"valid": failed == 0, "files": results}))
+    return 2 if failed else 0

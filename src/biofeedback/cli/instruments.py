@@ -17,6 +17,8 @@ from biofeedback.errors import InstrumentFileError
 
 TYPE_CHECKING = False  # the outcomes package is not imported at start-up (see biofeedback.cli)
 if TYPE_CHECKING:
+    from typing import Any
+
     from biofeedback.outcomes.instrument import Instrument, Item, Score
 
 
@@ -156,38 +158,21 @@ def _show(name: str, as_json: bool) -> int:
 
 
 def _validate(files: list[str], as_json: bool) -> int:
+    from biofeedback.cli.common import validate_files
     from biofeedback.outcomes.instrument import load_instrument_file
 
-    results = []
-    failed = 0
-    for path in files:
-        try:
-            instrument = load_instrument_file(path)
-        except InstrumentFileError as exc:
-            failed += 1
-            results.append({"file": path, "valid": False, "error": str(exc), "warnings": []})
-            if not as_json:
-                sys.stderr.write(f"biofeedback: {exc}\n")
-            continue
-        results.append(
-            {
-                "file": path,
-                "valid": True,
-                "error": None,
-                "warnings": list(instrument.warnings),
-                "id": instrument.id,
-                "items": len(instrument.items),
-                "scores": [s.id for s in instrument.scores],
-                "sha256": instrument.sha256,
-            }
+    def describe(path: str, instrument: Instrument) -> tuple[str, dict[str, Any]]:
+        scores = [s.id for s in instrument.scores]
+        line = (
+            f"ok: {path}: instrument '{instrument.id}' v{instrument.version}, "
+            f"{len(instrument.items)} items, scores {', '.join(scores)}"
         )
-        if not as_json:
-            print(
-                f"ok: {path}: instrument '{instrument.id}' v{instrument.version}, "
-                f"{len(instrument.items)} items, scores {', '.join(s.id for s in instrument.scores)}"
-            )
-            for warning in instrument.warnings:
-                print(f"warning: {warning}")
-    if as_json:
-        print(json.dumps({"valid": failed == 0, "files": results}))
-    return 2 if failed else 0
+        fields = {
+            "id": instrument.id,
+            "items": len(instrument.items),
+            "scores": scores,
+            "sha256": instrument.sha256,
+        }
+        return line, fields
+
+    return validate_files(files, load_instrument_file, InstrumentFileError, describe, as_json)

@@ -18,7 +18,9 @@ from biofeedback.errors import ProtocolFileError
 
 TYPE_CHECKING = False  # the protocol library is not imported at start-up (see biofeedback.cli)
 if TYPE_CHECKING:
-    from biofeedback.training.protocol import Phase
+    from typing import Any
+
+    from biofeedback.training.protocol import Phase, Protocol
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -163,40 +165,22 @@ def _show(name: str, as_json: bool) -> int:
 
 
 def _validate(files: list[str], as_json: bool) -> int:
+    from biofeedback.cli.common import validate_files
     from biofeedback.training.protocol import validate_protocol_file
 
-    results = []
-    failed = 0
-    for path in files:
-        try:
-            protocol = validate_protocol_file(path)
-        except ProtocolFileError as exc:
-            failed += 1
-            results.append({"file": path, "valid": False, "error": str(exc), "warnings": []})
-            if not as_json:
-                sys.stderr.write(f"biofeedback: {exc}\n")
-            continue
-        results.append(
-            {
-                "file": path,
-                "valid": True,
-                "error": None,
-                "warnings": list(protocol.warnings),
-                "name": protocol.name,
-                "phases": len(protocol.phases),
-                "duration_s": protocol.duration_s,
-            }
+    def describe(path: str, protocol: Protocol) -> tuple[str, dict[str, Any]]:
+        line = (
+            f"ok: {path}: protocol '{protocol.name}', {len(protocol.phases)} phases, "
+            f"{_minutes(protocol.duration_s)}"
         )
-        if not as_json:
-            print(
-                f"ok: {path}: protocol '{protocol.name}', {len(protocol.phases)} phases, "
-                f"{_minutes(protocol.duration_s)}"
-            )
-            for warning in protocol.warnings:
-                print(f"warning: {warning}")
-    if as_json:
-        print(json.dumps({"valid": failed == 0, "files": results}))
-    return 2 if failed else 0
+        fields = {
+            "name": protocol.name,
+            "phases": len(protocol.phases),
+            "duration_s": protocol.duration_s,
+        }
+        return line, fields
+
+    return validate_files(files, validate_protocol_file, ProtocolFileError, describe, as_json)
 
 
 def _courses(name: str | None, as_json: bool) -> int:
