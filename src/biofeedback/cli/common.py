@@ -221,3 +221,28 @@ def validate_files(
     if as_json:
         print(json.dumps({"valid": failed == 0, "files": results}))
     return 2 if failed else 0
+
+
+def add_recording_file_options(files: argparse._ArgumentGroup) -> None:
+    """The options for what a recording file does not state (``replay`` and ``import``; the
+    same names as a ``replay:///path?...`` URL's options, storage/importing.py)."""
+    files.add_argument("--fs", type=float, metavar="HZ", help="sampling rate")
+    files.add_argument("--units", help="counts, uV, mV or V")
+    files.add_argument("--channels", metavar="KINDS", help="kind per column: raw,env,rect,ref")
+    files.add_argument("--columns", metavar="COLS", help="columns to use: numbers from 1 or names")
+    files.add_argument("--time", metavar="COL", help="the time column (gives fs)")
+    files.add_argument("--names", metavar="NAMES", help="channel names, comma separated")
+    files.add_argument(
+        "--board",
+        help="uno, 12bit or uno-r4 (for --units counts); a Chords board (UNO-R4) for a "
+        "Chords-Python CSV; a BrainFlow board name or id (cyton, 0) for a BrainFlow CSV",
+    )
+    files.add_argument("--adc-bits", dest="adc_bits", type=int, metavar="N", help="ADC bits")
+    files.add_argument("--vref", type=float, metavar="V", help="ADC reference voltage")
+    files.add_argument("--gain", type=float, help="analogue gain electrodes -> ADC (default 200)")
+    files.add_argument(
+        "--scale-uv", dest="scale_uv", type=float, metavar="UV", help="uV per file unit"
+    )
+    files.add_argument(
+        "--stream", metavar="NAME", help="XDF: the signal stream (name, type or number)"
+    )

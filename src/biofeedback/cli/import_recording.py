@@ -12,7 +12,11 @@ import argparse
 import json
 import sys
 
-from biofeedback.cli.common import add_pipeline_options, pipeline_settings_from_args
+from biofeedback.cli.common import (
+    add_pipeline_options,
+    add_recording_file_options,
+    pipeline_settings_from_args,
+)
 from biofeedback.session_details import TEXT_FIELDS
 
 TYPE_CHECKING = False  # typing and the store are not imported at start-up (see biofeedback.cli)
@@ -44,27 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="import a file that was imported before (by default it is refused)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
-    files = p.add_argument_group("what the file does not state (as for replay)")
-    files.add_argument("--fs", type=float, metavar="HZ", help="sampling rate")
-    files.add_argument("--units", help="counts, uV, mV or V")
-    files.add_argument("--channels", metavar="KINDS", help="kind per column: raw,env,rect,ref")
-    files.add_argument("--columns", metavar="COLS", help="columns to use: numbers from 1 or names")
-    files.add_argument("--time", metavar="COL", help="the time column (gives fs)")
-    files.add_argument("--names", metavar="NAMES", help="channel names, comma separated")
-    files.add_argument(
-        "--board",
-        help="uno, 12bit or uno-r4 (for --units counts); a Chords board (UNO-R4) for a "
-        "Chords-Python CSV; a BrainFlow board name or id (cyton, 0) for a BrainFlow CSV",
-    )
-    files.add_argument("--adc-bits", dest="adc_bits", type=int, metavar="N", help="ADC bits")
-    files.add_argument("--vref", type=float, metavar="V", help="ADC reference voltage")
-    files.add_argument("--gain", type=float, help="analogue gain electrodes -> ADC (default 200)")
-    files.add_argument(
-        "--scale-uv", dest="scale_uv", type=float, metavar="UV", help="uV per file unit"
-    )
-    files.add_argument(
-        "--stream", metavar="NAME", help="XDF: the signal stream (name, type or number)"
-    )
+    add_recording_file_options(p.add_argument_group("what the file does not state (as for replay)"))
     details = p.add_argument_group("session details (shown in the clinician report)")
     for name in TEXT_FIELDS:
         details.add_argument(

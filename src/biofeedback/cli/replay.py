@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 
 from biofeedback.cli.common import (
     add_pipeline_options,
+    add_recording_file_options,
     check_duration,
     open_existing_store,
     pipeline_settings_from_args,
@@ -54,23 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--duration", type=float, metavar="SECONDS", help="with --headless: stop after SECONDS"
     )
     p.add_argument("--protocol", metavar="NAME", help="protocol to prepare in the window")
-    files = p.add_argument_group("recording files")
-    files.add_argument("--fs", type=float, metavar="HZ", help="sampling rate")
-    files.add_argument("--units", help="counts, uV, mV or V")
-    files.add_argument("--channels", metavar="KINDS", help="kind per column: raw,env,rect,ref")
-    files.add_argument("--columns", metavar="COLS", help="columns to use: numbers from 1 or names")
-    files.add_argument("--time", metavar="COL", help="the time column (gives fs)")
-    files.add_argument("--names", metavar="NAMES", help="channel names, comma separated")
-    files.add_argument("--board", help="uno, 12bit or uno-r4 (for --units counts)")
-    files.add_argument("--adc-bits", dest="adc_bits", type=int, metavar="N", help="ADC bits")
-    files.add_argument("--vref", type=float, metavar="V", help="ADC reference voltage")
-    files.add_argument("--gain", type=float, help="analogue gain electrodes -> ADC (default 200)")
-    files.add_argument(
-        "--scale-uv", dest="scale_uv", type=float, metavar="UV", help="uV per file unit"
-    )
-    files.add_argument(
-        "--stream", metavar="NAME", help="XDF: the signal stream (name, type or number)"
-    )
+    add_recording_file_options(p.add_argument_group("recording files"))
     add_pipeline_options(p)
     p.set_defaults(handler=run)
 
