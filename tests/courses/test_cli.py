@@ -72,7 +72,7 @@ def test_a_course_with_clinic_and_home_sessions(capsys: pytest.CaptureFixture[st
     assert (week["sessions_done"], week["clinic_sessions"], week["met"]) == (2, 1, True)
     assert data["adherence"]["this_week_text"] == "2 of 2 this week"
     text = ok(capsys, "course", "show", "--subject", "P1")
-    assert "This week: 2 of 2 this week" in text and "1 of 6 planned" in text
+    assert "Home practice: 2 of 2 this week" in text and "1 of 6 planned" in text
     assert "upper trapezius" in text
 
     ok(capsys, "course", "edit", "--subject", "P1", "--sessions-per-week", "4", "--from",

@@ -306,7 +306,7 @@ def adherence_lines(result: Adherence) -> list[str]:
     """The adherence table for a terminal."""
     from biofeedback.training.adherence import INTERRUPTED_MIN_FRACTION
 
-    lines = [f"This week: {result.this_week_text()}", ""]
+    lines = [f"Home practice: {result.this_week_text()}", ""]
     lines.append(
         f"{'week':<10}{'from':<12}{'sessions':>9}{'minutes':>13}{'days':>6}"
         f"{'interrupted':>13}{'clinic':>8}  met"
