@@ -44,6 +44,16 @@ class TomlKind:
         return f"{'an' if self.what[:1] in 'aeiou' else 'a'} {self.what}"
 
 
+def as_file(name_or_path: str | Path) -> Path | None:
+    """The file a library name-or-path argument names (a Path, a ``.toml`` name, a name with a
+    ``/``, or an existing file), or None when it is a name to look up in a library."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text or path.is_file():
+        return path
+    return None
+
+
 def read_limited(path: str | Path, kind: TomlKind) -> tuple[bytes, Path]:
     """The bytes of a file (at most ``kind.max_bytes + 1``, so that a larger one is caught)."""
     path = Path(path).expanduser()

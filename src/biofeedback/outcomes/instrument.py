@@ -24,6 +24,7 @@ from typing import Any
 from biofeedback.core.tomlfile import (
     TomlChecker,
     TomlKind,
+    as_file,
     fmt_number,
     parse_toml_text,
     read_limited,
@@ -330,10 +331,10 @@ def list_instruments(errors: list[InstrumentFileError] | None = None) -> list[In
 
 def load_instrument(id_or_path: str | Path) -> Instrument:
     """An instrument by built-in id, by id in the user's folder, or by file path."""
-    text = str(id_or_path)
-    path = Path(text).expanduser()
-    if isinstance(id_or_path, Path) or text.endswith(".toml") or "/" in text or path.is_file():
+    path = as_file(id_or_path)
+    if path is not None:
         return load_instrument_file(path)
+    text = str(id_or_path)
     if text in library_ids():
         data = resources.files(LIBRARY_PACKAGE).joinpath("library", f"{text}.toml").read_bytes()
         return parse_instrument(data, f"{text}.toml", origin=f"builtin:{text}")

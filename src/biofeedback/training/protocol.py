@@ -22,6 +22,7 @@ from typing import Any
 from biofeedback.core.tomlfile import (
     TomlChecker,
     TomlKind,
+    as_file,
     fmt_number,
     parse_toml_text,
     read_toml_file,
@@ -526,11 +527,10 @@ def list_protocols(
 
 def load_protocol(name_or_path: str | Path) -> Protocol:
     """A protocol by built-in name, by name in the user's protocol folder, or by file path."""
-    text = str(name_or_path)
-    path = Path(text).expanduser()
-    looks_like_path = isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text
-    if looks_like_path or path.is_file():
+    path = as_file(name_or_path)
+    if path is not None:
         return load_protocol_file(path)
+    text = str(name_or_path)
     if text in library_names():
         data = resources.files(LIBRARY_PACKAGE).joinpath("library", f"{text}.toml").read_bytes()
         return parse_protocol(data, f"{text}.toml", source=f"builtin:{text}")
