@@ -64,7 +64,7 @@ def test_migration_gives_every_old_session_a_stable_unique_id(tmp_path: Path, ve
     path = tmp_path / "old.sqlite"
     _old_database(path, version, n_sessions=50)
     with Database(path) as db:
-        assert db.schema_version == database.SCHEMA_VERSION == 3
+        assert db.schema_version == database.SCHEMA_VERSION == 4
         records = db.list_sessions("P1")
         uids = [r.uid for r in records]
         assert len(set(uids)) == 50 and all(UUID4.match(u) for u in uids)
@@ -79,6 +79,30 @@ def test_migration_gives_every_old_session_a_stable_unique_id(tmp_path: Path, ve
         assert [r.uid for r in db.list_sessions("P1")] == uids
         with pytest.raises(StorageError), db.transaction() as conn:  # the index keeps them unique
             conn.execute("UPDATE sessions SET uid = ? WHERE id = ?", (uids[0], records[1].id))
+
+
+def test_migration_to_4_gives_revisions_and_triggers_keep_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    _old_database(path, 3, n_sessions=2)
+    with Database(path) as db:
+        first, second = db.list_sessions("P1")
+        assert (first.revision, first.updated_at) == (1, first.started_at)  # no heartbeat, no end
+        db.update_session(first.id, notes="after the fact")
+        assert db.get_session(first.id).revision == 2
+        db.add_marker(first.id, 10, "cough")
+        db.save_phases(first.id, [{"name": "rest", "kind": "baseline", "start_index": 0}])
+        bumped = db.get_session(first.id)
+        assert bumped.revision >= 4 and bumped.updated_at > first.updated_at
+        assert db.get_session(second.id).revision == 1  # only the changed session moves
+        with db.transaction() as conn:  # a copy that brings its own revision keeps it
+            conn.execute(
+                "UPDATE sessions SET revision = 42, notes = 'x' WHERE id = ?", (second.id,)
+            )
+        assert db.get_session(second.id).revision == 42
+        row = db._query("SELECT template, outcome_schedule_json FROM courses LIMIT 1")
+        assert row == []  # the new course columns exist (no course yet)
+        new = db.create_session("P1", "x", myoware_info())
+        assert db.get_session(new).revision == 1
 
 
 def test_new_sessions_get_uid_offset_course_and_setting(tmp_path: Path) -> None:

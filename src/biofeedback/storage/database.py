@@ -234,6 +234,34 @@ CREATE UNIQUE INDEX sessions_by_uid ON sessions(uid);
 CREATE INDEX sessions_by_course ON sessions(course_id, started_at)
 """
 
+#: Version 4: what a copy of a session moved between data dirs needs (bundles, clinic sync; see
+#: docs/storage.md, "Revisions"). ``sessions.revision`` counts changes to a session and
+#: ``updated_at`` says when the last one was made: triggers bump both whenever the session row,
+#: its markers, phases or threshold log change, so no writer can forget. A writer that sets
+#: ``revision`` itself (an imported copy keeps the revision it had) is not bumped. Courses get the
+#: ``template`` they follow (a name, '' for none) and their outcome schedule (JSON; '' means the
+#: default schedule, docs/outcomes.md "When questionnaires are due").
+_NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
+_BUMP_SQL = (
+    "UPDATE sessions SET revision = revision + 1, updated_at = " + _NOW_SQL + " WHERE id = {id}"
+)
+_SCHEMA_V4_REVISIONS = f"""
+ALTER TABLE sessions ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN updated_at REAL;
+UPDATE sessions SET revision = 1, updated_at = COALESCE(heartbeat_at, ended_at, started_at);
+ALTER TABLE courses ADD COLUMN template TEXT NOT NULL DEFAULT '';
+ALTER TABLE courses ADD COLUMN outcome_schedule_json TEXT NOT NULL DEFAULT '';
+CREATE TRIGGER sessions_revision AFTER UPDATE ON sessions
+    WHEN NEW.revision IS OLD.revision
+    BEGIN {_BUMP_SQL.format(id="NEW.id")}; END;
+""" + "".join(
+    f"""CREATE TRIGGER {table}_{event.lower()}_revision AFTER {event} ON {table}
+    BEGIN {_BUMP_SQL.format(id=f"{row}.session_id")}; END;
+"""
+    for table in ("markers", "phases", "threshold_log")
+    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+)
+
 #: Where a session was recorded (``sessions.setting``); NULL for sessions recorded before courses.
 SETTINGS = ("clinic", "home")
 
@@ -243,6 +271,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (1, _SCHEMA_V1),
     (2, _SCHEMA_V2_OUTCOMES),
     (3, _SCHEMA_V3_COURSES),
+    (4, _SCHEMA_V4_REVISIONS),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -408,6 +437,10 @@ class SessionRecord:
     setting: str | None = None
     #: The recording machine's offset from UTC at the start, in minutes (None: not stored).
     utc_offset_min: int | None = None
+    #: How many times the session (its row, markers, phases or threshold log) has changed, and
+    #: when it last did (Unix time): a copy with a higher revision is the newer one.
+    revision: int = 0
+    updated_at: float | None = None
 
     @property
     def local_start(self) -> dt.datetime:
@@ -447,6 +480,8 @@ class SessionRecord:
                 "course_id",
                 "setting",
                 "utc_offset_min",
+                "revision",
+                "updated_at",
             )
         }
         data["fs_hz"] = self.info.fs_hz
@@ -950,6 +985,8 @@ class Database:
             "writer_pid": os.getpid(),
             "writer_host": socket.gethostname(),
             "heartbeat_at": time.time(),
+            "revision": 1,
+            "updated_at": time.time(),
             "utc_offset_min": utc_offset_minutes(started_at),
             **course_columns,
             **columns,
@@ -1331,7 +1368,16 @@ class Database:
 
 # -- helpers -----------------------------------------------------------------------------------------
 def _split_sql(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """The statements of a migration script (a trigger's body holds ``;`` of its own)."""
+    statements: list[str] = []
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    return statements
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -1445,6 +1491,8 @@ def _record(row: sqlite3.Row) -> SessionRecord:
         course_id=row["course_id"],
         setting=row["setting"],
         utc_offset_min=row["utc_offset_min"],
+        revision=int(row["revision"]),
+        updated_at=None if row["updated_at"] is None else float(row["updated_at"]),
     )
 
 
