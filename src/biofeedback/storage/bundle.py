@@ -833,11 +833,24 @@ def _base(conn: sqlite3.Connection, uid: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _set_base(conn: sqlite3.Connection, uid: str, revision: int, sha: str, seen: list[str]) -> None:
+def _set_base(
+    conn: sqlite3.Connection,
+    uid: str,
+    revision: int,
+    sha: str,
+    seen: list[str],
+    copied: str | None = None,
+) -> None:
+    """Note the version of session ``uid`` last exchanged: its revision, the content here then
+    (``sha``), the incoming versions already dealt with (``seen``) and those stored as conflict
+    copies (kept, plus ``copied``)."""
+    before = _base(conn, uid) or {}
+    copies = [*before.get("copied", []), *([copied] if copied else [])]
     value = {
         "revision": int(revision),
         "sha256": sha,
         "seen": list(dict.fromkeys(seen))[-MAX_SEEN:],
+        "copied": list(dict.fromkeys(copies))[-MAX_SEEN:],
     }
     conn.execute(
         "INSERT INTO store_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
@@ -849,8 +862,10 @@ def _set_base(conn: sqlite3.Connection, uid: str, revision: int, sha: str, seen:
 def _decide(base: dict[str, Any] | None, local_rev: int, local_sha: str, rev: int, sha: str) -> str:
     """'already', 'replace', 'local-newer' or 'conflict' for an incoming version of a session
     stored here. ``base`` is the version last exchanged through a bundle (None: never)."""
-    if sha == local_sha or (base is not None and sha in base.get("seen", [])):
+    if sha == local_sha or (base is not None and sha in base.get("copied", [])):
         return "already"
+    if base is not None and sha in base.get("seen", []):
+        return "local-newer"  # had before; the copy here changed or came in newer since
     if base is None:
         if rev == local_rev:
             return "conflict"
@@ -956,28 +971,29 @@ def _merge_session(ctx: _Context, uid: str) -> None:
     if local["subject_id"] != ctx.result.subject_id:
         raise _bad(ctx.path, f"holds session {uid}, which belongs to {local['subject_id']} here")
     base = _base(ctx.conn, uid)
-    decision = _decide(
-        base, int(local["revision"]), _local_hash(ctx.conn, local), int(doc["revision"]), incoming
-    )
+    local_sha = _local_hash(ctx.conn, local)
+    decision = _decide(base, int(local["revision"]), local_sha, int(doc["revision"]), incoming)
     seen = [*(base or {}).get("seen", []), incoming]
+    if decision == "replace":
+        _write_session(ctx, doc, values, int(local["id"]))
+        ctx.result.sessions_replaced += 1
+        _remember(ctx, uid, doc, incoming, seen)
+        return
     if decision == "already":
         ctx.result.sessions_already += 1
     elif decision == "local-newer":
         ctx.result.sessions_local_newer += 1
-        if base is not None:
-            _set_base(ctx.conn, uid, int(base.get("revision", 0)), str(base.get("sha256")), seen)
-        return
-    elif decision == "replace":
-        _write_session(ctx, doc, values, int(local["id"]))
-        ctx.result.sessions_replaced += 1
     else:
         # both changed: keep both. The one here still counts as changed (the old base is kept),
         # so a later version from elsewhere is kept beside it too until one copy is deleted.
         ctx.result.conflicts.append((uid, _conflict_copy(ctx, doc, values)))
         revision = max(int(doc["revision"]), int((base or {}).get("revision", 0)))
-        _set_base(ctx.conn, uid, revision, str((base or {}).get("sha256", "")), seen)
+        _set_base(ctx.conn, uid, revision, str((base or {}).get("sha256", "")), seen, incoming)
         return
-    _remember(ctx, uid, doc, incoming, seen)
+    if base is None and decision == "already":
+        _set_base(ctx.conn, uid, int(local["revision"]), local_sha, seen)
+    elif base is not None and incoming not in base.get("seen", []):
+        _set_base(ctx.conn, uid, int(base.get("revision", 0)), str(base.get("sha256")), seen)
 
 
 def _remember(
