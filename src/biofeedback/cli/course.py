@@ -1,11 +1,11 @@
-"""``biofeedback course start|show|edit|end|station``: a subject's course of treatment.
+"""``biofeedback course start|show|edit|end|station|report``: a subject's course of treatment.
 
 A course has a start date, the clinician, the muscle and electrode site, the number of planned
 clinic sessions and a home-practice prescription (protocols, sessions per week, minutes per
 session, until when). ``edit`` changes the prescription from a date on (the old one still holds
 for the weeks before), so ``show`` judges every week against the prescription of that week.
-``station`` says whether this data dir records clinic or home sessions by default. See
-docs/courses.md.
+``station`` says whether this data dir records clinic or home sessions by default. ``report``
+writes the course report (:mod:`biofeedback.reports.course`). See docs/courses.md.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
     from biofeedback.storage.courses import Course
     from biofeedback.storage.database import Database
-    from biofeedback.training.adherence import Adherence
+    from biofeedback.training.adherence import Adherence, Prescription
+    from biofeedback.training.course_template import CourseTemplate
 
 
 def _details(parser: argparse.ArgumentParser) -> None:
@@ -70,8 +71,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     start = actions.add_parser("start", help="open a course for a subject")
     start.add_argument("--subject", required=True, metavar="ID")
     start.add_argument("--start", metavar="YYYY-MM-DD", help="first day (default today)")
+    start.add_argument(
+        "--template",
+        metavar="NAME",
+        help="follow a course template (e.g. six-session-back-neck): its clinic sessions, home "
+        "practice and questionnaire schedule; options given here override it",
+    )
     _details(start)
-    _prescription(start, required=True)
+    _prescription(start, required=False)
     start.set_defaults(handler=_start)
     show = actions.add_parser("show", help="the course, its prescription and adherence per week")
     show.add_argument("--subject", required=True, metavar="ID")
@@ -104,6 +111,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     station.add_argument("role", nargs="?", choices=["clinic", "home"])
     station.set_defaults(handler=_station)
+    report = actions.add_parser(
+        "report",
+        help="the course report (PDF or HTML): outcomes, trends, adherence, electrode sites",
+    )
+    report.add_argument("--subject", required=True, metavar="ID")
+    report.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="report file (.pdf or .html)"
+    )
+    report.add_argument(
+        "--thought-records",
+        action="store_true",
+        help="include the patient's thought records and reflections (private; off by default)",
+    )
+    report.add_argument(
+        "--course-uid", metavar="UID", help="which course (default: the open one, else the latest)"
+    )
+    report.set_defaults(handler=_report)
 
 
 def _date(text: str | None, what: str) -> dt.date:
@@ -122,34 +146,82 @@ def _protocol_names(names: list[str] | None) -> tuple[str, ...]:
 def _start(args: argparse.Namespace) -> int:
     from biofeedback.storage.courses import set_station_role, start_course, station_role
     from biofeedback.storage.database import Database
-    from biofeedback.training.adherence import Prescription
 
     subject = Database.check_subject_id(args.subject)
     start = _date(args.start, "--start")
-    rx = Prescription(
-        valid_from=start,
-        sessions_per_week=args.sessions_per_week,
-        minutes_per_session=args.minutes,
-        until=None if args.until is None else _date(args.until, "--until"),
-        protocols=_protocol_names(args.protocol),
-    )
+    template = _template(args.template)
+    rx = _start_prescription(args, start, template)
     details = {
         k: getattr(args, k) or "" for k in ("clinician", "muscle", "electrode_site", "notes")
     }
+    planned = args.clinic_sessions
+    if planned is None and template is not None:
+        planned = len(template.sessions)
     with Database() as db:
         course_id = start_course(
-            db, subject, start, rx, planned_clinic_sessions=args.clinic_sessions, **details
+            db,
+            subject,
+            start,
+            rx,
+            planned_clinic_sessions=planned,
+            template="" if template is None else template.name,
+            outcome_schedule=None if template is None else template.outcomes,
+            **details,
         )
         new_station = station_role(db) is None
         if new_station:
             set_station_role(db, "clinic")
     print(f"started course {course_id} for {subject} on {start}")
+    if template is not None:
+        print(f"following {template.name}: {len(template.sessions)} clinic sessions planned")
     if new_station:
         print(
             "this data dir now records clinic sessions by default "
             "(on the patient's own computer: biofeedback course station home)"
         )
     return 0
+
+
+def _template(name: str | None) -> CourseTemplate | None:
+    """The course template asked for, with every instrument of its schedule checked."""
+    if name is None:
+        return None
+    from biofeedback.outcomes.instrument import load_instrument
+    from biofeedback.training.course_template import load_template
+
+    template = load_template(name)
+    for instrument in template.outcomes.instruments():
+        load_instrument(instrument)
+    return template
+
+
+def _start_prescription(
+    args: argparse.Namespace, start: dt.date, template: CourseTemplate | None
+) -> Prescription:
+    """The first prescription: the options given, else the template's home practice."""
+    from biofeedback.errors import StorageError
+    from biofeedback.training.adherence import Prescription
+
+    home = None if template is None else template.home_practice
+    per_week = args.sessions_per_week
+    minutes = args.minutes
+    protocols = _protocol_names(args.protocol)
+    if home is not None:
+        per_week = home.sessions_per_week if per_week is None else per_week
+        minutes = home.minutes if minutes is None else minutes
+        protocols = protocols or (home.protocol.name,)
+    if per_week is None or minutes is None:
+        raise StorageError(
+            "say the home practice: --sessions-per-week N and --minutes N (0 sessions for a "
+            "clinic-only course), or follow a template with --template NAME"
+        )
+    return Prescription(
+        valid_from=start,
+        sessions_per_week=per_week,
+        minutes_per_session=minutes,
+        until=None if args.until is None else _date(args.until, "--until"),
+        protocols=protocols,
+    )
 
 
 def _edit(args: argparse.Namespace) -> int:
@@ -211,6 +283,24 @@ def _end(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from biofeedback.cli.common import open_existing_store
+    from biofeedback.reports.course import write_course_report
+    from biofeedback.storage.database import Database
+
+    subject = Database.check_subject_id(args.subject)
+    with open_existing_store() as db:
+        path = write_course_report(
+            db,
+            subject,
+            args.output,
+            thought_records=args.thought_records,
+            course_uid=args.course_uid,
+        )
+    print(path)
+    return 0
+
+
 def _station(args: argparse.Namespace) -> int:
     from biofeedback.storage.courses import set_station_role, station_role
     from biofeedback.storage.database import Database
@@ -229,9 +319,10 @@ def _station(args: argparse.Namespace) -> int:
 def course_data(db: Database, course: Course, today: dt.date) -> tuple[dict[str, Any], Adherence]:
     """What ``course show --json`` prints (the course, its sessions and adherence), and the
     adherence itself."""
-    from biofeedback.storage.courses import adherence, course_sessions
+    from biofeedback.storage.courses import adherence, course_sessions, due_outcomes
 
     sessions = course_sessions(db, course.id)
+    due = due_outcomes(db, course.subject_id, "session-start", today, setting="clinic")
     result = adherence(db, course, today)
     clinic = [s for s in sessions if s.setting == "clinic" and s.status != "recording"]
     return {
@@ -250,6 +341,7 @@ def course_data(db: Database, course: Course, today: dt.date) -> tuple[dict[str,
             for s in sessions
         ],
         "adherence": result.to_dict(),
+        "due_before_next_clinic_session": [d.to_dict() for d in due],
     }, result
 
 
@@ -299,6 +391,12 @@ def _course_lines(data: dict[str, Any]) -> list[str]:
         lines.append(f"  {lead}: {_rx_text(rx)}")
     if c["notes"]:
         lines.append(f"  notes: {c['notes']}")
+    if c["template"]:
+        lines.append(f"  template: {c['template']}")
+    due = data["due_before_next_clinic_session"]
+    if due:
+        asked = ", ".join(f"{d['title'] or d['instrument']} ({d['timepoint']})" for d in due)
+        lines.append(f"  questionnaires before the next clinic session: {asked}")
     return lines
 
 

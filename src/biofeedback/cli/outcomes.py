@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shlex
 import sys
 
 from biofeedback.errors import AnswerError
@@ -65,6 +66,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--subject", metavar="ID", required=True, help="pseudonymous subject id")
     show.add_argument("--instrument", metavar="ID", help="only this instrument")
     show.add_argument("--json", action="store_true", help="print one JSON object")
+    due = actions.add_parser(
+        "due", help="the questionnaires the subject's course asks now (its outcome schedule)"
+    )
+    due.add_argument("--subject", metavar="ID", required=True, help="pseudonymous subject id")
+    due.add_argument(
+        "--at",
+        dest="moment",
+        choices=["session-start", "session-end"],
+        default="session-start",
+        help="before the next session starts (default) or after the last one ended",
+    )
+    due.add_argument(
+        "--setting",
+        choices=["clinic", "home"],
+        help="the kind of session (default: what this data dir records)",
+    )
+    due.add_argument("--as-of", metavar="YYYY-MM-DD", help="the day (default today)")
+    due.add_argument("--json", action="store_true", help="print one JSON object")
     delete = actions.add_parser("delete", help="remove one questionnaire entered by mistake")
     delete.add_argument("record_id", metavar="RECORD", type=int, help="its number (see show)")
     parser.set_defaults(handler=run, action=None, json=False)
@@ -77,7 +96,34 @@ def run(args: argparse.Namespace) -> int:
         return _show(args.subject, args.instrument, args.json)
     if args.action == "delete":
         return _delete(args.record_id)
-    raise AnswerError("say what to do: biofeedback outcomes record|show|delete (see --help)")
+    if args.action == "due":
+        return _due(args)
+    raise AnswerError("say what to do: biofeedback outcomes record|show|due|delete (see --help)")
+
+
+def _due(args: argparse.Namespace) -> int:
+    from biofeedback.cli.common import open_existing_store
+    from biofeedback.storage.courses import due_outcomes, parse_date
+    from biofeedback.storage.database import Database
+
+    subject = Database.check_subject_id(args.subject)
+    today = None if args.as_of is None else parse_date(args.as_of, "--as-of")
+    with open_existing_store() as db:
+        db.require_subject(subject)
+        due = due_outcomes(db, subject, args.moment, today, setting=args.setting)
+    if args.json:
+        print(
+            json.dumps({"subject": subject, "at": args.moment, "due": [d.to_dict() for d in due]})
+        )
+        return 0
+    if not due:
+        print(f"{subject}: no questionnaire due {args.moment.replace('-', ' ')}")
+    for d in due:
+        print(
+            f"{d.timepoint:<12} {d.title or d.instrument}  (biofeedback outcomes record "
+            f"--subject {subject} --instrument {d.instrument} --timepoint {shlex.quote(d.timepoint)})"
+        )
+    return 0
 
 
 def parse_answer_args(words: list[str]) -> dict[str, str]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from biofeedback.errors import StorageError
+from biofeedback.errors import BiofeedbackError, ProtocolFileError, StorageError
 from biofeedback.storage.database import SETTINGS, Database, SessionRecord
 from biofeedback.training.adherence import (
     Adherence,
@@ -25,6 +26,16 @@ from biofeedback.training.adherence import (
     Prescription,
     course_adherence,
 )
+from biofeedback.training.outcome_schedule import (
+    DEFAULT_SCHEDULE,
+    CourseMoment,
+    DueOutcome,
+    OutcomeSchedule,
+    due_now,
+    schedule_from_json,
+)
+
+log = logging.getLogger(__name__)
 
 #: Limits of what a course may say (anything outside is refused with these numbers).
 MAX_SESSIONS_PER_WEEK = 21
@@ -59,6 +70,9 @@ class Course:
     planned_clinic_sessions: int | None = None
     notes: str = ""
     prescriptions: list[Prescription] = field(default_factory=list)
+    #: the course template followed ('' for none) and the outcome schedule
+    template: str = ""
+    outcome_schedule: OutcomeSchedule = DEFAULT_SCHEDULE
 
     @property
     def is_open(self) -> bool:
@@ -86,6 +100,8 @@ class Course:
             "planned_clinic_sessions": self.planned_clinic_sessions,
             "notes": self.notes,
             "prescriptions": [p.to_dict() for p in self.prescriptions],
+            "template": self.template,
+            "outcome_schedule": self.outcome_schedule.to_dict(),
         }
 
 
@@ -167,6 +183,8 @@ def _course(db: Database, row: sqlite3.Row) -> Course:
         electrode_site=row["electrode_site"],
         planned_clinic_sessions=row["planned_clinic_sessions"],
         notes=row["notes"],
+        template=row["template"],
+        outcome_schedule=_schedule(row),
         prescriptions=[
             Prescription(
                 valid_from=dt.date.fromisoformat(r["valid_from"]),
@@ -178,6 +196,16 @@ def _course(db: Database, row: sqlite3.Row) -> Course:
             for r in rx_rows
         ],
     )
+
+
+def _schedule(row: sqlite3.Row) -> OutcomeSchedule:
+    try:
+        return schedule_from_json(row["outcome_schedule_json"])
+    except (ValueError, ProtocolFileError) as exc:
+        raise StorageError(
+            f"course {row['uid']}: its stored outcome schedule is damaged ({exc}); "
+            "set it again with 'biofeedback course edit --template NAME'"
+        ) from None
 
 
 def list_courses(db: Database, subject_id: str) -> list[Course]:
@@ -262,9 +290,13 @@ def start_course(
     planned_clinic_sessions: int | None = None,
     notes: str = "",
     uid: str | None = None,
+    template: str = "",
+    outcome_schedule: OutcomeSchedule | None = None,
 ) -> int:
     """Open a course (the subject must exist and have no open course); returns its id. ``uid``
-    keeps the stable id of a course copied from another data dir (default: a new one)."""
+    keeps the stable id of a course copied from another data dir (default: a new one);
+    ``template`` names the course template followed and ``outcome_schedule`` says when the
+    questionnaires are due (None: the default schedule)."""
     subject_id = db.require_subject(subject_id)["id"]
     check_count(planned_clinic_sessions, "planned clinic sessions", 0, MAX_PLANNED_CLINIC_SESSIONS)
     rx = check_prescription(replace(prescription, valid_from=start), start)
@@ -287,8 +319,8 @@ def start_course(
             )
         cur = conn.execute(
             "INSERT INTO courses (uid, subject_id, start_date, clinician, muscle, electrode_site, "
-            "planned_clinic_sessions, notes, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "planned_clinic_sessions, notes, created_at, updated_at, template, "
+            "outcome_schedule_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 uid or uuid.uuid4().hex,
                 subject_id,
@@ -300,6 +332,8 @@ def start_course(
                 texts["notes"],
                 now,
                 now,
+                _check_text(template, "the template name"),
+                "" if outcome_schedule is None else outcome_schedule.to_json(),
             ),
         )
         course_id = int(cur.lastrowid or 0)
@@ -356,7 +390,8 @@ def change_prescription(
 
 
 def edit_course(db: Database, course: Course, details: dict[str, Any]) -> None:
-    """Change the course's clinician, muscle, electrode site, notes or planned clinic sessions."""
+    """Change the course's clinician, muscle, electrode site, notes, planned clinic sessions,
+    ``template`` (a name) or ``outcome_schedule`` (an OutcomeSchedule; None: the default)."""
     columns: dict[str, Any] = {}
     for key, value in details.items():
         if key in COURSE_TEXT_FIELDS:
@@ -366,6 +401,10 @@ def edit_course(db: Database, course: Course, details: dict[str, Any]) -> None:
             columns[key] = check_count(
                 value, "planned clinic sessions", 0, MAX_PLANNED_CLINIC_SESSIONS
             )
+        elif key == "template":
+            columns[key] = _check_text(value, "the template name")
+        elif key == "outcome_schedule":
+            columns["outcome_schedule_json"] = "" if value is None else value.to_json()
         else:
             raise ValueError(f"unknown course detail {key!r}")
     if not columns:
@@ -425,3 +464,74 @@ def session_course_meta(
         course = open_course(db, Database.check_subject_id(subject_id))
     chosen = setting or station_role(db) or ("home" if course is not None else None)
     return {"course_id": None if course is None else course.id, "setting": chosen}
+
+
+# -- questionnaires due ----------------------------------------------------------------------------
+def _answered(db: Database, subject_id: str, since: dt.date) -> set[tuple[str, str]]:
+    """(instrument, timepoint) pairs the subject answered from ``since`` (local midnight) on."""
+    start = dt.datetime.combine(since, dt.time()).timestamp()
+    rows = db._query(
+        "SELECT instrument, timepoint FROM outcomes WHERE subject_id = ? AND taken_at >= ?",
+        (subject_id, start),
+    )
+    return {(r["instrument"], r["timepoint"]) for r in rows}
+
+
+def _clinic_number(records: list[SessionRecord], moment: str, session_id: int | None) -> int:
+    """Which clinic session of the course this is (1 for the first): the given session's place
+    among the clinic sessions, else the next one (at a start) or the last finished (at an end)."""
+    clinic = [r for r in records if r.setting == "clinic"]
+    if session_id is not None:
+        ids = [r.id for r in clinic]
+        return ids.index(session_id) + 1 if session_id in ids else 0
+    finished = sum(r.status != "recording" for r in clinic)
+    return finished + 1 if moment == "session-start" else finished
+
+
+def due_outcomes(
+    db: Database,
+    subject_id: str,
+    moment: str,
+    today: dt.date | None = None,
+    *,
+    session_id: int | None = None,
+    setting: str | None = None,
+) -> list[DueOutcome]:
+    """The questionnaires the subject's course asks now (see
+    :func:`biofeedback.training.outcome_schedule.due_now`): ``moment`` is 'session-start' or
+    'session-end'; ``session_id`` is the session starting or ending when it is stored already;
+    ``setting`` overrides the setting a new session would get (default as
+    :func:`session_course_meta` decides). Empty without a course. Titles from the instruments."""
+    subject_id = Database.check_subject_id(subject_id)
+    courses = list_courses(db, subject_id) if db.get_subject(subject_id) else []
+    course = open_course(db, subject_id) or (courses[-1] if courses else None)
+    if course is None:
+        return []
+    records = course_sessions(db, course.id)
+    if session_id is not None:
+        setting = db.get_session(session_id).setting
+    elif setting is None:
+        setting = session_course_meta(db, subject_id)["setting"] if course.is_open else None
+    at = CourseMoment(
+        moment=moment,
+        setting=setting,
+        clinic_number=_clinic_number(records, moment, session_id),
+        planned_clinic_sessions=course.planned_clinic_sessions,
+        course_end=course.end_date,
+        today=today or dt.date.today(),
+        answered=_answered(db, subject_id, course.start_date),
+    )
+    return [
+        replace(d, title=_instrument_title(d.instrument))
+        for d in due_now(course.outcome_schedule, at)
+    ]
+
+
+def _instrument_title(instrument_id: str) -> str:
+    from biofeedback.outcomes.instrument import load_instrument
+
+    try:
+        return load_instrument(instrument_id).name
+    except BiofeedbackError as exc:  # a clinic's file gone: ask by id, say why in the log
+        log.warning("instrument %s: %s", instrument_id, exc)
+        return instrument_id

@@ -17,6 +17,7 @@ from typing import Any
 
 from biofeedback.core.tomlfile import TomlChecker, TomlKind, parse_toml_text, read_toml_file
 from biofeedback.errors import ProtocolFileError
+from biofeedback.training.outcome_schedule import DEFAULT_SCHEDULE, OutcomeSchedule, parse_schedule
 from biofeedback.training.protocol import Protocol, load_protocol
 
 LIBRARY_PACKAGE = "biofeedback.training"
@@ -38,6 +39,7 @@ _TOP_KEYS = (
     "weeks_between_sessions",
     "sessions",
     "home_practice",
+    "outcomes",
 )
 _SESSION_KEYS = ("number", "title", "protocol")
 _HOME_KEYS = ("protocol", "sessions_per_week", "minutes")
@@ -90,6 +92,8 @@ class CourseTemplate:
     sessions: tuple[TemplateSession, ...]
     home_practice: HomePractice | None
     source: str
+    #: when the course's questionnaires are due (the ``[outcomes]`` table; default if absent)
+    outcomes: OutcomeSchedule = DEFAULT_SCHEDULE
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -100,6 +104,7 @@ class CourseTemplate:
             "weeks_between_sessions": self.weeks_between_sessions,
             "sessions": [s.to_dict() for s in self.sessions],
             "home_practice": self.home_practice.to_dict() if self.home_practice else None,
+            "outcomes": self.outcomes.to_dict(),
             "source": self.source,
         }
 
@@ -158,7 +163,15 @@ class _Parser(TomlChecker):
             sessions=tuple(sessions),
             home_practice=home,
             source=source,
+            outcomes=self.outcomes(raw.get("outcomes", {})),
         )
+
+    def outcomes(self, value: Any) -> OutcomeSchedule:
+        table = self.table(value, "[outcomes]")
+        try:
+            return parse_schedule(table, "[outcomes]")
+        except ProtocolFileError as exc:
+            raise self.fail("", str(exc)) from None
 
     def protocol(self, table: Any, where: str) -> Protocol:
         ref = self.text(table, "protocol", where)
