@@ -58,3 +58,51 @@ def test_measured_noise_floor_is_applied_live_and_reproduced_offline():
     assert [p["kind"] for p in stored] == ["noise-floor", "baseline", "train"]
     assert stored[1]["start_s"] == pytest.approx(5.0)
     db.close()
+
+
+STEP_PROTOCOL = """
+format = 1
+name = "step-test"
+description = "a thought record between two short trials"
+[threshold]
+target = "3 uV"
+[[phases]]
+kind = "train"
+duration = "2 s"
+[[phases]]
+kind = "thought-record"
+[[phases]]
+kind = "train"
+duration = "2 s"
+"""
+
+
+def test_step_answers_are_stored_when_the_step_ends_not_only_at_the_end(wait_for, tmp_path):
+    """A crash after a thought record must not lose it: the summary so far is stored at each
+    phase end, while the session is still recording."""
+    protocol = parse_protocol(STEP_PROTOCOL, "step-test.toml")
+    engine = Engine("sim://?scenario=steady&level_uv=2&board=12bit&seed=3&speed=max")
+    path = tmp_path / "db.sqlite"
+    db = Database(path)
+    answers = {"situation": "Late train", "thought": "My neck will lock", "belief_before": 80}
+    with engine:
+        session = RecordingSession(engine, db, protocol, subject_id="T1")
+        session_id = session.start()
+        runner = session.runner
+        assert runner is not None
+        wait_for(lambda: runner.state().phase_index == 1, 30, "the step phase never came")
+        session.apply(runner.continue_phase(answers, phase_index=1))
+        other = Database(path)  # another reader, as a recovery after a crash would be
+
+        def stored() -> list:
+            record = other.get_session(session_id)
+            return record.summary.get("responses", []) if record.status == "recording" else []
+
+        wait_for(lambda: any(r.get("status") == "answered" for r in stored()), 30, "not stored")
+        assert stored()[0]["answers"]["thought"] == "My neck will lock" and stored()[0]["private"]
+        other.close()
+        assert session.wait(60)
+        result = session.finish()
+    assert result.status == "complete"
+    assert db.get_session(session_id).summary["responses"][0]["answers"]["belief_before"] == 80
+    db.close()

@@ -421,9 +421,12 @@ class RecordingSession:
             )
         elif event.type == EventType.PHASE_ENDED:
             assert self.runner is not None
+            summary = self.runner.summary()
             recorder.save_phases(
-                [p.to_dict() for p in self.runner.phase_metrics], self.runner.summary().start_index
+                [p.to_dict() for p in self.runner.phase_metrics], summary.start_index
             )
+            # the summary so far: a step's answers (thought record, reflection) survive a crash
+            recorder.save_summary(summary.to_dict())
         elif event.type == EventType.PROMPT:
             recorder.add_marker(event.sample_index, f"prompt: {event.data.get('prompt', '')}")
 

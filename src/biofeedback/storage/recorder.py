@@ -177,6 +177,11 @@ class Recorder:
         :meth:`Database.save_phases`."""
         self._control.append(("phases", ([dict(p) for p in phases], origin_index)))
 
+    def save_summary(self, summary: dict[str, Any]) -> None:
+        """Store the session summary so far (queued), so what the runner kept (the answers of a
+        step phase, the measures) survives a crash; :meth:`close` writes the final one."""
+        self._control.append(("summary", (dict(summary),)))
+
     @property
     def failed(self) -> bool:
         """True once the writer hit an error; :attr:`error` says what to do."""
@@ -340,6 +345,13 @@ class Recorder:
                 # Database.save_phases opens its own transaction; we are inside ours, so write
                 # the rows directly with the same conversion.
                 self._save_phases_in(conn, args[0], args[1])
+            elif kind == "summary":
+                from biofeedback.storage.database import _dumps
+
+                conn.execute(
+                    "UPDATE sessions SET summary_json = ? WHERE id = ? AND status = 'recording'",
+                    (_dumps(args[0]), self.session_id),
+                )
 
     def _save_phases_in(
         self, conn: sqlite3.Connection, phases: list[dict[str, Any]], origin_index: int | None
