@@ -73,7 +73,7 @@ def subtitle(data: ReportData) -> str:
 
 
 # -- HTML ---------------------------------------------------------------------------------------------
-_CSS = """
+CSS = """
 body { font-family: "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif; color: #2b3a42;
        max-width: 960px; margin: 2em auto; padding: 0 1em; line-height: 1.4; }
 h1 { font-size: 1.5em; margin-bottom: 0.1em; font-weight: 600; }
@@ -96,7 +96,7 @@ svg { max-width: 100%; height: auto; }
 """
 
 
-def _kv_html(rows: list[tuple[str, str]]) -> str:
+def kv_html(rows: list[tuple[str, str]]) -> str:
     body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
     return f'<table class="kv">{body}</table>'
 
@@ -151,7 +151,7 @@ def marker_note(note: str) -> str:
     return ", ".join("-" if v is None else f"{v:.2f}" for v in values) + " uV"
 
 
-def _grid_html(header: list[str], rows: list[list[str]]) -> str:
+def grid_html(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h).replace(chr(10), '<br>')}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
@@ -165,7 +165,7 @@ def render_html(data: ReportData) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(data.title)} - session {data.record.id}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
         f"<h1>{html.escape(data.title)}</h1>",
         f'<p class="sub">{html.escape(subtitle(data))}</p>',
     ]
@@ -175,26 +175,26 @@ def render_html(data: ReportData) -> str:
         )
     parts += [
         '<div class="cols"><div><h2>Session</h2>',
-        _kv_html(data.session_rows),
+        kv_html(data.session_rows),
         "</div><div><h2>Recording and processing</h2>",
-        _kv_html(data.recording_rows),
+        kv_html(data.recording_rows),
         "</div></div>",
         "<h2>Summary</h2>",
-        _kv_html(data.summary_rows),
+        kv_html(data.summary_rows),
         "<h2>Envelope with phases</h2>",
         figure_svg(envelope_figure(data)),
         "<h2>Per-phase measures</h2>",
         f"<p>{html.escape(data.scored_channel)}</p>" if data.scored_channel else "",
-        _grid_html(phase_table_header(), phase_table_rows(data))
+        grid_html(phase_table_header(), phase_table_rows(data))
         if data.phases
         else "<p>No phases were stored.</p>",
         "<h2>Training trials and threshold</h2>",
         figure_svg(trials_figure(data)),
     ]
     if data.thresholds:
-        parts.append(_grid_html(["Time", "Old uV", "New uV", "Reason"], threshold_rows(data)))
+        parts.append(grid_html(["Time", "Old uV", "New uV", "Reason"], threshold_rows(data)))
     if data.markers:
-        parts += ["<h2>Markers</h2>", _grid_html(["Time", "Label", "Note"], marker_rows(data))]
+        parts += ["<h2>Markers</h2>", grid_html(["Time", "Label", "Note"], marker_rows(data))]
     parts += ["<h2>Trends across sessions</h2>", figure_svg(trends_figure(data))]
     parts += [f"<p>{html.escape(t)}</p>" for t in data.trend_text] or [
         "<p>First session: no trend yet.</p>"
@@ -213,19 +213,22 @@ _BOTTOM = 0.07  # lowest y for content (the footer is below)
 _ROW_H = 0.019
 
 
-class _Pages:
-    """A growing list of A4 pages with a cursor ``y`` (figure fraction, top = 1)."""
+class Pages:
+    """A growing list of A4 pages with a cursor ``y`` (figure fraction, top = 1), each headed by
+    the title and subtitle; ``finish`` adds the footer and writes the PDF (the session and the
+    course report share it)."""
 
-    def __init__(self, data: ReportData) -> None:
-        self.data = data
+    def __init__(self, title: str, subtitle: str, doc_title: str, generated: str) -> None:
+        self.title, self.subtitle, self.doc_title = title, subtitle, doc_title
+        self.generated = generated
         self.figures: list[Figure] = []
         self.fig: Figure = self.new()
         self.y = 0.915
 
     def new(self) -> Figure:
         fig = new_figure(*A4_IN)
-        fig.text(0.06, 0.975, self.data.title, fontsize=14, color=INK, va="top", weight="bold")
-        fig.text(0.06, 0.952, subtitle(self.data), fontsize=8.5, color=MUTED, va="top")
+        fig.text(0.06, 0.975, self.title, fontsize=14, color=INK, va="top", weight="bold")
+        fig.text(0.06, 0.952, self.subtitle, fontsize=8.5, color=MUTED, va="top")
         self.figures.append(fig)
         self.fig, self.y = fig, 0.915
         return fig
@@ -283,7 +286,7 @@ class _Pages:
         total = len(self.figures)
         footer = "\n".join(textwrap.wrap(DISCLAIMER, 140))
         meta = {
-            "Title": f"{self.data.title} - session {self.data.record.id}",
+            "Title": self.doc_title,
             "Creator": f"biofeedback {__version__}",
         }
         target = path if hasattr(path, "write") else str(path)
@@ -293,13 +296,22 @@ class _Pages:
                 fig.text(
                     0.94,
                     0.022,
-                    f"biofeedback {__version__} · {self.data.generated} · page {number}/{total}",
+                    f"biofeedback {__version__} · {self.generated} · page {number}/{total}",
                     fontsize=6.5,
                     color=MUTED,
                     ha="right",
                     va="bottom",
                 )
                 pdf.savefig(fig)
+
+
+class _Pages(Pages):
+    """The pages of one session's report."""
+
+    def __init__(self, data: ReportData) -> None:
+        super().__init__(
+            data.title, subtitle(data), f"{data.title} - session {data.record.id}", data.generated
+        )
 
 
 def _table(
