@@ -297,7 +297,7 @@ def test_show_reads_the_manifest_only(home: Database, tmp_path: Path) -> None:
     assert info.subject_id == "P001" and info.counts["sessions"] == 2
     assert info.course is not None and info.course["start_date"] == START.isoformat()
     assert info.text().startswith(
-        "P001: 2 sessions, 1 questionnaires, course from 2026-11-02 (open)"
+        "P001: 2 sessions, 1 questionnaire, course from 2026-11-02 (open)"
     )
     assert json.loads(json.dumps(info.to_dict()))["format_version"] == bundle.FORMAT_VERSION
 

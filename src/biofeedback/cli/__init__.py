@@ -41,6 +41,7 @@ COMMAND_HELP = {
     "course": "a subject's course: start, show (with home-practice adherence per week), edit, end",
     "instruments": "list, show and validate outcome questionnaires (pain, function, change)",
     "outcomes": "record a subject's questionnaire answers; show scores and change from baseline",
+    "bundle": "carry a subject's course between machines in one file: export, import, show",
     "sessions": "list stored sessions",
     "replay": "replay a stored session or a recording file (CSV, WAV, EDF) like a live board",
     "import": "store a recording made elsewhere (EDF+, BDF, XDF, WAV, CSV) as a session",

@@ -111,8 +111,9 @@ class BundleInfo:
             )
             course = f"course from {self.course.get('start_date')} ({state})"
         return (
-            f"{self.subject_id}: {c.get('sessions', 0)} sessions, {c.get('outcomes', 0)} "
-            f"questionnaires, {course}; written {when} by biofeedback {self.app_version}"
+            f"{self.subject_id}: {_count(c.get('sessions', 0), 'session')}, "
+            f"{_count(c.get('outcomes', 0), 'questionnaire')}, {course}; written {when} by "
+            f"biofeedback {self.app_version}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -493,7 +494,7 @@ def _remember_exported(db: Database, exchanged: dict[str, tuple[int, str]]) -> N
 
 # -- reading a bundle ----------------------------------------------------------------------------------
 def _bad(path: Path, what: str) -> StorageError:
-    return StorageError(f"{path} {what}; nothing was imported")
+    return StorageError(f"{path} {what}")
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
@@ -670,6 +671,15 @@ def import_bundle(
     """Merge the bundle at ``path`` into ``db`` (all or nothing; importing it twice adds
     nothing). ``dry_run``: work out what would change, then change nothing."""
     path = Path(path).expanduser()
+    try:
+        return _import(db, path, progress, dry_run)
+    except StorageError as exc:
+        if str(exc).endswith("nothing was imported"):
+            raise
+        raise StorageError(f"{exc}; nothing was imported") from None
+
+
+def _import(db: Database, path: Path, progress: Progress | None, dry_run: bool) -> BundleImport:
     with _open_zip(path) as zf:
         manifest = _manifest(zf, path)
         _check_layout(zf, path, manifest)
@@ -680,11 +690,11 @@ def import_bundle(
         if not isinstance(subject, dict) or subject.get("id") != manifest["subject_id"]:
             raise _bad(path, "is damaged (subject.json does not name the bundle's subject)")
         result = BundleImport(path=path, subject_id=manifest["subject_id"], dry_run=dry_run)
-        uids = sorted(
+        uids = [  # in the order written: oldest first
             n[len("sessions/") : -len(".json")]
             for n in manifest["members"]
             if n.endswith(".json") and n.startswith("sessions/")
-        )
+        ]
         try:
             with db.transaction() as conn:
                 conn.row_factory = sqlite3.Row
@@ -771,7 +781,7 @@ def _other_open_course(ctx: _Context, uid: str) -> None:
         raise StorageError(
             f"{sid} has another open course here (started {row[0]}) than the bundle's: end one "
             f"of them ('biofeedback course end --subject {sid}' here, or where the bundle came "
-            "from), then import again; nothing was imported"
+            "from), then import again"
         )
 
 
