@@ -191,9 +191,9 @@ def ask_interactively(
 def _record(args: argparse.Namespace) -> int:
     from biofeedback.outcomes.instrument import load_instrument
     from biofeedback.outcomes.results import Measurement, change_table, normalize_timepoint
-    from biofeedback.outcomes.scoring import check_answers, score_answers
+    from biofeedback.outcomes.scoring import check_answers
     from biofeedback.storage.database import Database
-    from biofeedback.storage.outcomes import add_outcome, list_outcomes
+    from biofeedback.storage.outcomes import list_outcomes, record_answers
 
     subject = Database.check_subject_id(args.subject)
     timepoint = normalize_timepoint(args.timepoint) if args.timepoint.strip() else ""
@@ -207,17 +207,13 @@ def _record(args: argparse.Namespace) -> int:
             "give the answers with --answers ITEM=VALUE ... (or run on a terminal to be asked)"
         )
     taken_at = parse_taken(args.taken) if args.taken is not None else None
-    answers = check_answers(instrument, given)
-    scores = {s.id: s.to_dict() for s in score_answers(instrument, answers)}
+    check_answers(instrument, given)  # before the store is opened: a wrong answer leaves no trace
     with Database() as db:
-        record_id = add_outcome(
+        record_id, answers, scores = record_answers(
             db,
             subject,
-            instrument.id,
-            instrument.version,
-            instrument.sha256,
-            answers,
-            scores,
+            instrument,
+            given,
             timepoint=timepoint,
             session_id=args.session,
             taken_at=taken_at,

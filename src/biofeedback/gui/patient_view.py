@@ -23,9 +23,11 @@ from PySide6.QtWidgets import (
 
 from biofeedback.gui.breathing_pacer import BreathingPacerWidget
 from biofeedback.gui.education_page import EducationPageWidget
+from biofeedback.gui.questionnaire import QuestionnaireWidget
 from biofeedback.gui.tension_gauge import GaugeState, classify
 from biofeedback.gui.theme import FONT_INSTRUCTION_PT, PALETTE, blend, color, font
 from biofeedback.gui.thought_record import StepFormWidget
+from biofeedback.outcomes.instrument import Instrument
 
 DEFAULT_INSTRUCTION = "Let your shoulders drop and breathe slowly."
 
@@ -117,7 +119,8 @@ class TensionOrbWidget(QWidget):
 
 class PatientViewWidget(QWidget):
     """Full-screen patient view: instruction on top, the orb and the breathing pacer; in a step
-    phase the education page or the thought-record / reflection form instead of the orb.
+    phase the education page or the thought-record / reflection form instead of the orb, and
+    around a session the questionnaires its course asks then; under it, this week's home practice.
 
     ``step_done(phase_index, answers, skipped)`` says the patient finished a step.
     """
@@ -154,8 +157,15 @@ class PatientViewWidget(QWidget):
         row.addStretch(1)
         self.page = EducationPageWidget()
         self.form = StepFormWidget()
+        self.questionnaire = QuestionnaireWidget()  # due questionnaires around a session
+        # this week's home practice, one muted line ("" hides it): no colour, no pressure
+        self.practice = QLabel("")
+        self.practice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.practice.setFont(font(15))
+        self.practice.setStyleSheet(f"color: {PALETTE.room_text_muted};")
+        self.practice.setVisible(False)
         self.body = QStackedWidget()
-        for widget in (room, self.page, self.form):
+        for widget in (room, self.page, self.form, self.questionnaire):
             self.body.addWidget(widget)
         self.room = room
         self.step_index: int | None = None
@@ -167,6 +177,7 @@ class PatientViewWidget(QWidget):
         layout.addWidget(self.instruction)
         layout.addSpacing(20)
         layout.addWidget(self.body, 1)
+        layout.addWidget(self.practice)
         layout.addWidget(self.hint)
 
     def set_instruction(self, text: str) -> None:
@@ -200,6 +211,26 @@ class PatientViewWidget(QWidget):
         """Back to the orb (the step ended: answered, skipped or its time ran out)."""
         self.step_index = None
         self.body.setCurrentWidget(self.room)
+
+    def show_questionnaire(self, instrument: Instrument, intro: str) -> None:
+        """Ask a questionnaire (one item per screen) under a calm line saying why."""
+        self.set_instruction(intro)
+        self.questionnaire.start(instrument)
+        self.body.setCurrentWidget(self.questionnaire)
+
+    def hide_questionnaire(self) -> None:
+        """Back to the orb after the questionnaires."""
+        self.set_instruction("")
+        self.body.setCurrentWidget(self.room)
+
+    @property
+    def showing_questionnaire(self) -> bool:
+        return self.body.currentWidget() is self.questionnaire
+
+    def set_practice_text(self, text: str) -> None:
+        """This week's home practice ("Home practice: 3 of 5 this week"; "" hides the line)."""
+        self.practice.setText(text)
+        self.practice.setVisible(bool(text))
 
     @property
     def showing_step(self) -> bool:

@@ -5,7 +5,8 @@ its file, so a score can always be traced to the exact wording and rules), when,
 of the course (baseline, session N, end, follow-up or a free label), the raw answers and the
 computed scores (JSON), and optionally the session it belongs to. ``uid`` is a random stable id
 so that a copy moved to another data dir is recognised. Scoring itself is
-:mod:`biofeedback.outcomes`; this module only stores. See docs/outcomes.md and docs/storage.md.
+:mod:`biofeedback.outcomes`; this module stores (:func:`record_answers` checks and scores with
+it first, for the CLI and the window alike). See docs/outcomes.md and docs/storage.md.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from biofeedback.errors import StorageError
+from biofeedback.outcomes.instrument import Instrument
+from biofeedback.outcomes.scoring import Answer, check_answers, score_answers
 from biofeedback.storage.database import Database
 
 #: Longest timepoint label.
@@ -112,6 +115,36 @@ def add_outcome(
             row,
         )
         return int(cur.lastrowid or 0)
+
+
+def record_answers(
+    db: Database,
+    subject_id: str,
+    instrument: Instrument,
+    given: Mapping[str, object],
+    *,
+    timepoint: str = "",
+    session_id: int | None = None,
+    taken_at: float | None = None,
+) -> tuple[int, dict[str, Answer], dict[str, Any]]:
+    """Check a questionnaire's answers, score them and store both with the instrument's id,
+    version and SHA-256 (``outcomes record`` and the window alike): (row id, answers, scores).
+    Raises AnswerError for answers off the instrument, StorageError when it cannot be stored."""
+    answers = check_answers(instrument, given)
+    scores = {s.id: s.to_dict() for s in score_answers(instrument, answers)}
+    record_id = add_outcome(
+        db,
+        subject_id,
+        instrument.id,
+        instrument.version,
+        instrument.sha256,
+        answers,
+        scores,
+        timepoint=timepoint,
+        session_id=session_id,
+        taken_at=taken_at,
+    )
+    return record_id, answers, scores
 
 
 def list_outcomes(

@@ -1,0 +1,234 @@
+"""Questionnaires in the window: one large item per screen with keyboard and mouse, the dialog,
+the due questionnaires around a session (stored at once) and the home-practice line."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
+
+from biofeedback.gui.questionnaire import (
+    QuestionnaireDialog,
+    QuestionnaireWidget,
+    ask_questionnaire,
+    can_skip,
+    practice_text,
+)
+from biofeedback.outcomes.asking import Questionnaire
+from biofeedback.outcomes.instrument import load_instrument, parse_instrument
+from biofeedback.outcomes.scoring import check_answers, score_answers
+from biofeedback.storage.courses import adherence, open_course, start_course
+from biofeedback.storage.database import Database
+from biofeedback.training.adherence import Prescription
+
+
+def _widget(qtbot, instrument_id: str) -> QuestionnaireWidget:
+    widget = QuestionnaireWidget()
+    qtbot.addWidget(widget)
+    widget.resize(1100, 700)
+    widget.show()
+    widget.start(load_instrument(instrument_id))
+    return widget
+
+
+def _cli_scores(instrument_id: str, given: dict[str, object]) -> list:
+    instrument = load_instrument(instrument_id)
+    return score_answers(instrument, check_answers(instrument, given))
+
+
+def test_pain_by_keys_digits_arrows_back_and_enter(qtbot) -> None:
+    widget = _widget(qtbot, "pain-nrs")
+    assert widget.item_id == "now" and widget.progress.text() == "Question 1 of 3"
+    assert not widget.back_button.isEnabled() and widget.skip_button.isHidden()
+    assert len(widget.entry.buttons) == 11
+    qtbot.keyClick(widget, Qt.Key.Key_Return)  # nothing chosen: stays, says so calmly
+    assert widget.item_id == "now" and "choose a number" in widget.message.text()
+    qtbot.keyClick(widget, Qt.Key.Key_4)
+    qtbot.keyClick(widget, Qt.Key.Key_Return)
+    assert widget.item_id == "average" and widget.message.text() == ""
+    qtbot.keyClick(widget, Qt.Key.Key_End)  # 10
+    qtbot.keyClick(widget, Qt.Key.Key_Left)  # 9
+    qtbot.keyClick(widget, Qt.Key.Key_Left)  # 8
+    qtbot.keyClick(widget, Qt.Key.Key_Enter)
+    assert widget.item_id == "worst" and widget.next_button.text() == "Done"
+    qtbot.keyClick(widget, Qt.Key.Key_Backspace)  # back: the answer is kept
+    assert widget.item_id == "average" and widget.entry.value() == 8.0
+    qtbot.keyClick(widget, Qt.Key.Key_Right)  # 9
+    qtbot.keyClick(widget, Qt.Key.Key_Return)
+    qtbot.keyClick(widget, Qt.Key.Key_9)
+    qtbot.keyClick(widget, Qt.Key.Key_Right)  # 10
+    with qtbot.waitSignal(widget.finished, timeout=2000) as done:
+        qtbot.keyClick(widget, Qt.Key.Key_Return)
+    answers, scores = done.args
+    assert answers == {"now": 4.0, "average": 9.0, "worst": 10.0}
+    assert scores == _cli_scores("pain-nrs", {"now": 4, "average": 9, "worst": 10})
+    with qtbot.assertNotEmitted(widget.finished):  # a second Enter asks nothing more
+        qtbot.keyClick(widget, Qt.Key.Key_Return)
+
+
+def test_pain_by_mouse_with_back(qtbot) -> None:
+    widget = _widget(qtbot, "pain-nrs")
+    qtbot.mouseClick(widget.entry.buttons[3], Qt.MouseButton.LeftButton)
+    assert widget.entry.value() == 3.0 and widget.item_id == "now"  # a click only chooses
+    qtbot.mouseClick(widget.next_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(widget.entry.buttons[10], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(widget.next_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(widget.back_button, Qt.MouseButton.LeftButton)
+    assert widget.item_id == "average" and widget.entry.buttons[10].isChecked()
+    qtbot.mouseClick(widget.entry.buttons[6], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(widget.next_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(widget.entry.buttons[0], Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(widget.finished, timeout=2000) as done:
+        qtbot.mouseClick(widget.next_button, Qt.MouseButton.LeftButton)
+    assert done.args[0] == {"now": 3.0, "average": 6.0, "worst": 0.0}
+    assert done.args[1] == _cli_scores("pain-nrs", {"now": 3, "average": 6, "worst": 0})
+
+
+def test_pgic_by_keys_and_by_mouse(qtbot) -> None:
+    widget = _widget(qtbot, "pgic")
+    labels = [b.text() for b in widget.entry.buttons]
+    assert labels[0] == "Very much better" and len(labels) == 7 and widget.progress.text() == ""
+    assert widget.skip_button.isHidden()  # its only score needs the one item
+    qtbot.keyClick(widget, Qt.Key.Key_Down)  # first choice
+    qtbot.keyClick(widget, Qt.Key.Key_Down)
+    assert widget.entry.value() == 2.0
+    qtbot.keyClick(widget, Qt.Key.Key_Up)
+    qtbot.keyClick(widget, Qt.Key.Key_3)  # the third choice by position
+    with qtbot.waitSignal(widget.finished, timeout=2000) as done:
+        qtbot.keyClick(widget, Qt.Key.Key_Return)
+    assert done.args[0] == {"change": 3.0}
+    assert done.args[1] == _cli_scores("pgic", {"change": "A little better"})
+
+    widget.start(load_instrument("pgic"))
+    qtbot.mouseClick(widget.entry.buttons[1], Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(widget.finished, timeout=2000) as done:
+        qtbot.mouseClick(widget.next_button, Qt.MouseButton.LeftButton)
+    assert done.args[0] == {"change": 2.0} and done.args[1][0].value == 2.0
+
+
+def test_skip_where_the_instrument_allows_a_missing_item(qtbot) -> None:
+    widget = _widget(qtbot, "pain-interference")  # its mean allows one missing item
+    assert widget.skip_button.isVisible()
+    qtbot.mouseClick(widget.skip_button, Qt.MouseButton.LeftButton)
+    assert widget.item_id == "sleep" and not widget.skip_button.isVisible()
+    qtbot.keyClick(widget, Qt.Key.Key_Return)  # nothing chosen and no more skips: stays
+    assert widget.item_id == "sleep"
+    qtbot.keyClick(widget, Qt.Key.Key_5)
+    qtbot.keyClick(widget, Qt.Key.Key_Return)
+    qtbot.keyClick(widget, Qt.Key.Key_7)
+    with qtbot.waitSignal(widget.finished, timeout=2000) as done:
+        qtbot.keyClick(widget, Qt.Key.Key_Return)
+    assert done.args[0] == {"activity": None, "sleep": 5.0, "mood": 7.0}
+    assert done.args[1][0].value == 6.0
+    assert done.args[1] == _cli_scores("pain-interference", {"sleep": 5, "mood": 7})
+
+
+def test_can_skip_follows_each_score_rule() -> None:
+    psfs = Questionnaire(load_instrument("psfs"))
+    assert can_skip(psfs)  # activity 1 may stay empty while 2-4 can still be named
+    for name in ("walking", "lifting", "sitting"):
+        psfs.answer(name)
+    assert can_skip(psfs)  # activity 4 is optional
+    psfs.skip()
+    psfs.skip()  # activity 5
+    assert psfs.screen().item.id == "rating1" and not can_skip(psfs)  # 3 ratings needed
+    pgic = Questionnaire(load_instrument("pgic"))
+    assert not can_skip(pgic)
+
+
+def test_psfs_text_items_typed_and_their_ratings(qtbot) -> None:
+    widget = _widget(qtbot, "psfs")
+    assert widget.focusWidget() is widget.entry  # typing goes to the line at once
+    for name in ("walking", "lifting a box", "sitting"):
+        qtbot.keyClicks(widget.entry, name)
+        qtbot.keyClick(widget.entry, Qt.Key.Key_Return)
+    assert widget.item_id == "activity4"
+    qtbot.keyClick(widget.entry, Qt.Key.Key_Backspace)  # typing: Backspace edits, not back
+    assert widget.item_id == "activity4"
+    qtbot.keyClick(widget.entry, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert widget.item_id == "activity3" and widget.entry.text() == "sitting"
+    qtbot.keyClick(widget.entry, Qt.Key.Key_Return)
+    qtbot.keyClick(widget.entry, Qt.Key.Key_Return)  # empty: left out (optional)
+    qtbot.keyClick(widget.entry, Qt.Key.Key_Return)
+    assert widget.item_id == "rating1" and "walking" in widget.item_text.text()
+    for digit in (Qt.Key.Key_2, Qt.Key.Key_5, Qt.Key.Key_6):
+        qtbot.keyClick(widget, digit)
+        if widget.item_id != "rating3":
+            qtbot.keyClick(widget, Qt.Key.Key_Return)
+    with qtbot.waitSignal(widget.finished, timeout=2000) as done:
+        qtbot.keyClick(widget, Qt.Key.Key_Return)
+    answers, scores = done.args
+    assert answers["activity2"] == "lifting a box" and answers["activity4"] is None
+    assert scores[0].value == pytest.approx(13 / 3, abs=1e-6)
+
+
+WIDE = """
+format = 1
+id = "wide"
+name = "Wide"
+version = "1"
+[[items]]
+id = "vas"
+text = "Mark your pain"
+min = 0
+max = 100
+[[scores]]
+id = "vas"
+name = "VAS"
+method = "sum"
+"""
+
+
+def test_a_wide_scale_is_typed_and_checked(qtbot) -> None:
+    widget = QuestionnaireWidget()
+    qtbot.addWidget(widget)
+    widget.show()
+    widget.start(parse_instrument(WIDE, "wide.toml"))
+    assert "0 to 100" in widget.key_hint.text()
+    qtbot.keyClicks(widget.entry, "140")
+    qtbot.keyClick(widget.entry, Qt.Key.Key_Return)
+    assert widget.item_id == "vas" and widget.message.text().startswith("140 is outside")
+    widget.entry.clear()
+    qtbot.keyClicks(widget.entry, "35")
+    with qtbot.waitSignal(widget.finished, timeout=2000) as done:
+        qtbot.keyClick(widget.entry, Qt.Key.Key_Return)
+    assert done.args[0] == {"vas": 35.0}
+
+
+def test_dialog_returns_the_answers_or_none(qtbot) -> None:
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QuestionnaireDialog)
+        qtbot.keyClick(dialog.widget, Qt.Key.Key_2)
+        qtbot.keyClick(dialog.widget, Qt.Key.Key_Return)
+
+    QTimer.singleShot(0, answer)
+    answers, scores = ask_questionnaire(None, load_instrument("pgic"))
+    assert answers == {"change": 2.0} and scores == _cli_scores("pgic", {"change": 2})
+
+    def cancel() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QuestionnaireDialog)
+        qtbot.mouseClick(dialog.widget.cancel_button, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, cancel)
+    assert ask_questionnaire(None, load_instrument("pgic")) is None
+
+
+def test_home_practice_line_is_the_weeks_sentence() -> None:
+    today = dt.date.today()
+    monday = today - dt.timedelta(days=today.weekday())  # a whole week: its full target
+    with Database() as db:
+        db.add_subject("P7")
+        db.add_subject("P8")
+        start_course(db, "P7", monday, Prescription(monday, 5, 10))
+        start_course(db, "P8", monday, Prescription(monday, 0, 10))
+        course = open_course(db, "P7")
+        assert course is not None
+        expected = adherence(db, course, today).this_week_text()
+    assert practice_text(None, "P7", today) == f"Home practice: {expected}"
+    assert expected == "0 of 5 this week"
+    assert practice_text(None, "P8", today) == ""  # clinic only: no line
+    assert practice_text(None, "nobody", today) == ""
