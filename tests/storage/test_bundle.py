@@ -236,6 +236,8 @@ def test_a_session_still_recording_is_stored_as_interrupted_until_the_finished_c
     copy = clinic.get_session(clinic.session_id_for_uid(uid))
     assert copy.status == "interrupted" and "still recording" in copy.summary["interrupted_reason"]
     assert clinic.recover_interrupted() == []
+    again = import_bundle(clinic, early)
+    assert again.sessions_already == 3 and again.recording_closed == 0
     home.finish_session(live)
     export_bundle(home, "P001", late)
     assert import_bundle(clinic, late).sessions_replaced == 1
@@ -416,3 +418,24 @@ def test_export_refuses_the_store_and_an_unknown_subject(home: Database, tmp_pat
     with pytest.raises(StorageError, match="no subject P404"):
         export_bundle(home, "P404", tmp_path / "x.bfbundle")
     assert not (tmp_path / "x.bfbundle").exists()
+
+
+def test_the_manifest_of_the_most_sessions_allowed_fits_its_limit() -> None:
+    import io
+
+    uid = "0123456789abcdef" * 2
+    brief = {"uid": uid, "started_at": 1.8e9 + 0.123456, "status": "interrupted",
+             "setting": "clinic", "protocol": "p" * 200, "revision": 10**6, "samples": 10**9}  # fmt: skip
+    member = {"sha256": "f" * 64, "size": 10**10}
+    members = {f"sessions/{i:032x}.{ext}": member for i in range(bundle.MAX_SESSIONS) for ext in ("json", "chunks")}  # fmt: skip
+    with zipfile.ZipFile(io.BytesIO(), "w") as zf:
+        manifest = bundle._write_manifest(
+            zf,
+            "P001",
+            {"sessions": bundle.MAX_SESSIONS},
+            [],
+            [brief] * bundle.MAX_SESSIONS,
+            members,
+        )
+        assert len(zf.read("manifest.json")) < bundle.MAX_MANIFEST_BYTES
+    assert len(manifest["members"]) + 4 <= bundle.MAX_MEMBERS

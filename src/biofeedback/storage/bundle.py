@@ -49,7 +49,7 @@ SUFFIX = ".bfbundle"
 
 #: Limits of a bundle this version reads (anything beyond is refused before reading it).
 MAX_MANIFEST_BYTES = 1 << 20
-MAX_SESSIONS = 2000
+MAX_SESSIONS = 1000
 MAX_MEMBERS = 4 + 2 * MAX_SESSIONS
 MAX_JSON_MEMBER_BYTES = 64 << 20
 MAX_TOTAL_BYTES = 4 << 30
@@ -211,10 +211,6 @@ def _canon(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_canon(v) for v in value]
     return value
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=True).encode("utf-8")
 
 
 def content_hash(doc: dict[str, Any], chunks_sha256: str) -> str:
@@ -400,6 +396,8 @@ def export_bundle(
 def _write_members(
     conn: sqlite3.Connection, zf: zipfile.ZipFile, subject_id: str, progress: Progress | None
 ) -> tuple[BundleInfo, dict[str, tuple[int, str]]]:
+    """Write every member, the manifest last; returns what was written and, per session uid,
+    (revision, content hash) of the version that went out."""
     writer = _Writer(zf)
     subject = conn.execute("SELECT id, notes FROM subjects WHERE id = ?", (subject_id,)).fetchone()
     writer.json("subject.json", {"id": subject["id"], "notes": subject["notes"]})
@@ -416,7 +414,6 @@ def _write_members(
         )
     brief: list[dict[str, Any]] = []
     exchanged: dict[str, tuple[int, str]] = {}
-    total_samples = 0
     for done, row in enumerate(rows, start=1):
         doc = _session_doc(conn, row)
         sha, blocks, samples = writer.chunks(
@@ -425,8 +422,7 @@ def _write_members(
         doc["chunks"] = {"blocks": blocks, "samples": samples}
         doc["content_sha256"] = content_hash(doc, sha)
         writer.json(f"sessions/{row['uid']}.json", doc)
-        exchanged[row["uid"]] = (doc["revision"], doc["content_sha256"])
-        total_samples += samples
+        exchanged[row["uid"]] = (int(doc["revision"]), str(doc["content_sha256"]))
         brief.append(_brief(doc))
         if progress is not None:
             progress(done, len(rows))
@@ -434,8 +430,20 @@ def _write_members(
         "sessions": len(rows),
         "courses": len(courses),
         "outcomes": len(outcomes),
-        "samples": total_samples,
+        "samples": sum(int(b["samples"]) for b in brief),
     }
+    manifest = _write_manifest(zf, subject_id, counts, courses, brief, writer.members)
+    return _info(Path(), manifest), exchanged
+
+
+def _write_manifest(
+    zf: zipfile.ZipFile,
+    subject_id: str,
+    counts: dict[str, int],
+    courses: list[dict[str, Any]],
+    sessions: list[dict[str, Any]],
+    members: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     manifest = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -445,16 +453,14 @@ def _write_members(
         "subject_id": subject_id,
         "counts": counts,
         "course": _course_brief(courses),
-        "sessions": brief,
-        "members": writer.members,
+        "sessions": sessions,
+        "members": members,
     }
-    data = json.dumps(manifest, indent=1).encode("utf-8")
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise StorageError(
-            f"the bundle's table of contents would exceed {MAX_MANIFEST_BYTES} bytes"
-        )
+    data = json.dumps(manifest, separators=(",", ":")).encode("utf-8")
+    if len(data) > MAX_MANIFEST_BYTES:  # cannot happen within MAX_SESSIONS (tested)
+        raise StorageError(f"the bundle's manifest would exceed {MAX_MANIFEST_BYTES} bytes")
     zf.writestr("manifest.json", data, compress_type=zipfile.ZIP_DEFLATED)
-    return _info(Path(), manifest), exchanged
+    return manifest
 
 
 def _brief(doc: dict[str, Any]) -> dict[str, Any]:
@@ -572,6 +578,9 @@ def _check_layout(zf: zipfile.ZipFile, path: Path, manifest: dict[str, Any]) -> 
         raise _bad(path, f"would unpack to {total} bytes: at most {MAX_TOTAL_BYTES}")
     if len(manifest.get("sessions", [])) > MAX_SESSIONS:
         raise _bad(path, f"holds more than {MAX_SESSIONS} sessions")
+    stems = [n[: -len(".json")] for n in names if n.startswith("sessions/") and n.endswith(".json")]
+    if any(f"{stem}.chunks" not in members for stem in stems) or 2 * len(stems) + 4 != len(names):
+        raise _bad(path, "is damaged (a session's samples or details are missing)")
 
 
 def _verify(zf: zipfile.ZipFile, path: Path, manifest: dict[str, Any]) -> None:
@@ -875,7 +884,9 @@ def _decide(base: dict[str, Any] | None, local_rev: int, local_sha: str, rev: in
     if sha == local_sha or (base is not None and sha in base.get("copied", [])):
         return "already"
     if base is not None and sha in base.get("seen", []):
-        return "local-newer"  # had before; the copy here changed or came in newer since
+        # had before: nothing to do; "already" when it is still the version here
+        unchanged = local_sha == base.get("sha256") and rev == base.get("revision")
+        return "already" if unchanged else "local-newer"
     if base is None:
         if rev == local_rev:
             return "conflict"
@@ -910,7 +921,6 @@ def _session_values(ctx: _Context, doc: dict[str, Any]) -> dict[str, Any]:
         row["summary_json"] = json.dumps(summary, sort_keys=True)
         row["status"] = "interrupted"
         row["ended_at"] = row.get("ended_at") or row.get("started_at")
-        ctx.result.recording_closed += 1
     return row
 
 
@@ -973,7 +983,9 @@ def _merge_session(ctx: _Context, uid: str) -> None:
     incoming = content_hash(doc, chunks_sha)
     values = _session_values(ctx, doc)
     local = ctx.conn.execute("SELECT * FROM sessions WHERE uid = ?", (uid,)).fetchone()
+    recording = doc["row"].get("status") == "recording"
     if local is None:
+        ctx.result.recording_closed += recording
         _write_session(ctx, doc, values, None)
         _remember(ctx, uid, doc, incoming)
         ctx.result.sessions_added += 1
@@ -985,6 +997,7 @@ def _merge_session(ctx: _Context, uid: str) -> None:
     decision = _decide(base, int(local["revision"]), local_sha, int(doc["revision"]), incoming)
     seen = [*(base or {}).get("seen", []), incoming]
     if decision == "replace":
+        ctx.result.recording_closed += recording
         _write_session(ctx, doc, values, int(local["id"]))
         ctx.result.sessions_replaced += 1
         _remember(ctx, uid, doc, incoming, seen)
