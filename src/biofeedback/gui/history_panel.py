@@ -30,8 +30,15 @@ from PySide6.QtWidgets import (
 )
 
 from biofeedback.errors import StorageError
+from biofeedback.gui.session_files import (
+    AskPath,
+    ExportChoice,
+    SessionFileTask,
+    export_session_file,
+    write_session_report,
+)
 from biofeedback.gui.theme import PALETTE, color, font
-from biofeedback.storage.database import Database
+from biofeedback.storage.database import Database, SessionRecord
 from biofeedback.storage.progress import (
     ProgressSummary,
     SessionPoint,
@@ -133,6 +140,7 @@ class HistoryDialog(QDialog):
         self.setWindowTitle("History and progress")
         self.resize(900, 680)
         self.today = today
+        self.db_path = db_path
         self.db = Database(db_path)
         self.subject = QComboBox()
         subjects = [str(s["id"]) for s in self.db.list_subjects()]
@@ -174,6 +182,23 @@ class HistoryDialog(QDialog):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.report_button = QPushButton("Report…")
+        self.report_button.setToolTip("The clinician report of the chosen session (PDF or HTML)")
+        self.report_button.clicked.connect(lambda: self.write_report())
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip(
+            "The chosen session for a spreadsheet, as every sample, or EDF+"
+        )
+        self.export_button.clicked.connect(lambda: self.export())
+        self.task: SessionFileTask | None = None
+        session_row = QHBoxLayout()
+        session_row.addWidget(QLabel("Chosen session:"))
+        session_row.addWidget(self.report_button)
+        session_row.addWidget(self.export_button)
+        session_row.addStretch(1)
 
         goal_form = QFormLayout()
         goal_form.addRow("Weekly goal", self.goal)
@@ -195,6 +220,7 @@ class HistoryDialog(QDialog):
         layout.addWidget(self.trends)
         layout.addLayout(plots, 1)
         layout.addWidget(self.table, 1)
+        layout.addLayout(session_row)
         layout.addLayout(goal_row)
         layout.addWidget(self.message)
         layout.addWidget(buttons)
@@ -246,6 +272,41 @@ class HistoryDialog(QDialog):
                     )
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
+        self._selection_changed()
+
+    def selected_session(self) -> SessionRecord | None:
+        """The session of the chosen row (newest first), or None."""
+        rows = {i.row() for i in self.table.selectedItems()}
+        if len(rows) != 1:
+            return None
+        point = list(reversed(self.points))[rows.pop()]
+        return self.db.get_session(point.session_id)
+
+    def _selection_changed(self) -> None:
+        chosen = bool(self.table.selectedItems())
+        self.report_button.setEnabled(chosen)
+        self.export_button.setEnabled(chosen)
+
+    def write_report(self, ask_path: AskPath | None = None) -> SessionFileTask | None:
+        """Report… on the chosen session."""
+        record = self.selected_session()
+        if record is None:
+            return None
+        self.task = write_session_report(self, self.db_path, record, self._saved, ask_path)
+        return self.task
+
+    def export(
+        self, choice: ExportChoice | None = None, ask_path: AskPath | None = None
+    ) -> SessionFileTask | None:
+        """Export… the chosen session."""
+        record = self.selected_session()
+        if record is None:
+            return None
+        self.task = export_session_file(self, self.db_path, record, self._saved, choice, ask_path)
+        return self.task
+
+    def _saved(self, path: str) -> None:
+        self.message.setText(f"Saved {path}")
 
     def _save_goal(self) -> None:
         subject = self.current_subject()
