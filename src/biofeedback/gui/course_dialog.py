@@ -1,0 +1,686 @@
+"""Course > Course…: a subject's course of treatment, for the clinician.
+
+One dialog holds what ``biofeedback subjects``, ``course`` and ``outcomes`` do on the command
+line: the subject (add one), the course with its prescription history (start, change the
+prescription from a day, edit the details, end), home practice per week against the
+prescription, the questionnaires with the change from baseline (record one), and the files
+exchanged with the patient's computer (course report, bundle out and in). The rows come from
+:mod:`biofeedback.gui.course_model` (no Qt), which reads the store with the same functions as the
+commands, so both show the same numbers. A failure is one line in the dialog or in the form that
+caused it; the form stays open with what was typed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from biofeedback.errors import BiofeedbackError
+from biofeedback.gui import course_model as model
+from biofeedback.gui.course_forms import (
+    CourseForm,
+    DetailsForm,
+    EndCourseForm,
+    PrescriptionForm,
+    RecordChoiceForm,
+    StartCourseForm,
+    SubjectForm,
+    pydate,
+)
+from biofeedback.gui.theme import PALETTE, color, font
+from biofeedback.storage import courses as store
+from biofeedback.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+REPORT_FILTER = "PDF (*.pdf);;HTML (*.html)"
+BUNDLE_FILTER = "Biofeedback bundles (*.bfbundle);;All files (*)"
+#: The verdict shown in the calm colour; one saying "worse" is shown in the soft amber.
+GOOD_VERDICT = "important improvement"
+#: Buttons that cannot be used now look it (the theme's buttons would look the same).
+DISABLED_STYLE = f"QPushButton:disabled {{ color: {PALETTE.neutral}; }}"
+#: Longest notes shown in the details (all of them in the tooltip).
+NOTES_SHOWN_CHARS = 160
+
+
+class _Job(QObject):
+    """One store task on a worker thread (its own connection); results come back queued."""
+
+    done = Signal(object)
+    failed = Signal(str)
+    progressed = Signal(int, int)
+
+    def __init__(self, db_path: str | Path | None, work: Callable[..., Any]) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.work = work
+        self.worker = threading.Thread(target=self._run, name="biofeedback-course", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with Database(self.db_path) as db:
+                result = self.work(db, lambda done, total: self.progressed.emit(done, total))
+        except BiofeedbackError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # unexpected: logged with its traceback, shown as one line
+            log.exception("course dialog task failed")
+            self.failed.emit(f"the task failed unexpectedly ({type(exc).__name__}: {exc})")
+            return
+        self.done.emit(result)
+
+    @property
+    def running(self) -> bool:
+        return self.worker.is_alive()
+
+
+def _table(columns: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setWordWrap(False)
+    return table
+
+
+def _cell(text: str, right: bool = False) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    if right:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    if text in (GOOD_VERDICT, "yes", "in force"):
+        item.setForeground(color(PALETTE.calm))
+    elif "worse" in text:
+        item.setForeground(color(PALETTE.tense))
+    return item
+
+
+def _fill(table: QTableWidget, rows: list[list[str]], right: tuple[int, ...] = ()) -> None:
+    """Rows of text into a table; the columns in ``right`` (numbers) right-aligned."""
+    table.clearSpans()
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            table.setItem(r, c, _cell(text, c in right))
+    table.resizeColumnsToContents()
+
+
+def _short(text: str) -> str:
+    """One line of at most :data:`NOTES_SHOWN_CHARS` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= NOTES_SHOWN_CHARS else line[: NOTES_SHOWN_CHARS - 1] + "…"
+
+
+def _button(text: str, slot: Callable[[], Any], tip: str = "") -> QPushButton:
+    button = QPushButton(text)
+    button.clicked.connect(slot)
+    if tip:
+        button.setToolTip(tip)
+    return button
+
+
+class CourseDialog(QDialog):
+    """The course of one subject: details, prescription, adherence, questionnaires, files."""
+
+    def __init__(
+        self,
+        subject: str = "",
+        db_path: str | Path | None = None,
+        today: dt.date | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Course of treatment")
+        self.setStyleSheet(DISABLED_STYLE)
+        self.db_path = db_path
+        self.db = Database(db_path)
+        self.today_fixed = today
+        self.course: store.Course | None = None
+        self.adherence: Any = None
+        self.outcome_records: list[Any] = []
+        self.form: CourseForm | None = None
+        self.questionnaire: QDialog | None = None
+        self.job: _Job | None = None
+        self.closed = False
+        self.clinic_sessions = 0
+        self.subject = QComboBox()
+        self.subject.setMinimumWidth(260)
+        self.subject.currentIndexChanged.connect(self.refresh)
+        self.headline = QLabel()
+        self.headline.setFont(font(14, bold=True))
+        self.headline.setWordWrap(True)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._course_tab(), "Course")
+        self.tabs.addTab(self._practice_tab(), "Home practice")
+        self.tabs.addTab(self._outcomes_tab(), "Questionnaires")
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self._build_layout()
+        self._fit_screen()
+        self.load_subjects(subject)
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Subject"))
+        top.addWidget(self.subject, 1)
+        self.add_subject_button = _button("Add subject…", self.add_subject)
+        top.addWidget(self.add_subject_button)
+        self.thought_records = QCheckBox("Include thought records")
+        self.thought_records.setToolTip(
+            "The patient's own thought records and reflections are private: off by default"
+        )
+        self.report_button = _button("Course report…", self.write_report)
+        self.export_button = _button(
+            "Send to clinician…",
+            self.export_bundle,
+            "Write this subject's course, questionnaires and sessions into one file",
+        )
+        self.import_button = _button(
+            "Import from patient…",
+            self.import_bundle,
+            "Merge a file written by the patient's computer into this data dir",
+        )
+        files = QHBoxLayout()
+        for widget in (self.report_button, self.thought_records):
+            files.addWidget(widget)
+        files.addStretch(1)
+        files.addWidget(self.export_button)
+        files.addWidget(self.import_button)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.headline)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(files)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.message, 1)
+        bottom.addWidget(close)
+        layout.addLayout(bottom)
+
+    def _course_tab(self) -> QWidget:
+        page = QWidget()
+        self.details = QFormLayout()
+        self.details.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.detail_labels: list[QLabel] = []
+        self.prescriptions = _table(model.PRESCRIPTION_COLUMNS)
+        self.start_button = _button("Start course…", self.start_course)
+        self.change_button = _button("Change prescription…", self.change_prescription)
+        self.edit_button = _button("Edit details…", self.edit_details)
+        self.end_button = _button("End course…", self.end_course)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.change_button, self.edit_button, self.end_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        heading = QLabel("Home-practice prescription, oldest first")
+        heading.setObjectName("muted")
+        layout = QVBoxLayout(page)
+        layout.addLayout(self.details)
+        layout.addWidget(heading)
+        layout.addWidget(self.prescriptions, 1)
+        layout.addLayout(buttons)
+        return page
+
+    def _practice_tab(self) -> QWidget:
+        page = QWidget()
+        self.this_week = QLabel()
+        self.this_week.setFont(font(16, bold=True))
+        self.streaks = QLabel()
+        self.streaks.setWordWrap(True)
+        self.adherence_table = _table(model.ADHERENCE_COLUMNS)
+        rules = QLabel(
+            "Home sessions only, newest week first. Interrupted: counted, and too short to "
+            "count (under half the prescribed minutes). Met: the sessions, and 90 % of the "
+            "minutes, prescribed for that week."
+        )
+        rules.setWordWrap(True)
+        rules.setObjectName("muted")
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.this_week)
+        layout.addWidget(self.streaks)
+        layout.addWidget(self.adherence_table, 1)
+        layout.addWidget(rules)
+        return page
+
+    def _outcomes_tab(self) -> QWidget:
+        page = QWidget()
+        self.outcomes_table = _table(model.OUTCOME_COLUMNS)
+        self.record_button = _button("Record questionnaire…", self.record_questionnaire)
+        note = QLabel(
+            "Change from baseline (the first questionnaire labelled baseline) with the "
+            "instrument's threshold of an important change, as 'biofeedback outcomes show'."
+        )
+        note.setWordWrap(True)
+        note.setObjectName("muted")
+        row = QHBoxLayout()
+        row.addWidget(self.record_button)
+        row.addStretch(1)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.outcomes_table, 1)
+        layout.addWidget(note)
+        layout.addLayout(row)
+        return page
+
+    def _fit_screen(self) -> None:
+        """About 1040 x 680, never larger than the screen (a 1366 x 768 laptop)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        area = screen.availableGeometry() if screen is not None else None
+        width, height = 1040, 680
+        if area is not None:
+            width, height = min(width, area.width() - 40), min(height, area.height() - 60)
+        self.resize(width, height)
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def today(self) -> dt.date:
+        return self.today_fixed or dt.date.today()
+
+    def current_subject(self) -> str:
+        return str(self.subject.currentData() or "")
+
+    def load_subjects(self, select: str = "") -> None:
+        """Fill the subject list from the store and choose ``select`` (else keep the choice)."""
+        wanted = select or self.current_subject()
+        self.subject.blockSignals(True)
+        self.subject.clear()
+        for row in self.db.list_subjects():
+            self.subject.addItem(model.subject_label(row), str(row["id"]))
+        index = self.subject.findData(wanted) if wanted else -1
+        self.subject.setCurrentIndex(max(index, 0) if self.subject.count() else -1)
+        self.subject.blockSignals(False)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload the chosen subject's course, adherence and questionnaires."""
+        subject = self.current_subject()
+        try:
+            self._load(subject)
+        except BiofeedbackError as exc:
+            self.show_message(str(exc), error=True)
+            self.course = None
+        self._show_course(subject)
+        self._show_practice()
+        self._show_outcomes()
+        self._enable()
+
+    def _load(self, subject: str) -> None:
+        from biofeedback.storage.outcomes import list_outcomes
+
+        self.course, self.adherence, self.outcome_records = None, None, []
+        if not subject:
+            return
+        courses = store.list_courses(self.db, subject)
+        self.course = store.open_course(self.db, subject) or (courses[-1] if courses else None)
+        if self.course is not None:
+            self.adherence = store.adherence(self.db, self.course, self.today)
+            self.clinic_sessions = model.clinic_done(store.course_sessions(self.db, self.course.id))
+        self.outcome_records = list_outcomes(self.db, subject)
+
+    def _show_course(self, subject: str) -> None:
+        while self.details.rowCount():
+            self.details.removeRow(0)
+        if not subject:
+            self.headline.setText("No subjects yet: add one with “Add subject…”.")
+        else:
+            self.headline.setText(model.headline(subject, self.course, self.adherence))
+        if self.course is None:
+            self.prescriptions.setRowCount(0)
+            return
+        for label, value in model.course_details(self.course, self.clinic_sessions, self.today):
+            text = QLabel(_short(value))
+            if text.text() != value:
+                text.setToolTip(value)
+            text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.details.addRow(label, text)
+        _fill(self.prescriptions, model.prescription_rows(self.course, self.today), (1, 2))
+
+    def _show_practice(self) -> None:
+        result = self.adherence
+        if result is None:
+            self.this_week.setText("No course: home practice is counted within a course.")
+            self.streaks.setText("")
+            self.adherence_table.setRowCount(0)
+            return
+        state = "" if self.course is None or self.course.is_open else " (the course has ended)"
+        self.this_week.setText(f"Home practice: {result.this_week_text()}{state}")
+        self.streaks.setText(f"Streaks: {model.streak_text(result)}")
+        _fill(self.adherence_table, model.adherence_rows(result), (2, 3, 4, 6))
+
+    def _show_outcomes(self) -> None:
+        table = self.outcomes_table
+        table.clearSpans()
+        table.setRowCount(0)
+        groups = model.outcome_groups(self.outcome_records, model.instrument_loader())
+        for title, rows in groups:
+            header = table.rowCount()
+            table.insertRow(header)
+            item = QTableWidgetItem(title)
+            item.setFont(font(12, bold=True))
+            table.setItem(header, 0, item)
+            table.setSpan(header, 0, 1, table.columnCount())
+            for row in rows:
+                self._outcome_row(row)
+        table.resizeColumnsToContents()
+
+    def _outcome_row(self, row: model.OutcomeRow) -> None:
+        table = self.outcomes_table
+        r = table.rowCount()
+        table.insertRow(r)
+        for c, text in enumerate(row.cells):
+            table.setItem(r, c, _cell(text, c in (3, 4)))
+
+    def _enable(self) -> None:
+        has_subject = bool(self.current_subject())
+        is_open = self.course is not None and self.course.is_open
+        busy = self.job is not None and self.job.running
+        self.start_button.setEnabled(has_subject and not is_open)
+        for b in (self.change_button, self.edit_button, self.end_button):
+            b.setEnabled(is_open)
+        self.record_button.setEnabled(has_subject)
+        self.report_button.setEnabled(self.course is not None and not busy)
+        self.export_button.setEnabled(has_subject and not busy)
+        self.import_button.setEnabled(not busy)
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        """One line under the tabs (errors in the alert colour)."""
+        colour = PALETTE.lost if error else PALETTE.text_muted
+        self.message.setStyleSheet(f"color: {colour};")
+        self.message.setText(text)
+
+    # -- forms -----------------------------------------------------------------------------------
+    def _open_form(self, form: CourseForm) -> CourseForm:
+        self.form = form
+        form.open()
+        return form
+
+    def add_subject(self) -> CourseForm:
+        """Add subject…: the same checks as ``biofeedback subjects add``."""
+        return self._open_form(SubjectForm(self._add_subject, self))
+
+    def _add_subject(self, form: SubjectForm) -> None:
+        subject = self.db.add_subject(
+            form.subject_id.text().strip(),
+            form.name.text().strip() or None,
+            form.notes.toPlainText(),
+        )
+        self.load_subjects(subject)
+        self.show_message(f"Added subject {subject}.")
+
+    def start_course(self) -> CourseForm | None:
+        """Start course…: details, a template, the first prescription."""
+        from biofeedback.training.course_template import template_names
+
+        subject = self.current_subject()
+        if not subject:
+            return None
+        return self._open_form(StartCourseForm(subject, template_names(), self._start, self))
+
+    def _start(self, form: StartCourseForm) -> None:
+        start = pydate(form.start.date())
+        template = self._template(form.template_name())
+        details = form.details()
+        store.start_course(
+            self.db,
+            self.current_subject(),
+            start,
+            form.prescription(start),
+            template=template.name if template is not None else "",
+            outcome_schedule=template.outcomes if template is not None else None,
+            **details,
+        )
+        note = ""
+        if store.station_role(self.db) is None:  # as 'course start': this is the clinic
+            store.set_station_role(self.db, "clinic")
+            note = " This data dir now records clinic sessions by default."
+        self.refresh()
+        self.show_message(f"Started the course of {self.current_subject()} on {start}.{note}")
+
+    @staticmethod
+    def _template(name: str) -> Any:
+        """The chosen template with every instrument of its schedule checked, or None."""
+        if not name:
+            return None
+        from biofeedback.outcomes.instrument import load_instrument
+        from biofeedback.training.course_template import load_template
+
+        template = load_template(name)
+        for instrument in template.outcomes.instruments():
+            load_instrument(instrument)
+        return template
+
+    def change_prescription(self) -> CourseForm | None:
+        """Change prescription…: dated, from a day on."""
+        if self.course is None or not self.course.is_open:
+            return None
+        return self._open_form(PrescriptionForm(self.course, self._change, self))
+
+    def _change(self, form: PrescriptionForm) -> None:
+        assert self.course is not None
+        day = pydate(form.valid_from.date())
+        rx = store.change_prescription(self.db, self.course, day, form.changes())
+        self.refresh()
+        self.show_message(f"Prescription from {rx.valid_from}: {model.rx_text(rx)}.")
+
+    def edit_details(self) -> CourseForm | None:
+        """Edit details…: clinician, muscle, site, planned clinic sessions, notes."""
+        if self.course is None or not self.course.is_open:
+            return None
+        return self._open_form(DetailsForm(self.course, self._edit, self))
+
+    def _edit(self, form: DetailsForm) -> None:
+        assert self.course is not None
+        store.edit_course(self.db, self.course, form.details())
+        self.refresh()
+        self.show_message("Course details saved.")
+
+    def end_course(self) -> CourseForm | None:
+        """End course…: asks for the last day first."""
+        if self.course is None or not self.course.is_open:
+            return None
+        return self._open_form(EndCourseForm(self.course, self._end, self))
+
+    def _end(self, form: EndCourseForm) -> None:
+        course = store.end_course(self.db, self.current_subject(), form.end_date())
+        self.refresh()
+        self.show_message(f"Ended the course of {course.subject_id} on {course.end_date}.")
+
+    # -- questionnaires --------------------------------------------------------------------------
+    def record_questionnaire(self) -> CourseForm | None:
+        """Record questionnaire…: choose the instrument and timepoint, then ask it."""
+        from biofeedback.errors import InstrumentFileError
+        from biofeedback.outcomes.instrument import list_instruments
+
+        if not self.current_subject():
+            return None
+        errors: list[InstrumentFileError] = []
+        instruments = list_instruments(errors)
+        if errors:
+            self.show_message(f"Left out: {errors[0]}", error=True)
+        done = self.clinic_sessions if self.course is not None else 0
+        return self._open_form(
+            RecordChoiceForm(
+                instruments,
+                lambda ident: model.next_timepoint(self.outcome_records, ident, done),
+                self._ask,
+                self,
+            )
+        )
+
+    def _ask(self, form: RecordChoiceForm) -> None:
+        from biofeedback.outcomes.results import normalize_timepoint
+
+        text = form.timepoint.currentText()
+        timepoint = normalize_timepoint(text) if text.strip() else ""
+        instrument = form.chosen()
+        form.accepted.connect(lambda: self.ask(instrument, timepoint))
+
+    def ask(self, instrument: Any, timepoint: str) -> QDialog:
+        """The questionnaire, one item per screen (:mod:`biofeedback.gui.questionnaire`); the
+        answers are stored when the last item is answered, nothing when it is cancelled."""
+        from biofeedback.gui.questionnaire import QuestionnaireDialog
+
+        dialog = QuestionnaireDialog(instrument, self)
+        dialog.setWindowTitle(f"{instrument.name} – {timepoint or 'no timepoint'}")
+        dialog.accepted.connect(lambda: self._store_answers(dialog, instrument, timepoint))
+        self.questionnaire = dialog
+        dialog.open()
+        entry = dialog.widget.entry  # its first answer row was made while the dialog was hidden
+        if entry is not None and entry.isHidden():
+            entry.show()
+        return dialog
+
+    def _store_answers(self, dialog: Any, instrument: Any, timepoint: str) -> None:
+        subject = self.current_subject()
+        if dialog.outcome is None or self.closed:
+            return
+        try:
+            record_id = model.store_questionnaire(
+                self.db, subject, instrument, dialog.outcome[0], timepoint
+            )
+        except BiofeedbackError as exc:
+            self.show_message(f"{instrument.name} was not stored: {exc}", error=True)
+            return
+        self.refresh()
+        self.tabs.setCurrentIndex(2)
+        label = f" ({timepoint})" if timepoint else ""
+        self.show_message(
+            f"Stored questionnaire {record_id}: {instrument.id}{label} for {subject}."
+        )
+
+    # -- files -----------------------------------------------------------------------------------
+    def _run(self, what: str, work: Callable[..., Any], done: Callable[[Any], None]) -> None:
+        """Run a store task on a worker thread; the dialog stays responsive meanwhile."""
+        job = _Job(self.db_path, work)
+        job.done.connect(lambda result: self._job_done(done, result))
+        job.failed.connect(lambda text: self._job_failed(text))
+        job.progressed.connect(lambda n, total: self.show_message(f"{what}: {n} of {total}"))
+        self.job = job
+        self.show_message(f"{what}…")
+        self._enable()
+        job.worker.start()
+
+    def _job_done(self, done: Callable[[Any], None], result: Any) -> None:
+        if self.closed:
+            return
+        self._enable()
+        done(result)
+
+    def _job_failed(self, text: str) -> None:
+        if self.closed:
+            return
+        self._enable()
+        self.show_message(text, error=True)
+
+    def write_report(self) -> None:
+        """Course report…: PDF or HTML (by the suffix), thought records only when ticked."""
+        subject = self.current_subject()
+        if self.course is None:
+            return
+        name = f"{subject}-course-{self.today.isoformat()}.pdf"
+        path, chosen = QFileDialog.getSaveFileName(self, "Course report", name, REPORT_FILTER)
+        if not path:
+            return
+        if Path(path).suffix.lower() not in (".pdf", ".html"):
+            path += ".html" if chosen.startswith("HTML") else ".pdf"
+        thoughts = self.thought_records.isChecked()
+        course_id = self.course.id
+
+        def work(db: Database, _progress: Any) -> Path:
+            from biofeedback.reports.course import write_course_report
+
+            return write_course_report(
+                db, subject, path, thought_records=thoughts, course_id=course_id
+            )
+
+        self._run("Writing the course report", work, lambda p: self.show_message(f"Wrote {p}."))
+
+    def export_bundle(self) -> None:
+        """Send to clinician…: one file with this subject's course, questionnaires, sessions."""
+        subject = self.current_subject()
+        if not subject:
+            return
+        name = f"{subject}-{self.today.isoformat()}.bfbundle"
+        path, _ = QFileDialog.getSaveFileName(self, "Send to clinician", name, BUNDLE_FILTER)
+        if not path:
+            return
+
+        def work(db: Database, progress: Callable[[int, int], None]) -> Any:
+            from biofeedback.storage.bundle import export_bundle
+
+            return export_bundle(db, subject, path, progress=progress)
+
+        self._run(
+            "Writing the file",
+            work,
+            lambda info: self.show_message(f"Wrote {info.path}: {info.text()}"),
+        )
+
+    def import_bundle(self, path: str | None = None) -> None:
+        """Import from patient…: the file's contents are shown first; Yes merges them."""
+        from biofeedback.storage.bundle import read_bundle_info
+
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Import from patient", "", BUNDLE_FILTER)
+        if not path:
+            return
+        try:
+            info = read_bundle_info(path)
+        except BiofeedbackError as exc:
+            self.show_message(str(exc), error=True)
+            return
+        answer = QMessageBox.question(
+            self, "Import from patient", f"{info.text()}\n\nImport it into this data dir?"
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+
+        def work(db: Database, progress: Callable[[int, int], None]) -> Any:
+            from biofeedback.storage.bundle import import_bundle
+
+            return import_bundle(db, path, progress=progress)
+
+        self._run("Importing", work, self._imported)
+
+    def _imported(self, result: Any) -> None:
+        self.load_subjects(result.subject_id)
+        self.show_message(result.text())
+
+    def done(self, result: int) -> None:
+        self.closed = True
+        self.db.close()
+        super().done(result)
+
+
+def open_course_dialog(
+    parent: QWidget, db_path: str | Path | None, subject: str = ""
+) -> CourseDialog:
+    """Show the course dialog, with ``subject`` chosen when it is in the store."""
+    dialog = CourseDialog(subject, db_path, parent=parent)
+    dialog.show()
+    return dialog
