@@ -18,7 +18,8 @@ as ``biofeedback record --protocol`` runs it), then times, median of ``--runs`` 
   exists today is timed: the subject's trend across the sessions
   (:func:`biofeedback.storage.progress.subject_trend`) and the data step of every session's report.
   The course report itself is timed once ``biofeedback.reports.course.write_course_report(db,
-  subject_id, path)`` exists; until then its figure is ``null``.
+  subject_id, path)`` exists (the sessions are made one course of the subject first); until then
+  its figure is ``null``.
 
     python benchmarks/reports.py [--runs 3] [--minutes 40.7] [--course-sessions 12] [--skip-course]
                                  [--store DIR]
@@ -202,6 +203,24 @@ def time_cli(data_dir: Path, sid: int, folder: Path, runs: int) -> dict:
     return out
 
 
+def attach_course(db: Database, ids: list[int]) -> None:
+    """Make the sessions one course of the subject (every third a clinic session, the others
+    home practice, 5 a week of 12 minutes prescribed), as the course report needs one."""
+    from biofeedback.storage.courses import open_course, start_course
+    from biofeedback.training.adherence import Prescription
+
+    if open_course(db, SUBJECT) is not None:
+        return  # a --store kept from an earlier run
+    first = db.get_session(ids[0]).local_start.date()
+    course_id = start_course(db, SUBJECT, first, Prescription(first, 5, 12), clinician="bench")
+    with db.transaction() as conn:
+        for n, session_id in enumerate(ids):
+            conn.execute(
+                "UPDATE sessions SET course_id = ?, setting = ? WHERE id = ?",
+                (course_id, "clinic" if n % 3 == 0 else "home", session_id),
+            )
+
+
 def time_course(db_path: Path, sid: int, folder: Path, runs: int, sessions: int) -> dict:
     """The course figures: trend over the subject's sessions, every session's data step, and the
     course report once it exists."""
@@ -209,6 +228,7 @@ def time_course(db_path: Path, sid: int, folder: Path, runs: int, sessions: int)
     with Database(db_path) as db:
         ids = [r.id for r in db.list_sessions(SUBJECT)]
         assert len(ids) == sessions, ids
+        attach_course(db, ids)
         trend_s, points = median_time(
             lambda: subject_trend(db, SUBJECT), runs, f"trend over {sessions} sessions"
         )

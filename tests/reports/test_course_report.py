@@ -165,7 +165,10 @@ def _expected_outcome_cells(db: Database) -> list[tuple[str, str, str]]:
     for row in table[1:]:
         for score_id, cell in row.cells.items():
             name = row.measurement.scores[score_id]["name"]
-            out.append((row.measurement.timepoint, name, f"{cell['change']['change']:+g}"))
+            change, percent = cell["change"]["change"], cell["change"]["change_percent"]
+            side = "better" if percent >= 0 else "worse"
+            text = f"{change:+g} ({abs(percent):.0f} % {side})"  # as outcomes show prints it
+            out.append((row.measurement.timepoint, name, text))
     return out
 
 
@@ -184,7 +187,7 @@ def test_pdf_text_matches_the_store(course_db: Path, tmp_path: Path) -> None:
     assert len(expected) == 6
     for timepoint, name, change in expected:
         assert timepoint in lines and name in lines and change in lines, (timepoint, name, change)
-    assert "-3" in lines and "43 % better" in lines and "yes, better" in lines
+    assert "-3 (43 % better)" in lines and "yes, better" in lines
     assert "important improvement" in lines and "no" in lines
     # adherence per week: 3 of the 5 prescribed home sessions in the first week
     assert "2026-W45" in lines and "3 of 5" in lines and "4 of 4" in lines

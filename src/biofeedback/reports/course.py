@@ -134,7 +134,7 @@ def course_rows(data: CourseReportData) -> list[tuple[str, str]]:
     return rows
 
 
-OUTCOME_HEADER = ["Timepoint", "Date", "Score", "Value", "Change", "vs baseline",
+OUTCOME_HEADER = ["Timepoint", "Date", "Score", "Value", "Change from\nbaseline",
                   "MCID\nreached", "MDC", "Verdict"]  # fmt: skip
 
 
@@ -148,12 +148,22 @@ def _mcid_flag(change: dict[str, Any] | None) -> str:
     return "no"
 
 
+def change_text(change: dict[str, Any]) -> str:
+    """``-3 (43 % better)``, written as ``outcomes show`` writes it ("-" without a change)."""
+    delta = change.get("change")
+    if delta is None:
+        return "-"
+    text = f"{delta:+g}"
+    percent = change.get("change_percent")
+    if percent is not None:
+        text += f" ({abs(percent):.0f} % {'better' if percent >= 0 else 'worse'})"
+    return text
+
+
 def outcome_cells(line: OutcomeLine) -> list[str]:
     """One score of one questionnaire: the same numbers as ``outcomes show``."""
     value = "not scored" if line.value is None else f"{line.value:g}"
     change = line.change or {}
-    delta = change.get("change")
-    percent = change.get("change_percent")
     beyond = change.get("beyond_mdc")
     verdict = str(change.get("verdict") or ("baseline" if line.is_baseline else "-"))
     return [
@@ -161,8 +171,7 @@ def outcome_cells(line: OutcomeLine) -> list[str]:
         line.date.isoformat(),
         line.score,
         value,
-        "-" if delta is None else f"{delta:+g}",
-        "-" if percent is None else f"{abs(percent):.0f} % {'better' if percent >= 0 else 'worse'}",
+        change_text(change),
         _mcid_flag(change),
         {True: "beyond", False: "within", None: "-"}[beyond],
         verdict + (f" [{line.note}]" if line.note else ""),
@@ -385,6 +394,49 @@ def render_html(data: CourseReportData) -> str:
 
 
 # -- PDF ----------------------------------------------------------------------------------------------
+#: Column widths (relative) of the PDF tables.
+OUTCOME_WIDTHS = [0.08, 0.08, 0.19, 0.05, 0.13, 0.085, 0.05, 0.285]
+SESSION_WIDTHS = [
+    0.03,
+    0.08,
+    0.055,
+    0.085,
+    0.142,
+    0.05,
+    0.055,
+    0.08,
+    0.072,
+    0.05,
+    0.06,
+    0.07,
+    0.085,
+]
+#: Width of the text column of an A4 page (points) and a generous mean character width (em).
+_TEXT_WIDTH_PT = 0.88 * 8.27 * 72
+_CHAR_EM = 0.6
+
+
+def _pdf_outcome_cells(line: OutcomeLine) -> list[str]:
+    """As in HTML, but "(within measurement error)" is left to the MDC column ("within")."""
+    cells = outcome_cells(line)
+    cells[-1] = cells[-1].replace(" (within measurement error)", "")
+    return cells
+
+
+def _fit(
+    rows: list[list[str]], widths: list[float], fontsize: float = 7.0
+) -> tuple[list[list[str]], list[float]]:
+    """The rows with every cell cut ("...") to what its column holds on the page (a table cell
+    is one line), and the widths: the HTML report keeps the whole text."""
+    total = sum(widths)
+    limits = [max(4, int(w / total * _TEXT_WIDTH_PT / (fontsize * _CHAR_EM)) - 1) for w in widths]
+    cut = [
+        [c if len(c) <= n else c[: n - 3] + "..." for c, n in zip(row, limits, strict=True)]
+        for row in rows
+    ]
+    return cut, widths
+
+
 def render_pdf(data: CourseReportData, path: Path | str | BinaryIO) -> None:
     """An A4 PDF: the course, outcomes, trends, sessions, adherence, sites, thought records."""
     pages = Pages(data.title, subtitle(data), f"{data.title} - {data.subject_id}", data.generated)
@@ -422,9 +474,8 @@ def _pdf_outcomes(pages: Pages, data: CourseReportData) -> None:
         pages.table(
             f"Outcomes: {block.name} ({block.instrument})",
             OUTCOME_HEADER,
-            [outcome_cells(line) for line in block.lines],
-            [0.09, 0.09, 0.21, 0.06, 0.06, 0.1, 0.08, 0.06, 0.25],
-            left_cols=(0, 1, 2, 6, 7, 8),
+            *_fit([_pdf_outcome_cells(line) for line in block.lines], OUTCOME_WIDTHS, 6.5),
+            left_cols=(0, 1, 2, 5, 6, 7),
             fontsize=6.5,
             note="  ".join(rules),
         )
@@ -440,8 +491,7 @@ def _pdf_trends(pages: Pages, data: CourseReportData) -> None:
     pages.table(
         "Sessions",
         SESSION_HEADER,
-        [session_cells(s) for s in data.sessions],
-        [0.03, 0.08, 0.055, 0.077, 0.15, 0.05, 0.055, 0.08, 0.072, 0.05, 0.06, 0.07, 0.085],
+        *_fit([session_cells(s) for s in data.sessions], SESSION_WIDTHS, 6.5),
         left_cols=(0, 1, 2, 3, 4, 12),
         fontsize=6.5,
     )
@@ -456,8 +506,7 @@ def _pdf_practice(pages: Pages, data: CourseReportData) -> None:
     pages.table(
         "Home practice per week",
         ADHERENCE_HEADER,
-        adherence_cells(data),
-        [0.1, 0.12, 0.12, 0.13, 0.08, 0.15, 0.08, 0.07],
+        *_fit(adherence_cells(data), [0.1, 0.12, 0.12, 0.13, 0.08, 0.15, 0.08, 0.07]),
         left_cols=(0, 1),
     )
     for line in adherence_summary(data):
@@ -466,8 +515,7 @@ def _pdf_practice(pages: Pages, data: CourseReportData) -> None:
     pages.table(
         "Electrode site per session",
         SITE_HEADER,
-        [site_cells(s) for s in data.sessions],
-        [0.04, 0.11, 0.08, 0.42, 0.35],
+        *_fit([site_cells(s) for s in data.sessions], [0.04, 0.11, 0.08, 0.42, 0.35]),
         left_cols=(0, 1, 2, 3, 4),
     )
 
