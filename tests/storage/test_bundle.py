@@ -439,3 +439,71 @@ def test_the_manifest_of_the_most_sessions_allowed_fits_its_limit() -> None:
         )
         assert len(zf.read("manifest.json")) < bundle.MAX_MANIFEST_BYTES
     assert len(manifest["members"]) + 4 <= bundle.MAX_MEMBERS
+
+
+def forge(path: Path, target: Path, name_part: str, change) -> None:
+    """A bundle made by hand: members changed and the manifest's checksums made to match."""
+    import hashlib
+
+    with zipfile.ZipFile(path) as src:
+        members = {n: src.read(n) for n in src.namelist()}
+    manifest = json.loads(members.pop("manifest.json"))
+    for name in members:
+        if name_part in name:
+            members[name] = change(members[name])
+            manifest["members"][name] = {
+                "sha256": hashlib.sha256(members[name]).hexdigest(),
+                "size": len(members[name]),
+            }
+    with zipfile.ZipFile(target, "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+        dst.writestr("manifest.json", json.dumps(manifest))
+
+
+def _json_change(edit):
+    def change(data: bytes) -> bytes:
+        value = json.loads(data)
+        edit(value)
+        return json.dumps(value).encode()
+
+    return change
+
+
+def _bad_info(doc: dict) -> None:
+    doc["row"]["info_json"] = "{}"
+
+
+def _bad_date(courses: list) -> None:
+    courses[0]["start_date"] = "02/11/2026"
+
+
+def _bad_answers(outcomes: list) -> None:
+    outcomes[0]["answers_json"] = "[1, 2"
+
+
+def _unknown_codec(data: bytes) -> bytes:
+    head = bytearray(data)
+    head[12 + 12 : 12 + 16] = (9).to_bytes(4, "little")  # the first block's codec
+    return bytes(head)
+
+
+@pytest.mark.parametrize(
+    ("member", "change", "match"),
+    [
+        (
+            ".json",
+            _json_change(lambda d: _bad_info(d) if "row" in d else None),
+            "stream description",
+        ),
+        ("courses.json", _json_change(_bad_date), "write the date as YYYY-MM-DD"),
+        ("outcomes.json", _json_change(_bad_answers), "answers or scores unreadable"),
+        (".chunks", _unknown_codec, "codec 9, unknown here: update biofeedback"),
+    ],
+)
+def test_a_consistent_bundle_with_unreadable_contents_is_refused(
+    exported: Path, clinic: Database, tmp_path: Path, member: str, change, match: str
+) -> None:
+    target = tmp_path / "forged.bfbundle"
+    forge(exported, target, member, change)
+    refused(clinic, target, match)

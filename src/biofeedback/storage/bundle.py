@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -38,7 +39,15 @@ from typing import IO, Any
 
 from biofeedback import __version__
 from biofeedback.errors import StorageError
-from biofeedback.storage.database import SCHEMA_VERSION, STATUSES, Database
+from biofeedback.storage.courses import parse_date
+from biofeedback.storage.database import (
+    CODEC_FLOAT32,
+    CODEC_INT16_DELTA,
+    SCHEMA_VERSION,
+    STATUSES,
+    Database,
+    info_from_dict,
+)
 from biofeedback.storage.safe_output import open_output, store_files
 
 log = logging.getLogger(__name__)
@@ -653,6 +662,8 @@ def _iter_chunks(fh: IO[bytes], path: Path, name: str) -> Iterator[tuple[Any, ..
         first, n, codec, n_data, n_mask, n_flags = _CHUNK_HEAD.unpack(head)
         if n == 0 or max(n_data, n_mask, n_flags) > MAX_JSON_MEMBER_BYTES:
             raise _bad(path, f"is damaged ({name} has an impossible block)")
+        if codec not in (CODEC_INT16_DELTA, CODEC_FLOAT32):
+            raise _bad(path, f"stores samples with codec {codec}, unknown here: update biofeedback")
         data = exact(n_data)
         mask = None if n_mask < 0 else exact(n_mask)
         flags = None if n_flags < 0 else exact(n_flags)
@@ -794,10 +805,29 @@ def _other_open_course(ctx: _Context, uid: str) -> None:
         )
 
 
-def _merge_course(ctx: _Context, course: dict[str, Any]) -> None:
+def _check_course(ctx: _Context, course: dict[str, Any]) -> None:
+    """Dates and prescriptions as ``course show`` reads them."""
     uid = str(course["uid"])
     if not _UID_RE.match(uid):
         raise _bad(ctx.path, f"is damaged (course uid {uid!r})")
+    try:
+        dates = [("start", course["start_date"]), ("end", course.get("end_date"))]
+        for rx in course.get("prescriptions") or []:
+            dates += [("valid from", rx["valid_from"]), ("until", rx.get("until_date"))]
+            protocols = json.loads(rx["protocols_json"])
+            if not isinstance(protocols, list) or not all(isinstance(p, str) for p in protocols):
+                raise StorageError("protocols are not a list of names")
+        for what, text in dates:
+            if text is not None:
+                parse_date(text, what)
+        float(course["updated_at"])
+    except (StorageError, KeyError, TypeError, ValueError) as exc:
+        raise _bad(ctx.path, f"is damaged (course {uid}: {exc})") from None
+
+
+def _merge_course(ctx: _Context, course: dict[str, Any]) -> None:
+    _check_course(ctx, course)
+    uid = str(course["uid"])
     values = {k: v for k, v in course.items() if k != "prescriptions"}
     values["subject_id"] = ctx.result.subject_id
     local = ctx.conn.execute("SELECT * FROM courses WHERE uid = ?", (uid,)).fetchone()
@@ -900,11 +930,35 @@ def _decide(base: dict[str, Any] | None, local_rev: int, local_sha: str, rev: in
     return "local-newer"
 
 
+def _check_session(ctx: _Context, doc: dict[str, Any]) -> None:
+    """What the rest of the app relies on when it reads a session (a bundle made by hand or by
+    another program could lack it): the status, the stream description, the JSON columns."""
+    row = doc["row"]
+    problem = None
+    if row.get("status") not in STATUSES:
+        problem = f"status {row.get('status')!r}"
+    elif not isinstance(doc.get("revision"), int) or not isinstance(
+        row.get("started_at"), float | int
+    ):
+        problem = "no revision or start time"
+    else:
+        try:
+            info_from_dict(json.loads(row["info_json"]))
+            for key in ("pipeline_json", "hardware_json", "summary_json"):
+                if not isinstance(json.loads(row.get(key) or "{}"), dict):
+                    problem = key
+            for phase in doc.get("phases") or []:
+                json.loads(phase["measures_json"])
+        except (KeyError, TypeError, ValueError):
+            problem = "a stream description or measures that cannot be read"
+    if problem is not None:
+        raise _bad(ctx.path, f"is damaged (session {doc['uid']}: {problem})")
+
+
 def _session_values(ctx: _Context, doc: dict[str, Any]) -> dict[str, Any]:
     """The session row to store here: the bundle's, with this data dir's course id."""
+    _check_session(ctx, doc)
     row = dict(doc["row"])
-    if row.get("status") not in STATUSES:
-        raise _bad(ctx.path, f"is damaged (session {doc['uid']} has status {row.get('status')!r})")
     course_uid = doc.get("course_uid")
     row.update(
         subject_id=ctx.result.subject_id,
@@ -986,8 +1040,8 @@ def _merge_session(ctx: _Context, uid: str) -> None:
     recording = doc["row"].get("status") == "recording"
     if local is None:
         ctx.result.recording_closed += recording
-        _write_session(ctx, doc, values, None)
-        _remember(ctx, uid, doc, incoming)
+        _, sha = _write_session(ctx, doc, values, None)
+        _remember(ctx, uid, doc, sha, [incoming])
         ctx.result.sessions_added += 1
         return
     if local["subject_id"] != ctx.result.subject_id:
@@ -998,9 +1052,9 @@ def _merge_session(ctx: _Context, uid: str) -> None:
     seen = [*(base or {}).get("seen", []), incoming]
     if decision == "replace":
         ctx.result.recording_closed += recording
-        _write_session(ctx, doc, values, int(local["id"]))
+        _, sha = _write_session(ctx, doc, values, int(local["id"]))
         ctx.result.sessions_replaced += 1
-        _remember(ctx, uid, doc, incoming, seen)
+        _remember(ctx, uid, doc, sha, seen)
         return
     if decision == "already":
         ctx.result.sessions_already += 1
@@ -1020,12 +1074,12 @@ def _merge_session(ctx: _Context, uid: str) -> None:
 
 
 def _remember(
-    ctx: _Context, uid: str, doc: dict[str, Any], incoming: str, seen: list[str] | None = None
+    ctx: _Context, uid: str, doc: dict[str, Any], chunks_sha: str, seen: list[str]
 ) -> None:
+    """Note the version just stored as the one last exchanged (its samples are the bundle's)."""
     row = ctx.conn.execute("SELECT * FROM sessions WHERE uid = ?", (uid,)).fetchone()
-    _set_base(
-        ctx.conn, uid, int(doc["revision"]), _local_hash(ctx.conn, row), [*(seen or []), incoming]
-    )
+    here = content_hash(_session_doc(ctx.conn, row), chunks_sha)
+    _set_base(ctx.conn, uid, int(doc["revision"]), here, seen)
 
 
 def _conflict_copy(ctx: _Context, doc: dict[str, Any], values: dict[str, Any]) -> str:
@@ -1050,6 +1104,15 @@ def _conflict_copy(ctx: _Context, doc: dict[str, Any], values: dict[str, Any]) -
 # -- outcomes ------------------------------------------------------------------------------------------
 def _merge_outcome(ctx: _Context, outcome: dict[str, Any]) -> None:
     uid = str(outcome["uid"])
+    try:
+        readable = all(
+            isinstance(json.loads(outcome[k]), dict) for k in ("answers_json", "scores_json")
+        )
+        readable = readable and math.isfinite(float(outcome["taken_at"]))
+    except (KeyError, TypeError, ValueError):
+        readable = False
+    if not readable or not uid.strip():
+        raise _bad(ctx.path, f"is damaged (questionnaire {uid}: answers or scores unreadable)")
     local = ctx.conn.execute("SELECT * FROM outcomes WHERE uid = ?", (uid,)).fetchone()
     session_uid = outcome.get("session_uid")
     session_id = None
