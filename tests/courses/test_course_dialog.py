@@ -353,3 +353,36 @@ def test_report_and_bundle_out_and_in(qtbot, tmp_path: Path, monkeypatch) -> Non
         == f"{report} is not a biofeedback bundle (not a ZIP file, or cut short)"
     )
     assert PALETTE.lost in clinic.message.styleSheet() and len(asked) == 1  # not asked again
+
+
+# -- the window --------------------------------------------------------------------------------
+def test_the_window_opens_the_course_of_the_subject_in_the_session_panel(qtbot) -> None:
+    from PySide6.QtGui import QKeySequence
+
+    from biofeedback.gui.main_window import MainWindow
+
+    _course_with_practice()
+    window = MainWindow(
+        "sim://?scenario=relax&board=12bit&channels=raw,ref&speed=8&seed=3",
+        safety_check=False,
+        audio=False,
+        remember=False,
+        ask_pain=False,
+    )
+    qtbot.addWidget(window)
+    window.show()
+    course_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Course")
+    assert [a.text() for a in course_menu.actions()] == [
+        "Course…",
+        "Send to clinician…",
+        "Import from patient…",
+    ]
+    assert window.course_action.shortcut() == QKeySequence("Ctrl+K")
+    window.session_panel.subject.setText("P1")
+    window.course_action.trigger()
+    qtbot.waitUntil(lambda: window.course_dialog.isVisible())
+    dialog = window.course_dialog
+    assert dialog.current_subject() == "P1" and dialog.course is not None
+    assert dialog.course.clinician == "Dr K"
+    dialog.close()
+    window.close()

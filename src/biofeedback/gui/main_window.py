@@ -533,6 +533,12 @@ class MainWindow(QMainWindow):
         self.check_signal_action.triggered.connect(self.check_signal)
         self.import_action = QAction("Import recording…", self)
         self.import_action.triggered.connect(lambda: self.import_recording())
+        # Course: the subject's course of treatment (gui/course_dialog.py)
+        self.course_action = action("Course…", ["Ctrl+K"], lambda: self.show_course())
+        self.course_export_action = QAction("Send to clinician…", self)
+        self.course_export_action.triggered.connect(lambda: self.show_course("export_bundle"))
+        self.course_import_action = QAction("Import from patient…", self)
+        self.course_import_action.triggered.connect(lambda: self.show_course("import_bundle"))
 
         menu = self.menuBar()
         view_menu = menu.addMenu("&View")
@@ -550,6 +556,9 @@ class MainWindow(QMainWindow):
             session_menu.addAction(act)
         session_menu.addSeparator()
         session_menu.addAction(self.quit_action)
+        course_menu = menu.addMenu("&Course")
+        for act in (self.course_action, self.course_export_action, self.course_import_action):
+            course_menu.addAction(act)
         menu.addMenu("&Tools").addAction(self.check_signal_action)
         # LSL and OSC out: off until switched on, remembered (gui/streaming.py)
         self.streaming = StreamingControl(
@@ -1156,6 +1165,24 @@ class MainWindow(QMainWindow):
             self, self.db_path, subject, path, lambda _sid, who: self._show_imported(who)
         )
 
+    def show_course(self, then: str = "") -> None:
+        """Course > Course… (Ctrl+K): the subject's course, prescription, adherence and
+        questionnaires (gui/course_dialog.py); ``then`` ("export_bundle" or "import_bundle")
+        asks for the bundle file at once."""
+        from biofeedback.gui.course_dialog import open_course_dialog
+
+        subject = self.session_panel.subject.text().strip() or str(self.prefs.get("subject", ""))
+        try:
+            dialog = open_course_dialog(self, self.db_path, subject)
+        except BiofeedbackError as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+            return
+        self.course_dialog = dialog
+        if then == "export_bundle":
+            dialog.export_bundle()
+        elif then == "import_bundle":
+            dialog.import_bundle()
+
     def _show_imported(self, subject: str) -> None:
         """The history list holding a just imported session (its subject's, or the sessions
         without a subject)."""
@@ -1440,7 +1467,8 @@ class MainWindow(QMainWindow):
             "Keyboard shortcuts",
             "F11 or P\tpatient view on / off\nEsc\tback to the clinician view\n"
             "M\tadd a marker (then type a note, Enter)\n+ / -\traise / lower the target by 5 %\n"
-            "Ctrl+M\tmute the sound\nCtrl+H\thistory and progress\nF1\tthis list\nCtrl+Q\tquit",
+            "Ctrl+M\tmute the sound\nCtrl+H\thistory and progress\nCtrl+K\tcourse of treatment\n"
+            "F1\tthis list\nCtrl+Q\tquit",
         )
 
     def _show_about(self) -> None:
