@@ -118,3 +118,26 @@ def test_a_file_name_that_is_not_utf8_is_refused(
     name = os.fsdecode(os.fsencode(str(tmp_path)) + b"/\xff.bfbundle")
     code, _, err = run(capsys, "bundle", "import", name)
     assert code == 2 and "is not UTF-8 text" in err and err.count("\n") == 1
+
+
+def test_a_conflict_is_reported_with_both_sessions(
+    capsys: pytest.CaptureFixture[str], home, tmp_path: Path
+) -> None:
+    from biofeedback.storage.database import Database
+
+    path, back = str(tmp_path / "P1.bfbundle"), str(tmp_path / "back.bfbundle")
+    clinic = ("--data-dir", str(tmp_path / "clinic"))
+    ok(capsys, *home, "bundle", "export", "--subject", "P1", "-o", path)
+    ok(capsys, *clinic, "bundle", "import", path)
+    with Database(tmp_path / "home" / "biofeedback.sqlite") as db:
+        session = db.list_sessions("P1")[0]
+        db.update_session(session.id, notes="at home")
+    with Database(tmp_path / "clinic" / "biofeedback.sqlite") as db:
+        db.update_session(db.session_id_for_uid(session.uid), notes="at the clinic")
+    ok(capsys, *home, "bundle", "export", "--subject", "P1", "-o", back)
+    lines = ok(capsys, *clinic, "bundle", "import", back).splitlines()
+    assert lines[0].endswith(
+        "1 already here, 1 changed on both sides (both copies kept); 0 questionnaires added"
+    )
+    assert len(lines) == 2 and f"({session.uid}) was changed here and there" in lines[1]
+    assert "the bundle's copy is session 3; delete the one you do not want" in lines[1]

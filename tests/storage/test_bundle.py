@@ -507,3 +507,12 @@ def test_a_consistent_bundle_with_unreadable_contents_is_refused(
     target = tmp_path / "forged.bfbundle"
     forge(exported, target, member, change)
     refused(clinic, target, match)
+
+
+def test_importing_its_own_export_changes_nothing(home: Database, tmp_path: Path) -> None:
+    path = tmp_path / "P001.bfbundle"
+    export_bundle(home, "P001", path)
+    before = dump(home)
+    result = import_bundle(home, path)
+    assert (result.sessions_already, result.outcomes_already, result.courses_updated) == (2, 1, 0)
+    assert dump(home) == before
