@@ -516,3 +516,34 @@ def test_importing_its_own_export_changes_nothing(home: Database, tmp_path: Path
     result = import_bundle(home, path)
     assert (result.sessions_already, result.outcomes_already, result.courses_updated) == (2, 1, 0)
     assert dump(home) == before
+
+
+def test_other_samples_drop_the_envelope_overview_made_from_the_old_ones(
+    home: Database, clinic: Database, tmp_path: Path
+) -> None:
+    if not clinic._query("SELECT name FROM sqlite_master WHERE name = 'overviews'"):
+        pytest.skip("this store keeps no envelope overviews (schema 5)")
+    live = home.create_session("P001", "plain", myoware_info(), {}, setting="home")
+    with home.transaction() as conn:
+        home.write_block(conn, live, 0, synthetic_counts(500), np.zeros(500, dtype=np.uint16))
+    early, late = tmp_path / "early.bfbundle", tmp_path / "late.bfbundle"
+    export_bundle(home, "P001", early)
+    import_bundle(clinic, early)
+    copy = clinic.session_id_for_uid(home.get_session(live).uid)
+    kept = clinic.session_id_for_uid(home.list_sessions("P001")[0].uid)
+    with clinic.transaction() as conn:
+        for sid in (copy, kept):
+            conn.execute(
+                "INSERT INTO overviews (session_id, bin_samples, first_index, end_index, "
+                "n_samples, n_bins, n_outputs, pipeline_sha256, data, created_at) "
+                "VALUES (?, 10, 0, 500, 500, 50, 1, 'x', x'00', 0)",
+                (sid,),
+            )
+    with home.transaction() as conn:
+        home.write_block(conn, live, 500, synthetic_counts(500), np.zeros(500, dtype=np.uint16))
+    home.finish_session(live)
+    home.update_session(home.list_sessions("P001")[0].id, notes="same samples")
+    export_bundle(home, "P001", late)
+    assert import_bundle(clinic, late).sessions_replaced == 2
+    left = clinic._query("SELECT session_id FROM overviews")
+    assert [r[0] for r in left] == [kept]  # the samples of the other one changed

@@ -285,12 +285,14 @@ def _session_doc(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def _local_hash(conn: sqlite3.Connection, row: sqlite3.Row) -> str:
-    """:func:`content_hash` of a session stored here."""
+def _local_hashes(conn: sqlite3.Connection, row: sqlite3.Row) -> tuple[str, str]:
+    """(:func:`content_hash`, SHA-256 of the samples as a ``.chunks`` member) of a session
+    stored here."""
     digest = hashlib.sha256(_CHUNKS_MAGIC)
     for chunk in _chunk_rows(conn, int(row["id"])):
         digest.update(_chunk_record(chunk))
-    return content_hash(_session_doc(conn, row), digest.hexdigest())
+    chunks_sha = digest.hexdigest()
+    return content_hash(_session_doc(conn, row), chunks_sha), chunks_sha
 
 
 class _HashingWriter:
@@ -1047,11 +1049,13 @@ def _merge_session(ctx: _Context, uid: str) -> None:
     if local["subject_id"] != ctx.result.subject_id:
         raise _bad(ctx.path, f"holds session {uid}, which belongs to {local['subject_id']} here")
     base = _base(ctx.conn, uid)
-    local_sha = _local_hash(ctx.conn, local)
+    local_sha, local_chunks = _local_hashes(ctx.conn, local)
     decision = _decide(base, int(local["revision"]), local_sha, int(doc["revision"]), incoming)
     seen = [*(base or {}).get("seen", []), incoming]
     if decision == "replace":
         ctx.result.recording_closed += recording
+        if local_chunks != chunks_sha:
+            _drop_overview(ctx.conn, int(local["id"]))
         _, sha = _write_session(ctx, doc, values, int(local["id"]))
         ctx.result.sessions_replaced += 1
         _remember(ctx, uid, doc, sha, seen)
@@ -1071,6 +1075,13 @@ def _merge_session(ctx: _Context, uid: str) -> None:
         _set_base(ctx.conn, uid, int(local["revision"]), local_sha, seen)
     elif base is not None and incoming not in base.get("seen", []):
         _set_base(ctx.conn, uid, int(base.get("revision", 0)), str(base.get("sha256")), seen)
+
+
+def _drop_overview(conn: sqlite3.Connection, session_id: int) -> None:
+    """Other samples than those its envelope overview was made from (schema 5): drop it, so
+    reports compute it from the samples again."""
+    if _columns(conn, "overviews"):
+        conn.execute("DELETE FROM overviews WHERE session_id = ?", (session_id,))
 
 
 def _remember(
