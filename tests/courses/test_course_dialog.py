@@ -295,9 +295,12 @@ def test_the_outcomes_table_shows_the_change_table(qtbot) -> None:
 def test_record_a_questionnaire_by_keys(qtbot) -> None:
     _course_with_practice()
     dialog = _dialog(qtbot, "P1")
+    assert dialog.due_label.text().startswith(
+        "Due at the next clinic session: Pain intensity (numeric rating 0-10) (baseline), "
+    )
     choice = dialog.record_questionnaire()
-    choice.instrument.setCurrentIndex(choice.instrument.findData("pain-nrs"))
-    assert choice.timepoint.currentText() == "baseline"  # never answered yet
+    assert choice.instrument.currentData() == "pain-nrs"  # the first one due
+    assert choice.timepoint.currentText() == "baseline"  # as the course's schedule asks
     qtbot.mouseClick(choice.ok, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.questionnaire is not None and dialog.questionnaire.isVisible())
     widget = dialog.questionnaire.widget
@@ -311,9 +314,13 @@ def test_record_a_questionnaire_by_keys(qtbot) -> None:
     assert record.answers == {"now": 6.0, "average": 7.0, "worst": 9.0}
     assert record.timepoint == "baseline" and record.instrument == "pain-nrs"
     assert dialog.tabs.currentIndex() == 2 and dialog.outcomes_table.rowCount() == 4
+    assert "(numeric rating 0-10) (session 2)" in dialog.due_label.text()
     again = dialog.record_questionnaire()
+    assert again.instrument.currentData() == "psfs"  # its baseline is still to come
     again.instrument.setCurrentIndex(again.instrument.findData("pain-nrs"))
-    assert again.timepoint.currentText() == "session 1"
+    assert again.timepoint.currentText() == "session 2"  # one clinic session done
+    again.instrument.setCurrentIndex(again.instrument.findData("pgic"))
+    assert again.timepoint.currentText() == "baseline"  # not on the schedule, never answered
     again.timepoint.setCurrentText("x" * 41)
     qtbot.mouseClick(again.ok, Qt.MouseButton.LeftButton)
     assert again.isVisible() and "at most 40 characters" in again.error.text()

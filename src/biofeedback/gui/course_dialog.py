@@ -163,6 +163,7 @@ class CourseDialog(QDialog):
         self.course: store.Course | None = None
         self.adherence: Any = None
         self.outcome_records: list[Any] = []
+        self.due: list[Any] = []
         self.form: CourseForm | None = None
         self.questionnaire: QDialog | None = None
         self.job: _Job | None = None
@@ -271,6 +272,8 @@ class CourseDialog(QDialog):
     def _outcomes_tab(self) -> QWidget:
         page = QWidget()
         self.outcomes_table = _table(model.OUTCOME_COLUMNS)
+        self.due_label = QLabel()
+        self.due_label.setWordWrap(True)
         self.record_button = _button("Record questionnaire…", self.record_questionnaire)
         note = QLabel(
             "Change from baseline (the first questionnaire labelled baseline) with the "
@@ -280,7 +283,7 @@ class CourseDialog(QDialog):
         note.setObjectName("muted")
         row = QHBoxLayout()
         row.addWidget(self.record_button)
-        row.addStretch(1)
+        row.addWidget(self.due_label, 1)
         layout = QVBoxLayout(page)
         layout.addWidget(self.outcomes_table, 1)
         layout.addWidget(note)
@@ -332,7 +335,7 @@ class CourseDialog(QDialog):
     def _load(self, subject: str) -> None:
         from biofeedback.storage.outcomes import list_outcomes
 
-        self.course, self.adherence, self.outcome_records = None, None, []
+        self.course, self.adherence, self.outcome_records, self.due = None, None, [], []
         if not subject:
             return
         courses = store.list_courses(self.db, subject)
@@ -341,6 +344,18 @@ class CourseDialog(QDialog):
             self.adherence = store.adherence(self.db, self.course, self.today)
             self.clinic_sessions = model.clinic_done(store.course_sessions(self.db, self.course.id))
         self.outcome_records = list_outcomes(self.db, subject)
+        self.due = self._due(subject)
+
+    def _due(self, subject: str) -> list[Any]:
+        """What the course's schedule asks at the next clinic session (none when it cannot
+        say: the reason is logged, the rest of the dialog still shows)."""
+        try:
+            return store.due_outcomes(
+                self.db, subject, "session-start", self.today, setting="clinic"
+            )
+        except BiofeedbackError as exc:
+            log.warning("questionnaires due for %s not known: %s", subject, exc)
+            return []
 
     def _show_course(self, subject: str) -> None:
         while self.details.rowCount():
@@ -377,6 +392,8 @@ class CourseDialog(QDialog):
         table.clearSpans()
         table.setRowCount(0)
         groups = model.outcome_groups(self.outcome_records, model.instrument_loader())
+        empty = "No questionnaires yet. " if self.current_subject() and not groups else ""
+        self.due_label.setText(empty + model.due_text(self.due))
         for title, rows in groups:
             header = table.rowCount()
             table.insertRow(header)
@@ -526,9 +543,10 @@ class CourseDialog(QDialog):
         return self._open_form(
             RecordChoiceForm(
                 instruments,
-                lambda ident: model.next_timepoint(self.outcome_records, ident, done),
+                lambda ident: model.next_timepoint(self.outcome_records, ident, done, self.due),
                 self._ask,
                 self,
+                preselect=self.due[0].instrument if self.due else "",
             )
         )
 

@@ -361,6 +361,7 @@ class RecordChoiceForm(CourseForm):
         default_timepoint: Callable[[str], str],
         submit: Callable[[Any], None],
         parent: QWidget | None = None,
+        preselect: str = "",
     ) -> None:
         super().__init__("Record a questionnaire", "Ask…", submit, parent)
         self.default_timepoint = default_timepoint
@@ -375,6 +376,7 @@ class RecordChoiceForm(CourseForm):
         self.instrument.currentIndexChanged.connect(self._suggest)
         self.form.addRow("Questionnaire", self.instrument)
         self.form.addRow("Timepoint", self.timepoint)
+        self.instrument.setCurrentIndex(max(self.instrument.findData(preselect), 0))
         self._suggest()
 
     def _suggest(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from biofeedback.storage.courses import Course
 from biofeedback.storage.database import Database, SessionRecord
 from biofeedback.storage.outcomes import OutcomeRecord, record_answers
 from biofeedback.training.adherence import Adherence, Prescription, WeekAdherence
+from biofeedback.training.outcome_schedule import DueOutcome
 
 log = logging.getLogger(__name__)
 
@@ -250,12 +251,29 @@ def store_questionnaire(
     return record_id
 
 
-def next_timepoint(records: list[OutcomeRecord], instrument: str, clinic_sessions: int) -> str:
-    """A sensible default timepoint: baseline when the instrument was never answered, else the
-    clinic session number reached so far."""
+def next_timepoint(
+    records: list[OutcomeRecord],
+    instrument: str,
+    clinic_sessions: int,
+    due: Sequence[DueOutcome] = (),
+) -> str:
+    """The timepoint proposed for a questionnaire: the one the course's schedule asks it at
+    now (``due``), else baseline when the instrument was never answered, else the clinic session
+    reached so far."""
+    scheduled = next((d.timepoint for d in due if d.instrument == instrument), None)
+    if scheduled is not None:
+        return scheduled
     if not any(r.instrument == instrument for r in records):
         return "baseline"
     return f"session {max(clinic_sessions, 1)}"
+
+
+def due_text(due: Sequence[DueOutcome]) -> str:
+    """ "Due at the next clinic session: Pain intensity (session 3), ..." or ""."""
+    if not due:
+        return ""
+    names = ", ".join(f"{d.title or d.instrument} ({d.timepoint})" for d in due)
+    return f"Due at the next clinic session: {names}."
 
 
 # -- forms -----------------------------------------------------------------------------------------
