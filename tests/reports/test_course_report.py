@@ -36,6 +36,7 @@ SUBJECT = "P001"
 SITE = "C7 left, 2 cm lateral"
 NEW_SITE = "C7 left, 3 cm lateral"
 THOUGHT = "If it hurts I must be doing damage"
+REFLECTION = "Breathing out slowly let my shoulder drop"
 #: (day of November 2026, setting, minutes, status, electrode site ('' = the course's))
 SESSIONS = [
     (2, "clinic", 30, "complete", ""),
@@ -61,8 +62,12 @@ def _store_session(db: Database, course_id: int, n: int, spec: tuple) -> int:
     sid = db.create_session(
         SUBJECT, f"course-{setting}", myoware_info(), started_at=start, course_id=course_id,
         setting=setting, electrode_site=site,
+        hardware={"imported": {"format": "EDF+"}} if n == 12 else {},
     )  # fmt: skip
     responses = []
+    if n == 7:
+        responses.append({"phase": "what helped", "kind": "reflection", "prompt": "What helped?",
+                          "status": "answered", "answers": {"reflection": REFLECTION}})  # fmt: skip
     if n == 4:
         answers = {"situation": "carrying shopping", "thought": THOUGHT, "belief_before": 80}
         responses.append({"phase": "thought record", "kind": "thought-record", "prompt": "",
@@ -139,7 +144,8 @@ def course_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def pdf_text(data: bytes) -> str:
     """The text matplotlib wrote into a PDF, one line per text item (its Type 3 fonts keep
-    Latin-1 character codes; kerning splits a string into pieces of one TJ array)."""
+    Latin-1 character codes; kerning splits a string into pieces of one TJ array; a ligature
+    such as "fl" is one glyph of another subset and reads as one control character)."""
     lines = []
     for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
         try:
@@ -194,8 +200,9 @@ def test_pdf_text_matches_the_store(course_db: Path, tmp_path: Path) -> None:
     # the electrode site change is flagged where it happened, in words
     assert f"CHANGED (was: {SITE})" in lines and lines.count(NEW_SITE) >= 9
     assert "interrupted" in lines and "stopped after 8.0 min" in text
+    assert lines.count("imported EDF+") == 1 and lines.count("recorded") == 12
     assert "EMG gaps per min in training" in text and "clinic session" in text
-    assert NO_THOUGHT_RECORDS in text and THOUGHT not in text
+    assert NO_THOUGHT_RECORDS in text and THOUGHT not in text and REFLECTION not in text
     assert "not a medical device" in text
 
 
@@ -208,7 +215,8 @@ def test_thought_records_only_on_request(course_db: Path, tmp_path: Path) -> Non
     assert (
         f"Automatic thought: {THOUGHT}" in text and "How strongly do you believe it? 80 %" in text
     )
-    assert NO_THOUGHT_RECORDS not in text
+    assert re.search(r"Session 8 \(2026-11-16\): re.{1,2}ection 'what helped'", text)  # fl: 1 glyph
+    assert f"What helped? {REFLECTION}" in text and NO_THOUGHT_RECORDS not in text
     assert THOUGHT in page.read_text(encoding="utf-8")
     plain_text = plain.read_text(encoding="utf-8")
     assert THOUGHT not in plain_text and NO_THOUGHT_RECORDS in plain_text
@@ -239,6 +247,18 @@ def test_report_data_reads_the_stored_measures(course_db: Path) -> None:
     assert [s.session_id for s in data.interrupted] == [data.sessions[5].session_id]
     assert [w.sessions_done for w in data.adherence.weeks] == [3, 2, 4, 1]
     assert data.thought_records is None
+
+
+def test_a_course_with_nothing_recorded_yet_still_renders(tmp_path: Path) -> None:
+    with Database(tmp_path / "db.sqlite") as db:
+        db.add_subject("P003")
+        start_course(db, "P003", dt.date(2026, 11, 30), Prescription(dt.date(2026, 11, 30), 3, 10))
+        pdf = write_course_report(db, "P003", tmp_path / "new.pdf")
+        page = write_course_report(db, "P003", tmp_path / "new.html").read_text("utf-8")
+    text = pdf_text(pdf.read_bytes())
+    assert "0: 0 clinic, 0 home, 0 interrupted" in text and "no data" in text
+    assert "No questionnaires were recorded in this course." in page
+    assert "from 2026-11-30: 3 sessions a week of 10 min" in page
 
 
 def test_errors_say_what_to_do(course_db: Path, tmp_path: Path) -> None:

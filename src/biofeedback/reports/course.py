@@ -396,21 +396,8 @@ def render_html(data: CourseReportData) -> str:
 # -- PDF ----------------------------------------------------------------------------------------------
 #: Column widths (relative) of the PDF tables.
 OUTCOME_WIDTHS = [0.08, 0.08, 0.19, 0.05, 0.13, 0.085, 0.05, 0.285]
-SESSION_WIDTHS = [
-    0.03,
-    0.08,
-    0.055,
-    0.085,
-    0.142,
-    0.05,
-    0.055,
-    0.08,
-    0.072,
-    0.05,
-    0.06,
-    0.07,
-    0.085,
-]
+#: (# date setting status protocol length resting below recovery gaps rest excluded source)
+SESSION_WIDTHS = [0.03, 0.08, 0.055, 0.08, 0.16, 0.05, 0.055, 0.075, 0.07, 0.05, 0.055, 0.07, 0.105]  # fmt: skip
 #: Width of the text column of an A4 page (points) and a generous mean character width (em).
 _TEXT_WIDTH_PT = 0.88 * 8.27 * 72
 _CHAR_EM = 0.6
@@ -491,9 +478,9 @@ def _pdf_trends(pages: Pages, data: CourseReportData) -> None:
     pages.table(
         "Sessions",
         SESSION_HEADER,
-        *_fit([session_cells(s) for s in data.sessions], SESSION_WIDTHS, 6.5),
+        *_fit([session_cells(s) for s in data.sessions], SESSION_WIDTHS, 6.0),
         left_cols=(0, 1, 2, 3, 4, 12),
-        fontsize=6.5,
+        fontsize=6.0,
     )
     pages.need(0.05)
     pages.heading("Interrupted sessions")
