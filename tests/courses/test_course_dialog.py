@@ -296,7 +296,8 @@ def test_record_a_questionnaire_by_keys(qtbot) -> None:
     _course_with_practice()
     dialog = _dialog(qtbot, "P1")
     assert dialog.due_label.text().startswith(
-        "Due at the next clinic session: Pain intensity (numeric rating 0-10) (baseline), "
+        "No questionnaires yet. Due at the next clinic session: Pain intensity (numeric rating "
+        "0-10) (baseline), "
     )
     choice = dialog.record_questionnaire()
     assert choice.instrument.currentData() == "pain-nrs"  # the first one due
