@@ -332,9 +332,10 @@ def test_report_and_bundle_out_and_in(qtbot, tmp_path: Path, monkeypatch) -> Non
     _course_with_practice()
     dialog = _dialog(qtbot, "P1")
     report = tmp_path / "course.html"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(report), "HTML"))
+    chosen = (str(tmp_path / "course"), "HTML (*.html)")  # no suffix typed: the filter's
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: chosen)
     dialog.write_report()
-    qtbot.waitUntil(lambda: dialog.message.text().startswith("Wrote"), timeout=30000)
+    qtbot.waitUntil(lambda: dialog.message.text() == f"Wrote {report}.", timeout=30000)
     assert report.is_file() and "P1" in report.read_text(encoding="utf-8")
     bundle = tmp_path / "P1.bfbundle"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(bundle), ""))
@@ -394,3 +395,31 @@ def test_the_window_opens_the_course_of_the_subject_in_the_session_panel(qtbot) 
     assert dialog.course.clinician == "Dr K"
     dialog.close()
     window.close()
+
+
+def test_thought_records_go_into_the_report_only_when_ticked(qtbot, tmp_path, monkeypatch) -> None:
+    import biofeedback.reports.course as course_report
+
+    _course_with_practice()
+    calls: list[dict] = []
+
+    def write(db, subject, path, **kwargs):
+        calls.append({"subject": subject, "path": Path(path), **kwargs})
+        return Path(path)
+
+    monkeypatch.setattr(course_report, "write_course_report", write)
+    pdf = tmp_path / "r.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(pdf), "PDF (*.pdf)"))
+    dialog = _dialog(qtbot, "P1")
+    assert not dialog.thought_records.isChecked()
+    dialog.write_report()
+    qtbot.waitUntil(lambda: len(calls) == 1 and dialog.message.text() == f"Wrote {pdf}.")
+    dialog.thought_records.setChecked(True)
+    dialog.write_report()
+    qtbot.waitUntil(lambda: len(calls) == 2)
+    assert dialog.course is not None
+    assert [c["thought_records"] for c in calls] == [False, True]
+    assert all(c["subject"] == "P1" and c["course_id"] == dialog.course.id for c in calls)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))
+    dialog.write_report()  # cancelled: nothing written, nothing said
+    assert len(calls) == 2 and dialog.message.text() == f"Wrote {pdf}."
