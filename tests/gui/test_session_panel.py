@@ -235,3 +235,20 @@ def test_reminder_watcher_shows_once_when_due(qtbot):
     assert not watcher.check(morning + dt.timedelta(minutes=5))
     assert shown == ["Time for today's relaxation practice (about 10 minutes)."]
     assert not ReminderWatcher(lambda: "", fallback=shown.append).check(morning)
+
+
+def test_reminder_quotes_the_course_prescription(qtbot):
+    from biofeedback.storage.courses import start_course
+    from biofeedback.training.adherence import Prescription
+
+    today = dt.date.today()
+    monday = today - dt.timedelta(days=today.weekday())
+    with Database() as db:
+        db.add_subject("P12")
+        db.set_reminder("P12", "07:00")
+        start_course(db, "P12", monday, Prescription(monday, 5, 12))
+    shown: list[str] = []
+    watcher = ReminderWatcher(lambda: "P12", fallback=shown.append)
+    watcher.tray = None
+    assert watcher.check(dt.datetime.combine(today, dt.time(7, 30)))
+    assert shown == ["Time for today's relaxation practice: 12 minutes (0 of 5 this week)."]

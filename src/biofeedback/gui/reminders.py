@@ -8,14 +8,18 @@ library.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from biofeedback.errors import StorageError
+from biofeedback.storage.courses import reminder_text
 from biofeedback.storage.database import Database
 from biofeedback.storage.progress import subject_trend
+
+log = logging.getLogger(__name__)
 
 
 def reminder_due(
@@ -74,13 +78,14 @@ class ReminderWatcher(QObject):
                 if row is None:
                     return False
                 points = subject_trend(db, subject)
-        except StorageError:
-            return False
-        practised = any(p.date == now.date() for p in points)
-        if not reminder_due(row.get("reminder"), practised, now, self.notified_on):
+                practised = any(p.date == now.date() for p in points)
+                if not reminder_due(row.get("reminder"), practised, now, self.notified_on):
+                    return False
+                text = reminder_text(db, subject, now.date())
+        except StorageError as exc:  # a busy or damaged store: no reminder this minute
+            log.warning("practice reminder not checked: %s", exc)
             return False
         self.notified_on = now.date()
-        text = "Time for today's relaxation practice (about 10 minutes)."
         self.shown.append(text)
         if self.tray is not None:
             self.tray.show()

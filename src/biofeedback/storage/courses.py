@@ -535,3 +535,21 @@ def _instrument_title(instrument_id: str) -> str:
     except BiofeedbackError as exc:  # a clinic's file gone: ask by id, say why in the log
         log.warning("instrument %s: %s", instrument_id, exc)
         return instrument_id
+
+
+#: The daily reminder without a prescription to quote.
+DEFAULT_REMINDER_TEXT = "Time for today's relaxation practice (about 10 minutes)."
+
+
+def reminder_text(db: Database, subject_id: str, today: dt.date | None = None) -> str:
+    """The daily home-practice reminder: the prescribed minutes and this week's count when the
+    subject has an open course that prescribes home practice, else the plain reminder."""
+    today = today or dt.date.today()
+    course = open_course(db, subject_id)
+    rx = None if course is None else course.prescription_on(today)
+    if course is None or rx is None or rx.sessions_per_week == 0:
+        return DEFAULT_REMINDER_TEXT
+    if rx.until is not None and rx.until < today:
+        return DEFAULT_REMINDER_TEXT
+    week = adherence(db, course, today).this_week_text()
+    return f"Time for today's relaxation practice: {rx.minutes_per_session} minutes ({week})."
