@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
+from biofeedback.gui.main_window import MainWindow
 from biofeedback.gui.questionnaire import (
     QuestionnaireDialog,
     QuestionnaireWidget,
@@ -19,9 +20,11 @@ from biofeedback.gui.questionnaire import (
 from biofeedback.outcomes.asking import Questionnaire
 from biofeedback.outcomes.instrument import load_instrument, parse_instrument
 from biofeedback.outcomes.scoring import check_answers, score_answers
-from biofeedback.storage.courses import adherence, open_course, start_course
+from biofeedback.storage.courses import adherence, open_course, set_station_role, start_course
 from biofeedback.storage.database import Database
+from biofeedback.storage.outcomes import list_outcomes
 from biofeedback.training.adherence import Prescription
+from biofeedback.training.outcome_schedule import OutcomeSchedule
 
 
 def _widget(qtbot, instrument_id: str) -> QuestionnaireWidget:
@@ -232,3 +235,129 @@ def test_home_practice_line_is_the_weeks_sentence() -> None:
     assert expected == "0 of 5 this week"
     assert practice_text(None, "P8", today) == ""  # clinic only: no line
     assert practice_text(None, "nobody", today) == ""
+
+
+# -- the window: due questionnaires around a session ---------------------------------------------
+
+SOURCE = "sim://?scenario=relax&board=12bit&channels=raw,ref&speed=8&seed=3"
+
+
+def _clinic_course(subject: str, schedule: OutcomeSchedule) -> None:
+    today = dt.date.today()
+    with Database() as db:
+        db.add_subject(subject)
+        start_course(
+            db,
+            subject,
+            today,
+            Prescription(today, 5, 10),
+            planned_clinic_sessions=1,
+            outcome_schedule=schedule,
+        )
+        set_station_role(db, "clinic")
+
+
+def _window(qtbot, **kwargs: object) -> MainWindow:
+    window = MainWindow(
+        SOURCE, safety_check=False, audio=False, remember=False, ask_pain=False, **kwargs
+    )
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start()
+    return window
+
+
+def _rows(subject: str) -> list:
+    with Database() as db:
+        return list_outcomes(db, subject)
+
+
+def _keys(qtbot, widget: QuestionnaireWidget, *keys: Qt.Key) -> None:
+    for key in keys:
+        qtbot.keyClick(widget, key)
+        qtbot.keyClick(widget, Qt.Key.Key_Return)
+
+
+def test_a_session_start_asks_the_due_questionnaires_first(qtbot) -> None:
+    _clinic_course("P9", OutcomeSchedule(baseline=("pain-nrs",), each_clinic_session=("pgic",)))
+    window = _window(qtbot, ask_outcomes=True)
+    asked = window.patient.questionnaire
+    assert window.start_session("", "P9", None)
+    assert window.session is None and window.view == "patient"
+    assert window.patient.showing_questionnaire and asked.instrument.id == "pain-nrs"
+    assert window.patient.instruction.text() == "Before we start: 2 short questionnaires (1 of 2)"
+    assert not window.start_session("", "P9", None)  # one start at a time
+    _keys(qtbot, asked, Qt.Key.Key_5, Qt.Key.Key_6, Qt.Key.Key_8)
+    (row,) = _rows("P9")  # stored at once, before the session exists
+    assert row.instrument == "pain-nrs" and row.timepoint == "baseline" and row.session_id is None
+    assert row.answers == {"now": 5.0, "average": 6.0, "worst": 8.0}
+    expected = _cli_scores("pain-nrs", {"now": 5, "average": 6, "worst": 8})
+    assert row.scores == {s.id: s.to_dict() for s in expected}
+    instrument = load_instrument("pain-nrs")
+    assert (row.instrument_version, row.instrument_sha256) == (
+        instrument.version,
+        instrument.sha256,
+    )
+    assert asked.instrument.id == "pgic" and window.session is None
+    assert window.patient.instruction.text().endswith("(2 of 2)")
+    qtbot.mouseClick(asked.cancel_button, Qt.MouseButton.LeftButton)  # "Not now"
+    qtbot.waitUntil(lambda: window.session is not None, timeout=10000)
+    assert not window.patient.showing_questionnaire and len(_rows("P9")) == 1
+    with Database() as db:  # the pain-nrs "now" answer is the session's pain before
+        assert db.get_session(window.session.session_id).pain_before == 5
+    qtbot.waitUntil(
+        lambda: window.bridge is not None and window.bridge.elapsed_s > 0.3, timeout=10000
+    )
+    window.finish_session()
+    window.close()
+
+
+def test_the_end_asks_pain_once_and_keeps_it_with_the_session(qtbot) -> None:
+    schedule = OutcomeSchedule(baseline=(), each_clinic_session=(), end=("pain-nrs",))
+    _clinic_course("P10", schedule)
+    prompts: list[str] = []
+    window = _window(qtbot, ask_outcomes=True, pain_prompt=lambda: prompts.append("asked") or 4)
+    assert window.start_session("", "P10", None) and window.session is not None  # none due
+    assert window.patient.practice.text().startswith("Home practice: 0 of ")  # shown at start
+    qtbot.waitUntil(lambda: window.bridge.elapsed_s > 0.3, timeout=10000)
+    result = window.finish_session()
+    assert result is not None and prompts == []  # pain-nrs asks it: no second pain question
+    asked = window.patient.questionnaire
+    assert window.patient.showing_questionnaire and asked.instrument.id == "pain-nrs"
+    assert window.patient.instruction.text() == "Before you go: one short questionnaire"
+    _keys(qtbot, asked, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4)
+    (row,) = _rows("P10")
+    assert row.timepoint == "end" and row.session_id == result.session_id
+    with Database() as db:
+        assert db.get_session(result.session_id).pain_after == 2
+        course = open_course(db, "P10")
+        assert course is not None
+        week = adherence(db, course).this_week_text()
+    assert not window.patient.showing_questionnaire
+    assert window.patient.practice.text() == f"Home practice: {week}"
+    window.close()
+
+
+def test_closing_after_the_first_questionnaire_keeps_it(qtbot) -> None:
+    _clinic_course("P11", OutcomeSchedule(baseline=("pgic", "pain-nrs"), each_clinic_session=()))
+    window = _window(qtbot, ask_outcomes=True)
+    assert window.start_session("", "P11", None)
+    asked = window.patient.questionnaire
+    _keys(qtbot, asked, Qt.Key.Key_2)  # PGIC: much better
+    assert asked.instrument.id == "pain-nrs"
+    qtbot.keyClick(asked, Qt.Key.Key_3)
+    window.close()
+    (row,) = _rows("P11")
+    assert row.instrument == "pgic" and row.answers == {"change": 2.0}
+    assert window.session is None and not window.questionnaires.asking
+    with Database() as db:
+        assert db.list_sessions("P11") == []  # the session never started
+
+
+def test_no_questionnaires_without_a_course_or_when_switched_off(qtbot) -> None:
+    _clinic_course("P12", OutcomeSchedule(baseline=("pgic",)))
+    window = _window(qtbot)  # ask_pain=False: nothing asked (as the other window tests expect)
+    assert window.start_session("", "P12", None) and window.session is not None
+    assert _rows("P12") == []
+    window.finish_session()
+    window.close()

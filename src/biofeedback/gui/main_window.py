@@ -68,6 +68,7 @@ from biofeedback.gui.device_panel import (
     source_for_setup,
 )
 from biofeedback.gui.patient_view import PatientViewWidget
+from biofeedback.gui.questionnaire import SessionQuestionnaires, asks_pain
 from biofeedback.gui.reminders import ReminderWatcher
 from biofeedback.gui.safety_dialog import SafetyChecklistDialog, needs_checklist
 from biofeedback.gui.session_panel import SessionEvents, SessionPanel, summary_text
@@ -228,6 +229,7 @@ class MainWindow(QMainWindow):
         pain_prompt: Callable[[], int | None] | None = None,
         confirm: Callable[[str, str], bool] | None = None,
         streaming: dict[str, Any] | None = None,
+        ask_outcomes: bool | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Biofeedback — muscle relaxation")
@@ -256,6 +258,8 @@ class MainWindow(QMainWindow):
         self.isolation = ""
         self.view = "clinician"
         self.ask_pain = ask_pain
+        # the course's questionnaires around a session (default: as the pain questions)
+        self.ask_outcomes = ask_pain if ask_outcomes is None else ask_outcomes
         # how the pain-after rating and yes/no questions are asked (dialogs; tests pass callables)
         self.pain_prompt = pain_prompt or (self._ask_pain_dialog if ask_pain else None)
         self.confirm = confirm or (self._ask_yes_no if ask_pain else (lambda _t, _q: True))
@@ -361,6 +365,15 @@ class MainWindow(QMainWindow):
         self.patient.pacer.set_rate(float(self.prefs.get("pacer_bpm", DEFAULT_RATE_BPM)))
         self.patient.set_pacer_visible(bool(self.prefs.get("pacer_visible", True)))
         self.patient.step_done.connect(self._on_step_done)
+        # the questionnaires due around a session and this week's practice (gui/questionnaire.py)
+        self.questionnaires = SessionQuestionnaires(
+            self.patient,
+            self.db_path,
+            enabled=self.ask_outcomes,
+            show_view=lambda: self.set_view("patient"),
+            report=lambda text: self.alert.show_alert("Questionnaire.", text),
+            parent=self,
+        )
 
         self.stack.addWidget(self.clinician)
         self.stack.addWidget(self.patient)
@@ -854,15 +867,23 @@ class MainWindow(QMainWindow):
 
     # -- guided sessions -----------------------------------------------------------------------
     def start_session(
-        self, protocol_name: str = "", subject: str = "", pain_before: int | None = None
+        self,
+        protocol_name: str = "",
+        subject: str = "",
+        pain_before: int | None = None,
+        *,
+        ask_due: bool = True,
     ) -> bool:
         """Record a session from the current source, guided by a protocol ("" = plain recording).
 
         The source is reopened so the session starts on a fresh sample clock; the runner and the
         recorder are wired by :class:`~biofeedback.session.RecordingSession`, as in
-        ``biofeedback record``. Returns False (and says why) if it cannot start.
+        ``biofeedback record``. Returns False (and says why) if it cannot start. When the
+        subject's course asks questionnaires before this session (and ``ask_due``), the patient
+        view asks them first and the session starts after them (True at once, ``session`` set
+        then).
         """
-        if self.session is not None or self._source is None:
+        if self.session is not None or self._source is None or self.questionnaires.asking:
             return False
         source = self._source
         try:
@@ -872,6 +893,11 @@ class MainWindow(QMainWindow):
             return False
         self.prefs["protocol"] = protocol_name
         self.prefs["subject"] = subject
+        if ask_due and self.questionnaires.before_start(
+            subject,
+            lambda now: self._start_after_questions(protocol_name, subject, pain_before, now),
+        ):
+            return True
         self._stop_current()
         meta: dict[str, Any] = {}
         if pain_before is not None:
@@ -925,6 +951,15 @@ class MainWindow(QMainWindow):
         name = protocol.name if protocol is not None else "recording"
         self.statusBar().showMessage(f"Session {session.session_id} started: {name}", 8000)
         return True
+
+    def _start_after_questions(
+        self, protocol_name: str, subject: str, pain_before: int | None, pain_now: int | None
+    ) -> None:
+        """The questionnaires before the session are done: start it (a pain-nrs "now" answer is
+        the pain before when the clinician left that empty)."""
+        if not self._closed:
+            before = pain_before if pain_before is not None else pain_now
+            self.start_session(protocol_name, subject, before, ask_due=False)
 
     def _session_not_started(
         self, engine: Engine | None, db: Database | None, source: str | Device, exc: Exception
@@ -1099,8 +1134,10 @@ class MainWindow(QMainWindow):
         if session is None:
             return None
         self._store_marker()
-        pain_after = None
-        if self.pain_prompt is not None and not self._closed:
+        ended = (session.subject_id, session.session_id)
+        end_due = [] if self._closed else self.questionnaires.due_at_end(*ended)
+        pain_after = None  # asked once: by the pain-nrs questionnaire when that is due now
+        if self.pain_prompt is not None and not self._closed and not asks_pain(end_due):
             pain_after = self.pain_prompt()
         try:
             result = session.finish(pain_after=pain_after, aborted_reason=reason)
@@ -1119,11 +1156,21 @@ class MainWindow(QMainWindow):
         if self.audio is not None:
             self.audio.muted = self.mute.isChecked()
         if not self._closed:
-            if self.ask_pain:
-                QMessageBox.information(self, "Session finished", summary_text(result))
-            if self._source is not None:
-                self.start_source(self._source)
+            self.questionnaires.after_end(
+                end_due, session.subject_id, result.session_id, lambda: self._after_end(result)
+            )
         return result
+
+    def _after_end(self, result: SessionResult) -> None:
+        """After the questionnaires that end a session: its summary, then the live view again."""
+        if self._closed:
+            return
+        if result.error:  # the questionnaires' own line replaced it
+            self.patient.set_instruction(PATIENT_STOPPED_TEXT)
+        if self.ask_pain:
+            QMessageBox.information(self, "Session finished", summary_text(result))
+        if self._source is not None:
+            self.start_source(self._source)
 
     def _report_session_end(self, result: SessionResult) -> None:
         """Keep a failed session's reason and anything left unstored on screen."""
@@ -1487,6 +1534,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._pending_source = None
+        self.questionnaires.stop()  # what was answered is stored already
         self.preloader.wait(10.0)  # an import cut short at exit can leave a module half-made
         if self.session is not None:
             self.finish_session("the window was closed")

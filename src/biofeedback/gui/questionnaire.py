@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -503,9 +504,12 @@ def ask_questionnaire(
 # -- due questionnaires around a session ---------------------------------------------------------
 
 
-def find_due(db_path: str | None, subject: str, moment: str) -> list[DueOutcome]:
-    """The questionnaires the subject's course asks now (``session-start`` / ``session-end``);
-    none for no subject, an unknown one or a store that cannot say (logged)."""
+def find_due(
+    db_path: str | None, subject: str, moment: str, session_id: int | None = None
+) -> list[DueOutcome]:
+    """The questionnaires the subject's course asks now (``session-start`` / ``session-end``, of
+    the stored session ``session_id``); none for no subject, an unknown one or a store that
+    cannot say (logged)."""
     from biofeedback.storage.courses import due_outcomes
 
     if not subject:
@@ -514,7 +518,7 @@ def find_due(db_path: str | None, subject: str, moment: str) -> list[DueOutcome]
         with Database(db_path) as db:
             if db.get_subject(subject) is None:
                 return []
-            return due_outcomes(db, subject, moment)
+            return due_outcomes(db, subject, moment, session_id=session_id)
     except BiofeedbackError as exc:
         log.warning("questionnaires due for %s not known: %s", subject, exc)
         return []
@@ -651,3 +655,121 @@ class DueQuestionnaires(QObject):
         """The ``pain-nrs`` "now" rating answered here (the session's pain rating), else None."""
         value = self.answers.get(PAIN_NOW[0], {}).get(PAIN_NOW[1])
         return round(value) if isinstance(value, int | float) else None
+
+
+def asks_pain(due: list[DueOutcome]) -> bool:
+    """Whether these questionnaires ask the pain rating of ``PAIN_NOW`` (then the window's own
+    pain-after question is not asked as well)."""
+    return any(d.instrument == PAIN_NOW[0] for d in due)
+
+
+class SessionQuestionnaires(QObject):
+    """What the window asks around a session, in the patient view (docs/user-guide.md,
+    "Questionnaires and this week's practice"):
+
+    - before a session starts, the course's ``session-start`` questionnaires; the session
+      starts once they are answered or left out (``before_start``);
+    - after it ended, the ``session-end`` ones, stored with the session's id (``after_end``);
+      when they include ``pain-nrs`` its "now" answer is the session's pain-after rating and
+      the window does not ask it again; at a start, it is the pain-before rating when the
+      clinician left that empty;
+    - this week's home practice under the orb, refreshed at every start and end.
+    """
+
+    def __init__(
+        self,
+        view: PatientViewWidget,
+        db_path: str | None,
+        *,
+        enabled: bool,
+        show_view: Callable[[], None],
+        report: Callable[[str], None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.view, self.db_path, self.enabled = view, db_path, enabled
+        self.show_view, self.report = show_view, report
+        self.asker: DueQuestionnaires | None = None
+
+    @property
+    def asking(self) -> bool:
+        return self.asker is not None and self.asker.active
+
+    def before_start(self, subject: str, then: Callable[[int | None], None]) -> bool:
+        """Ask what is due before a session of ``subject``; ``then(pain_now)`` once done.
+        False (and ``then`` not called) when nothing is due."""
+        self.refresh_practice(subject)
+        due = find_due(self.db_path, subject, "session-start") if self.enabled else []
+        if not due or self.asking:
+            return False
+        self._ask(due, subject, "session-start", None, lambda asker: then(asker.pain_now()))
+        return True
+
+    def due_at_end(self, subject: str | None, session_id: int | None) -> list[DueOutcome]:
+        """What the course asks after this session (ask it with ``after_end``)."""
+        if not self.enabled or not subject or session_id is None:
+            return []
+        return find_due(self.db_path, subject, "session-end", session_id)
+
+    def after_end(
+        self,
+        due: list[DueOutcome],
+        subject: str | None,
+        session_id: int,
+        then: Callable[[], None],
+    ) -> None:
+        """Ask ``due`` (from ``due_at_end``), keep a pain-nrs "now" answer as the session's pain
+        after, refresh the practice line, then ``then()``."""
+
+        def over(asker: DueQuestionnaires | None) -> None:
+            pain = asker.pain_now() if asker is not None else None
+            if pain is not None:
+                self._store_pain_after(session_id, pain)
+            self.refresh_practice(subject or "")
+            then()
+
+        if due and subject:
+            self._ask(due, subject, "session-end", session_id, over)
+        else:
+            over(None)
+
+    def _ask(
+        self,
+        due: list[DueOutcome],
+        subject: str,
+        moment: str,
+        session_id: int | None,
+        then: Callable[[DueQuestionnaires], None],
+    ) -> None:
+        asker = DueQuestionnaires(
+            self.view,
+            due,
+            subject=subject,
+            moment=moment,
+            session_id=session_id,
+            db_path=self.db_path,
+            parent=self,
+        )
+        asker.failed.connect(self.report)
+        asker.done.connect(lambda: then(asker))
+        self.asker = asker
+        self.show_view()
+        asker.start()
+
+    def _store_pain_after(self, session_id: int, pain: int) -> None:
+        try:
+            with Database(self.db_path) as db:
+                db.update_session(session_id, pain_after=pain)
+        except BiofeedbackError as exc:
+            log.error("pain after session %s not stored: %s", session_id, exc)
+            self.report(f"The pain rating after session {session_id} was not saved: {exc}")
+
+    def refresh_practice(self, subject: str) -> None:
+        """This week's home practice under the orb ("" hides the line)."""
+        self.view.set_practice_text(practice_text(self.db_path, subject))
+
+    def stop(self) -> None:
+        """The window closes: stop asking (what was answered is stored already)."""
+        if self.asker is not None:
+            self.asker.stop()
+            self.asker = None
