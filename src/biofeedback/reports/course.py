@@ -293,10 +293,15 @@ def draw_trend(ax: Axes, sessions: list[SessionRow], attr: str, title: str) -> N
         ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", color=MUTED, fontsize=8)
     else:
         ax.plot([s.number for s, _ in points], [v for _, v in points], color="#c5ced3", lw=0.8)
-        for s, value in points:
-            marker, colour = SETTING_STYLE.get(s.setting, SETTING_STYLE["-"])
-            face = "white" if s.status == "interrupted" else colour
-            ax.plot(s.number, value, marker, color=colour, mfc=face, ms=4.5, mew=1.0)
+        groups: dict[tuple[str, bool], list[tuple[int, float]]] = {}
+        for s, value in points:  # one line artist per kind of marker, not one per session
+            key = (s.setting if s.setting in SETTING_STYLE else "-", s.status == "interrupted")
+            groups.setdefault(key, []).append((s.number, value))
+        for (setting, hollow), xy in groups.items():
+            marker, colour = SETTING_STYLE[setting]
+            xs, ys = zip(*xy, strict=True)
+            face = "white" if hollow else colour
+            ax.plot(xs, ys, marker, color=colour, mfc=face, ms=4.5, mew=1.0, ls="")
         ax.set_ylim(bottom=0)
     ax.set_xlim(0.5, max(len(sessions), 1) + 0.5)
     ax.set_xlabel("session of the course", fontsize=7.5)
