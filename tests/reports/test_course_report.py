@@ -247,6 +247,9 @@ def test_report_data_reads_the_stored_measures(course_db: Path) -> None:
     assert [s.session_id for s in data.interrupted] == [data.sessions[5].session_id]
     assert [w.sessions_done for w in data.adherence.weeks] == [3, 2, 4, 1]
     assert data.thought_records is None
+    assert data.outcomes[0].rules == [
+        "Every score: important change (MCID) 2 points or 30 % of baseline; lower is better"
+    ]
 
 
 def test_a_course_with_nothing_recorded_yet_still_renders(tmp_path: Path) -> None:

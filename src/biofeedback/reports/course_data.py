@@ -278,7 +278,9 @@ def rule_text(instrument: Instrument) -> list[str]:
     by_rule: dict[str, list[str]] = {}
     for score in instrument.scores:
         by_rule.setdefault(_rule_words(score.change), []).append(score.name)
-    return [f"{', '.join(names)}: {words}" for words, names in by_rule.items()]
+    if len(by_rule) == 1:
+        return [f"Every score: {words}" for words in by_rule]
+    return [f"{' / '.join(names)}: {words}" for words, names in by_rule.items()]
 
 
 def outcome_blocks(db: Database, course: Course) -> list[OutcomeBlock]:
