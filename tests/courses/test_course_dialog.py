@@ -414,6 +414,7 @@ def test_thought_records_go_into_the_report_only_when_ticked(qtbot, tmp_path, mo
     assert not dialog.thought_records.isChecked()
     dialog.write_report()
     qtbot.waitUntil(lambda: len(calls) == 1 and dialog.message.text() == f"Wrote {pdf}.")
+    assert dialog.report_button.isEnabled() and dialog.export_button.isEnabled()  # free again
     dialog.thought_records.setChecked(True)
     dialog.write_report()
     qtbot.waitUntil(lambda: len(calls) == 2)

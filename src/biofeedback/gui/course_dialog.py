@@ -93,10 +93,6 @@ class _Job(QObject):
             return
         self.done.emit(result)
 
-    @property
-    def running(self) -> bool:
-        return self.worker.is_alive()
-
 
 def _table(columns: list[str]) -> QTableWidget:
     table = QTableWidget(0, len(columns))
@@ -166,7 +162,8 @@ class CourseDialog(QDialog):
         self.due: list[Any] = []
         self.form: CourseForm | None = None
         self.questionnaire: QDialog | None = None
-        self.job: _Job | None = None
+        self.job: _Job | None = None  # the last report or bundle task (kept while it runs)
+        self.busy = False
         self.closed = False
         self.clinic_sessions = 0
         self.subject = QComboBox()
@@ -415,7 +412,7 @@ class CourseDialog(QDialog):
     def _enable(self) -> None:
         has_subject = bool(self.current_subject())
         is_open = self.course is not None and self.course.is_open
-        busy = self.job is not None and self.job.running
+        busy = self.busy  # a report or bundle is being written or read
         self.start_button.setEnabled(has_subject and not is_open)
         for b in (self.change_button, self.edit_button, self.end_button):
             b.setEnabled(is_open)
@@ -593,23 +590,28 @@ class CourseDialog(QDialog):
 
     # -- files -----------------------------------------------------------------------------------
     def _run(self, what: str, work: Callable[..., Any], done: Callable[[Any], None]) -> None:
-        """Run a store task on a worker thread; the dialog stays responsive meanwhile."""
+        """Run a store task on a worker thread; the dialog stays responsive meanwhile (one at a
+        time: the file buttons wait until it is done)."""
+        if self.busy:
+            return
         job = _Job(self.db_path, work)
         job.done.connect(lambda result: self._job_done(done, result))
         job.failed.connect(lambda text: self._job_failed(text))
         job.progressed.connect(lambda n, total: self.show_message(f"{what}: {n} of {total}"))
-        self.job = job
+        self.job, self.busy = job, True
         self.show_message(f"{what}…")
         self._enable()
         job.worker.start()
 
     def _job_done(self, done: Callable[[Any], None], result: Any) -> None:
+        self.busy = False
         if self.closed:
             return
         self._enable()
         done(result)
 
     def _job_failed(self, text: str) -> None:
+        self.busy = False
         if self.closed:
             return
         self._enable()
