@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
@@ -54,6 +54,16 @@ from biofeedback.gui.course_forms import (
 from biofeedback.gui.theme import PALETTE, color, font
 from biofeedback.storage import courses as store
 from biofeedback.storage.database import Database
+from biofeedback.storage.outcomes import OutcomeRecord
+from biofeedback.training.adherence import (
+    INTERRUPTED_MIN_FRACTION,
+    MINUTES_MET_FRACTION,
+    Adherence,
+)
+from biofeedback.training.outcome_schedule import DueOutcome
+
+if TYPE_CHECKING:
+    from biofeedback.training.course_template import CourseTemplate
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +167,9 @@ class CourseDialog(QDialog):
         self.db = Database(db_path)
         self.today_fixed = today
         self.course: store.Course | None = None
-        self.adherence: Any = None
-        self.outcome_records: list[Any] = []
-        self.due: list[Any] = []
+        self.adherence: Adherence | None = None
+        self.outcome_records: list[OutcomeRecord] = []
+        self.due: list[DueOutcome] = []
         self.form: CourseForm | None = None
         self.questionnaire: QDialog | None = None
         self.job: _Job | None = None  # the last report or bundle task (kept while it runs)
@@ -168,7 +178,7 @@ class CourseDialog(QDialog):
         self.clinic_sessions = 0
         self.subject = QComboBox()
         self.subject.setMinimumWidth(260)
-        self.subject.currentIndexChanged.connect(self.refresh)
+        self.subject.currentIndexChanged.connect(self._subject_chosen)
         self.headline = QLabel()
         self.headline.setFont(font(14, bold=True))
         self.headline.setWordWrap(True)
@@ -226,7 +236,6 @@ class CourseDialog(QDialog):
         page = QWidget()
         self.details = QFormLayout()
         self.details.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        self.detail_labels: list[QLabel] = []
         self.prescriptions = _table(model.PRESCRIPTION_COLUMNS)
         self.start_button = _button("Start course…", self.start_course)
         self.change_button = _button("Change prescription…", self.change_prescription)
@@ -254,8 +263,8 @@ class CourseDialog(QDialog):
         self.adherence_table = _table(model.ADHERENCE_COLUMNS)
         rules = QLabel(
             "Home sessions only, newest week first. Interrupted: counted, and too short to "
-            "count (under half the prescribed minutes). Met: the sessions, and 90 % of the "
-            "minutes, prescribed for that week."
+            f"count (under {INTERRUPTED_MIN_FRACTION:.0%} of the prescribed minutes). Met: the "
+            f"sessions, and {MINUTES_MET_FRACTION:.0%} of the minutes, prescribed for that week."
         )
         rules.setWordWrap(True)
         rules.setObjectName("muted")
@@ -316,6 +325,10 @@ class CourseDialog(QDialog):
         self.subject.blockSignals(False)
         self.refresh()
 
+    def _subject_chosen(self) -> None:
+        self.show_message("")  # what was said was about the subject before
+        self.refresh()
+
     def refresh(self) -> None:
         """Reload the chosen subject's course, adherence and questionnaires."""
         subject = self.current_subject()
@@ -343,7 +356,7 @@ class CourseDialog(QDialog):
         self.outcome_records = list_outcomes(self.db, subject)
         self.due = self._due(subject)
 
-    def _due(self, subject: str) -> list[Any]:
+    def _due(self, subject: str) -> list[DueOutcome]:
         """What the course's schedule asks at the next clinic session (none when it cannot
         say: the reason is logged, the rest of the dialog still shows)."""
         try:
@@ -476,7 +489,7 @@ class CourseDialog(QDialog):
         self.show_message(f"Started the course of {self.current_subject()} on {start}.{note}")
 
     @staticmethod
-    def _template(name: str) -> Any:
+    def _template(name: str) -> CourseTemplate | None:
         """The chosen template with every instrument of its schedule checked, or None."""
         if not name:
             return None
