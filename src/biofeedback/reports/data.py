@@ -16,6 +16,12 @@ import numpy as np
 from biofeedback.core.hardware import BOARDS
 from biofeedback.dsp.pipeline import Pipeline
 from biofeedback.storage.database import Database, SessionRecord
+from biofeedback.storage.overview import (
+    StoredOverview,
+    fine_bin_samples,
+    report_bin_samples,
+    usable_overview,
+)
 from biofeedback.storage.progress import SessionPoint, subject_trend, trend_sentences
 from biofeedback.storage.reprocess import (
     describe_processing,
@@ -208,10 +214,10 @@ def _date(ts: float | None) -> str:
 def envelope_overview(
     db: Database, record: SessionRecord, points: int = ENVELOPE_POINTS
 ) -> EnvelopeOverview:
-    """Run the session's pipeline over the stored samples and bin the envelope."""
+    """Bin the session's envelope: from the overview stored while recording when it covers the
+    stored samples (storage/overview.py), else by running the session's pipeline over them."""
     pipeline = pipeline_for(record)
     k = len(pipeline.outputs)
-    floors_now = [float(x) for x in pipeline.noise_floor_uv]
     first, end, _ = db.stored_extent(record.id)
     if first is None or end is None:
         empty = np.zeros(0)
@@ -219,8 +225,55 @@ def envelope_overview(
             empty, np.zeros((0, k)), empty, [o.name for o in pipeline.outputs], []
         )
     total = end - first
-    size = max(1, math.ceil(total / points))
+    fine = fine_bin_samples(record.info.fs_hz)
+    size = report_bin_samples(total, points, fine)
     n_bins = math.ceil(total / size)
+    stored = usable_overview(db, record, pipeline.describe()) if size % fine == 0 else None
+    if stored is not None and stored.bin_samples == fine:
+        sums, counts, flagged = _rebinned(stored, size // fine, n_bins)
+        floors_now = _final_floors(db, record, pipeline, end)
+    else:
+        floors = [float(x) for x in pipeline.noise_floor_uv]
+        sums, counts, flagged, floors_now = _binned_by_reprocessing(
+            db, record, (first, size, n_bins), floors
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        env = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    widths = np.full(n_bins, float(size))
+    widths[-1] = total - size * (n_bins - 1)
+    t = (np.arange(n_bins) * size + widths / 2) / record.info.fs_hz
+    return EnvelopeOverview(
+        t, env, flagged / widths, [o.name for o in pipeline.outputs], floors_now
+    )
+
+
+def _rebinned(
+    stored: StoredOverview, per_bin: int, n_bins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stored fine bins summed ``per_bin`` at a time into ``n_bins`` report bins."""
+    k = stored.sums.shape[1]
+    pad = n_bins * per_bin - stored.n_bins
+    sums = np.concatenate([stored.sums, np.zeros((pad, k))]).reshape(n_bins, per_bin, k)
+    counts = np.concatenate([stored.counts, np.zeros((pad, k))]).reshape(n_bins, per_bin, k)
+    flagged = np.concatenate([stored.flagged, np.zeros(pad)]).reshape(n_bins, per_bin)
+    return sums.sum(axis=1), counts.sum(axis=1), flagged.sum(axis=1).astype(float)
+
+
+def _final_floors(db: Database, record: SessionRecord, pipeline: Pipeline, end: int) -> list[float]:
+    """The noise floor at the end of the session, as reprocessing ends with it."""
+    for index, values in noise_floor_schedule(db, record, len(pipeline.outputs)):
+        if index < end:
+            pipeline.set_noise_floor(values)
+    return [float(x) for x in pipeline.noise_floor_uv]
+
+
+def _binned_by_reprocessing(
+    db: Database, record: SessionRecord, grid: tuple[int, int, int], floors_now: list[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float]]:
+    """Sums and counts of the valid envelope and flagged samples per bin of ``grid`` (first
+    index, samples per bin, bins), reprocessed; with the noise floor at the end."""
+    first, size, n_bins = grid
+    k = len(floors_now)
     sums = np.zeros((n_bins, k))
     counts = np.zeros((n_bins, k))
     flagged = np.zeros(n_bins)
@@ -240,14 +293,7 @@ def envelope_overview(
         flagged[lo : lo + size_local] += np.bincount(
             local, weights=(out.flags != 0).any(axis=1), minlength=size_local
         )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        env = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    widths = np.full(n_bins, float(size))
-    widths[-1] = total - size * (n_bins - 1)
-    t = (np.arange(n_bins) * size + widths / 2) / record.info.fs_hz
-    return EnvelopeOverview(
-        t, env, flagged / widths, [o.name for o in pipeline.outputs], floors_now
-    )
+    return sums, counts, flagged, floors_now
 
 
 def collect(db: Database, session_id: int) -> ReportData:

@@ -265,6 +265,26 @@ CREATE TRIGGER sessions_revision AFTER UPDATE ON sessions
 #: Where a session was recorded (``sessions.setting``); NULL for sessions recorded before courses.
 SETTINGS = ("clinic", "home")
 
+#: Version 5: the envelope overview the recorder keeps while recording (storage/overview.py,
+#: docs/storage.md "Envelope overview"): per fine bin of ``bin_samples`` from ``first_index``,
+#: zlib'd little-endian arrays (sums float64 [bins, outputs], counts int32 [bins, outputs],
+#: flagged int32 [bins]). ``pipeline_sha256`` digests the settings it was made with. Sessions
+#: recorded before have none: reports reprocess their samples.
+_SCHEMA_V5_OVERVIEWS = """
+CREATE TABLE overviews (
+    session_id      INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+    bin_samples     INTEGER NOT NULL,
+    first_index     INTEGER NOT NULL,
+    end_index       INTEGER NOT NULL,
+    n_samples       INTEGER NOT NULL,
+    n_bins          INTEGER NOT NULL,
+    n_outputs       INTEGER NOT NULL,
+    pipeline_sha256 TEXT NOT NULL,
+    data            BLOB NOT NULL,
+    created_at      REAL NOT NULL
+)
+"""
+
 #: (version, script). Version N's script upgrades a database at version N-1. Never edit a
 #: released script: add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -272,6 +292,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (2, _SCHEMA_V2_OUTCOMES),
     (3, _SCHEMA_V3_COURSES),
     (4, _SCHEMA_V4_REVISIONS),
+    (5, _SCHEMA_V5_OVERVIEWS),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

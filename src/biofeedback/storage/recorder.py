@@ -35,6 +35,7 @@ import numpy as np
 from biofeedback.core.types import Chunk, ProcessedChunk, StreamInfo
 from biofeedback.errors import StorageError
 from biofeedback.storage.database import Database, _error_advice, _refresh_extent
+from biofeedback.storage.overview import OverviewAccumulator, start_overview, write_overview
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class Recorder:
         self._closed = False
         self._db = Database(self.db_path)  # opened here so a bad path fails before streaming
         try:
-            self._db.get_session(self.session_id)
+            record = self._db.get_session(self.session_id)
             if self._db._conn is not None:
                 self._db._conn.execute(f"PRAGMA cache_size = -{int(self.CACHE_KIB)}")
         except StorageError:
@@ -118,6 +119,8 @@ class Recorder:
         self._pending: list[Chunk] = []
         self._pending_n = 0
         self._expected: int | None = None
+        # the envelope overview of what is stored (written with the last commit; see overview.py)
+        self._overview: OverviewAccumulator | None = start_overview(record)
         self._thread = threading.Thread(target=self._writer, name="recorder", daemon=True)
         self._thread.start()
 
@@ -136,7 +139,7 @@ class Recorder:
         self.stats.samples_received += len(chunk)
         if self.info.realtime:
             try:
-                self._queue.put_nowait(chunk)
+                self._queue.put_nowait(_item(chunk, processed))
             except queue.Full:
                 self.stats.overruns += 1
                 self.stats.dropped_samples += len(chunk)
@@ -144,7 +147,7 @@ class Recorder:
         else:
             while True:
                 try:
-                    self._queue.put(chunk, timeout=0.25)
+                    self._queue.put(_item(chunk, processed), timeout=0.25)
                     break
                 except queue.Full:
                     if self._failed.is_set():
@@ -249,11 +252,11 @@ class Recorder:
                 except queue.Empty:
                     item = None
                 stop = item is _STOP
-                if isinstance(item, Chunk):
-                    self._add(item)
+                if isinstance(item, tuple):
+                    self._add(*item)
                 due = time.monotonic() >= next_commit or self._pending_n >= self.flush_samples
                 if stop or due:
-                    self._flush()
+                    self._flush(final=stop)
                     next_commit = time.monotonic() + self.commit_interval_s
                 if stop:
                     return
@@ -265,13 +268,17 @@ class Recorder:
             self._fail(StorageError(f"{type(exc).__name__}: {exc}"))
             self._drain_after_failure()
 
-    def _flush(self) -> None:
-        """One short write transaction: everything pending, then COMMIT (busy: retried)."""
+    def _flush(self, final: bool = False) -> None:
+        """One short write transaction: everything pending, then COMMIT (busy: retried). The
+        ``final`` one also stores the envelope overview, with the last samples."""
         with self._db.transaction() as conn:
             added, end = self._write_pending(conn)
             self._write_control(conn)
             if added:
                 _refresh_extent_fast(conn, self.session_id, added, end)
+            overview = self._overview.result() if final and self._overview else None
+            if overview is not None:
+                write_overview(conn, self.session_id, overview)
             conn.execute(
                 "UPDATE sessions SET heartbeat_at = ? WHERE id = ?", (time.time(), self.session_id)
             )
@@ -281,12 +288,17 @@ class Recorder:
         self.stats.commits += 1
         self.stats.last_commit_at = time.time()
 
-    def _add(self, chunk: Chunk) -> None:
+    def _add(self, chunk: Chunk, live: tuple[np.ndarray, np.ndarray] | None) -> None:
         if self._expected is not None and chunk.first_index < self._expected:
             # The source's sample counter went backwards (device reset): keep the samples, placed
             # right after what is stored, and count it.
             self.stats.index_resets += 1
             chunk = Chunk(self._expected, chunk.samples, chunk.flags)
+        if self._overview is not None:
+            if live is None or len(live[0]) != len(chunk):
+                self._overview = None  # a chunk without its envelope: no overview at all
+            else:
+                self._overview.add(chunk.first_index, *live)
         self._pending.append(chunk)
         self._pending_n += len(chunk)
         self._expected = chunk.end_index
@@ -397,8 +409,17 @@ class Recorder:
             item = self._queue.get()
             if item is _STOP:
                 return
-            if isinstance(item, Chunk):
-                self.stats.dropped_samples += len(item)
+            if isinstance(item, tuple):
+                self.stats.dropped_samples += len(item[0])
+
+
+def _item(
+    chunk: Chunk, processed: ProcessedChunk | None
+) -> tuple[Chunk, tuple[np.ndarray, np.ndarray] | None]:
+    """A queue item: the chunk and, for the overview, the live envelope and flags of it."""
+    if processed is None or processed.first_index != chunk.first_index:
+        return chunk, None
+    return chunk, (processed.envelope_uv, processed.flags)
 
 
 def _refresh_extent_fast(
