@@ -27,15 +27,18 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -59,8 +62,10 @@ MAX_SCALE_BUTTONS = 11
 ITEM_TEXT_PT = 22
 ANSWER_PT = 18
 MUTED_PT = 14
-#: Side of one number button (pixels): a target that is easy to hit.
+#: Side of one number button and height of one choice button (pixels): easy to hit, and seven
+#: choices still fit a 1366 x 768 screen.
 SCALE_BUTTON_PX = 64
+CHOICE_BUTTON_PX = 40
 #: The instrument and item (``pain-nrs``'s ``now``) whose answer is also the session's pain rating.
 PAIN_NOW = ("pain-nrs", "now")
 #: Where a patient's questionnaires are asked: the patient view's moments and their lead-in.
@@ -158,9 +163,9 @@ class _Choices(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         if self.column:
-            layout.setSpacing(8)
+            layout.setSpacing(4)
             for button in self.buttons:
-                button.setMinimumHeight(52)
+                button.setMinimumHeight(CHOICE_BUTTON_PX)
                 layout.addWidget(button)
             return
         row = QHBoxLayout()
@@ -260,6 +265,51 @@ class _Line(QLineEdit):
         return False
 
 
+class _FittedScroll(QScrollArea):
+    """A quiet scroll area as tall as its page needs at its width (the buttons under it stay
+    close to the answers on a tall screen); on a small screen it shrinks and the page scrolls
+    instead of squeezing the answers."""
+
+    def __init__(self, page: QWidget) -> None:
+        super().__init__()
+        self.setWidget(page)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setStyleSheet(
+            "QScrollArea, QWidget#questionPage { background: transparent; border: none; }"
+            " QScrollBar:vertical { background: transparent; width: 10px; margin: 0; }"
+            f" QScrollBar::handle:vertical {{ background: {PALETTE.room_text_muted};"
+            " border-radius: 5px; min-height: 40px; }"
+            " QScrollBar::add-line:vertical, QScrollBar::sub-line:vertical { height: 0; }"
+        )
+        self.viewport().setAutoFillBackground(False)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self._width = -1
+
+    def sizeHint(self) -> QSize:
+        page = self.widget()
+        hint = super().sizeHint()
+        if page is None:
+            return hint
+        height = page.heightForWidth(self.width()) if page.hasHeightForWidth() else -1
+        return QSize(hint.width(), height if height > 0 else page.sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), 120)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != self._width:  # wrapped text: the height it needs changed
+            self._width = event.size().width()
+            self.updateGeometry()
+
+    def refit(self) -> None:
+        """The page changed (another item): ask the layout for the height it needs now."""
+        self.updateGeometry()
+
+
 class QuestionnaireWidget(QWidget):
     """One instrument, one item per screen: ``finished(answers, scores)`` (the checked answers of
     every item, None when not answered, and the :class:`ScoreResult` list) or ``cancelled()``."""
@@ -278,8 +328,7 @@ class QuestionnaireWidget(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.sitting: Questionnaire | None = None
         self.entry: _Choices | _Line | None = None
-        self.title = _muted()
-        self.instructions = _muted(size=15)
+        self.instructions = _muted()
         self.item_text = QLabel()
         self.item_text.setWordWrap(True)
         self.item_text.setFont(font(ITEM_TEXT_PT, bold=True))
@@ -289,7 +338,8 @@ class QuestionnaireWidget(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setFont(font(15))
-        self.message.setStyleSheet(f"color: {PALETTE.orb_tense}; background: transparent;")
+        self.message.setStyleSheet(f"color: {PALETTE.pacer}; background: transparent;")
+        self.message.setVisible(False)
         self.progress = _muted(size=13)
         self.cancel_button = self._button(cancel_text, secondary=True)
         self.back_button = self._button("Back", secondary=True)
@@ -308,31 +358,15 @@ class QuestionnaireWidget(QWidget):
         if secondary:
             button.setObjectName("secondary")
         button.setFont(font(16, bold=not secondary))
-        button.setStyleSheet(step_button_style())
+        button.setStyleSheet(
+            step_button_style()
+            + " QPushButton#secondary:disabled { color: #4A5663; border: 1px solid #3A4652; }"
+        )
         button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click leaves the keys with the items
         button.setAutoDefault(True)  # Enter on a button reached with Tab presses that button
         return button
 
     def _lay_out(self) -> None:
-        column = QVBoxLayout()
-        column.setSpacing(10)
-        column.addWidget(self.title)
-        column.addWidget(self.instructions)
-        column.addSpacing(18)
-        column.addWidget(self.item_text)
-        column.addWidget(self.item_help)
-        column.addSpacing(14)
-        column.addLayout(self.answer_box)
-        column.addWidget(self.key_hint)
-        column.addWidget(self.message)
-        column.addStretch(1)
-        holder = QWidget()
-        holder.setLayout(column)
-        holder.setMaximumWidth(MAX_TEXT_WIDTH)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(holder, 6)
-        row.addStretch(1)
         buttons = QHBoxLayout()
         buttons.setSpacing(12)
         buttons.addStretch(1)
@@ -343,16 +377,39 @@ class QuestionnaireWidget(QWidget):
         buttons.addWidget(self.progress)
         buttons.addWidget(self.next_button)
         buttons.addStretch(1)
+        column = QVBoxLayout()
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(8)
+        column.addWidget(self.instructions)
+        column.addSpacing(8)
+        column.addWidget(self.item_text)
+        column.addWidget(self.item_help)
+        column.addSpacing(6)
+        column.addLayout(self.answer_box)
+        column.addWidget(self.key_hint)
+        column.addWidget(self.message)
+        holder = QWidget()
+        holder.setLayout(column)
+        holder.setMaximumWidth(MAX_TEXT_WIDTH)
+        page = QWidget()
+        page.setObjectName("questionPage")
+        row = QHBoxLayout(page)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addStretch(1)
+        row.addWidget(holder, 6)
+        row.addStretch(1)
+        self.scroll = _FittedScroll(page)
         layout = QVBoxLayout(self)
-        layout.addLayout(row, 1)
-        layout.addSpacing(12)
-        layout.addLayout(buttons)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.scroll)
+        layout.addSpacing(14)
+        layout.addLayout(buttons)  # close under the answers, also on a tall screen
+        layout.addStretch(1)
 
     # -- asking ----------------------------------------------------------------------------------
     def start(self, instrument: Instrument) -> None:
         """Ask ``instrument`` from its first item."""
         self.sitting = Questionnaire(instrument)
-        self.title.setText(instrument.name)
         self.instructions.setText(instrument.instructions)
         self.instructions.setVisible(bool(instrument.instructions))
         self._show()
@@ -380,7 +437,7 @@ class QuestionnaireWidget(QWidget):
         self.item_help.setText(screen.item.help)
         self.item_help.setVisible(bool(screen.item.help))
         self._replace_entry(screen.item, screen.answer)
-        self.message.clear()
+        self._say("")
         last = screen.position == screen.total
         self.next_button.setText("Done" if last else "Next")
         self.back_button.setEnabled(screen.position > 1)
@@ -398,7 +455,9 @@ class QuestionnaireWidget(QWidget):
         )
         self.entry = _Line(item, answer) if typed else _Choices(item, answer)
         self.answer_box.addWidget(self.entry)
-        self.entry.setVisible(self.isVisible())  # shown now, so that it can take the focus
+        self.scroll.refit()
+        if self.isVisible():
+            self.entry.show()  # shown now, so that it can take the focus
         self.key_hint.setText(self.entry.hint())
         if isinstance(
             self.entry, _Line
@@ -415,16 +474,22 @@ class QuestionnaireWidget(QWidget):
         value = entry.value()
         if value is None:
             if not can_skip(sitting):
-                self.message.setText(self._needed(entry))
+                self._say(self._needed(entry))
                 return
             sitting.skip()
         else:
             try:
                 sitting.answer(value)
             except AnswerError as exc:
-                self.message.setText(_for_patient(str(exc)))
+                self._say(_for_patient(str(exc)))
                 return
         self._show()
+
+    def _say(self, text: str) -> None:
+        """A calm note in place of the key hint ("" shows the hint again)."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+        self.key_hint.setVisible(not text)
 
     @staticmethod
     def _needed(entry: _Choices | _Line) -> str:
@@ -478,11 +543,17 @@ class QuestionnaireDialog(QDialog):
         self.widget = QuestionnaireWidget(self, cancel_text="Cancel")
         self.widget.finished.connect(self._finished)
         self.widget.cancelled.connect(self.reject)
+        title = QLabel(instrument.name)
+        title.setFont(font(16, bold=True))
+        title.setStyleSheet(f"color: {PALETTE.room_text_muted}; background: transparent;")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.widget)
+        layout.setContentsMargins(32, 24, 32, 16)
+        layout.setSpacing(16)
+        layout.addWidget(title)
+        layout.addWidget(self.widget, 1)
         self.setStyleSheet(f"QDialog {{ background: {PALETTE.room}; }}")
-        self.resize(1000, 680)
+        self.resize(1000, 640)
         self.widget.start(instrument)
 
     def _finished(self, answers: dict[str, Answer], scores: list[ScoreResult]) -> None:
