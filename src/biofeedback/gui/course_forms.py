@@ -195,13 +195,37 @@ class _PrescriptionFields:
         )
 
 
-def planned_spin(value: int | None) -> QSpinBox:
-    box = spin(0, MAX_PLANNED_CLINIC_SESSIONS, value or 0)
-    box.setSpecialValueText("not set")
-    return box
+class _DetailFields:
+    """The course details shared by the start and details forms (notes added last by each)."""
+
+    def add_detail_fields(self, form: QFormLayout, course: Course | None) -> None:
+        self.clinician = QLineEdit(course.clinician if course else "")
+        self.muscle = QLineEdit(course.muscle if course else "")
+        self.muscle.setPlaceholderText("e.g. upper trapezius")
+        self.site = QLineEdit(course.electrode_site if course else "")
+        self.site.setPlaceholderText("e.g. C7 left, 2 cm lateral")
+        self.planned = spin(
+            0, MAX_PLANNED_CLINIC_SESSIONS, (course.planned_clinic_sessions or 0) if course else 0
+        )
+        self.planned.setSpecialValueText("not set")
+        self.notes = notes_edit(course.notes if course else "")
+        form.addRow("Clinician", self.clinician)
+        form.addRow("Muscle", self.muscle)
+        form.addRow("Electrode site", self.site)
+        form.addRow("Planned clinic sessions", self.planned)
+
+    def details(self) -> dict[str, Any]:
+        """The fields for :func:`biofeedback.storage.courses.edit_course` / ``start_course``."""
+        return {
+            "clinician": self.clinician.text(),
+            "muscle": self.muscle.text(),
+            "electrode_site": self.site.text(),
+            "notes": self.notes.toPlainText(),
+            "planned_clinic_sessions": self.planned.value() or None,
+        }
 
 
-class StartCourseForm(CourseForm, _PrescriptionFields):
+class StartCourseForm(CourseForm, _DetailFields, _PrescriptionFields):
     """Open a course: details, an optional template and the first prescription."""
 
     def __init__(
@@ -213,24 +237,14 @@ class StartCourseForm(CourseForm, _PrescriptionFields):
     ) -> None:
         super().__init__(f"Start a course for {subject}", "Start course", submit, parent)
         self.start = date_edit(dt.date.today())
-        self.clinician = QLineEdit()
-        self.muscle = QLineEdit()
-        self.muscle.setPlaceholderText("e.g. upper trapezius")
-        self.site = QLineEdit()
-        self.site.setPlaceholderText("e.g. C7 left, 2 cm lateral")
-        self.planned = planned_spin(None)
         self.template = QComboBox()
         self.template.addItem("none", "")
         for name in templates:
             self.template.addItem(name, name)
         self.template.currentIndexChanged.connect(self._template_chosen)
-        self.notes = notes_edit()
         self.form.addRow("Start", self.start)
         self.form.addRow("Template", self.template)
-        self.form.addRow("Clinician", self.clinician)
-        self.form.addRow("Muscle", self.muscle)
-        self.form.addRow("Electrode site", self.site)
-        self.form.addRow("Planned clinic sessions", self.planned)
+        self.add_detail_fields(self.form, None)
         self.add_prescription_fields(self.form, None)
         self.form.addRow("Notes", self.notes)
 
@@ -253,15 +267,6 @@ class StartCourseForm(CourseForm, _PrescriptionFields):
             self.protocols.setText(values["protocols"])
             self.per_week.setValue(values["sessions_per_week"])
             self.minutes.setValue(values["minutes"])
-
-    def details(self) -> dict[str, Any]:
-        return {
-            "clinician": self.clinician.text(),
-            "muscle": self.muscle.text(),
-            "electrode_site": self.site.text(),
-            "notes": self.notes.toPlainText(),
-            "planned_clinic_sessions": self.planned.value() or None,
-        }
 
 
 class PrescriptionForm(CourseForm, _PrescriptionFields):
@@ -303,32 +308,15 @@ class PrescriptionForm(CourseForm, _PrescriptionFields):
         }
 
 
-class DetailsForm(CourseForm):
+class DetailsForm(CourseForm, _DetailFields):
     """The course's clinician, muscle, electrode site, planned clinic sessions and notes."""
 
     def __init__(
         self, course: Course, submit: Callable[[Any], None], parent: QWidget | None = None
     ) -> None:
         super().__init__(f"Course details of {course.subject_id}", "Save", submit, parent)
-        self.clinician = QLineEdit(course.clinician)
-        self.muscle = QLineEdit(course.muscle)
-        self.site = QLineEdit(course.electrode_site)
-        self.planned = planned_spin(course.planned_clinic_sessions)
-        self.notes = notes_edit(course.notes)
-        self.form.addRow("Clinician", self.clinician)
-        self.form.addRow("Muscle", self.muscle)
-        self.form.addRow("Electrode site", self.site)
-        self.form.addRow("Planned clinic sessions", self.planned)
+        self.add_detail_fields(self.form, course)
         self.form.addRow("Notes", self.notes)
-
-    def details(self) -> dict[str, Any]:
-        return {
-            "clinician": self.clinician.text(),
-            "muscle": self.muscle.text(),
-            "electrode_site": self.site.text(),
-            "notes": self.notes.toPlainText(),
-            "planned_clinic_sessions": self.planned.value() or None,
-        }
 
 
 class EndCourseForm(CourseForm):
