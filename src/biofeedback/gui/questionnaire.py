@@ -305,6 +305,9 @@ class _FittedScroll(QScrollArea):
             self._width = event.size().width()
             self.updateGeometry()
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        event.ignore()  # the questionnaire's keys (Alt+Left from a typed answer) pass on up
+
     def refit(self) -> None:
         """The page changed (another item): ask the layout for the height it needs now."""
         self.updateGeometry()
@@ -398,10 +401,10 @@ class QuestionnaireWidget(QWidget):
         row.addStretch(1)
         row.addWidget(holder, 6)
         row.addStretch(1)
-        self.scroll = _FittedScroll(page)
+        self.scroller = _FittedScroll(page)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.scroll)
+        layout.addWidget(self.scroller)
         layout.addSpacing(14)
         layout.addLayout(buttons)  # close under the answers, also on a tall screen
         layout.addStretch(1)
@@ -455,7 +458,7 @@ class QuestionnaireWidget(QWidget):
         )
         self.entry = _Line(item, answer) if typed else _Choices(item, answer)
         self.answer_box.addWidget(self.entry)
-        self.scroll.refit()
+        self.scroller.refit()
         if self.isVisible():
             self.entry.show()  # shown now, so that it can take the focus
         self.key_hint.setText(self.entry.hint())
