@@ -578,9 +578,6 @@ class CourseDialog(QDialog):
         dialog.accepted.connect(lambda: self._store_answers(dialog, instrument, timepoint))
         self.questionnaire = dialog
         dialog.open()
-        entry = dialog.widget.entry  # its first answer row was made while the dialog was hidden
-        if entry is not None and entry.isHidden():
-            entry.show()
         return dialog
 
     def _store_answers(self, dialog: Any, instrument: Any, timepoint: str) -> None:
