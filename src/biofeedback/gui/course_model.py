@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from biofeedback.errors import InstrumentFileError, StorageError
+from biofeedback.errors import InstrumentFileError
 from biofeedback.outcomes.instrument import Instrument, load_instrument
 from biofeedback.outcomes.results import Measurement, change_table, normalize_timepoint
 from biofeedback.storage.courses import Course
@@ -307,11 +307,3 @@ def subject_label(row: Mapping[str, Any]) -> str:
     """ "P001 – Ann Example" (the name stays in this data dir), or the id alone."""
     name = row.get("name") or ""
     return f"{row['id']} – {name}" if name else str(row["id"])
-
-
-def require_text(text: str, what: str) -> str:
-    """A required form field; StorageError saying what to fill in when empty."""
-    value = text.strip()
-    if not value:
-        raise StorageError(f"{what} is empty: fill it in")
-    return value
