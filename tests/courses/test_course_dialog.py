@@ -131,11 +131,12 @@ def test_outcome_rows_carry_the_change_table_numbers() -> None:
 
 # -- subjects ----------------------------------------------------------------------------------
 def test_add_subject_and_a_duplicate_id_is_shown_in_the_form(qtbot) -> None:
-    dialog = _dialog(qtbot)
+    dialog = _dialog(qtbot, "P7")  # as typed in the session panel, not stored yet
     assert "No subjects yet" in dialog.headline.text()
+    assert dialog.message.text() == "P7 is not a subject here yet: Add subject… adds it."
     assert not dialog.start_button.isEnabled()
     form = dialog.add_subject()
-    form.subject_id.setText("P7")
+    assert form.subject_id.text() == "P7"
     form.name.setText("Ann Example")
     qtbot.mouseClick(form.ok, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not form.isVisible())

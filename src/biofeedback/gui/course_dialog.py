@@ -191,6 +191,10 @@ class CourseDialog(QDialog):
         self._build_layout()
         self._fit_screen()
         self.load_subjects(subject)
+        #: the subject asked for when it is not in the store yet (proposed by Add subject…)
+        self.proposed = subject if subject and self.current_subject() != subject else ""
+        if self.proposed:
+            self.show_message(f"{subject} is not a subject here yet: Add subject… adds it.")
 
     # -- layout ----------------------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -448,7 +452,9 @@ class CourseDialog(QDialog):
 
     def add_subject(self) -> CourseForm:
         """Add subject…: the same checks as ``biofeedback subjects add``."""
-        return self._open_form(SubjectForm(self._add_subject, self))
+        form = SubjectForm(self._add_subject, self)
+        form.subject_id.setText(self.proposed)
+        return self._open_form(form)
 
     def _add_subject(self, form: SubjectForm) -> None:
         subject = self.db.add_subject(
@@ -456,6 +462,7 @@ class CourseDialog(QDialog):
             form.name.text().strip() or None,
             form.notes.toPlainText(),
         )
+        self.proposed = ""
         self.load_subjects(subject)
         self.show_message(f"Added subject {subject}.")
 
