@@ -196,6 +196,7 @@ def test_an_overview_not_covering_the_store_is_not_used(
             "DELETE FROM chunks WHERE id = (SELECT MAX(id) FROM chunks WHERE session_id = ?)",
             (sid,),
         )
+    assert read_overview(db, sid) is not None
     calls = _processing_refused(monkeypatch)
     plot = envelope_overview(db, db.get_session(sid), 60)
     assert calls and len(plot.t_s) > 0

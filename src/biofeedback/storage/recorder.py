@@ -13,6 +13,10 @@ waits for data. A commit that finds the database busy is retried with back-off
 stay pending. A source running at ``speed=max`` also commits whenever ``flush_s`` of signal is
 pending, which bounds the memory the pending samples take.
 
+The writer also keeps the envelope overview of the stored samples (from the live pipeline's
+output the sink receives; ``storage/overview.py``) and stores it in the last commit, so a report
+need not reprocess the session.
+
 Real-time sources (``info.realtime``): if the queue is full the chunk is dropped and counted (an
 overrun), and the hole is stored as a gap; the device thread never blocks. Sources that run as fast
 as the consumer allows (``speed=max``) get back-pressure instead, so nothing is lost.
