@@ -10,7 +10,9 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from biofeedback.gui.main_window import MainWindow
+from biofeedback.gui.patient_view import DEFAULT_INSTRUCTION, PatientViewWidget
 from biofeedback.gui.questionnaire import (
+    DueQuestionnaires,
     QuestionnaireDialog,
     QuestionnaireWidget,
     ask_questionnaire,
@@ -24,7 +26,7 @@ from biofeedback.storage.courses import adherence, open_course, set_station_role
 from biofeedback.storage.database import Database
 from biofeedback.storage.outcomes import list_outcomes
 from biofeedback.training.adherence import Prescription
-from biofeedback.training.outcome_schedule import OutcomeSchedule
+from biofeedback.training.outcome_schedule import DueOutcome, OutcomeSchedule
 
 
 def _widget(qtbot, instrument_id: str) -> QuestionnaireWidget:
@@ -286,7 +288,8 @@ def test_a_session_start_asks_the_due_questionnaires_first(qtbot) -> None:
     assert window.session is None and window.view == "patient"
     assert window.patient.showing_questionnaire and asked.instrument.id == "pain-nrs"
     assert window.patient.instruction.text() == "Before we start: 2 short questionnaires (1 of 2)"
-    assert not window.start_session("", "P9", None)  # one start at a time
+    assert not window.start_session("", "P9", None)  # one start at a time, and says why
+    assert "questionnaires due first" in window.statusBar().currentMessage()
     _keys(qtbot, asked, Qt.Key.Key_5, Qt.Key.Key_6, Qt.Key.Key_8)
     (row,) = _rows("P9")  # stored at once, before the session exists
     assert row.instrument == "pain-nrs" and row.timepoint == "baseline" and row.session_id is None
@@ -361,3 +364,24 @@ def test_no_questionnaires_without_a_course_or_when_switched_off(qtbot) -> None:
     assert _rows("P12") == []
     window.finish_session()
     window.close()
+
+
+def test_an_unknown_instrument_is_reported_and_the_rest_asked(qtbot) -> None:
+    with Database() as db:
+        db.add_subject("P13")
+    view = PatientViewWidget()
+    qtbot.addWidget(view)
+    view.show()
+    due = [DueOutcome("no-such-instrument", "baseline"), DueOutcome("pgic", "end")]
+    asker = DueQuestionnaires(view, due, subject="P13", moment="session-end", session_id=None)
+    failures: list[str] = []
+    asker.failed.connect(failures.append)
+    asker.start()
+    assert len(failures) == 1 and "no-such-instrument" in failures[0]
+    assert view.showing_questionnaire and view.questionnaire.instrument.id == "pgic"
+    assert view.instruction.text() == "Before you go: 2 short questionnaires (2 of 2)"
+    with qtbot.waitSignal(asker.done, timeout=2000):
+        _keys(qtbot, view.questionnaire, Qt.Key.Key_1)
+    (row,) = _rows("P13")
+    assert row.timepoint == "end" and asker.answers == {"pgic": {"change": 1.0}}
+    assert not view.showing_questionnaire and view.instruction.text() == DEFAULT_INSTRUCTION

@@ -883,7 +883,14 @@ class MainWindow(QMainWindow):
         view asks them first and the session starts after them (True at once, ``session`` set
         then).
         """
-        if self.session is not None or self._source is None or self.questionnaires.asking:
+        if self.questionnaires.asking:
+            self.statusBar().showMessage(
+                "The patient is answering the questionnaires due first (patient view, F11); "
+                "the session starts after them.",
+                10000,
+            )
+            return False
+        if self.session is not None or self._source is None:
             return False
         source = self._source
         try:
