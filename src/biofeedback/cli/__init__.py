@@ -42,6 +42,7 @@ COMMAND_HELP = {
     "instruments": "list, show and validate outcome questionnaires (pain, function, change)",
     "outcomes": "record a subject's questionnaire answers; show scores and change from baseline",
     "bundle": "carry a subject's course between machines in one file: export, import, show",
+    "fhir": "export a subject's questionnaires, pain ratings and sessions as a FHIR R4 Bundle",
     "sessions": "list stored sessions",
     "replay": "replay a stored session or a recording file (CSV, WAV, EDF) like a live board",
     "import": "store a recording made elsewhere (EDF+, BDF, XDF, WAV, CSV) as a session",
