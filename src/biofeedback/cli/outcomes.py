@@ -262,7 +262,7 @@ def _instrument_for(ident: str, cache: dict[str, Instrument | None]) -> Instrume
 
 def _show(subject: str, only: str | None, as_json: bool) -> int:
     from biofeedback.cli.common import open_existing_store
-    from biofeedback.outcomes.results import Measurement, change_table
+    from biofeedback.outcomes.results import Measurement, change_table, compares_with_baseline
     from biofeedback.storage.outcomes import list_outcomes
 
     with open_existing_store() as db:
@@ -284,7 +284,7 @@ def _show(subject: str, only: str | None, as_json: bool) -> int:
             stale = instrument is not None and r.instrument_sha256 != instrument.sha256
             rows.append({**r.to_dict(), "baseline": row.is_baseline, "results": row.cells})
             rows[-1]["instrument_file_changed"] = stale
-            rows[-1]["compared"] = len(group) > 1 and _compares_with_baseline(instrument)
+            rows[-1]["compared"] = len(group) > 1 and compares_with_baseline(instrument)
         name = instrument.name if instrument is not None else ident
         out["instruments"].append({"id": ident, "name": name, "records": rows})
     if as_json:
@@ -298,13 +298,6 @@ def _show(subject: str, only: str | None, as_json: bool) -> int:
         for row in block["records"]:
             print("\n".join(_row_lines(row)))
     return 0
-
-
-def _compares_with_baseline(instrument: Instrument | None) -> bool:
-    """False for an instrument that rates change itself (every score judged on its value)."""
-    if instrument is None:
-        return True
-    return any(s.change is None or s.change.responder_value is None for s in instrument.scores)
 
 
 def _row_lines(row: dict[str, Any]) -> list[str]:
@@ -324,14 +317,13 @@ def _row_lines(row: dict[str, Any]) -> list[str]:
 
 def _score_line(name: str, cell: dict[str, Any]) -> str:
     """``  Average pain: 4  change -3 (43 % better)  -> important improvement``."""
-    value = "not scored" if cell["value"] is None else f"{cell['value']:g}"
+    from biofeedback.outcomes.results import change_text, number_text
+
+    value = "not scored" if cell["value"] is None else number_text(cell["value"])
     text = f"  {name}: {value}"
     change = cell["change"]
     if change and change.get("change") is not None:
-        text += f"  change {change['change']:+g}"
-        percent = change.get("change_percent")
-        if percent is not None:
-            text += f" ({abs(percent):.0f} % {'better' if percent >= 0 else 'worse'})"
+        text += f"  change {change_text(change)}"
     if change:
         text += f"  -> {change['verdict']}"
     if cell["note"]:

@@ -16,7 +16,14 @@ from typing import Any
 
 from biofeedback.errors import InstrumentFileError
 from biofeedback.outcomes.instrument import Instrument, load_instrument
-from biofeedback.outcomes.results import Measurement, change_table, normalize_timepoint
+from biofeedback.outcomes.results import (
+    Measurement,
+    change_table,
+    change_text,
+    compares_with_baseline,
+    normalize_timepoint,
+    number_text,
+)
 from biofeedback.storage.courses import Course
 from biofeedback.storage.database import Database, SessionRecord
 from biofeedback.storage.outcomes import OutcomeRecord, record_answers
@@ -171,27 +178,9 @@ def instrument_loader() -> Callable[[str], Instrument | None]:
     return load
 
 
-def change_text(change: Mapping[str, Any] | None) -> str:
-    """ "-3 (43 % better)" as ``outcomes show`` writes it; "" for no change."""
-    if not change or change.get("change") is None:
-        return ""
-    text = f"{change['change']:+g}"
-    percent = change.get("change_percent")
-    if percent is not None:
-        text += f" ({abs(percent):.0f} % {'better' if percent >= 0 else 'worse'})"
-    return text
-
-
-def compares_with_baseline(instrument: Instrument | None) -> bool:
-    """False for an instrument that rates change itself (every score judged on its value)."""
-    if instrument is None:
-        return True
-    return any(s.change is None or s.change.responder_value is None for s in instrument.scores)
-
-
 def _cells(record: OutcomeRecord, score_id: str, cell: Mapping[str, Any], base: bool) -> list[str]:
     name = record.scores.get(score_id, {}).get("name", score_id)
-    value = "not scored" if cell["value"] is None else f"{cell['value']:g}"
+    value = "not scored" if cell["value"] is None else number_text(cell["value"])
     if cell.get("note"):
         value += f" [{cell['note']}]"
     label = record.timepoint or "–"
@@ -200,7 +189,7 @@ def _cells(record: OutcomeRecord, score_id: str, cell: Mapping[str, Any], base: 
     when = dt.datetime.fromtimestamp(record.taken_at).strftime("%Y-%m-%d %H:%M")
     change = cell.get("change")
     verdict = change["verdict"] if change else ""
-    return [name, when, label, value, change_text(change), verdict]
+    return [name, when, label, value, change_text(change) if change else "", verdict]
 
 
 def outcome_groups(

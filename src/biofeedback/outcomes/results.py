@@ -44,6 +44,34 @@ def normalize_timepoint(text: str) -> str:
     return label
 
 
+def number_text(value: float, sign: bool = False) -> str:
+    """A score or a change as people read it: at most two decimals, no trailing zeros
+    (``6.33``, ``7``, ``-3.67``; ``+4`` with ``sign``). The CLI and the reports use this."""
+    text = f"{value:+.2f}" if sign else f"{value:.2f}"
+    text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "+0") else text
+
+
+def change_text(change: Mapping[str, Any] | None) -> str:
+    """``-3 (43 % better)`` from a change (``Change.to_dict()``); ``-`` without one."""
+    delta = None if not change else change.get("change")
+    if delta is None:
+        return "-"
+    text = number_text(float(delta), sign=True)
+    percent = change.get("change_percent") if change else None
+    if percent is not None:
+        text += f" ({abs(percent):.0f} % {'better' if percent >= 0 else 'worse'})"
+    return text
+
+
+def compares_with_baseline(instrument: Instrument | None) -> bool:
+    """False for an instrument that rates change itself (every score judged on its value, as
+    the global impression of change): its later rows are not compared with a baseline."""
+    if instrument is None:
+        return True
+    return any(s.change is None or s.change.responder_value is None for s in instrument.scores)
+
+
 @dataclass(frozen=True)
 class Measurement:
     """One stored questionnaire, as the table needs it."""

@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from biofeedback import __version__
 from biofeedback.errors import StorageError
+from biofeedback.outcomes.results import change_text, number_text
 from biofeedback.reports.clinician import CSS, DISCLAIMER, Pages, grid_html, kv_html
 from biofeedback.reports.course_data import (
     CourseReportData,
@@ -148,21 +149,9 @@ def _mcid_flag(change: dict[str, Any] | None) -> str:
     return "no"
 
 
-def change_text(change: dict[str, Any]) -> str:
-    """``-3 (43 % better)``, written as ``outcomes show`` writes it ("-" without a change)."""
-    delta = change.get("change")
-    if delta is None:
-        return "-"
-    text = f"{delta:+g}"
-    percent = change.get("change_percent")
-    if percent is not None:
-        text += f" ({abs(percent):.0f} % {'better' if percent >= 0 else 'worse'})"
-    return text
-
-
 def outcome_cells(line: OutcomeLine) -> list[str]:
     """One score of one questionnaire: the same numbers as ``outcomes show``."""
-    value = "not scored" if line.value is None else f"{line.value:g}"
+    value = "not scored" if line.value is None else number_text(line.value)
     change = line.change or {}
     beyond = change.get("beyond_mdc")
     verdict = str(change.get("verdict") or ("baseline" if line.is_baseline else "-"))
@@ -400,7 +389,7 @@ def render_html(data: CourseReportData) -> str:
 
 # -- PDF ----------------------------------------------------------------------------------------------
 #: Column widths (relative) of the PDF tables.
-OUTCOME_WIDTHS = [0.08, 0.08, 0.19, 0.05, 0.13, 0.085, 0.05, 0.285]
+OUTCOME_WIDTHS = [0.08, 0.08, 0.19, 0.06, 0.13, 0.085, 0.05, 0.275]
 #: (# date setting status protocol length resting below recovery gaps rest excluded source)
 SESSION_WIDTHS = [0.03, 0.08, 0.055, 0.08, 0.16, 0.05, 0.055, 0.075, 0.07, 0.05, 0.055, 0.07, 0.105]  # fmt: skip
 #: Width of the text column of an A4 page (points) and a generous mean character width (em).
