@@ -179,6 +179,26 @@ def test_questionnaire_answers_equal_the_store(store, tmp_path, capsys) -> None:
     assert psfs["item"][1]["text"] == "How able are you today to do: lifting a box?"
 
 
+def test_questionnaires_in_the_bundle_describe_the_answers(store, tmp_path, capsys) -> None:
+    _, data = export(store, tmp_path, capsys)
+    forms = {f"{q['url']}|{q['version']}": q for q in resources(data, "Questionnaire")}
+    assert len(forms) == 3  # pain-nrs, pgic, psfs: each once
+    value_of_type = {"integer": "valueInteger", "string": "valueString", "choice": "valueCoding"}
+    for qr in resources(data, "QuestionnaireResponse"):
+        items = {i["linkId"]: i for i in forms[qr["questionnaire"]]["item"]}
+        for answered in qr["item"]:
+            item = items[answered["linkId"]]
+            (answer,) = answered["answer"]
+            assert list(answer) == [value_of_type[item["type"]]]
+            if item["type"] == "choice":
+                assert {"valueCoding": answer["valueCoding"]} in item["answerOption"]
+    psfs = next(q for q in forms.values() if q["url"].endswith("/psfs"))
+    rating = next(i for i in psfs["item"] if i["linkId"] == "rating1")
+    assert rating["enableWhen"] == [
+        {"question": "activity1", "operator": "exists", "answerBoolean": True}
+    ]
+
+
 def test_pain_ratings_equal_the_store(store, tmp_path, capsys) -> None:
     _, data = export(store, tmp_path, capsys)
     pain = [

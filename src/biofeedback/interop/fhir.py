@@ -135,8 +135,7 @@ def _category(code: str, display: str) -> list[dict[str, Any]]:
 
 
 def _quantity(value: float, unit: str) -> dict[str, Any]:
-    number: float | int = int(value) if float(value).is_integer() else value
-    return {"value": number, "unit": unit, "system": UCUM, "code": unit}
+    return {"value": _number(value), "unit": unit, "system": UCUM, "code": unit}
 
 
 def patient(subject_id: str) -> Resource:
@@ -166,12 +165,67 @@ class _Instruments:
         return found if found and found.version == record.instrument_version else None
 
 
+def _choice(instrument_id: str, item: Item, value: float) -> dict[str, str]:
+    """A choice as a Coding: its value as the code, its label as the display."""
+    system = f"{BASE}/CodeSystem/{instrument_id}/{item.id}"
+    return _coding(system, f"{value:g}", item.label_of(value))
+
+
+def _whole(*values: float) -> bool:
+    return all(float(v).is_integer() for v in values)
+
+
+def _question(instrument: Instrument, item: Item) -> dict[str, Any]:
+    """One item of a Questionnaire: its type, scale limits or choices, and when it is asked."""
+    out: dict[str, Any] = {"linkId": item.id, "text": item.text}
+    if item.response == Response.TEXT:
+        out["type"] = "string"
+    elif item.response == Response.CHOICE:
+        out["type"] = "choice"
+        out["answerOption"] = [
+            {"valueCoding": _choice(instrument.id, item, c.value)} for c in item.choices
+        ]
+    else:
+        whole = _whole(item.minimum, item.maximum, item.step)
+        out["type"] = "integer" if whole else "decimal"
+        kind = "valueInteger" if whole else "valueDecimal"
+        out["extension"] = [
+            {"url": f"http://hl7.org/fhir/StructureDefinition/{name}", kind: _number(limit)}
+            for name, limit in (("minValue", item.minimum), ("maxValue", item.maximum))
+        ]
+    if item.ask_if:
+        out["enableWhen"] = [{"question": item.ask_if, "operator": "exists", "answerBoolean": True}]
+    return out
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def questionnaire(instrument: Instrument) -> Resource:
+    """The instrument as a Questionnaire, so the responses' canonical URL resolves in the Bundle."""
+    resource: Resource = {
+        "resourceType": "Questionnaire",
+        "id": resource_id("questionnaire", instrument.id, instrument.version),
+        "url": f"{QUESTIONNAIRE_BASE}{instrument.id}",
+        "version": instrument.version,
+        "title": instrument.name,
+        "status": "active",
+        "subjectType": ["Patient"],
+        "item": [_question(instrument, item) for item in instrument.items],
+    }
+    if instrument.instructions:
+        resource["description"] = instrument.instructions
+    if instrument.licence:
+        resource["copyright"] = instrument.licence
+    return resource
+
+
 def _answer(value: float | str, item: Item | None, instrument_id: str) -> dict[str, Any]:
     if isinstance(value, str):
         return {"valueString": value}
     if item is not None and item.response == Response.CHOICE:
-        system = f"{BASE}/CodeSystem/{instrument_id}/{item.id}"
-        return {"valueCoding": _coding(system, f"{value:g}", item.label_of(value))}
+        return {"valueCoding": _choice(instrument_id, item, value)}
     if float(value).is_integer():
         return {"valueInteger": int(value)}
     return {"valueDecimal": value}
@@ -414,12 +468,16 @@ def _entry(resource: Resource) -> dict[str, Any]:
 def _outcome_resources(
     outcomes: Sequence[OutcomeRecord], subject: Resource, summaries: dict[int, Resource]
 ) -> tuple[list[Resource], dict[int, list[LinkedPain]]]:
-    """QRs with their derived Observations; the pain-nrs QRs per session they belong to."""
+    """The instruments as Questionnaires, then the QRs with their derived Observations; the
+    pain-nrs QRs per session they belong to."""
     instruments = _Instruments()
+    forms: dict[str, Resource] = {}
     out: list[Resource] = []
     pain_by_session: dict[int, list[LinkedPain]] = {}
     for record in outcomes:
         instrument = instruments.get(record)
+        if instrument is not None and instrument.id not in forms:
+            forms[instrument.id] = questionnaire(instrument)
         part_of = summaries.get(record.session_id) if record.session_id is not None else None
         qr = questionnaire_response(record, subject, instrument, part_of)
         out += [qr, *item_pain_observations(record, subject, qr, instrument)]
@@ -427,7 +485,7 @@ def _outcome_resources(
         if record.instrument == PAIN_INSTRUMENT and record.session_id in summaries:
             linked = (qr, record.answers.get("now"))
             pain_by_session.setdefault(int(record.session_id or 0), []).append(linked)
-    return out, pain_by_session
+    return [*forms.values(), *out], pain_by_session
 
 
 def build_bundle(
