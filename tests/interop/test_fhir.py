@@ -22,7 +22,7 @@ from biofeedback.interop import fhir
 from biofeedback.outcomes.instrument import load_instrument
 from biofeedback.storage.courses import list_courses
 from biofeedback.storage.database import Database
-from biofeedback.storage.outcomes import list_outcomes, record_answers
+from biofeedback.storage.outcomes import add_outcome, list_outcomes, record_answers
 from biofeedback.storage.progress import session_point
 
 SIM = "sim://?scenario=learner&speed=max&seed=5"
@@ -384,3 +384,39 @@ def test_no_store_is_one_line_and_creates_nothing(tmp_path, capsys) -> None:
     )
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and not empty.exists()
+
+
+def test_a_subject_with_nothing_stored_is_a_patient_only(tmp_path, capsys) -> None:
+    assert _cli("subjects", "add", "P2", "--name", NAME) == 0
+    path = tmp_path / "P2.json"
+    assert main(["fhir", "export", "--subject", "P2", "-o", str(path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {"path": str(path), "subject_id": "P2", "counts": {"Patient": 1}}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert [e["resource"]["resourceType"] for e in data["entry"]] == ["Patient"]
+    assert NAME not in path.read_text(encoding="utf-8")
+
+
+def test_an_instrument_this_machine_does_not_have(tmp_path) -> None:
+    """A clinic's licensed instrument whose file is not here: answers as stored, no wording."""
+    from fhir.resources import construct_fhir_element
+
+    with Database() as db:
+        add_outcome(
+            db, "P3", "clinic-odi", "2.1b", "0" * 64, {"q1": 2.5, "q2": 5, "q3": None},
+            {"percent": {"name": "Disability (%)", "value": 37.5, "note": ""}}, timepoint="s2",
+        )  # fmt: skip
+        data = fhir.build_bundle(db, "P3")
+    (qr,) = resources(data, "QuestionnaireResponse")
+    assert not resources(data, "Questionnaire")
+    assert qr["questionnaire"].endswith("/Questionnaire/clinic-odi|2.1b")
+    assert qr["item"] == [
+        {"linkId": "q1", "answer": [{"valueDecimal": 2.5}]},
+        {"linkId": "q2", "answer": [{"valueInteger": 5}]},
+    ]
+    assert qr["extension"] == [{"url": fhir.TIMEPOINT_EXTENSION, "valueString": "s2"}]
+    (score,) = resources(data, "Observation")
+    assert score["code"]["coding"][0]["code"] == "clinic-odi.percent"
+    assert score["valueQuantity"]["value"] == 37.5
+    for entry in data["entry"]:
+        construct_fhir_element(entry["resource"]["resourceType"], entry["resource"])

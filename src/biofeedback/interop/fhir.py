@@ -1,13 +1,13 @@
 """One subject's course as an HL7 FHIR R4 Bundle (JSON), for a clinic's record system.
 
 The Bundle (type ``collection``) holds a pseudonymous Patient (our subject id as an identifier,
-never the name), one QuestionnaireResponse per stored questionnaire, Observations derived from
-them (every score; every pain-nrs item as a LOINC 72514-3 pain rating), and per session one
-summary Observation (resting and training uV RMS, % below target, recovery time, % excluded,
-setting) plus its pain before/after ratings. Values come from the store only
-(:func:`biofeedback.storage.progress.session_point` for the session measures), so they are the
-numbers the course report shows. What the patient wrote in thought records and reflections
-(``summary["responses"]``) is never exported.
+never the name), the instruments answered as Questionnaires, one QuestionnaireResponse per stored
+questionnaire, Observations derived from them (every score; every pain-nrs item as a LOINC
+72514-3 pain rating), and per session one summary Observation (resting and training uV RMS,
+% below target, recovery time, % excluded, setting) plus its pain before/after ratings. Values
+come from the store only (:func:`biofeedback.storage.progress.session_point` for the session
+measures), so they are the numbers the course report shows. What the patient wrote in thought
+records and reflections (``summary["responses"]``) is never exported.
 
 Resource ids are UUIDs derived from our stable uids (sessions, questionnaires) and the subject
 id, so exporting twice gives the same ids; only ``Bundle.timestamp`` differs. This module builds
