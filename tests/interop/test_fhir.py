@@ -120,11 +120,10 @@ def by_url(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_the_bundle_validates_with_the_fhir_r4_models(store, tmp_path, capsys) -> None:
-    import fhir.resources
-    from fhir.resources import construct_fhir_element
+    from fhir.resources import __fhir_version__, construct_fhir_element
     from fhir.resources.bundle import Bundle
 
-    assert fhir.resources.__fhir_version__ == "4.0.1", "install the test extra: fhir.resources 6.4"
+    assert __fhir_version__ == "4.0.1", "install the test extra: fhir.resources 6.4 (FHIR R4)"
     path, data = export(store, tmp_path, capsys)
     bundle = Bundle.parse_raw(path.read_bytes())
     assert bundle.type == "collection" and len(bundle.entry) == len(data["entry"])
