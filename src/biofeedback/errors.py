@@ -31,3 +31,8 @@ class InstrumentFileError(BiofeedbackError, ValueError):
 
 class AnswerError(BiofeedbackError, ValueError):
     """An answer to a questionnaire item is not allowed (unknown item, out of range)."""
+
+
+class ClinicError(BiofeedbackError):
+    """The clinic database cannot be reached or used (server down, login refused, no such
+    database, TLS, an old schema); the message says what to do."""
