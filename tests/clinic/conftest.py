@@ -1,8 +1,9 @@
 """A throwaway PostgreSQL server for the clinic tests.
 
 ``pg_cluster`` (session-scoped) runs ``initdb`` and ``pg_ctl start`` in a private temp folder,
-listening only on a unix socket there, with trust authentication (and password authentication
-for the one role :data:`PASSWORD_ROLE`, to test logins). CI runs as root and PostgreSQL refuses
+listening on a unix socket there and on a free loopback port (TLS on it when openssl is here),
+with trust authentication (and password authentication for the one role :data:`PASSWORD_ROLE`,
+to test logins). ``Cluster.stop()`` / ``start()`` stop and restart it (a server gone mid-sync). CI runs as root and PostgreSQL refuses
 to: then the server runs as the system user :data:`SERVER_USER` (made with ``useradd --system``
 when missing). ``clinic_url`` gives each test a fresh database owned by the admin role.
 
@@ -16,6 +17,7 @@ import glob
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -78,12 +80,14 @@ def _server_user() -> pwd.struct_passwd | None:
 
 @dataclass
 class Cluster:
-    """A running throwaway server."""
+    """A throwaway server: a unix socket in :attr:`root` and TCP on 127.0.0.1 at :attr:`port`
+    (with TLS when openssl made a certificate: :attr:`ca_file` verifies it as ``localhost``)."""
 
     bin_dir: Path
     root: Path
     port: int
     user: pwd.struct_passwd | None
+    ca_file: Path | None = None
     #: a login role that must give a password, and its password
     password_role: str = PASSWORD_ROLE
     password: str = PASSWORD
@@ -92,8 +96,20 @@ class Cluster:
     def socket_dir(self) -> Path:
         return self.root
 
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
     def url(self, dbname: str = "postgres", user: str = ADMIN) -> str:
+        """A URL over the unix socket."""
         return f"postgresql://{user}@/{dbname}?host={self.socket_dir}&port={self.port}"
+
+    def tcp_url(self, dbname: str = "postgres", user: str = ADMIN, **params: str) -> str:
+        """A URL over loopback TCP; ``params`` are libpq options (``sslmode="verify-full"``)."""
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        return f"postgresql://{user}@localhost:{self.port}/{dbname}" + (
+            f"?{query}" if query else ""
+        )
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """A server program (initdb, pg_ctl, ...) as the server's user."""
@@ -123,31 +139,70 @@ class Cluster:
         log = self.root / "server.log"
         return log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
 
+    def start(self) -> None:
+        """Start the server and wait (with a deadline) until it accepts connections."""
+        options = f"-k {self.socket_dir} -p {self.port} -c listen_addresses=127.0.0.1 -F"
+        if self.ca_file is not None:
+            options += " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+        log = str(self.root / "server.log")
+        self.run("pg_ctl", "start", "-D", str(self.data_dir), "-l", log, "-W", "-o", options)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.ready():
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"PostgreSQL did not start within {START_TIMEOUT_S:g} s:\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
 
-def _start(cluster: Cluster) -> None:
-    data = cluster.root / "data"
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``mode="immediate"``: as if it crashed); waits until it is down."""
+        self.run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", mode, "-t", "60")
+
+
+def _init(cluster: Cluster) -> None:
+    data = cluster.data_dir
     cluster.run("initdb", "-D", str(data), "-U", ADMIN, "--auth=trust", "-E", "UTF8", "--locale=C")
-    hba = data / "pg_hba.conf"
-    hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\nlocal all all trust\n")
-    options = f"-k {cluster.socket_dir} -p {cluster.port} -c listen_addresses='' -F"
-    cluster.run(
-        "pg_ctl",
-        "start",
-        "-D",
-        str(data),
-        "-l",
-        str(cluster.root / "server.log"),
-        "-W",
-        "-o",
-        options,
+    (data / "pg_hba.conf").write_text(
+        f"local all {PASSWORD_ROLE} scram-sha-256\n"
+        "local all all trust\n"
+        "host all all 127.0.0.1/32 trust\n"
     )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not cluster.ready():
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"PostgreSQL did not start within {START_TIMEOUT_S:g} s:\n{cluster.log_tail()}"
-            )
-        time.sleep(0.05)
+    cluster.ca_file = _make_certificates(cluster)
+
+
+def _openssl(cwd: Path, *args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=cwd)
+
+
+def _make_certificates(cluster: Cluster) -> Path | None:
+    """A test CA and a server certificate for ``localhost`` signed by it (None without openssl);
+    also ``other-ca.crt``, a CA that did not sign it."""
+    if shutil.which("openssl") is None:
+        return None
+    certs = cluster.root / "certs"
+    certs.mkdir()
+    new = ("req", "-newkey", "rsa:2048", "-nodes", "-days", "2")
+    for ca in ("ca", "other-ca"):
+        _openssl(
+            certs, *new, "-x509", "-keyout", f"{ca}.key", "-out", f"{ca}.crt", "-subj", f"/CN={ca}"
+        )
+    _openssl(certs, *new, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (certs / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    sign = "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt"
+    _openssl(certs, *sign.split(), "-days", "2", "-extfile", "san.ext")
+    for name in ("server.crt", "server.key"):
+        target = cluster.data_dir / name
+        shutil.copy(certs / name, target)
+        target.chmod(0o600)
+        if cluster.user is not None:
+            os.chown(target, cluster.user.pw_uid, cluster.user.pw_gid)
+    return certs / "ca.crt"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -162,13 +217,14 @@ def pg_cluster() -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="biofeedback-pg-"))  # 0700, outside pytest's root-only tree
     if user is not None:
         os.chown(root, user.pw_uid, user.pw_gid)
-    cluster = Cluster(bin_dir, root, 5432, user)
+    cluster = Cluster(bin_dir, root, _free_port(), user)
     try:
-        _start(cluster)
+        _init(cluster)
+        cluster.start()
         cluster.sql(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{PASSWORD}'")
         yield cluster
     finally:
-        cluster.run("pg_ctl", "stop", "-D", str(root / "data"), "-m", "immediate", check=False)
+        cluster.run("pg_ctl", "stop", "-D", str(cluster.data_dir), "-m", "immediate", check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 

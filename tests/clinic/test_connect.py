@@ -144,3 +144,31 @@ def test_init_text_and_status_text(clinic_url: str, capsys) -> None:
     assert init_clinic(clinic_url).applied == []
     code, out, _ = run(capsys, "clinic", "status", clinic_url)
     assert code == 0 and "schema version 5; 0 subjects, 0 sessions" in out
+
+
+def test_tls_verify_full_checks_the_server_certificate(pg_cluster, clinic_url) -> None:
+    if pg_cluster.ca_file is None:
+        pytest.skip("no openssl to make a test certificate")
+    dbname = urlsplit(clinic_url).path.lstrip("/")
+    good = pg_cluster.tcp_url(dbname, sslmode="verify-full", sslrootcert=str(pg_cluster.ca_file))
+    with connect(good) as conn:
+        assert conn.info.pgconn.ssl_in_use
+    other_ca = pg_cluster.ca_file.with_name("other-ca.crt")
+    bad = pg_cluster.tcp_url(dbname, sslmode="verify-full", sslrootcert=str(other_ca))
+    with pytest.raises(ClinicError, match=r"failed the TLS check \(.*certificate.*sslrootcert"):
+        connect(bad)
+    # the right certificate for another host name: db.example reached at 127.0.0.1
+    wrong_name = good.replace("@localhost:", "@db.example:") + "&hostaddr=127.0.0.1"
+    with pytest.raises(ClinicError, match=r"failed the TLS check \(.*does not match host name"):
+        connect(wrong_name)
+
+
+def test_a_restarted_server_is_reached_again(pg_cluster, clinic_url) -> None:
+    init_clinic(clinic_url)
+    pg_cluster.stop()
+    try:
+        with pytest.raises(ClinicError, match="cannot reach the clinic"):
+            connect(clinic_url)
+    finally:
+        pg_cluster.start()
+    assert init_clinic(clinic_url).applied == []

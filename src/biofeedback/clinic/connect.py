@@ -177,8 +177,9 @@ def connect_advice(exc: BaseException, conninfo: str) -> str:
         return f"the clinic {where} has no such user ({_short(text)}): ask its administrator for a login"
     if any(w in low for w in ("ssl", "certificate", "tls")):
         return (
-            f"the clinic {where} failed the TLS check ({_short(text)}): check the server "
-            "certificate and the root certificate (sslrootcert) named in docs/clinic.md"
+            f"the clinic {where} failed the TLS check ({_short(text)}): give the clinic's root "
+            "certificate (sslrootcert) and the host name its server certificate names "
+            "(docs/clinic.md, TLS)"
         )
     if "pg_hba.conf" in low:
         return f"the clinic {where} does not let this machine in ({_short(text)}): ask its administrator"
