@@ -38,22 +38,52 @@ PASSWORD = "s3cret-for-tests"
 START_TIMEOUT_S = 60.0
 
 
-def _missing(what: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{what} (CI must have it: .ci/run installs it)")
-    pytest.skip(what)
+_NO_SERVER = "no PostgreSQL server (/usr/lib/postgresql/*/bin/initdb): apt-get install postgresql"
+_NO_PSYCOPG = "psycopg is not installed: pip install -e '.[test]'"
 
 
-def _bin_dir() -> Path:
-    found = sorted(
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def _initdb_paths() -> list[str]:
+    """The server's initdb of every installed version, the newest last."""
+    return sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
         key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
     )
-    if not found:
-        _missing(
-            "no PostgreSQL server (/usr/lib/postgresql/*/bin/initdb): apt-get install postgresql"
-        )
-    return Path(found[-1]).parent
+
+
+def _absent() -> str | None:
+    """Why the server tests cannot run here (None: they can)."""
+    if not _initdb_paths():
+        return _NO_SERVER
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return _NO_PSYCOPG
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Outside CI, the tests that need the server skip with one line per file, said once."""
+    reason = _absent()
+    if reason is None or _in_ci():
+        return
+    mark = pytest.mark.skip(reason=reason)
+    for item in items:
+        if "pg_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(mark)
+
+
+def _bin_dir() -> Path:
+    """The server's programs; under CI a missing server (or psycopg) fails the tests."""
+    reason = _absent()
+    if reason is not None:
+        if _in_ci():
+            pytest.fail(f"{reason} (CI must have it: .ci/run installs it)")
+        pytest.skip(reason)
+    return Path(_initdb_paths()[-1]).parent
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -209,10 +239,6 @@ def _free_port() -> int:
 def pg_cluster() -> Iterator[Cluster]:
     """A PostgreSQL server for the whole test session, stopped at its end."""
     bin_dir = _bin_dir()
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        _missing("psycopg is not installed: pip install -e '.[test]'")
     user = _server_user()
     root = Path(tempfile.mkdtemp(prefix="biofeedback-pg-"))  # 0700, outside pytest's root-only tree
     if user is not None:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
-from psycopg import errors
 
 from biofeedback.clinic.connect import connect
 from biofeedback.clinic.migrate import clinic_status, init_clinic
 from biofeedback.clinic.roles import CLINICIAN_ROLE, STATION_ROLE
 from biofeedback.errors import ClinicError
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def _login(pg_cluster, clinic_url: str, group: str | None) -> str:
@@ -41,6 +43,8 @@ def clinic(pg_cluster, clinic_url: str):
 
 
 def _denied(conn: psycopg.Connection, statement: str, *params: object) -> None:
+    from psycopg import errors  # psycopg only where the server tests run
+
     with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
         conn.execute(statement, params)
 
