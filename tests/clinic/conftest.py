@@ -93,19 +93,16 @@ def _server_user() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam(SERVER_USER)
     except KeyError:
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                SERVER_USER,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return pwd.getpwnam(SERVER_USER)
+        pass
+    made = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
+        capture_output=True,
+        text=True,
+    )
+    try:
+        return pwd.getpwnam(SERVER_USER)  # made now, or by a test run next to this one
+    except KeyError:
+        pytest.fail(f"cannot create the system user {SERVER_USER}: {made.stderr.strip()}")
 
 
 @dataclass

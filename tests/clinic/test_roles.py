@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from biofeedback.clinic.connect import connect
+from biofeedback.clinic.connect import connect, sync_transaction
 from biofeedback.clinic.migrate import clinic_status, init_clinic
 from biofeedback.clinic.roles import CLINICIAN_ROLE, STATION_ROLE
+from biofeedback.clinic.schema import pg_upsert
 from biofeedback.errors import ClinicError
 
 if TYPE_CHECKING:
@@ -124,3 +125,41 @@ def test_init_by_a_user_who_may_not_create_the_schema(pg_cluster, clinic_url: st
         ClinicError, match=r"may not create the clinic schema: run .* as the database's owner"
     ):
         init_clinic(station)
+
+
+def test_a_station_upserts_by_key_with_the_rendered_statements(pg_cluster, clinic) -> None:
+    url, _ = clinic
+    row = {
+        "subject_id": "P001",
+        "started_at": 10.0,
+        "status": "recording",
+        "fs_hz": 1000.0,
+        "info_json": "{}",
+        "uid": "f" * 32,
+        "revision": 2,
+    }
+    newer = "sessions.revision < EXCLUDED.revision"
+    sql = pg_upsert("sessions", tuple(row), only_if=newer)
+    with connect(_login(pg_cluster, url, STATION_ROLE), autocommit=True) as conn:
+        with sync_transaction(conn):
+            first = conn.execute(sql, tuple(row.values())).fetchone()
+        with sync_transaction(conn):
+            again = conn.execute(sql, (*list(row.values())[:-1], 2)).fetchone()  # same revision
+            assert again is None  # left alone: nothing returned
+            newer_row = {**row, "status": "complete", "revision": 3}
+            assert conn.execute(sql, tuple(newer_row.values())).fetchone() == first
+        status, revision = conn.execute(
+            "SELECT status, revision FROM sessions WHERE uid = %s", (row["uid"],)
+        ).fetchone()
+        assert (status, revision) == ("complete", 3)
+        chunk = pg_upsert(
+            "chunks", ("session_id", "first_index", "n", "codec", "data"), update=False
+        )
+        for _ in range(2):
+            conn.execute(chunk, (first[0], 0, 1, 1, b"\x00\x01"))
+        assert (
+            conn.execute("SELECT count(*) FROM chunks WHERE session_id = %s", first).fetchone()[0]
+            == 1
+        )
+    with pytest.raises(ValueError, match="key columns"):
+        pg_upsert("sessions", ("subject_id",))

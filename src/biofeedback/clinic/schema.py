@@ -470,3 +470,43 @@ def pg_migration(version: int) -> list[str]:
 def pg_migrations() -> list[tuple[int, list[str]]]:
     """(version, statements) for every version, oldest first; version 1 creates the tables."""
     return [(v, pg_migration(v)) for v in range(1, LATEST_VERSION + 1)]
+
+
+def shared_columns(table: Table) -> tuple[str, ...]:
+    """The columns one database copies to another: all but the row id (each database's own)."""
+    return tuple(c.name for c in table.columns if c.type != "id")
+
+
+def pg_upsert(
+    table_name: str,
+    columns: tuple[str, ...] | None = None,
+    *,
+    update: bool = True,
+    only_if: str = "",
+) -> str:
+    """An INSERT of one row (``%s`` placeholders for ``columns``, default
+    :func:`shared_columns`) that meets an existing row by the table's key: it updates the other
+    columns (``update``; only where the SQL condition ``only_if`` holds, e.g.
+    ``"sessions.revision < EXCLUDED.revision"``) or leaves it alone. Tables with a row id return
+    it (``RETURNING id``); a row left alone returns nothing, so look it up by its key.
+
+    Columns that refer to another table's id (``session_id``, ``course_id``) take the clinic's
+    ids, never a station's: find them by the referred row's key first.
+    """
+    table = TABLES_BY_NAME[table_name]
+    names = columns if columns is not None else shared_columns(table)
+    missing = [k for k in table.key if k not in names]
+    if missing:
+        raise ValueError(f"an upsert into {table_name} needs its key columns {missing}")
+    placeholders = ", ".join(["%s"] * len(names))
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"
+    sql += f" ON CONFLICT ({', '.join(table.key)})"
+    changes = [name for name in names if name not in table.key]
+    if update and changes:
+        sql += " DO UPDATE SET " + ", ".join(f"{name} = EXCLUDED.{name}" for name in changes)
+        sql += f" WHERE {only_if}" if only_if else ""
+    else:
+        sql += " DO NOTHING"
+    if any(c.type == "id" for c in table.columns):
+        sql += " RETURNING id"
+    return sql
