@@ -189,3 +189,14 @@ def test_local_start_uses_the_stored_offset_not_this_machines_zone() -> None:
     result = course_adherence([session], [RX], START, today=D(2026, 11, 9))
     assert result.weeks[-1].iso_week == "2026-W46" and result.weeks[-1].sessions_done == 1
     assert local_start_time(sunday_late_utc, -300) == dt.datetime(2026, 11, 8, 18, 30)
+
+
+def test_as_of_a_day_sessions_after_it_are_not_seen() -> None:
+    """``course show --as-of`` shows adherence as it stood then, not with later sessions."""
+    later = [home(D(2026, 11, 20), 10), home(D(2026, 11, 21), 10)]
+    early = [home(D(2026, 11, 6), 10)]
+    result = course_adherence(early + later, [RX], START, today=D(2026, 11, 8))
+    assert [w.iso_week for w in result.weeks] == ["2026-W45"]
+    assert result.weeks[0].sessions_done == 1 and result.longest_day_streak == 1
+    before = course_adherence(early + later, [RX], START, today=D(2026, 11, 1))
+    assert sum(w.sessions_done for w in before.weeks) == 0

@@ -58,13 +58,15 @@ def test_a_course_with_clinic_and_home_sessions(capsys: pytest.CaptureFixture[st
     )  # fmt: skip
     assert "started course" in out and "clinic sessions by default" in out
     record = ["record", "--source", SIM, "--duration", "65", "--subject", "P1", "--json"]
-    clinic = json.loads(ok(capsys, *record))["session_id"]  # the station role: clinic
+    # the station role: clinic; a clinic session is at least 5 minutes (a signal check is not)
+    check = json.loads(ok(capsys, *record))["session_id"]
+    clinic = json.loads(ok(capsys, *record[:4], "300", *record[5:]))["session_id"]
     home = json.loads(ok(capsys, *record, "--setting", "home"))["session_id"]
     assert "records home sessions" in ok(capsys, "course", "station", "home")
     home2 = json.loads(ok(capsys, *record))["session_id"]
     data = json.loads(ok(capsys, "course", "show", "--subject", "P1", "--json"))
     settings = {s["id"]: s["setting"] for s in data["sessions"]}
-    assert settings == {clinic: "clinic", home: "home", home2: "home"}
+    assert settings == {check: "clinic", clinic: "clinic", home: "home", home2: "home"}
     assert all(len(s["uid"]) == 32 for s in data["sessions"])
     assert data["course"]["electrode_site"] == "C7 left" and data["clinic_sessions_done"] == 1
     assert data["course"]["prescriptions"][0]["protocols"] == ["course-home-practice"]

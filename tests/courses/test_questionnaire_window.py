@@ -315,7 +315,9 @@ def test_a_session_start_asks_the_due_questionnaires_first(qtbot) -> None:
     window.close()
 
 
-def test_the_end_asks_pain_once_and_keeps_it_with_the_session(qtbot) -> None:
+def test_the_end_asks_pain_once_and_keeps_it_with_the_session(qtbot, monkeypatch) -> None:
+    # a clinic session counts from 5 minutes; this one lasts a fraction of a second
+    monkeypatch.setattr("biofeedback.training.adherence.MIN_CLINIC_SESSION_S", 0.0)
     schedule = OutcomeSchedule(baseline=(), each_clinic_session=(), end=("pain-nrs",))
     _clinic_course("P10", schedule)
     prompts: list[str] = []

@@ -8,6 +8,7 @@ import json
 import re
 import sqlite3
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,21 @@ def test_the_local_day_comes_from_the_stored_offset(
         result = adherence(db, current_course(db, "P1"), today=dt.date(2026, 11, 9))
     assert [w.sessions_done for w in result.weeks] == [0, 1]
     assert result.weeks[1].iso_week == "2026-W46"
+
+
+def test_a_course_ends_by_today_and_courses_do_not_overlap(tmp_path: Path) -> None:
+    start, rx = dt.date(2026, 11, 5), Prescription(dt.date(2026, 11, 5), 5, 10)
+    with Database(tmp_path / "db.sqlite") as db:
+        db.add_subject("P1")
+        start_course(db, "P1", start, rx)
+        with pytest.raises(StorageError, match=r"after today.*--until 2099-01-01"):
+            end_course(db, "P1", dt.date(2099, 1, 1), today=dt.date(2026, 11, 30))
+        assert open_course(db, "P1") is not None  # still open
+        end_course(db, "P1", dt.date(2026, 11, 28), today=dt.date(2026, 11, 30))
+        overlap = dt.date(2026, 11, 20)
+        with pytest.raises(StorageError, match=r"ran until 2026-11-28.*--start 2026-11-29"):
+            start_course(db, "P1", overlap, replace(rx, valid_from=overlap))
+        assert open_course(db, "P1") is None
+        after = dt.date(2026, 11, 29)
+        start_course(db, "P1", after, replace(rx, valid_from=after))
+        assert open_course(db, "P1") is not None

@@ -133,7 +133,23 @@ def _clinic_session(db: Database, started: float) -> int:
     return sid
 
 
-def test_store_counts_clinic_sessions_and_answers(tmp_path: Path) -> None:
+def test_what_counts_as_a_clinic_session() -> None:
+    from biofeedback.training.adherence import MIN_CLINIC_SESSION_S, is_clinic_session
+
+    long = MIN_CLINIC_SESSION_S
+    assert is_clinic_session("clinic", "complete", long)
+    assert is_clinic_session("clinic", "interrupted", long + 1)
+    assert is_clinic_session("clinic", "recording", long)  # counted by its length so far
+    assert not is_clinic_session("clinic", "complete", 65.0)  # a signal check
+    assert not is_clinic_session("home", "complete", 3600.0)
+    assert not is_clinic_session(None, "complete", 3600.0)
+
+
+def test_store_counts_clinic_sessions_and_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # these sessions hold no samples: count them whatever their length
+    monkeypatch.setattr("biofeedback.training.adherence.MIN_CLINIC_SESSION_S", 0.0)
     with Database(tmp_path / "db.sqlite") as db:
         db.add_subject("P1")
         assert due_outcomes(db, "P1", "session-start") == []  # no course

@@ -319,14 +319,20 @@ def _station(args: argparse.Namespace) -> int:
 def course_data(db: Database, course: Course, today: dt.date) -> tuple[dict[str, Any], Adherence]:
     """What ``course show --json`` prints (the course, its sessions and adherence), and the
     adherence itself."""
-    from biofeedback.storage.courses import adherence, course_sessions, due_outcomes
+    from biofeedback.storage.courses import (
+        adherence,
+        clinic_sessions,
+        course_sessions,
+        due_outcomes,
+    )
 
     sessions = course_sessions(db, course.id)
     due = due_outcomes(db, course.subject_id, "session-start", today, setting="clinic")
     result = adherence(db, course, today)
-    clinic = [s for s in sessions if s.setting == "clinic" and s.status != "recording"]
+    clinic = clinic_sessions([s for s in sessions if s.status != "recording"], until=today)
     return {
         "course": course.to_dict(),
+        "as_of": today.isoformat(),
         "clinic_sessions_done": len(clinic),
         "sessions": [
             {
@@ -376,6 +382,9 @@ def _course_lines(data: dict[str, Any]) -> list[str]:
     c = data["course"]
     state = "open" if c["open"] else f"ended {c['end_date']}"
     lines = [f"Course {c['id']} of {c['subject_id']}: from {c['start_date']}, {state}"]
+    waiting = (dt.date.fromisoformat(c["start_date"]) - dt.date.fromisoformat(data["as_of"])).days
+    if waiting > 0:
+        lines.append(f"  starts in {waiting} day(s): nothing recorded or due yet")
     for key, label in (
         ("clinician", "clinician"),
         ("muscle", "muscle"),

@@ -15,6 +15,7 @@ import logging
 import sqlite3
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,6 +26,7 @@ from biofeedback.training.adherence import (
     PracticeSession,
     Prescription,
     course_adherence,
+    is_clinic_session,
 )
 from biofeedback.training.outcome_schedule import (
     DEFAULT_SCHEDULE,
@@ -317,6 +319,7 @@ def start_course(
                 f"{subject_id} has an open course (started {row[1]}): end it first with "
                 f"'biofeedback course end --subject {subject_id}'"
             )
+        _check_no_overlap(conn, subject_id, start)
         cur = conn.execute(
             "INSERT INTO courses (uid, subject_id, start_date, clinician, muscle, electrode_site, "
             "planned_clinic_sessions, notes, created_at, updated_at, template, "
@@ -339,6 +342,22 @@ def start_course(
         course_id = int(cur.lastrowid or 0)
         _write_prescription(conn, course_id, rx)
     return course_id
+
+
+def _check_no_overlap(conn: sqlite3.Connection, subject_id: str, start: dt.date) -> None:
+    """Courses of a subject follow each other: a new one starts after the last one ended (a
+    session or questionnaire belongs to one course only)."""
+    row = conn.execute(
+        "SELECT start_date, end_date FROM courses WHERE subject_id = ? AND end_date >= ? "
+        "ORDER BY end_date DESC LIMIT 1",
+        (subject_id, start.isoformat()),
+    ).fetchone()
+    if row is not None:
+        after = dt.date.fromisoformat(row[1]) + dt.timedelta(days=1)
+        raise StorageError(
+            f"{subject_id}'s course from {row[0]} ran until {row[1]}: a new course starts after "
+            f"it (--start {after} or later)"
+        )
 
 
 def _write_prescription(conn: sqlite3.Connection, course_id: int, rx: Prescription) -> None:
@@ -417,11 +436,19 @@ def edit_course(db: Database, course: Course, details: dict[str, Any]) -> None:
         )
 
 
-def end_course(db: Database, subject_id: str, end: dt.date) -> Course:
-    """Close the subject's open course on ``end`` (not before its start); returns it closed."""
+def end_course(db: Database, subject_id: str, end: dt.date, today: dt.date | None = None) -> Course:
+    """Close the subject's open course on ``end`` (not before its start, not after today: the
+    course is closed at once); returns it closed."""
     course = require_open_course(db, subject_id)
     if end < course.start_date:
         raise StorageError(f"end date {end} is before the course start ({course.start_date})")
+    today = today or dt.date.today()
+    if end > today:
+        raise StorageError(
+            f"end date {end} is after today: a course is ended on its last day (to stop the "
+            f"home practice on a later day, give the prescription an until date: course edit "
+            f"--subject {subject_id} --until {end})"
+        )
     with db.transaction() as conn:
         conn.execute(
             "UPDATE courses SET end_date = ?, updated_at = ? WHERE id = ?",
@@ -477,14 +504,29 @@ def _answered(db: Database, subject_id: str, since: dt.date) -> set[tuple[str, s
     return {(r["instrument"], r["timepoint"]) for r in rows}
 
 
+def clinic_sessions(
+    records: Sequence[SessionRecord], until: dt.date | None = None
+) -> list[SessionRecord]:
+    """The recordings that count as the course's clinic sessions (see
+    :func:`biofeedback.training.adherence.is_clinic_session`), oldest first; with ``until``
+    only those started on or before that day (local time where recorded)."""
+    return [
+        r
+        for r in sorted(records, key=lambda r: (r.started_at, r.id))
+        if is_clinic_session(r.setting, r.status, r.duration_s)
+        and (until is None or r.local_start.date() <= until)
+    ]
+
+
 def _clinic_number(records: list[SessionRecord], moment: str, session_id: int | None) -> int:
     """Which clinic session of the course this is (1 for the first): the given session's place
-    among the clinic sessions, else the next one (at a start) or the last finished (at an end)."""
-    clinic = [r for r in records if r.setting == "clinic"]
+    among the clinic sessions (0 when it is not one), else the next one (at a start) or the
+    last one (at an end)."""
+    counted = clinic_sessions(records)
     if session_id is not None:
-        ids = [r.id for r in clinic]
+        ids = [r.id for r in counted]
         return ids.index(session_id) + 1 if session_id in ids else 0
-    finished = sum(r.status != "recording" for r in clinic)
+    finished = sum(r.status != "recording" for r in counted)
     return finished + 1 if moment == "session-start" else finished
 
 

@@ -38,6 +38,10 @@ INTERRUPTED_MIN_S = 300.0
 #: A week's minutes are met at this fraction of the prescribed minutes (sessions end a little
 #: early or late; a protocol of "15 minutes" may last 14.5).
 MINUTES_MET_FRACTION = 0.9
+#: A clinic session of the course (the "session N" of the plan and its questionnaires) is a
+#: clinic recording, complete or interrupted, of at least this long (s): a one-minute signal
+#: check at the clinic is not one of the planned sessions.
+MIN_CLINIC_SESSION_S = 300.0
 
 _DAY = dt.timedelta(days=1)
 
@@ -194,6 +198,17 @@ def prescription_on(history: Sequence[Prescription], day: dt.date) -> Prescripti
     return current
 
 
+def is_clinic_session(setting: str | None, status: str, duration_s: float) -> bool:
+    """Whether a recording counts as one of the course's clinic sessions: a clinic recording
+    of at least :data:`MIN_CLINIC_SESSION_S` (a session still recording counts by its length
+    so far)."""
+    return (
+        setting == "clinic"
+        and status in ("complete", "interrupted", "recording")
+        and duration_s >= MIN_CLINIC_SESSION_S
+    )
+
+
 def _round_half_up(value: float) -> int:
     return math.floor(value + 0.5)
 
@@ -232,7 +247,9 @@ def _empty_week(
 
 def _add_session(week: WeekAdherence, session: PracticeSession, days: set[dt.date]) -> None:
     if session.setting == "clinic":
-        week.clinic_sessions += 1
+        week.clinic_sessions += is_clinic_session(
+            session.setting, session.status, session.duration_s
+        )
         return
     if session.setting != "home" or session.status not in ("complete", "interrupted"):
         return
@@ -260,8 +277,9 @@ def course_adherence(
 ) -> Adherence:
     """Adherence of a course that started on ``start`` (and ended on ``end``, None: open),
     seen on ``today``: one row per ISO week from the week of the course start (or of an earlier
-    session of the course) to the week of ``today`` or of the end, whichever comes first."""
-    items = sorted(sessions, key=lambda s: s.local_start)
+    session of the course) to the week of ``today`` or of the end, whichever comes first.
+    Sessions after ``today`` are not seen (adherence as it stood that day)."""
+    items = sorted((s for s in sessions if s.day <= today), key=lambda s: s.local_start)
     last_day = today if end is None else min(today, end)
     first_day = min([start, *(s.day for s in items)])
     last_week = week_start(max([last_day, *(s.day for s in items)]))
