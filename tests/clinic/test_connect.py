@@ -172,3 +172,9 @@ def test_a_restarted_server_is_reached_again(pg_cluster, clinic_url) -> None:
     finally:
         pg_cluster.start()
     assert init_clinic(clinic_url).applied == []
+
+
+@pytest.mark.parametrize("action", ["init", "status", "set"])
+def test_a_bad_url_on_the_command_line_is_one_line(capsys, action: str) -> None:
+    line = _one_line_error(*run(capsys, "clinic", action, "http://db.clinic/emg")[::2])
+    assert "is not a PostgreSQL connection string: give a URL like postgresql://" in line

@@ -9,7 +9,13 @@ import time
 import pytest
 
 from biofeedback.clinic.connect import connect, sync_transaction
-from biofeedback.clinic.migrate import clinic_status, clinic_version, init_clinic, migrate
+from biofeedback.clinic.migrate import (
+    check_schema,
+    clinic_status,
+    clinic_version,
+    init_clinic,
+    migrate,
+)
 from biofeedback.clinic.schema import LATEST_VERSION, PG_SCHEMA, TABLES, TYPES
 from biofeedback.errors import ClinicError
 
@@ -146,3 +152,21 @@ def test_revisions_bump_like_the_local_store_except_in_a_sync_transaction(clinic
             conn.execute("SELECT revision FROM sessions WHERE id = %s", (session,)).fetchone()[0]
             == 9
         )
+
+
+def test_check_schema_says_what_to_do(clinic_url: str) -> None:
+    with connect(clinic_url, autocommit=True) as conn:
+        with pytest.raises(
+            ClinicError, match=r"no biofeedback schema: run 'biofeedback clinic init"
+        ):
+            check_schema(conn, clinic_url)
+        migrate(conn, target=LATEST_VERSION - 1)
+        with pytest.raises(
+            ClinicError, match=r"needs 5: have its owner run 'biofeedback clinic init"
+        ):
+            check_schema(conn, clinic_url)
+        migrate(conn)
+        assert check_schema(conn, clinic_url) == LATEST_VERSION
+        conn.execute(f"INSERT INTO {PG_SCHEMA}.schema_migrations VALUES (99, 0, 'future')")
+        with pytest.raises(ClinicError, match="newer than this biofeedback knows"):
+            check_schema(conn, clinic_url)

@@ -108,6 +108,7 @@ def test_clinician_reads_everything_and_annotates(pg_cluster, clinic) -> None:
             session,
         )
         _denied(conn, "UPDATE chunks SET n = 2")
+        _denied(conn, "UPDATE markers SET sample_index = 0")
         _denied(conn, "DELETE FROM markers")
         _denied(conn, "DELETE FROM outcomes")
 

@@ -88,6 +88,30 @@ def clinic_version(conn: psycopg.Connection[Any]) -> int:
     return int(found) if found is not None else 0
 
 
+def check_schema(conn: psycopg.Connection[Any], conninfo: str) -> int:
+    """The clinic schema's version when this biofeedback can read and write it; ClinicError
+    (what to do) when it has none, is older (not migrated yet) or newer than this one knows.
+    For sync and readers, right after :func:`~biofeedback.clinic.connect.connect`."""
+    version = clinic_version(conn)
+    where = describe(conninfo)
+    if version == 0:
+        raise ClinicError(
+            f"the clinic {where} has no biofeedback schema: run 'biofeedback clinic init URL' "
+            "as the database's owner"
+        )
+    if version < LATEST_VERSION:
+        raise ClinicError(
+            f"the clinic {where} has schema version {version}, this biofeedback needs "
+            f"{LATEST_VERSION}: have its owner run 'biofeedback clinic init URL'"
+        )
+    if version > LATEST_VERSION:
+        raise ClinicError(
+            f"the clinic {where} has schema version {version}, newer than this biofeedback "
+            f"knows ({LATEST_VERSION}): update biofeedback on this machine"
+        )
+    return version
+
+
 def migrate(conn: psycopg.Connection[Any], target: int = LATEST_VERSION) -> tuple[int, list[int]]:
     """Bring the clinic schema to ``target``: (the version found, the versions applied).
 
@@ -155,10 +179,7 @@ def clinic_status(conninfo: str) -> ClinicStatus:
         try:
             version = clinic_version(conn)
             if version == 0:
-                raise ClinicError(
-                    f"the clinic {describe(conninfo)} has no biofeedback schema: run "
-                    "'biofeedback clinic init URL' as the database's owner"
-                )
+                check_schema(conn, conninfo)  # says to run clinic init
             counts = {
                 t.name: int(_scalar(conn, f"SELECT count(*) FROM {PG_SCHEMA}.{t.name}"))
                 for t in TABLES

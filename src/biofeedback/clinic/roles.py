@@ -6,8 +6,9 @@ grants it one of them (``CREATE ROLE desk1 LOGIN IN ROLE biofeedback_station``).
 - ``biofeedback_station`` reads and inserts what sync needs and updates only the rows sync
   upserts (subjects, courses, prescriptions, sessions and their phases and markers, outcomes);
   samples and the threshold log are written once. It deletes nothing.
-- ``biofeedback_clinician`` reads everything and annotates: adds and edits markers and
-  questionnaires (outcomes), edits the notes of subjects, courses and sessions. It deletes
+- ``biofeedback_clinician`` reads everything and annotates: adds markers and edits their label
+  and note, adds and edits questionnaires (outcomes), edits the notes of subjects, courses and
+  sessions. It deletes
   nothing either.
 """
 
@@ -40,7 +41,8 @@ GRANTS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     CLINICIAN_ROLE: (
         ("SELECT", (*_ALL, "schema_migrations")),
         ("INSERT", ("markers", "outcomes")),
-        ("UPDATE", ("markers", "outcomes")),
+        ("UPDATE (label, note)", ("markers",)),
+        ("UPDATE", ("outcomes",)),
         ("UPDATE (notes)", ("subjects", "courses", "sessions")),
     ),
 }
