@@ -118,7 +118,7 @@ def _print_conflicts(db: Database, result: BundleImport) -> None:
         copy_text = "(dry run: not stored)" if copy is None else f"is session {copy}"
         print(
             f"  session {here} ({uid}) was changed here and there: the bundle's copy "
-            f"{copy_text}; delete the one you do not want"
+            f"{copy_text}; delete the one you do not want (biofeedback sessions delete ID)"
         )
 
 

@@ -1,4 +1,5 @@
-"""``biofeedback sessions``: list stored sessions (and a subject's progress)."""
+"""``biofeedback sessions``: list stored sessions (and a subject's progress); ``sessions delete
+ID`` removes one (asked first on a terminal; a session still recording is refused)."""
 
 from __future__ import annotations
 
@@ -34,11 +35,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
+    delete = actions.add_parser(
+        "delete",
+        help="delete one session with everything stored with it (e.g. one copy of a conflict)",
+        description="Delete one session with its samples, markers and phases. Questionnaires "
+        "linked to it are kept (no longer linked). A session still recording is refused.",
+    )
+    delete.add_argument("id", metavar="ID", help="the session id shown by 'biofeedback sessions'")
+    delete.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+    delete.set_defaults(handler=run_delete)
 
 
 def _row(record: Any, point: Any) -> dict[str, Any]:
     return {
         "id": record.id,
+        "setting": record.setting,
+        "conflict_copy_of": conflict_copy_of(record),
         "subject_id": record.subject_id,
         "protocol": record.protocol,
         "imported": point.imported or None,
@@ -56,6 +69,58 @@ def _row(record: Any, point: Any) -> dict[str, Any]:
         "pain_after": record.pain_after,
         "samples": record.n_samples,
     }
+
+
+def conflict_copy_of(record: Any) -> str | None:
+    """The uid of the session a bundle's conflict copy was made from (summary
+    ``conflict_copy_of``, set by :mod:`biofeedback.storage.bundle`), else None."""
+    uid = record.summary.get("conflict_copy_of")
+    return str(uid) if uid else None
+
+
+def session_label(record: Any) -> str:
+    """ "session 14 (P001, 2026-12-02 10:31, 20 min, clinic)" as the delete question names it."""
+    when = record.local_start.strftime("%Y-%m-%d %H:%M")
+    parts = [record.subject_id or "no subject", when, f"{record.duration_s / 60:.0f} min"]
+    parts.append(record.setting or "setting not known")
+    if conflict_copy_of(record):
+        parts.append("conflict copy")
+    return f"session {record.id} ({', '.join(parts)})"
+
+
+def _confirm(question: str) -> bool:
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    """``sessions delete ID [--yes]``: delete one session after the question (or --yes)."""
+    from biofeedback.cli.common import existing_store_path
+    from biofeedback.errors import StorageError
+    from biofeedback.storage.database import Database
+
+    with Database(existing_store_path()) as db:
+        record = db.get_session(args.id)
+        db.recover_interrupted()  # a writer that is gone no longer holds its session
+        record = db.get_session(record.id)
+        if record.status == "recording":
+            raise StorageError(
+                f"session {record.id} is still being recorded: stop the recording, then delete it"
+            )
+        label = session_label(record)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise StorageError(
+                    f"not deleting {label} without a question: add --yes to delete it"
+                )
+            if not _confirm(f"Delete {label}?"):
+                print("Nothing deleted.")
+                return 1
+        db.delete_session(record.id)
+    print(f"Deleted {label}.")
+    return 0
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -131,8 +196,14 @@ def run(args: argparse.Namespace) -> int:
             f"{r['id']:>5}  {r['started'][:16].replace('T', ' '):<16}  {(r['subject_id'] or '-')[:10]:<10} "
             f"{what[:18]:<18} {_duration(r['duration_s']):>8}  {r['status']:<11} "
             f"{_num(r['baseline_uv'], 2):>9} {_num(r['pct_below']):>8} {_num(r['recovery_s']):>8}"
+            + ("  CONFLICT COPY" if r["conflict_copy_of"] else "")
         )
     print("(baseline in uV RMS at the electrodes; % below = time below threshold in training)")
+    if any(r["conflict_copy_of"] for r in rows):
+        print(
+            "(CONFLICT COPY: a bundle's version of a session changed on both machines; keep "
+            "one: biofeedback sessions delete ID)"
+        )
     if progress is not None:
         week = progress.this_week
         print()
