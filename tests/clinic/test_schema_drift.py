@@ -92,3 +92,34 @@ def test_keys_name_described_columns() -> None:
         for column in table.columns:
             assert column.type in TYPES, (table.name, column.name)
             assert column.since >= table.since, (table.name, column.name)
+
+
+def _normalized(sql: str) -> str:
+    return " ".join(sql.replace("(", " ( ").replace(")", " ) ").split())
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION + 1))
+def test_checks_references_and_indexes_match_the_description(version: int) -> None:
+    conn = _sqlite_at(version)
+    for table in (t for t in TABLES if t.since <= version):
+        (sql,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
+        ).fetchone()
+        checks = [c.check for c in table.columns_at(version) if c.check]
+        assert _normalized(sql).count("CHECK (") == len(checks), table.name
+        for check in checks:
+            assert _normalized(f"CHECK ({check})") in _normalized(sql), (table.name, check)
+        references = {
+            (row[3], row[2], row[6])  # from, table, on_delete
+            for row in conn.execute(f"PRAGMA foreign_key_list({table.name})")
+        }
+        described = {(c.name, *c.references) for c in table.columns_at(version) if c.references}
+        assert references == described, table.name
+        for index in (i for i in table.indexes if i.since <= version):
+            columns = [r[2] for r in conn.execute(f"PRAGMA index_info({index.name})")]
+            assert columns == list(index.columns), index.name
+            (index_sql,) = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE name = ?", (index.name,)
+            ).fetchone()
+            assert index_sql.startswith("CREATE UNIQUE") == index.unique, index.name
+            assert (" WHERE " in index_sql) == bool(index.where), index.name
