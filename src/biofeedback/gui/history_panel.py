@@ -3,12 +3,18 @@
 Everything shown comes from :mod:`biofeedback.storage.progress`, the same functions the clinician
 report uses, so the window and the report always agree. Patients stop practising when they cannot
 see progress: the dialog leads with the plain-language trend sentences and the practice streak.
+When the subject has an open course, this week's practice is the course's adherence (as the
+course dialog says it) and the course's prescription sets the weekly goal.
+
+Delete… removes the chosen session (one copy of a bundle conflict, marked "conflict copy" in the
+list), after a question naming it, as ``biofeedback sessions delete`` does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -21,6 +27,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -38,6 +45,7 @@ from biofeedback.gui.session_files import (
     write_session_report,
 )
 from biofeedback.gui.theme import PALETTE, color, font
+from biofeedback.storage import courses
 from biofeedback.storage.database import Database, SessionRecord
 from biofeedback.storage.progress import (
     ProgressSummary,
@@ -48,9 +56,15 @@ from biofeedback.storage.progress import (
 
 NO_SUBJECT = "(sessions without a subject)"
 
+#: The weekly goal box while the subject has an open course.
+GOAL_BY_COURSE = "Set by the course's prescription (Course > Course…)"
+#: Asks whether to delete a session (its label); tests pass their own.
+Confirm = Callable[[QWidget, str], bool]
+
 COLUMNS = [
     "date",
     "protocol",
+    "setting",
     "status",
     "min",
     "baseline µV RMS",
@@ -77,6 +91,63 @@ def point_row(p: SessionPoint) -> list[str]:
         _fmt(p.recovery_s),
         pain,
     ]
+
+
+def conflict_copy_of(record: SessionRecord) -> str | None:
+    """The uid of the session a bundle's conflict copy was made from (summary
+    ``conflict_copy_of``, set by :mod:`biofeedback.storage.bundle`), else None."""
+    uid = record.summary.get("conflict_copy_of")
+    return str(uid) if uid else None
+
+
+def session_cells(p: SessionPoint, record: SessionRecord | None) -> list[str]:
+    """The table row of a session: :func:`point_row` with the setting (clinic, home, –) and a
+    conflict copy marked in its status."""
+    cells = point_row(p)
+    cells.insert(2, (record.setting if record is not None else None) or "–")
+    if record is not None and conflict_copy_of(record):
+        cells[3] += ", conflict copy"
+    return cells
+
+
+def session_label(record: SessionRecord) -> str:
+    """ "session 14 (P001, 2026-12-02 10:31, 20 min, clinic)", as ``sessions delete`` asks."""
+    when = record.local_start.strftime("%Y-%m-%d %H:%M")
+    parts = [record.subject_id or "no subject", when, f"{record.duration_s / 60:.0f} min"]
+    parts.append(record.setting or "setting not known")
+    if conflict_copy_of(record):
+        parts.append("conflict copy")
+    return f"session {record.id} ({', '.join(parts)})"
+
+
+def ask_delete(parent: QWidget, label: str) -> bool:
+    """The question before a session is deleted; True for Yes."""
+    answer = QMessageBox.question(
+        parent,
+        "Delete session",
+        f"Delete {label}?\n\nIts samples, markers and phases are removed for good; "
+        "questionnaires linked to it are kept.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def streak_part(summary: ProgressSummary) -> str:
+    """ "3-day practice streak (longest 5)." """
+    return (
+        f"{summary.current_streak_days}-day practice streak "
+        f"(longest {summary.longest_streak_days})."
+    )
+
+
+def course_week_text(db: Database, subject: str, today: dt.date) -> str | None:
+    """ "Home practice: 4 of 5 this week" from the open course's adherence (as the course
+    dialog says it); None without an open course."""
+    course = courses.open_course(db, subject)
+    if course is None:
+        return None
+    return f"Home practice: {courses.adherence(db, course, today).this_week_text()}"
 
 
 def streak_text(summary: ProgressSummary) -> str:
@@ -113,15 +184,27 @@ class TrendPlot(pg.PlotWidget):
             symbolBrush=color(PALETTE.calm),
             symbolPen=None,
         )
+        #: "no data" in the middle, axes hidden, while no session has a value (as the course
+        #: report draws an empty plot)
+        self.empty_label = pg.TextItem("no data", color=PALETTE.text_muted, anchor=(0.5, 0.5))
+        self.empty_label.setPos(0.5, 0.5)
+        self.addItem(self.empty_label, ignoreBounds=True)
 
     def set_values(self, values: list[float | None]) -> int:
         """Plot the sessions that have a value; returns how many."""
         x = np.array([i + 1 for i, v in enumerate(values) if v is not None], dtype=float)
         y = np.array([v for v in values if v is not None], dtype=float)
         self.curve.setData(x, y)
-        if len(x):
+        empty = not len(x)
+        self.empty_label.setVisible(empty)
+        for axis in ("left", "bottom"):
+            self.getPlotItem().showAxis(axis, not empty)
+        if empty:
+            self.setXRange(0, 1, padding=0)
+            self.setYRange(0, 1, padding=0)
+        else:
             self.setXRange(0.5, max(len(values), 2) + 0.5, padding=0)
-            top = float(np.nanmax(y)) if len(y) else 1.0
+            top = float(np.nanmax(y))
             self.setYRange(0, max(top * 1.15, 1e-3), padding=0)
         return len(x)
 
@@ -167,6 +250,8 @@ class HistoryDialog(QDialog):
         self.reminder.setMaximumWidth(120)
         self.save_goal = QPushButton("Save goal and reminder")
         self.save_goal.clicked.connect(self._save_goal)
+        self.goal_note = QLabel(GOAL_BY_COURSE)
+        self.goal_note.setObjectName("muted")
         self.message = QLabel()
         self.message.setObjectName("muted")
 
@@ -193,11 +278,17 @@ class HistoryDialog(QDialog):
             "The chosen session for a spreadsheet, as every sample, or EDF+"
         )
         self.export_button.clicked.connect(lambda: self.export())
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setToolTip(
+            "Delete the chosen session (e.g. one copy of a conflict): asks first"
+        )
+        self.delete_button.clicked.connect(lambda: self.delete())
         self.task: SessionFileTask | None = None
         session_row = QHBoxLayout()
         session_row.addWidget(QLabel("Chosen session:"))
         session_row.addWidget(self.report_button)
         session_row.addWidget(self.export_button)
+        session_row.addWidget(self.delete_button)
         session_row.addStretch(1)
 
         goal_form = QFormLayout()
@@ -206,6 +297,7 @@ class HistoryDialog(QDialog):
         goal_row = QHBoxLayout()
         goal_row.addLayout(goal_form)
         goal_row.addWidget(self.save_goal, alignment=Qt.AlignmentFlag.AlignBottom)
+        goal_row.addWidget(self.goal_note, alignment=Qt.AlignmentFlag.AlignBottom)
         goal_row.addStretch(1)
 
         top = QHBoxLayout()
@@ -226,6 +318,9 @@ class HistoryDialog(QDialog):
         layout.addWidget(buttons)
         self.summary: ProgressSummary | None = None
         self.points: list[SessionPoint] = []
+        self.records: dict[int, SessionRecord] = {}
+        #: the week's practice from the open course ("Home practice: 4 of 5 this week"), or None
+        self.course_week: str | None = None
         self.refresh()
 
     def current_subject(self) -> str | None:
@@ -236,43 +331,71 @@ class HistoryDialog(QDialog):
         """Reload everything for the chosen subject."""
         subject = self.current_subject()
         today = self.today or dt.date.today()
+        self.records = {r.id: r for r in self.db.list_sessions(subject)}
         if subject is None:
-            self.summary = None
-            self.points = subject_trend(self.db, None)
-            self.headline.setText(f"{len(self.points)} sessions without a subject id.")
-            self.trends.setText("Give sessions a subject id to follow streaks and goals.")
-            self.goal.setEnabled(False)
-            self.reminder.setEnabled(False)
-            self.save_goal.setEnabled(False)
+            self._show_no_subject()
         else:
-            self.summary = progress_summary(self.db, subject, today)
-            self.points = self.summary.points
-            n = len(self.points)
-            self.headline.setText(
-                f"{subject}: {n} session{'s' if n != 1 else ''}. {streak_text(self.summary)}"
-            )
-            self.trends.setText(
-                "\n".join(self.summary.trend_text) or "Trends appear after two sessions."
-            )
-            self.goal.setEnabled(True)
-            self.reminder.setEnabled(True)
-            self.save_goal.setEnabled(True)
-            self.goal.setValue(self.summary.this_week.goal or 0)
-            self.reminder.setText(self.summary.reminder or "")
+            self._show_subject(subject, today)
         self.baseline_plot.set_values([p.baseline_uv for p in self.points])
         self.below_plot.set_values([p.pct_below for p in self.points])
         self.recovery_plot.set_values([p.recovery_s for p in self.points])
+        self._fill_table()
+        self._selection_changed()
+
+    def _show_no_subject(self) -> None:
+        self.summary, self.course_week = None, None
+        self.points = subject_trend(self.db, None)
+        self.headline.setText(f"{len(self.points)} sessions without a subject id.")
+        self.trends.setText("Give sessions a subject id to follow streaks and goals.")
+        for widget in (self.goal, self.reminder, self.save_goal):
+            widget.setEnabled(False)
+        self.goal_note.setVisible(False)
+
+    def _show_subject(self, subject: str, today: dt.date) -> None:
+        self.summary = progress_summary(self.db, subject, today)
+        self.course_week = course_week_text(self.db, subject, today)
+        self.points = self.summary.points
+        n = len(self.points)
+        week = streak_text(self.summary)
+        if self.course_week is not None:  # the course's count, as the course dialog says it
+            week = f"{streak_part(self.summary)} {self.course_week}."
+        self.headline.setText(f"{subject}: {n} session{'s' if n != 1 else ''}. {week}")
+        self.trends.setText(
+            "\n".join(self.summary.trend_text) or "Trends appear after two sessions."
+        )
+        self.reminder.setEnabled(True)
+        self.save_goal.setEnabled(True)
+        self.reminder.setText(self.summary.reminder or "")
+        by_course = self.course_week is not None
+        self.goal.setEnabled(not by_course)
+        self.goal.setToolTip(GOAL_BY_COURSE if by_course else "")
+        self.goal_note.setVisible(by_course)
+        self.save_goal.setText("Save reminder" if by_course else "Save goal and reminder")
+        self.goal.setValue(
+            self._course_goal(subject, today) if by_course else self.summary.this_week.goal or 0
+        )
+
+    def _course_goal(self, subject: str, today: dt.date) -> int:
+        """Sessions a week the open course prescribes today (0 when none)."""
+        course = courses.open_course(self.db, subject)
+        rx = course.prescription_on(today) if course is not None else None
+        return rx.sessions_per_week if rx is not None else 0
+
+    def _fill_table(self) -> None:
         self.table.setRowCount(len(self.points))
         for r, p in enumerate(reversed(self.points)):  # newest first
-            for c, text in enumerate(point_row(p)):
+            record = self.records.get(p.session_id)
+            for c, text in enumerate(session_cells(p, record)):
                 item = QTableWidgetItem(text)
-                if c >= 3:
+                if c >= 4:
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
+                if c == 3 and record is not None and conflict_copy_of(record):
+                    item.setForeground(color(PALETTE.tense))
+                    item.setToolTip(record.notes or "a bundle's conflict copy")
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
-        self._selection_changed()
 
     def selected_session(self) -> SessionRecord | None:
         """The session of the chosen row (newest first), or None."""
@@ -286,6 +409,32 @@ class HistoryDialog(QDialog):
         chosen = bool(self.table.selectedItems())
         self.report_button.setEnabled(chosen)
         self.export_button.setEnabled(chosen)
+        self.delete_button.setEnabled(chosen)
+
+    def delete(self, confirm: Confirm | None = None) -> bool:
+        """Delete… the chosen session after a question naming it (``confirm``: tests); a session
+        still recording is refused. True when it was deleted."""
+        record = self.selected_session()
+        if record is None:
+            return False
+        self.db.recover_interrupted()  # a writer that is gone no longer holds its session
+        record = self.db.get_session(record.id)
+        label = session_label(record)
+        if record.status == "recording":
+            self.message.setText(
+                f"Not deleted: {label} is still being recorded; stop the recording first."
+            )
+            return False
+        if not (confirm or ask_delete)(self, label):
+            return False
+        try:
+            self.db.delete_session(record.id)
+        except StorageError as exc:
+            self.message.setText(str(exc))
+            return False
+        self.refresh()
+        self.message.setText(f"Deleted {label}.")
+        return True
 
     def write_report(self, ask_path: AskPath | None = None) -> SessionFileTask | None:
         """Report… on the chosen session."""
@@ -313,7 +462,8 @@ class HistoryDialog(QDialog):
         if subject is None:
             return
         try:
-            self.db.set_weekly_goal(subject, self.goal.value() or None)
+            if self.course_week is None:  # else the course's prescription sets the goal
+                self.db.set_weekly_goal(subject, self.goal.value() or None)
             self.db.set_reminder(subject, self.reminder.text().strip() or None)
         except StorageError as exc:
             self.message.setText(str(exc))
