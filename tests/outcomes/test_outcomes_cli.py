@@ -108,7 +108,7 @@ def test_record_and_show_with_change_from_baseline(capsys: pytest.CaptureFixture
         (["--answers", "now"], "--answers 'now': write ITEM=VALUE, e.g. now=3"),
         (["--answers", "now=1", "now=2"], "--answers: now is given twice"),
         (["--timepoint", "x" * 41, "--answers", "now=1"], "timepoint 'xxxxxxxxxxxxxxxxxxxx'"),
-        (["--session", "5", "--answers", "now=1"], "no session 5"),
+        (["--session", "5", "--answers", "now=1", "average=1", "worst=1"], "no session 5"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -61,6 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="when it was answered, local time (2026-11-20 or 2026-11-20T09:30; default now): "
         "for a questionnaire filled in on paper",
     )
+    rec.add_argument(
+        "--partial",
+        action="store_true",
+        help="store it even when a score cannot be computed (too many items skipped): "
+        "kept as not scored, and not counted as answered for the course's schedule",
+    )
     rec.add_argument("--json", action="store_true", help="print one JSON object")
     show = actions.add_parser("show", help="a subject's questionnaires and change from baseline")
     show.add_argument("--subject", metavar="ID", required=True, help="pseudonymous subject id")
@@ -191,7 +197,7 @@ def ask_interactively(
 def _record(args: argparse.Namespace) -> int:
     from biofeedback.outcomes.instrument import load_instrument
     from biofeedback.outcomes.results import Measurement, change_table, normalize_timepoint
-    from biofeedback.outcomes.scoring import check_answers
+    from biofeedback.outcomes.scoring import check_answers, unscored_reason
     from biofeedback.storage.database import Database
     from biofeedback.storage.outcomes import list_outcomes, record_answers
 
@@ -207,7 +213,12 @@ def _record(args: argparse.Namespace) -> int:
             "give the answers with --answers ITEM=VALUE ... (or run on a terminal to be asked)"
         )
     taken_at = parse_taken(args.taken) if args.taken is not None else None
-    check_answers(instrument, given)  # before the store is opened: a wrong answer leaves no trace
+    # before the store is opened: a wrong or incomplete answer leaves no trace
+    reason = unscored_reason(instrument, check_answers(instrument, given))
+    if reason is not None and not args.partial:
+        raise AnswerError(
+            f"{instrument.id}: not stored: {reason}; or add --partial to store it as not scored"
+        )
     with Database() as db:
         record_id, answers, scores = record_answers(
             db,
@@ -267,6 +278,8 @@ def _show(subject: str, only: str | None, as_json: bool) -> int:
 
     with open_existing_store() as db:
         records = list_outcomes(db, subject, only)
+        if only is not None and not records:
+            return _none_of(subject, only, list_outcomes(db, subject), as_json)
     by_instrument: dict[str, list[Any]] = {}
     for r in records:
         by_instrument.setdefault(r.instrument, []).append(r)
@@ -297,6 +310,25 @@ def _show(subject: str, only: str | None, as_json: bool) -> int:
         print(f"{block['name']} ({block['id']})")
         for row in block["records"]:
             print("\n".join(_row_lines(row)))
+    return 0
+
+
+def _none_of(subject: str, only: str, others: list[Any], as_json: bool) -> int:
+    """``outcomes show --instrument X`` when the subject has no X: say so and what they have;
+    an id that is neither an instrument here nor stored for anyone is an error."""
+    from biofeedback.errors import InstrumentFileError
+    from biofeedback.outcomes.instrument import load_instrument
+
+    try:
+        load_instrument(only)
+    except InstrumentFileError as exc:
+        raise AnswerError(f"--instrument {only}: {exc}") from None
+    if as_json:
+        print(json.dumps({"subject": subject, "instruments": []}))
+        return 0
+    has = sorted({r.instrument for r in others})
+    having = f" (has: {', '.join(has)})" if has else " (none at all)"
+    print(f"{subject} has no {only} questionnaires{having}")
     return 0
 
 

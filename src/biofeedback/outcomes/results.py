@@ -33,6 +33,11 @@ def normalize_timepoint(text: str) -> str:
         return low
     match = _SESSION_RE.match(low) or re.fullmatch(r"s(\d{1,3})", low)
     if match:
+        if int(match.group(1)) == 0:
+            raise AnswerError(
+                f"timepoint {label!r}: session numbers start at 1 (the course's first clinic "
+                "session); before it is baseline"
+            )
         return f"session {int(match.group(1))}"
     if not label:
         raise AnswerError("the timepoint is empty: e.g. baseline, session 3, end, follow-up")
@@ -70,6 +75,15 @@ def compares_with_baseline(instrument: Instrument | None) -> bool:
     if instrument is None:
         return True
     return any(s.change is None or s.change.responder_value is None for s in instrument.scores)
+
+
+def counts_as_answered(scores: Mapping[str, Any]) -> bool:
+    """Whether a stored questionnaire counts as answered for a course's outcome schedule: at
+    least one of its scores was computed (or the instrument has no scores). One stored with
+    ``outcomes record --partial`` and every score "not scored" is asked again when due."""
+    if not scores:
+        return True
+    return any(_value(scores, score_id) is not None for score_id in scores)
 
 
 @dataclass(frozen=True)

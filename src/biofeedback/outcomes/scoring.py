@@ -160,10 +160,7 @@ def score_one(instrument: Instrument, score: Score, answers: Mapping[str, Answer
         ScoreResult, id=score.id, name=score.name, answered=len(done), applicable=len(asked)
     )
     if len(done) < score.min_answered or missing > score.max_missing:
-        need = f"at least {score.min_answered} answered, at most {score.max_missing} missing"
-        return base(
-            value=None, note=f"not scored: {len(done)} of {len(asked)} answered, needs {need}"
-        )
+        return base(value=None, note="not scored: " + _shortfall(score, len(done), len(asked)))
     values = [_scored_value(item, float(answers[item.id])) for item in done]  # type: ignore[arg-type]  # done holds numeric answers only
     total = math.fsum(values)
     note = ""
@@ -181,6 +178,34 @@ def score_one(instrument: Instrument, score: Score, answers: Mapping[str, Answer
         if missing:
             note = f"percent of the maximum of the {len(done)} answered items"
     return base(value=round(value, 6), note=note)
+
+
+def _shortfall(score: Score, answered: int, asked: int) -> str:
+    """Why a score cannot be computed, plainly: ``1 of 1 items missing; every item must be
+    answered``, ``3 of 10 items missing, at most 2 may be``, ``2 answered, at least 3 needed``."""
+    missing = asked - answered
+    if missing > score.max_missing:
+        if score.max_missing == 0:
+            return f"{missing} of {asked} items missing, every item must be answered"
+        return f"{missing} of {asked} items missing, at most {score.max_missing} may be"
+    return f"{answered} answered, at least {score.min_answered} needed"
+
+
+def unscored_reason(instrument: Instrument, answers: Mapping[str, Answer]) -> str | None:
+    """Why some score of these checked answers cannot be computed, as one line naming the score
+    and the items to answer, e.g. ``'Average pain, last 7 days' cannot be scored: answer average
+    (1 of 1 items missing, every item must be answered)``; None when every score is computed."""
+    reasons = []
+    for score in instrument.scores:
+        result = score_one(instrument, score, answers)
+        if result.value is not None:
+            continue
+        members = [instrument.item(i) for i in score.items]
+        todo = [i.id for i in members if applies(i, answers) and answers.get(i.id) is None]
+        short = _shortfall(score, result.answered, result.applicable)
+        what = f"answer {', '.join(todo)} ({short})" if todo else short
+        reasons.append(f"{score.name!r} cannot be scored: {what}")
+    return "; ".join(reasons) or None
 
 
 def score_answers(instrument: Instrument, answers: Mapping[str, Answer]) -> list[ScoreResult]:

@@ -495,13 +495,22 @@ def session_course_meta(
 
 # -- questionnaires due ----------------------------------------------------------------------------
 def _answered(db: Database, subject_id: str, since: dt.date) -> set[tuple[str, str]]:
-    """(instrument, timepoint) pairs the subject answered from ``since`` (local midnight) on."""
+    """(instrument, timepoint) pairs the subject answered from ``since`` (local midnight) on;
+    one stored with every score "not scored" does not count (see
+    :func:`biofeedback.outcomes.results.counts_as_answered`)."""
+    from biofeedback.outcomes.results import counts_as_answered
+
     start = dt.datetime.combine(since, dt.time()).timestamp()
     rows = db._query(
-        "SELECT instrument, timepoint FROM outcomes WHERE subject_id = ? AND taken_at >= ?",
+        "SELECT instrument, timepoint, scores_json FROM outcomes "
+        "WHERE subject_id = ? AND taken_at >= ?",
         (subject_id, start),
     )
-    return {(r["instrument"], r["timepoint"]) for r in rows}
+    return {
+        (r["instrument"], r["timepoint"])
+        for r in rows
+        if counts_as_answered(json.loads(r["scores_json"]))
+    }
 
 
 def clinic_sessions(

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from biofeedback.errors import StorageError
+from biofeedback.core.limits import MAX_SESSION_ID
+from biofeedback.errors import AnswerError, StorageError
 from biofeedback.outcomes.instrument import Instrument
-from biofeedback.outcomes.scoring import Answer, check_answers, score_answers
+from biofeedback.outcomes.scoring import Answer, check_answers, score_answers, unscored_reason
 from biofeedback.storage.database import Database
 
 #: Longest timepoint label.
@@ -67,6 +68,11 @@ def _json(value: Mapping[str, Any], what: str) -> str:
     return text
 
 
+def _in_id_range(number: int) -> bool:
+    """Whether ``number`` can be a row id at all (SQLite INTEGER keys run from 1 to 2**63 - 1)."""
+    return 1 <= number <= MAX_SESSION_ID
+
+
 def add_outcome(
     db: Database,
     subject_id: str,
@@ -102,12 +108,14 @@ def add_outcome(
         _json(scores, "scores"),
         time.time(),
     )
+    if session_id is not None and not _in_id_range(session_id):
+        raise StorageError(f"there is no session {session_id}: see biofeedback sessions")
     with db.transaction() as conn:
         if (
             session_id is not None
             and not conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone()
         ):
-            raise StorageError(f"no session {session_id}: see biofeedback sessions")
+            raise StorageError(f"there is no session {session_id}: see biofeedback sessions")
         cur = conn.execute(
             "INSERT INTO outcomes (uid, subject_id, instrument, instrument_version, "
             "instrument_sha256, taken_at, timepoint, session_id, answers_json, scores_json, "
@@ -126,11 +134,18 @@ def record_answers(
     timepoint: str = "",
     session_id: int | None = None,
     taken_at: float | None = None,
+    require_scores: bool = False,
 ) -> tuple[int, dict[str, Answer], dict[str, Any]]:
     """Check a questionnaire's answers, score them and store both with the instrument's id,
     version and SHA-256 (``outcomes record`` and the window alike): (row id, answers, scores).
+    With ``require_scores`` a questionnaire some score of which cannot be computed (too many
+    items missing) is refused; without, it is stored with those scores "not scored" (and does
+    not count as answered for the course's schedule unless some score was computed).
     Raises AnswerError for answers off the instrument, StorageError when it cannot be stored."""
     answers = check_answers(instrument, given)
+    reason = unscored_reason(instrument, answers) if require_scores else None
+    if reason is not None:
+        raise AnswerError(f"{instrument.id}: not stored: {reason}")
     scores = {s.id: s.to_dict() for s in score_answers(instrument, answers)}
     record_id = add_outcome(
         db,
@@ -177,6 +192,8 @@ def list_outcomes(
 
 def delete_outcome(db: Database, outcome_id: int) -> None:
     """Remove one questionnaire (entered by mistake). Raises StorageError when there is none."""
+    if not _in_id_range(outcome_id):
+        raise StorageError(f"no outcome record {outcome_id}: see biofeedback outcomes show")
     with db.transaction() as conn:
         cur = conn.execute("DELETE FROM outcomes WHERE id = ?", (outcome_id,))
         if cur.rowcount == 0:
