@@ -92,7 +92,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         for answers in (
             ("pain-nrs", "--session", "1", "--answers", "now=6", "average=5", "worst=8"),
             ("pgic", "--answers", "change=much better"),
-            ("psfs", "--answers", "activity1=lifting a box", "rating1=4"),
+            ("psfs", "--partial", "--answers", "activity1=lifting a box", "rating1=4"),
         ):
             assert _cli(*at, "outcomes", "record", "--subject", "P1", "--instrument", *answers) == 0
         yield home
