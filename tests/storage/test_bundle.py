@@ -547,3 +547,28 @@ def test_other_samples_drop_the_envelope_overview_made_from_the_old_ones(
     assert import_bundle(clinic, late).sessions_replaced == 2
     left = clinic._query("SELECT session_id FROM overviews")
     assert [r[0] for r in left] == [kept]  # the samples of the other one changed
+
+
+def test_a_folder_is_not_a_bundle_file(clinic: Database, tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match=r"is a folder, not a bundle file: give the file"):
+        import_bundle(clinic, tmp_path)
+    with pytest.raises(StorageError, match=r"is a folder, not a bundle file"):
+        read_bundle_info(tmp_path)
+
+
+def test_declared_sizes_over_the_limit_are_refused_as_too_large(
+    exported: Path, clinic: Database, tmp_path: Path
+) -> None:
+    target = tmp_path / "huge.bfbundle"
+
+    def change(name: str, data: bytes) -> bytes:
+        if name != "manifest.json":
+            return data
+        manifest = json.loads(data)
+        manifest["members"]["subject.json"]["size"] = 10**13
+        return json.dumps(manifest).encode()
+
+    rewrite(exported, target, change)
+    refused(clinic, target, rf"would unpack to \d+ bytes: at most {bundle.MAX_TOTAL_BYTES}")
+    with pytest.raises(StorageError, match="would unpack to"):
+        read_bundle_info(target)

@@ -515,6 +515,10 @@ def _bad(path: Path, what: str) -> StorageError:
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
+    if path.is_dir():
+        raise StorageError(
+            f"{path} is a folder, not a bundle file: give the file 'bundle export' wrote"
+        )
     if not path.is_file():
         raise StorageError(f"there is no bundle file {path}: give the file 'bundle export' wrote")
     try:
@@ -569,6 +573,17 @@ def _manifest(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     return manifest
 
 
+def _declared_bytes(path: Path, members: dict[str, Any]) -> int:
+    """The total size the manifest declares (checked against the limit before any checksum)."""
+    total = 0
+    for member in members.values():
+        size = member.get("size") if isinstance(member, dict) else None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise _bad(path, "has a damaged manifest.json (a member without a size)")
+        total += size
+    return total
+
+
 def _check_layout(zf: zipfile.ZipFile, path: Path, manifest: dict[str, Any]) -> None:
     """Every member named in the manifest is there (and nothing else), within the limits."""
     infos = zf.infolist()
@@ -584,7 +599,7 @@ def _check_layout(zf: zipfile.ZipFile, path: Path, manifest: dict[str, Any]) -> 
         )
     if any(not _MEMBER_RE.match(n) for n in names):
         raise _bad(path, "holds members with names this version does not know")
-    total = sum(i.file_size for i in infos)
+    total = max(sum(i.file_size for i in infos), _declared_bytes(path, members))
     if total > MAX_TOTAL_BYTES:
         raise _bad(path, f"would unpack to {total} bytes: at most {MAX_TOTAL_BYTES}")
     if len(manifest.get("sessions", [])) > MAX_SESSIONS:
