@@ -13,6 +13,7 @@ import pytest
 from biofeedback.cli import main
 from biofeedback.clinic.connect import (
     check_conninfo,
+    clinic_errors,
     configured_clinic,
     connect,
     has_password,
@@ -178,3 +179,16 @@ def test_a_restarted_server_is_reached_again(pg_cluster, clinic_url) -> None:
 def test_a_bad_url_on_the_command_line_is_one_line(capsys, action: str) -> None:
     line = _one_line_error(*run(capsys, "clinic", action, "http://db.clinic/emg")[::2])
     assert "is not a PostgreSQL connection string: give a URL like postgresql://" in line
+
+
+def test_a_connection_lost_while_working_is_one_line(pg_cluster, clinic_url) -> None:
+    init_clinic(clinic_url)
+    lost = r"lost the connection to the clinic .*run it again"
+    with connect(clinic_url, autocommit=True) as conn:
+        pg_cluster.sql(f"SELECT pg_terminate_backend({conn.info.backend_pid})")
+        with pytest.raises(ClinicError, match=lost), clinic_errors(clinic_url):
+            conn.execute("SELECT count(*) FROM sessions")
+    refused = r"refused it \(.*no_such_table"
+    with connect(clinic_url, autocommit=True) as conn:
+        with pytest.raises(ClinicError, match=refused), clinic_errors(clinic_url):
+            conn.execute("SELECT * FROM no_such_table")

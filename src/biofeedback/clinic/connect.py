@@ -197,6 +197,27 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 @contextmanager
+def clinic_errors(conninfo: str) -> Iterator[None]:
+    """Turn what the server says while working (a connection lost, a refused statement) into
+    one-line ClinicErrors; catch the errors you expect inside it."""
+    psycopg = require_psycopg()
+    where = describe(conninfo)
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise ClinicError(
+            f"lost the connection to the clinic {where} ({_short(' '.join(str(exc).split()))}): "
+            "nothing half done is kept; run it again when the server is back"
+        ) from None
+    except psycopg.Error as exc:
+        log.debug("clinic %s refused a statement", where, exc_info=True)
+        raise ClinicError(
+            f"the clinic {where} refused it ({_short(' '.join(str(exc).split()))}): check that "
+            "its schema was made by 'biofeedback clinic init' and not changed by hand"
+        ) from None
+
+
+@contextmanager
 def sync_transaction(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
     """A transaction whose writes keep the revisions they set: the clinic's revision triggers
     leave sessions alone in it (as a bundle import does locally). For sync, not for editing."""

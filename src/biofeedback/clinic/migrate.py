@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from biofeedback import __version__
-from biofeedback.clinic.connect import connect, describe, require_psycopg
+from biofeedback.clinic.connect import clinic_errors, connect, describe, require_psycopg
 from biofeedback.clinic.roles import ROLES, ensure_roles, roles_advice
 from biofeedback.clinic.schema import (
     LATEST_VERSION,
@@ -159,7 +159,7 @@ def _locked_version(conn: psycopg.Connection[Any]) -> int:
 def init_clinic(conninfo: str, target: int = LATEST_VERSION) -> InitResult:
     """``clinic init``: create or migrate the schema, then create and grant the two roles."""
     psycopg = _psycopg_errors()
-    with connect(conninfo, autocommit=True) as conn:
+    with connect(conninfo, autocommit=True) as conn, clinic_errors(conninfo):
         before, applied = migrate(conn, target)
         try:
             with conn.transaction():
@@ -175,7 +175,7 @@ def init_clinic(conninfo: str, target: int = LATEST_VERSION) -> InitResult:
 def clinic_status(conninfo: str) -> ClinicStatus:
     """The schema version, rows per table and whether the roles exist."""
     psycopg = _psycopg_errors()
-    with connect(conninfo, autocommit=True) as conn:
+    with connect(conninfo, autocommit=True) as conn, clinic_errors(conninfo):
         try:
             version = clinic_version(conn)
             if version == 0:
