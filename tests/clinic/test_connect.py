@@ -189,6 +189,9 @@ def test_a_connection_lost_while_working_is_one_line(pg_cluster, clinic_url) -> 
         with pytest.raises(ClinicError, match=lost), clinic_errors(clinic_url):
             conn.execute("SELECT count(*) FROM sessions")
     refused = r"refused it \(.*no_such_table"
-    with connect(clinic_url, autocommit=True) as conn:
-        with pytest.raises(ClinicError, match=refused), clinic_errors(clinic_url):
-            conn.execute("SELECT * FROM no_such_table")
+    with (
+        connect(clinic_url, autocommit=True) as conn,
+        pytest.raises(ClinicError, match=refused),
+        clinic_errors(clinic_url),
+    ):
+        conn.execute("SELECT * FROM no_such_table")
