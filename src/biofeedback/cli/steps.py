@@ -8,6 +8,8 @@ and the step is recorded as skipped, so a script never hangs on a page.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from typing import Any, TextIO
 
@@ -16,17 +18,42 @@ if TYPE_CHECKING:
     from biofeedback.training.runner import RunnerEvent, SessionRunner
 
 SKIP_WORD = "s"
+log = logging.getLogger(__name__)
+
+
+def discard_typed_ahead(stdin: TextIO) -> bool:
+    """Throw away what was typed on the terminal before a step asks (keys pressed during the
+    recording must not become its answers); True when pending input was flushed. Does nothing
+    when stdin is not a terminal, or on a system without termios (Windows)."""
+    try:
+        import termios
+    except ImportError:
+        return False
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: a StringIO
+        return False
+    if not os.isatty(fd):
+        return False
+    try:
+        termios.tcflush(fd, termios.TCIFLUSH)
+    except termios.error as exc:
+        log.debug("could not discard typed-ahead input: %s", exc)
+        return False
+    return True
 
 
 def ask_step(
     kind: str, step: dict[str, Any], instruction: str, stdin: TextIO, out: TextIO
 ) -> dict[str, Any] | None:
-    """Show a step and read its answers; None when the user typed ``s`` to skip.
+    """Show a step and read its answers; None when the user typed ``s`` to skip. Lines typed
+    on the terminal before the step was shown are discarded first.
 
     Raises EOFError when the input ends (the caller records the step as skipped).
     """
     from biofeedback.training import steps
 
+    discard_typed_ahead(stdin)
     out.write("\n")
     if kind == "education":
         out.write(steps.page_text(step.get("title", ""), step.get("text", "")) + "\n\n")
