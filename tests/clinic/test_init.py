@@ -4,6 +4,7 @@ migration from an older version, and the revision rules the local store has."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 import pytest
@@ -170,3 +171,26 @@ def test_check_schema_says_what_to_do(clinic_url: str) -> None:
         conn.execute(f"INSERT INTO {PG_SCHEMA}.schema_migrations VALUES (99, 0, 'future')")
         with pytest.raises(ClinicError, match="newer than this biofeedback knows"):
             check_schema(conn, clinic_url)
+
+
+def test_two_inits_at_once_apply_each_version_once(clinic_url: str) -> None:
+    start = threading.Barrier(2)
+    results: list[object] = []
+
+    def init() -> None:
+        start.wait(timeout=30)
+        try:
+            results.append(init_clinic(clinic_url))
+        except Exception as exc:  # reported by the assertion below
+            results.append(exc)
+
+    threads = [threading.Thread(target=init) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    applied = sorted(v for r in results for v in getattr(r, "applied", [r]))
+    assert applied == list(range(1, LATEST_VERSION + 1)), results
+    with connect(clinic_url) as conn:
+        rows = conn.execute(f"SELECT count(*) FROM {PG_SCHEMA}.schema_migrations").fetchone()
+    assert rows[0] == LATEST_VERSION

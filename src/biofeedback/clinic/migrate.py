@@ -163,6 +163,7 @@ def init_clinic(conninfo: str, target: int = LATEST_VERSION) -> InitResult:
         before, applied = migrate(conn, target)
         try:
             with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
                 missing = not all(_role_exists(conn, r) for r in ROLES)
                 created = ensure_roles(conn)
         except psycopg.InsufficientPrivilege:
