@@ -164,3 +164,16 @@ def test_a_station_upserts_by_key_with_the_rendered_statements(pg_cluster, clini
         )
     with pytest.raises(ValueError, match="key columns"):
         pg_upsert("sessions", ("subject_id",))
+
+
+def test_the_databases_owner_without_superuser_runs_init(pg_cluster) -> None:
+    owner = f"owner_{uuid.uuid4().hex[:10]}"
+    pg_cluster.sql(f"CREATE ROLE {owner} LOGIN CREATEROLE")
+    pg_cluster.sql(f"CREATE DATABASE {owner} OWNER {owner}")
+    url = pg_cluster.url(owner, user=owner)
+    assert init_clinic(url).version == 5
+    station = _login(pg_cluster, url, STATION_ROLE)
+    with connect(station, autocommit=True) as conn:
+        conn.execute("INSERT INTO subjects (id, created_at) VALUES ('P001', 1)")
+        _denied(conn, "DELETE FROM subjects")
+    assert clinic_status(station).counts["subjects"] == 1
