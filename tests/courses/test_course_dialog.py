@@ -285,12 +285,12 @@ def test_the_outcomes_table_shows_the_change_table(qtbot) -> None:
     rows = _table_rows(dialog.outcomes_table)
     expected = []
     for title, group in model.outcome_groups(records, model.instrument_loader()):
-        expected.append([title] + [""] * 5)
+        expected.append([title] + [""] * (len(model.OUTCOME_COLUMNS) - 1))
         expected.extend(r.cells for r in group)
     assert rows == expected
     assert rows[0][0] == "Pain intensity (numeric rating 0-10) (pain-nrs)"
     now = next(r for r in rows if r[2] == "session 3" and r[0] == "Pain now")
-    assert now[3:] == ["5", "-1 (17 % better)", "no important change"]
+    assert now[3:] == ["5", "-1 (17 % better)", "no important change", ""]
 
 
 def test_record_a_questionnaire_by_keys(qtbot) -> None:
@@ -385,7 +385,7 @@ def test_the_window_opens_the_course_of_the_subject_in_the_session_panel(qtbot) 
     assert [a.text() for a in course_menu.actions()] == [
         "Course…",
         "Send to clinician…",
-        "Import from patient…",
+        "Import from clinic…",
     ]
     assert window.course_action.shortcut() == QKeySequence("Ctrl+K")
     window.session_panel.subject.setText("P1")
@@ -425,3 +425,120 @@ def test_thought_records_go_into_the_report_only_when_ticked(qtbot, tmp_path, mo
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))
     dialog.write_report()  # cancelled: nothing written, nothing said
     assert len(calls) == 2 and dialog.message.text() == f"Wrote {pdf}."
+
+
+# -- layout at 1366 x 768, labels by station role --------------------------------------------------
+#: What the dialog's _fit_screen gives on a 1366 x 768 screen (offscreen tests have no such one).
+LAPTOP_SIZE = (1040, 680)
+UNSCORED_NOTE = (
+    "not scored: 1 of 1 items missing, every item must be answered (answer average: the "
+    "patient stopped before this item, ask it again at the next visit)"
+)
+
+
+def test_a_score_not_computed_keeps_the_verdict_on_screen(qtbot) -> None:
+    from biofeedback.storage.outcomes import add_outcome
+
+    _course_with_practice()
+    with Database() as db:
+        _store_answers(db, "pain-nrs", {"now": 6, "average": 7, "worst": 9}, "baseline")
+        _store_answers(db, "pain-nrs", {"now": 3, "average": 4, "worst": 8}, "end")
+        add_outcome(
+            db, "P1", "pain-nrs", "1", "ab" * 32, {"now": 5.0},
+            {"average": {"name": "Average pain, last 7 days", "value": None,
+                         "note": UNSCORED_NOTE}},
+            timepoint="session 3", taken_at=dt.datetime(2026, 11, 17, 9).timestamp(),
+        )  # fmt: skip
+    dialog = _dialog(qtbot, "P1")
+    dialog.resize(*LAPTOP_SIZE)
+    dialog.tabs.setCurrentIndex(2)
+    dialog.refresh()  # filled at the dialog's size
+    table = dialog.outcomes_table
+    rows = _table_rows(table)
+    value, verdict, note = (model.OUTCOME_COLUMNS.index(c) for c in ("value", "verdict", "note"))
+    row = next(r for r, cells in enumerate(rows) if cells[value] == "not scored")
+    assert rows[row][note] == UNSCORED_NOTE and note == len(model.OUTCOME_COLUMNS) - 1
+    assert table.item(row, value).toolTip() == UNSCORED_NOTE
+    assert table.item(row, note).toolTip() == UNSCORED_NOTE
+    qtbot.waitUntil(lambda: table.viewport().width() > 0)
+    right = table.columnViewportPosition(verdict) + table.columnWidth(verdict)
+    assert right <= table.viewport().width()
+    assert table.columnWidth(verdict) >= table.fontMetrics().horizontalAdvance(
+        "important improvement"
+    )
+    last = table.columnCount() - 1  # the note fills what is left, elided
+    assert table.columnViewportPosition(last) + table.columnWidth(last) <= table.viewport().width()
+
+
+def test_an_ended_course_stretches_the_prescription_table_and_marks_the_last_one(qtbot) -> None:
+    from biofeedback.storage.courses import end_course
+
+    _course_with_practice()
+    with Database() as db:
+        end_course(db, "P1", dt.date(2026, 11, 16), TODAY)
+    dialog = _dialog(qtbot, "P1")
+    dialog.resize(*LAPTOP_SIZE)
+    table = dialog.prescriptions
+    qtbot.waitUntil(lambda: table.viewport().width() > 0)
+    last = table.columnCount() - 1
+    assert table.model().headerData(last, Qt.Orientation.Horizontal) == "state"
+    assert table.horizontalHeader().stretchLastSection()
+    assert table.columnViewportPosition(last) + table.columnWidth(last) == (
+        table.viewport().width()
+    )
+    assert _table_rows(table)[-1][last] == "at the course end"
+
+
+def test_bundle_buttons_and_menu_follow_the_station_role(qtbot, monkeypatch) -> None:
+    from biofeedback.gui.course_dialog import station_bundle_labels
+    from biofeedback.storage.courses import set_station_role
+
+    assert station_bundle_labels(None) == ("Send to clinician…", "Import from clinic…")
+    _course_with_practice()
+    dialog = _dialog(qtbot, "P1")
+    assert (dialog.export_button.text(), dialog.import_button.text()) == (
+        "Send to clinician…",
+        "Import from clinic…",
+    )
+    with Database() as db:
+        set_station_role(db, "clinic")
+    dialog.refresh()
+    assert (dialog.export_button.text(), dialog.import_button.text()) == (
+        "Send to patient…",
+        "Import from patient…",
+    )
+    titles: list[str] = []
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda _p, title, *a, **k: titles.append(title) or ("", "")
+    )
+    dialog.export_bundle()
+    assert titles == ["Send to patient"]
+    assert station_bundle_labels(None) == ("Send to patient…", "Import from patient…")
+    with Database() as db:
+        set_station_role(db, "home")
+    assert station_bundle_labels(None) == ("Send to clinician…", "Import from clinic…")
+
+
+def test_the_course_menu_says_the_station_role(qtbot) -> None:
+    from biofeedback.gui.main_window import MainWindow
+    from biofeedback.storage.courses import set_station_role
+
+    _course_with_practice()
+    with Database() as db:
+        set_station_role(db, "clinic")
+    window = MainWindow(
+        "sim://?scenario=relax&board=12bit&channels=raw,ref&speed=8&seed=3",
+        safety_check=False,
+        audio=False,
+        remember=False,
+        ask_pain=False,
+    )
+    qtbot.addWidget(window)
+    course_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Course")
+    course_menu.aboutToShow.emit()
+    assert [a.text() for a in course_menu.actions()] == [
+        "Course…",
+        "Send to patient…",
+        "Import from patient…",
+    ]
+    window.close()

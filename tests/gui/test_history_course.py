@@ -116,7 +116,7 @@ def test_setting_column_no_data_plots_and_a_conflict_copy(qtbot) -> None:
     cells = [dialog.table.item(r, setting).text() for r in range(dialog.table.rowCount())]
     assert sorted(set(cells)) == ["clinic", "home", "–"] and cells.count("home") == 4
     row = _row_of(dialog, copy)
-    assert dialog.table.item(row, status).text() == "complete, conflict copy"
+    assert dialog.table.item(row, status).text() == "conflict copy"
     assert dialog.table.item(row, status).toolTip() == note
     assert "conflict" not in dialog.table.item(row + 1, status).text()
     plot = dialog.recovery_plot  # no session here has a recovery time

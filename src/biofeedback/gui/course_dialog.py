@@ -133,7 +133,15 @@ def _fill(table: QTableWidget, rows: list[list[str]], right: tuple[int, ...] = (
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
             table.setItem(r, c, _cell(text, c in right))
-    table.resizeColumnsToContents()
+    _fit_columns(table)
+
+
+def _fit_columns(table: QTableWidget) -> None:
+    """Every column as wide as its contents but the last, which fills what is left of the
+    width (stretched; its text elided, whole in its tooltip where it can be long), so that a
+    long last cell never pushes the table wider than the dialog."""
+    for c in range(table.columnCount() - 1):
+        table.resizeColumnToContents(c)
 
 
 def _short(text: str) -> str:
@@ -208,15 +216,16 @@ class CourseDialog(QDialog):
             "The patient's own thought records and reflections are private: off by default"
         )
         self.report_button = _button("Course report…", self.write_report)
+        export_label, import_label = model.bundle_labels(None)  # set by the station role
         self.export_button = _button(
-            "Send to clinician…",
+            export_label,
             self.export_bundle,
             "Write this subject's course, questionnaires and sessions into one file",
         )
         self.import_button = _button(
-            "Import from patient…",
+            import_label,
             self.import_bundle,
-            "Merge a file written by the patient's computer into this data dir",
+            "Merge a file written by the other computer (clinic or home) into this data dir",
         )
         files = QHBoxLayout()
         for widget in (self.report_button, self.thought_records):
@@ -417,14 +426,18 @@ class CourseDialog(QDialog):
             table.setSpan(header, 0, 1, table.columnCount())
             for row in rows:
                 self._outcome_row(row)
-        table.resizeColumnsToContents()
+        _fit_columns(table)
 
     def _outcome_row(self, row: model.OutcomeRow) -> None:
         table = self.outcomes_table
         r = table.rowCount()
         table.insertRow(r)
+        note = row.cells[model.NOTE_COLUMN]
         for c, text in enumerate(row.cells):
-            table.setItem(r, c, _cell(text, c in (3, 4)))
+            item = _cell(text, c in (3, 4))
+            if note and c in (3, model.NOTE_COLUMN):  # the value and its note (elided there)
+                item.setToolTip(note)
+            table.setItem(r, c, item)
 
     def _enable(self) -> None:
         has_subject = bool(self.current_subject())
@@ -437,6 +450,9 @@ class CourseDialog(QDialog):
         self.report_button.setEnabled(self.course is not None and not busy)
         self.export_button.setEnabled(has_subject and not busy)
         self.import_button.setEnabled(not busy)
+        export_label, import_label = model.bundle_labels(store.station_role(self.db))
+        self.export_button.setText(export_label)
+        self.import_button.setText(import_label)
 
     def show_message(self, text: str, error: bool = False) -> None:
         """One line under the tabs (errors in the alert colour)."""
@@ -658,12 +674,14 @@ class CourseDialog(QDialog):
         self._run("Writing the course report", work, lambda p: self.show_message(f"Wrote {p}."))
 
     def export_bundle(self) -> None:
-        """Send to clinician…: one file with this subject's course, questionnaires, sessions."""
+        """Send to clinician… (Send to patient… at a clinic): one file with this subject's course,
+        questionnaires, sessions."""
         subject = self.current_subject()
         if not subject:
             return
         name = f"{subject}-{self.today.isoformat()}.bfbundle"
-        path, _ = QFileDialog.getSaveFileName(self, "Send to clinician", name, BUNDLE_FILTER)
+        title = self.export_button.text().rstrip("…")
+        path, _ = QFileDialog.getSaveFileName(self, title, name, BUNDLE_FILTER)
         if not path:
             return
 
@@ -679,11 +697,13 @@ class CourseDialog(QDialog):
         )
 
     def import_bundle(self, path: str | None = None) -> None:
-        """Import from patient…: the file's contents are shown first; Yes merges them."""
+        """Import from patient… (Import from clinic… at home): the file's contents are shown
+        first; Yes merges them."""
         from biofeedback.storage.bundle import read_bundle_info
 
+        title = self.import_button.text().rstrip("…")
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Import from patient", "", BUNDLE_FILTER)
+            path, _ = QFileDialog.getOpenFileName(self, title, "", BUNDLE_FILTER)
         if not path:
             return
         try:
@@ -692,7 +712,7 @@ class CourseDialog(QDialog):
             self.show_message(str(exc), error=True)
             return
         answer = QMessageBox.question(
-            self, "Import from patient", f"{info.text()}\n\nImport it into this data dir?"
+            self, title, f"{info.text()}\n\nImport it into this data dir?"
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
@@ -712,6 +732,19 @@ class CourseDialog(QDialog):
         self.closed = True
         self.db.close()
         super().done(result)
+
+
+def station_bundle_labels(db_path: str | Path | None) -> tuple[str, str]:
+    """The Course menu's bundle entries by the data dir's station role (as the dialog's buttons,
+    :func:`course_model.bundle_labels`); creates no store where there is none."""
+    from biofeedback.storage.database import existing_database_path
+
+    try:
+        with Database(existing_database_path(db_path)) as db:
+            return model.bundle_labels(store.station_role(db))
+    except BiofeedbackError as exc:  # no store yet, or one that cannot be read: the default
+        log.info("station role not read: %s", exc)
+        return model.bundle_labels(None)
 
 
 def open_course_dialog(

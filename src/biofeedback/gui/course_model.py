@@ -42,10 +42,30 @@ ADHERENCE_COLUMNS = [
     "clinic",
     "met",
 ]
-PRESCRIPTION_COLUMNS = ["from", "sessions / week", "minutes", "protocols", "until", ""]
-OUTCOME_COLUMNS = ["score", "taken", "timepoint", "value", "change from baseline", "verdict"]
+PRESCRIPTION_COLUMNS = ["from", "sessions / week", "minutes", "protocols", "until", "state"]
+#: The note (why a score was not computed, or how it was) is last: it fills what is left of the
+#: table's width, elided, whole in its tooltip, so the verdict is never pushed off screen.
+OUTCOME_COLUMNS = [
+    "score",
+    "taken",
+    "timepoint",
+    "value",
+    "change from baseline",
+    "verdict",
+    "note",
+]
+NOTE_COLUMN = OUTCOME_COLUMNS.index("note")
 #: The timepoints offered when a questionnaire is recorded (a free label may be typed).
 TIMEPOINT_CHOICES = ["baseline", "session 1", "end", "follow-up"]
+
+
+def bundle_labels(role: str | None) -> tuple[str, str]:
+    """The bundle buttons by this data dir's station role (:func:`station_role`): a clinic sends
+    to the patient and imports from the patient; a home computer (or one not set) sends to the
+    clinician and imports from the clinic."""
+    if role == "clinic":
+        return "Send to patient…", "Import from patient…"
+    return "Send to clinician…", "Import from clinic…"
 
 
 def rx_text(rx: Prescription) -> str:
@@ -90,8 +110,11 @@ def course_details(course: Course, clinic_sessions: int, today: dt.date) -> list
 
 
 def prescription_rows(course: Course, today: dt.date) -> list[list[str]]:
-    """The prescription history, oldest first; the one in force today is marked."""
-    current = course.prescription_on(today)
+    """The prescription history, oldest first; the one in force today is marked (in an ended
+    course, the one in force on its last day: "at the course end")."""
+    last = course.end_date if course.end_date is not None and course.end_date < today else today
+    current = course.prescription_on(last)
+    mark = "in force" if course.is_open else "at the course end"
     return [
         [
             rx.valid_from.isoformat(),
@@ -99,7 +122,7 @@ def prescription_rows(course: Course, today: dt.date) -> list[list[str]]:
             str(rx.minutes_per_session),
             ", ".join(rx.protocols) or "–",
             rx.until.isoformat() if rx.until is not None else "course end",
-            "in force" if rx == current else "",
+            mark if rx == current else "",
         ]
         for rx in course.prescriptions
     ]
@@ -181,15 +204,14 @@ def instrument_loader() -> Callable[[str], Instrument | None]:
 def _cells(record: OutcomeRecord, score_id: str, cell: Mapping[str, Any], base: bool) -> list[str]:
     name = record.scores.get(score_id, {}).get("name", score_id)
     value = "not scored" if cell["value"] is None else number_text(cell["value"])
-    if cell.get("note"):
-        value += f" [{cell['note']}]"
     label = record.timepoint or "–"
     if base and label != "baseline":
         label += " (baseline)"
     when = dt.datetime.fromtimestamp(record.taken_at).strftime("%Y-%m-%d %H:%M")
     change = cell.get("change")
     verdict = change["verdict"] if change else ""
-    return [name, when, label, value, change_text(change) if change else "", verdict]
+    note = str(cell.get("note") or "")
+    return [name, when, label, value, change_text(change) if change else "", verdict, note]
 
 
 def outcome_groups(

@@ -102,11 +102,11 @@ def conflict_copy_of(record: SessionRecord) -> str | None:
 
 def session_cells(p: SessionPoint, record: SessionRecord | None) -> list[str]:
     """The table row of a session: :func:`point_row` with the setting (clinic, home, –) and a
-    conflict copy marked in its status."""
+    conflict copy marked in its status ("conflict copy" alone when it is complete)."""
     cells = point_row(p)
     cells.insert(2, (record.setting if record is not None else None) or "–")
-    if record is not None and conflict_copy_of(record):
-        cells[3] += ", conflict copy"
+    if record is not None and conflict_copy_of(record):  # short: "complete" is the usual status
+        cells[3] = "conflict copy" if cells[3] == "complete" else f"{cells[3]}, conflict copy"
     return cells
 
 
@@ -221,7 +221,7 @@ class HistoryDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("History and progress")
-        self.resize(900, 680)
+        self.resize(1000, 680)  # the session list's columns without scrolling (1366 x 768)
         self.today = today
         self.db_path = db_path
         self.db = Database(db_path)

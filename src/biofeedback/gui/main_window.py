@@ -548,9 +548,10 @@ class MainWindow(QMainWindow):
         self.import_action.triggered.connect(lambda: self.import_recording())
         # Course: the subject's course of treatment (gui/course_dialog.py)
         self.course_action = action("Course…", ["Ctrl+K"], lambda: self.show_course())
+        # labelled by the data dir's station role when the menu opens (_label_course_menu)
         self.course_export_action = QAction("Send to clinician…", self)
         self.course_export_action.triggered.connect(lambda: self.show_course("export_bundle"))
-        self.course_import_action = QAction("Import from patient…", self)
+        self.course_import_action = QAction("Import from clinic…", self)
         self.course_import_action.triggered.connect(lambda: self.show_course("import_bundle"))
 
         menu = self.menuBar()
@@ -570,6 +571,7 @@ class MainWindow(QMainWindow):
         session_menu.addSeparator()
         session_menu.addAction(self.quit_action)
         course_menu = menu.addMenu("&Course")
+        course_menu.aboutToShow.connect(self._label_course_menu)
         for act in (self.course_action, self.course_export_action, self.course_import_action):
             course_menu.addAction(act)
         menu.addMenu("&Tools").addAction(self.check_signal_action)
@@ -1236,6 +1238,15 @@ class MainWindow(QMainWindow):
             dialog.export_bundle()
         elif then == "import_bundle":
             dialog.import_bundle()
+
+    def _label_course_menu(self) -> None:
+        """Send to patient… / Import from patient… at a clinic, else to clinician / from clinic
+        (as the course dialog's buttons)."""
+        from biofeedback.gui.course_dialog import station_bundle_labels
+
+        export_label, import_label = station_bundle_labels(self.db_path)
+        self.course_export_action.setText(export_label)
+        self.course_import_action.setText(import_label)
 
     def _show_imported(self, subject: str) -> None:
         """The history list holding a just imported session (its subject's, or the sessions
