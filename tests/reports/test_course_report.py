@@ -295,3 +295,16 @@ def test_cli_writes_the_report_and_refuses_bad_input(course_db: Path, tmp_path: 
     )  # fmt: skip
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "no subject P404" in bad.stderr
+
+
+def test_an_open_course_says_from_and_open_in_the_heading_and_the_body(tmp_path: Path) -> None:
+    start = dt.date.today() - dt.timedelta(days=3)
+    with Database(tmp_path / "db.sqlite") as db:
+        db.add_subject("P004")
+        start_course(db, "P004", start, Prescription(start, 3, 10))
+        pdf = write_course_report(db, "P004", tmp_path / "open.pdf")
+        page = write_course_report(db, "P004", tmp_path / "open.html").read_text("utf-8")
+    for text in (pdf_text(pdf.read_bytes()), page):
+        assert text.count(f"from {start} (open)") >= 2, text  # the heading and the course row
+        assert "to open" not in text and "today (open)" not in text
+        assert "Home practice: 0 of 3 this week." in text and "This week:" not in text

@@ -123,6 +123,15 @@ def run_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Widest protocol column of the session list; a longer name ends in "..." (--json has it whole).
+MAX_PROTOCOL_COLUMN = 30
+
+
+def _elide(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in "..." when it was cut."""
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -188,13 +197,14 @@ def run(args: argparse.Namespace) -> int:
         who = f" for subject {args.subject}" if args.subject else ""
         print(f"No sessions{who} in {path}. Record one with: biofeedback record --source URL ...")
         return 0
-    header = f"{'id':>5}  {'started':<16}  {'subject':<10} {'protocol':<18} {'length':>8}  {'status':<11} {'baseline':>9} {'% below':>8} {'recov s':>8}"
+    whats = [r["protocol"] or (f"imported {r['imported']}" if r["imported"] else "-") for r in rows]
+    pw = min(max(len("protocol"), *(len(w) for w in whats)), MAX_PROTOCOL_COLUMN)
+    header = f"{'id':>5}  {'started':<16}  {'subject':<10} {'protocol':<{pw}} {'length':>8}  {'status':<11} {'baseline':>9} {'% below':>8} {'recov s':>8}"
     print(header)
-    for r in rows:
-        what = r["protocol"] or (f"imported {r['imported']}" if r["imported"] else "-")
+    for r, what in zip(rows, whats, strict=True):
         print(
             f"{r['id']:>5}  {r['started'][:16].replace('T', ' '):<16}  {(r['subject_id'] or '-')[:10]:<10} "
-            f"{what[:18]:<18} {_duration(r['duration_s']):>8}  {r['status']:<11} "
+            f"{_elide(what, pw):<{pw}} {_duration(r['duration_s']):>8}  {r['status']:<11} "
             f"{_num(r['baseline_uv'], 2):>9} {_num(r['pct_below']):>8} {_num(r['recovery_s']):>8}"
             + ("  CONFLICT COPY" if r["conflict_copy_of"] else "")
         )

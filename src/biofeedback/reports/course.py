@@ -91,12 +91,17 @@ def write_course_report(
 
 
 # -- the words and cells (identical in PDF and HTML) --------------------------------------------------
+def course_span(course: Any) -> str:
+    """``2026-11-02 to 2026-12-14``, or ``from 2026-11-23 (open)``: heading and body alike."""
+    if course.end_date:
+        return f"{course.start_date} to {course.end_date}"
+    return f"from {course.start_date} (open)"
+
+
 def subtitle(data: CourseReportData) -> str:
     c = data.course
-    end = c.end_date.isoformat() if c.end_date else "open"
     return (
-        f"Subject {data.subject_id}  ·  Course {c.start_date} to {end}  ·  "
-        f"Clinician {c.clinician or '-'}"
+        f"Subject {data.subject_id}  ·  Course {course_span(c)}  ·  Clinician {c.clinician or '-'}"
     )
 
 
@@ -117,7 +122,7 @@ def course_rows(data: CourseReportData) -> list[tuple[str, str]]:
     planned = f" of {c.planned_clinic_sessions} planned" if c.planned_clinic_sessions else ""
     rows = [
         ("Subject", data.subject_id),
-        ("Course", f"{c.start_date} to {c.end_date or 'today (open)'}  (id {c.uid})"),
+        ("Course", f"{course_span(c)}  (id {c.uid})"),
         ("Clinician", c.clinician or "-"),
         ("Muscle", c.muscle or "-"),
         ("Electrode site", c.electrode_site or "-"),
@@ -235,7 +240,7 @@ def adherence_summary(data: CourseReportData) -> list[str]:
         "practised in a row."
     ]
     if data.course.is_open:
-        lines.append(f"This week: {a.this_week_text()}.")
+        lines.append(f"Home practice: {a.this_week_text()}.")
     lines.append(
         "Home sessions only; sessions: counted of prescribed; interrupted: counted + too short "
         "to count (the rules are in the app's documentation on courses)."
