@@ -120,3 +120,31 @@ def test_the_list_marks_a_conflict_copy(capsys) -> None:
     rows = {r["id"]: r for r in json.loads(out)["sessions"]}
     assert rows[copy]["conflict_copy_of"] == "ab" * 16 and rows[plain]["conflict_copy_of"] is None
     assert rows[copy]["setting"] == "clinic"
+
+
+def test_progress_with_an_open_course_says_the_course_count(capsys) -> None:
+    from biofeedback.storage.courses import adherence, open_course, start_course
+    from biofeedback.training.adherence import Prescription
+
+    today = dt.date.today()
+    monday = today - dt.timedelta(days=today.weekday())
+    with Database() as db:
+        db.add_subject("P001")
+        db.set_weekly_goal("P001", 3)
+        _session(db)  # outside the course: counted against the subject's own goal only
+        course = start_course(db, "P001", monday, Prescription(monday, 5, 12, None, ()))
+        week_start = dt.datetime.combine(monday, dt.time(0, 0, 1)).timestamp()
+        started = max(dt.datetime.now().timestamp() - 1800, week_start)  # this week, today
+        sid = db.create_session(
+            "P001", "relax", myoware_info(), started_at=started, course_id=course,
+            setting="home",
+        )  # fmt: skip
+        db.finish_session(sid)
+        with db.transaction() as conn:
+            conn.execute(
+                "UPDATE sessions SET first_index = 0, end_index = 720000 WHERE id = ?", (sid,)
+            )
+        expected = adherence(db, open_course(db, "P001")).this_week_text()
+    code, out, _ = _run(capsys, "sessions", "--subject", "P001", "--progress")
+    assert code == 0 and expected == "1 of 5 this week"
+    assert f"Practice: home practice {expected} (the course's prescription); streak" in out

@@ -153,6 +153,17 @@ def _read(
     return recovered, rows, progress
 
 
+def _course_week(subject: str) -> str | None:
+    """This week's home practice of the subject's open course ("4 of 5 this week", as the course
+    dialog and History say it), or None without one."""
+    from biofeedback.storage.courses import adherence, open_course
+    from biofeedback.storage.database import Database
+
+    with Database(store_path()) as db:
+        course = open_course(db, subject)
+        return None if course is None else adherence(db, course).this_week_text()
+
+
 def practice_text(sessions: int, goal: int | None) -> str:
     """``"2 of 3 sessions this week"`` or ``"2 sessions this week (no weekly goal set)"``."""
     if goal:
@@ -216,9 +227,12 @@ def run(args: argparse.Namespace) -> int:
         )
     if progress is not None:
         week = progress.this_week
+        done = practice_text(week.sessions, week.goal)
+        if args.subject and (course_week := _course_week(args.subject)) is not None:
+            done = f"home practice {course_week} (the course's prescription)"
         print()
         print(
-            f"Practice: {practice_text(week.sessions, week.goal)}; streak "
+            f"Practice: {done}; streak "
             f"{progress.current_streak_days} day(s), longest {progress.longest_streak_days}."
         )
         for line in progress.trend_text:
