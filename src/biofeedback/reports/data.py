@@ -15,6 +15,7 @@ import numpy as np
 
 from biofeedback.core.hardware import BOARDS
 from biofeedback.dsp.pipeline import Pipeline
+from biofeedback.storage.courses import Course, clinic_sessions, course_sessions, list_courses
 from biofeedback.storage.database import Database, SessionRecord
 from biofeedback.storage.overview import (
     StoredOverview,
@@ -304,7 +305,7 @@ def collect(db: Database, session_id: int) -> ReportData:
     notes: list[str] = []
     pipeline = pipeline_for(record, notes)
     described = pipeline.describe()
-    session_rows = _session_rows(record, phases)
+    session_rows = _session_rows(record, phases, _course_of(db, record))
     envelope = envelope_overview(db, record)
     recording_rows = _recording_rows(db, record, pipeline, described, envelope, phases)
     rows = _phase_rows(record, phases)
@@ -336,8 +337,62 @@ def collect(db: Database, session_id: int) -> ReportData:
     )
 
 
-def _session_rows(record: SessionRecord, phases: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """Who, when, which protocol and muscle, electrodes, techniques used, pain ratings."""
+@dataclass(frozen=True)
+class CourseContext:
+    """The course a session belongs to, as its report says it (no samples read)."""
+
+    course: Course
+    setting_text: str
+
+
+def _course_of(db: Database, record: SessionRecord) -> CourseContext | None:
+    """The session's course and its place in it: "clinic session 3 of 6 of the open course from
+    2026-11-02", "home session of the course 2026-11-02 to 2026-12-14, after clinic session 3
+    of 6". None for a session outside a course."""
+    if record.course_id is None or not record.subject_id:
+        return None
+    courses = list_courses(db, record.subject_id)
+    course = next((c for c in courses if c.id == record.course_id), None)
+    if course is None:
+        return None
+    counted = clinic_sessions(course_sessions(db, course.id))
+    planned = f" of {course.planned_clinic_sessions}" if course.planned_clinic_sessions else ""
+    if course.end_date:
+        of_course = f"of the course {course.start_date} to {course.end_date}"
+    else:
+        of_course = f"of the open course from {course.start_date}"
+    ids = [r.id for r in counted]
+    if record.setting == "clinic" and record.id in ids:
+        text = f"clinic session {ids.index(record.id) + 1}{planned} {of_course}"
+    else:
+        before = sum(1 for r in counted if (r.started_at, r.id) < (record.started_at, record.id))
+        where = f"after clinic session {before}{planned}" if before else "before clinic session 1"
+        kind = f"{record.setting} session" if record.setting else "session (setting not recorded)"
+        text = f"{kind} {of_course}, {where}"
+    return CourseContext(course, text)
+
+
+def _or_course(own: str | None, from_course: str | None) -> str:
+    """The session's own value, else the course's marked "(from the course)", else "-"."""
+    if own:
+        return own
+    return f"{from_course} (from the course)" if from_course else "-"
+
+
+def _setting_text(record: SessionRecord, context: CourseContext | None) -> str:
+    if context is not None:
+        return context.setting_text
+    if record.setting:
+        return f"{record.setting} session (not part of a course)"
+    return "not recorded"
+
+
+def _session_rows(
+    record: SessionRecord, phases: list[dict[str, Any]], context: CourseContext | None = None
+) -> list[tuple[str, str]]:
+    """Who, when, where (home or clinic, the course), which protocol and muscle, electrodes
+    (the course's when the session has none), techniques used, pain ratings."""
+    course = context.course if context is not None else Course(0, "", "", dt.date.min, None)
     kinds = {p.get("kind", "") for p in phases}
     techniques = []
     if "breathing" in kinds or "breathing" in record.protocol:
@@ -349,11 +404,15 @@ def _session_rows(record: SessionRecord, phases: list[dict[str, Any]]) -> list[t
         ("Subject (pseudonym)", record.subject_id or "-"),
         ("Session", f"{record.id} ({record.status})"),
         ("Date", _date(record.started_at)),
-        ("Clinician", record.clinician or "-"),
+        ("Setting", _setting_text(record, context)),
+        ("Clinician", _or_course(record.clinician, course.clinician)),
         ("Protocol", record.protocol or "-"),
         ("Duration", fmt_time(record.duration_s)),
-        ("Muscle / side", f"{record.muscle or '-'} / {record.side or '-'}"),
-        ("Electrode site", record.electrode_site or "-"),
+        (
+            "Muscle / side",
+            f"{_or_course(record.muscle, course.muscle)} / {record.side or '-'}",
+        ),
+        ("Electrode site", _or_course(record.electrode_site, course.electrode_site)),
         ("Electrodes / skin prep", f"{record.electrode_type or '-'} / {record.skin_prep or '-'}"),
         ("Breathing / PMR", ", ".join(techniques) or "not used"),
         ("Pain rating", pain),
