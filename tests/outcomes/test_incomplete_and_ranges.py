@@ -124,3 +124,9 @@ def test_session_0_is_not_a_timepoint(capsys: pytest.CaptureFixture[str], text: 
     code, _, err = run(capsys, *RECORD, *FULL, "--timepoint", text)
     _one_line_exit_2(code, err, "session numbers start at 1")
     assert normalize_timepoint("s1") == "session 1"
+
+
+@pytest.mark.parametrize("when", ["0001-01-01", "1999-12-31T23:59"])
+def test_taken_long_ago_is_one_line(capsys: pytest.CaptureFixture[str], when: str) -> None:
+    code, _, err = run(capsys, *RECORD, *FULL, "--taken", when)
+    _one_line_exit_2(code, err, f"--taken '{when}': give a date from 2000-01-01 on")

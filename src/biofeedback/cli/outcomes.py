@@ -251,6 +251,10 @@ def parse_taken(text: str) -> float:
         raise AnswerError(
             f"--taken {text!r}: write a date or date and time, e.g. 2026-11-20 or 2026-11-20T09:30"
         ) from None
+    from biofeedback.storage.courses import EARLIEST_DATE
+
+    if when.date() < EARLIEST_DATE:  # also keeps year 1 away from timestamp()
+        raise AnswerError(f"--taken {text!r}: give a date from {EARLIEST_DATE} on")
     stamp = when.timestamp()
     if stamp > dt.datetime.now().timestamp() + 60:
         raise AnswerError(f"--taken {text!r} is in the future")
