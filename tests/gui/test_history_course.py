@@ -168,3 +168,14 @@ def test_delete_refuses_a_session_still_recording(qtbot, monkeypatch) -> None:
     assert dialog.message.text().endswith("is still being recorded; stop the recording first.")
     with Database() as db:
         assert {s.id for s in db.list_sessions()} == {live, done}
+
+
+def test_delete_of_a_session_gone_meanwhile_says_so(qtbot) -> None:
+    with Database() as db:
+        sid = _session(db, dt.datetime(2026, 12, 1, 9), "home")
+    dialog = _history(qtbot)
+    dialog.table.selectRow(0)
+    with Database() as db:  # deleted from the command line while the dialog was open
+        db.delete_session(sid)
+    assert not dialog.delete(lambda *a: True)
+    assert dialog.message.text().startswith(f"there is no session {sid} in ")

@@ -414,11 +414,15 @@ class HistoryDialog(QDialog):
     def delete(self, confirm: Confirm | None = None) -> bool:
         """Delete… the chosen session after a question naming it (``confirm``: tests); a session
         still recording is refused. True when it was deleted."""
-        record = self.selected_session()
-        if record is None:
+        try:
+            record = self.selected_session()
+            if record is None:
+                return False
+            self.db.recover_interrupted()  # a writer that is gone no longer holds its session
+            record = self.db.get_session(record.id)
+        except StorageError as exc:  # deleted meanwhile, or the store cannot be read
+            self.message.setText(str(exc))
             return False
-        self.db.recover_interrupted()  # a writer that is gone no longer holds its session
-        record = self.db.get_session(record.id)
         label = session_label(record)
         if record.status == "recording":
             self.message.setText(
