@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -51,6 +50,7 @@ from biofeedback.gui.course_forms import (
     SubjectForm,
     pydate,
 )
+from biofeedback.gui.store_job import StoreJob
 from biofeedback.gui.theme import PALETTE, color, font
 from biofeedback.storage import courses as store
 from biofeedback.storage.database import Database
@@ -75,33 +75,6 @@ GOOD_VERDICT = "important improvement"
 DISABLED_STYLE = f"QPushButton:disabled {{ color: {PALETTE.neutral}; }}"
 #: Longest notes shown in the details (all of them in the tooltip).
 NOTES_SHOWN_CHARS = 160
-
-
-class _Job(QObject):
-    """One store task on a worker thread (its own connection); results come back queued."""
-
-    done = Signal(object)
-    failed = Signal(str)
-    progressed = Signal(int, int)
-
-    def __init__(self, db_path: str | Path | None, work: Callable[..., Any]) -> None:
-        super().__init__()
-        self.db_path = db_path
-        self.work = work
-        self.worker = threading.Thread(target=self._run, name="biofeedback-course", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            with Database(self.db_path) as db:
-                result = self.work(db, lambda done, total: self.progressed.emit(done, total))
-        except BiofeedbackError as exc:
-            self.failed.emit(str(exc))
-            return
-        except Exception as exc:  # unexpected: logged with its traceback, shown as one line
-            log.exception("course dialog task failed")
-            self.failed.emit(f"the task failed unexpectedly ({type(exc).__name__}: {exc})")
-            return
-        self.done.emit(result)
 
 
 def _table(columns: list[str]) -> QTableWidget:
@@ -180,7 +153,7 @@ class CourseDialog(QDialog):
         self.due: list[DueOutcome] = []
         self.form: CourseForm | None = None
         self.questionnaire: QDialog | None = None
-        self.job: _Job | None = None  # the last report or bundle task (kept while it runs)
+        self.job: StoreJob | None = None  # the last report or bundle task (kept while it runs)
         self.busy = False
         self.closed = False
         self.clinic_sessions = 0
@@ -627,14 +600,14 @@ class CourseDialog(QDialog):
         time: the file buttons wait until it is done)."""
         if self.busy:
             return
-        job = _Job(self.db_path, work)
+        job = StoreJob(self.db_path, work, name=what.lower())
         job.done.connect(lambda result: self._job_done(done, result))
         job.failed.connect(lambda text: self._job_failed(text))
-        job.progressed.connect(lambda n, total: self.show_message(f"{what}: {n} of {total}"))
+        job.progressed.connect(lambda n, total: self.show_message(f"{what}: {n:g} of {total:g}"))
         self.job, self.busy = job, True
         self.show_message(f"{what}…")
         self._enable()
-        job.worker.start()
+        job.start()
 
     def _job_done(self, done: Callable[[Any], None], result: Any) -> None:
         self.busy = False
