@@ -12,8 +12,9 @@ from __future__ import annotations
 import html
 import json
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.collections import LineCollection
@@ -46,22 +47,38 @@ DISCLAIMER = (
     "a lower uV value is a process measure, not an outcome."
 )
 A4_IN = (8.27, 11.69)
+_Data = TypeVar("_Data")
 
 
 def write_report(db: Database, session_id: int, path: Path | str) -> Path:
     """Write the report as PDF or HTML (by the file suffix) and return the path."""
+    return write_report_file(
+        db, path, "report.pdf", lambda: collect(db, session_id), render_pdf, render_html
+    )
+
+
+def write_report_file(
+    db: Database,
+    path: Path | str,
+    example: str,
+    gather: Callable[[], _Data],
+    pdf: Callable[[_Data, BinaryIO], None],
+    page: Callable[[_Data], str],
+) -> Path:
+    """Write a report (this one or the course report) as PDF or HTML by the file suffix: the
+    path is checked before the work, the file is a 0600 temporary file renamed at the end, and
+    never the database or its files. Returns the path written."""
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix not in (".pdf", ".html", ".htm"):
         raise StorageError(f"{path}: the report file must end in .pdf or .html")
-    check_output_path(path, store_files(db.path), example="report.pdf")  # before the work
-    data = collect(db, session_id)
-    # A 0600 temporary file renamed at the end; never onto the database or its files.
-    with open_output(path, store_files(db.path), example="report.pdf") as out:
+    check_output_path(path, store_files(db.path), example=example)  # before the work
+    data = gather()
+    with open_output(path, store_files(db.path), example=example) as out:
         if suffix == ".pdf":
-            render_pdf(data, out.file)
+            pdf(data, out.file)
         else:
-            out.file.write(render_html(data).encode("utf-8"))
+            out.file.write(page(data).encode("utf-8"))
     return out.path
 
 

@@ -23,9 +23,15 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from biofeedback import __version__
-from biofeedback.errors import StorageError
 from biofeedback.outcomes.results import change_text, number_text
-from biofeedback.reports.clinician import CSS, DISCLAIMER, Pages, grid_html, kv_html
+from biofeedback.reports.clinician import (
+    CSS,
+    DISCLAIMER,
+    Pages,
+    grid_html,
+    kv_html,
+    write_report_file,
+)
 from biofeedback.reports.course_data import (
     CourseReportData,
     OutcomeBlock,
@@ -37,7 +43,6 @@ from biofeedback.reports.course_data import (
 from biofeedback.reports.data import fmt
 from biofeedback.reports.plots import INK, LINE_COLOURS, MUTED, figure_svg, new_figure, style_axes
 from biofeedback.storage.database import Database
-from biofeedback.storage.safe_output import check_output_path, open_output, store_files
 
 #: What the report says when the thought records were not asked for.
 NO_THOUGHT_RECORDS = "Thought records: not included (ask with --thought-records)."
@@ -70,24 +75,17 @@ def write_course_report(
 ) -> Path:
     """Write the course report of ``subject_id`` as PDF or HTML (by the file suffix); the open
     course by default, else the latest. Returns the path written."""
-    path = Path(path).expanduser()
-    suffix = path.suffix.lower()
-    if suffix not in (".pdf", ".html", ".htm"):
-        raise StorageError(f"{path}: the report file must end in .pdf or .html")
-    check_output_path(path, store_files(db.path), example="course.pdf")  # before the work
-    data = collect_course(
-        db,
-        subject_id,
-        thought_records=thought_records,
-        course_id=course_id,
-        course_uid=course_uid,
-    )
-    with open_output(path, store_files(db.path), example="course.pdf") as out:
-        if suffix == ".pdf":
-            render_pdf(data, out.file)
-        else:
-            out.file.write(render_html(data).encode("utf-8"))
-    return out.path
+
+    def gather() -> CourseReportData:
+        return collect_course(
+            db,
+            subject_id,
+            thought_records=thought_records,
+            course_id=course_id,
+            course_uid=course_uid,
+        )
+
+    return write_report_file(db, path, "course.pdf", gather, render_pdf, render_html)
 
 
 # -- the words and cells (identical in PDF and HTML) --------------------------------------------------
