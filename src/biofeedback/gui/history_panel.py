@@ -225,6 +225,45 @@ class HistoryDialog(QDialog):
         self.today = today
         self.db_path = db_path
         self.db = Database(db_path)
+        self._build_subject_box(subject)
+        self.headline = QLabel()
+        self.headline.setFont(font(14, bold=True))
+        self.headline.setWordWrap(True)
+        self.trends = QLabel()
+        self.trends.setWordWrap(True)
+        self.message = QLabel()
+        self.message.setObjectName("muted")
+        self.baseline_plot = TrendPlot("Resting tension (baseline)", "µV RMS")
+        self.below_plot = TrendPlot("Time below target in training", "%")
+        self.recovery_plot = TrendPlot("Recovery after a contraction", "s")
+        plots = QHBoxLayout()
+        for plot in (self.baseline_plot, self.below_plot, self.recovery_plot):
+            plots.addWidget(plot)
+        session_row = self._build_session_list()
+        goal_row = self._build_goal_row()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Subject"))
+        top.addWidget(self.subject, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.headline)
+        layout.addWidget(self.trends)
+        layout.addLayout(plots, 1)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(session_row)
+        layout.addLayout(goal_row)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+        self.summary: ProgressSummary | None = None
+        self.points: list[SessionPoint] = []
+        self.records: dict[int, SessionRecord] = {}
+        #: the week's practice from the open course ("Home practice: 4 of 5 this week"), or None
+        self.course_week: str | None = None
+        self.refresh()
+
+    def _build_subject_box(self, subject: str) -> None:
         self.subject = QComboBox()
         subjects = [str(s["id"]) for s in self.db.list_subjects()]
         for sid in subjects:
@@ -236,32 +275,8 @@ class HistoryDialog(QDialog):
         self.subject.setCurrentIndex(max(0, index))
         self.subject.currentIndexChanged.connect(self.refresh)
 
-        self.headline = QLabel()
-        self.headline.setFont(font(14, bold=True))
-        self.headline.setWordWrap(True)
-        self.trends = QLabel()
-        self.trends.setWordWrap(True)
-        self.goal = QSpinBox()
-        self.goal.setRange(0, 14)
-        self.goal.setSpecialValueText("no goal")
-        self.goal.setSuffix(" sessions / week")
-        self.reminder = QLineEdit()
-        self.reminder.setPlaceholderText("HH:MM, empty for none")
-        self.reminder.setMaximumWidth(120)
-        self.save_goal = QPushButton("Save goal and reminder")
-        self.save_goal.clicked.connect(self._save_goal)
-        self.goal_note = QLabel(GOAL_BY_COURSE)
-        self.goal_note.setObjectName("muted")
-        self.message = QLabel()
-        self.message.setObjectName("muted")
-
-        self.baseline_plot = TrendPlot("Resting tension (baseline)", "µV RMS")
-        self.below_plot = TrendPlot("Time below target in training", "%")
-        self.recovery_plot = TrendPlot("Recovery after a contraction", "s")
-        plots = QHBoxLayout()
-        for plot in (self.baseline_plot, self.below_plot, self.recovery_plot):
-            plots.addWidget(plot)
-
+    def _build_session_list(self) -> QHBoxLayout:
+        """The session table and the row of buttons acting on the chosen session."""
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
@@ -284,44 +299,35 @@ class HistoryDialog(QDialog):
         )
         self.delete_button.clicked.connect(lambda: self.delete())
         self.task: SessionFileTask | None = None
-        session_row = QHBoxLayout()
-        session_row.addWidget(QLabel("Chosen session:"))
-        session_row.addWidget(self.report_button)
-        session_row.addWidget(self.export_button)
-        session_row.addWidget(self.delete_button)
-        session_row.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Chosen session:"))
+        for button in (self.report_button, self.export_button, self.delete_button):
+            row.addWidget(button)
+        row.addStretch(1)
+        return row
 
+    def _build_goal_row(self) -> QHBoxLayout:
+        """The weekly goal (or the course's prescription) and the daily reminder."""
+        self.goal = QSpinBox()
+        self.goal.setRange(0, 14)
+        self.goal.setSpecialValueText("no goal")
+        self.goal.setSuffix(" sessions / week")
+        self.reminder = QLineEdit()
+        self.reminder.setPlaceholderText("HH:MM, empty for none")
+        self.reminder.setMaximumWidth(120)
+        self.save_goal = QPushButton("Save goal and reminder")
+        self.save_goal.clicked.connect(self._save_goal)
+        self.goal_note = QLabel(GOAL_BY_COURSE)
+        self.goal_note.setObjectName("muted")
         goal_form = QFormLayout()
         goal_form.addRow("Weekly goal", self.goal)
         goal_form.addRow("Daily reminder", self.reminder)
-        goal_row = QHBoxLayout()
-        goal_row.addLayout(goal_form)
-        goal_row.addWidget(self.save_goal, alignment=Qt.AlignmentFlag.AlignBottom)
-        goal_row.addWidget(self.goal_note, alignment=Qt.AlignmentFlag.AlignBottom)
-        goal_row.addStretch(1)
-
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Subject"))
-        top.addWidget(self.subject, 1)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.headline)
-        layout.addWidget(self.trends)
-        layout.addLayout(plots, 1)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(session_row)
-        layout.addLayout(goal_row)
-        layout.addWidget(self.message)
-        layout.addWidget(buttons)
-        self.summary: ProgressSummary | None = None
-        self.points: list[SessionPoint] = []
-        self.records: dict[int, SessionRecord] = {}
-        #: the week's practice from the open course ("Home practice: 4 of 5 this week"), or None
-        self.course_week: str | None = None
-        self.refresh()
+        row = QHBoxLayout()
+        row.addLayout(goal_form)
+        row.addWidget(self.save_goal, alignment=Qt.AlignmentFlag.AlignBottom)
+        row.addWidget(self.goal_note, alignment=Qt.AlignmentFlag.AlignBottom)
+        row.addStretch(1)
+        return row
 
     def current_subject(self) -> str | None:
         """The chosen subject id (None: sessions without a subject)."""
