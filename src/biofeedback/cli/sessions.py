@@ -210,13 +210,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     whats = [r["protocol"] or (f"imported {r['imported']}" if r["imported"] else "-") for r in rows]
     pw = min(max(len("protocol"), *(len(w) for w in whats)), MAX_PROTOCOL_COLUMN)
-    header = f"{'id':>5}  {'started':<16}  {'subject':<10} {'protocol':<{pw}} {'length':>8}  {'status':<11} {'baseline':>9} {'% below':>8} {'recov s':>8}"
+    header = f"{'id':>5}  {'started':<16}  {'subject':<10} {'protocol':<{pw}} {'length':>8}  {'status':<11} {'setting':<7} {'baseline':>9} {'% below':>8} {'recov s':>8}"
     print(header)
     for r, what in zip(rows, whats, strict=True):
         print(
             f"{r['id']:>5}  {r['started'][:16].replace('T', ' '):<16}  {(r['subject_id'] or '-')[:10]:<10} "
             f"{_elide(what, pw):<{pw}} {_duration(r['duration_s']):>8}  {r['status']:<11} "
-            f"{_num(r['baseline_uv'], 2):>9} {_num(r['pct_below']):>8} {_num(r['recovery_s']):>8}"
+            f"{r['setting'] or '-':<7} {_num(r['baseline_uv'], 2):>9} {_num(r['pct_below']):>8} {_num(r['recovery_s']):>8}"
             + ("  CONFLICT COPY" if r["conflict_copy_of"] else "")
         )
     print("(baseline in uV RMS at the electrodes; % below = time below threshold in training)")
