@@ -60,6 +60,7 @@ from biofeedback.gui.audio_feedback import AudioFeedback, AudioMode
 from biofeedback.gui.breathing_pacer import DEFAULT_RATE_BPM, MAX_RATE_BPM, MIN_RATE_BPM
 from biofeedback.gui.bridge import EngineBridge, format_elapsed
 from biofeedback.gui.check_signal import CheckSignalDialog, open_check_signal
+from biofeedback.gui.clinic_sync import ClinicSyncControl
 from biofeedback.gui.clinician_view import ChannelCard, ConnectionBanner
 from biofeedback.gui.device_panel import (
     DEFAULT_SIM_SOURCE,
@@ -289,6 +290,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.resize(1280, 800)
         self.reminders = self._make_reminders(start=remember)
+        self.clinic_sync.start()  # the configured clinic's background sync (gui/clinic_sync.py)
 
     # -- construction --------------------------------------------------------------------------
     def _make_reminders(self, start: bool) -> ReminderWatcher:
@@ -581,6 +583,10 @@ class MainWindow(QMainWindow):
         )
         menu.addMenu(self.streaming.menu)
         self.statusBar().addPermanentWidget(self.streaming.label)
+        # the clinic: Sync now, Clinic…, and the sync state in the status bar
+        self.clinic_sync = ClinicSyncControl(self, self.db_path, self.alert)
+        menu.addMenu(self.clinic_sync.menu)
+        self.statusBar().addPermanentWidget(self.clinic_sync.label)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.shortcuts_action)
         help_menu.addAction(self.about_action)
@@ -1157,6 +1163,8 @@ class MainWindow(QMainWindow):
                 self.session_db = None
         self.last_session_result = result
         self._report_session_end(result)
+        if not self._closed:
+            self.clinic_sync.session_ended()  # on a worker thread; the next session may start
         self.session_panel.set_running(False)
         self.patient.orb.setVisible(True)
         # a patient practising alone must not go on as if it were still recorded
@@ -1553,6 +1561,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self._pending_source = None
         self.questionnaires.stop()  # what was answered is stored already
+        self.clinic_sync.stop()  # a running sync stops between two sessions (resumed next time)
         self.preloader.wait(10.0)  # an import cut short at exit can leave a module half-made
         if self.session is not None:
             self.finish_session("the window was closed")
