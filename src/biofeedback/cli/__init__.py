@@ -44,6 +44,7 @@ COMMAND_HELP = {
     "bundle": "carry a subject's course between machines in one file: export, import, show",
     "fhir": "export a subject's questionnaires, pain ratings and sessions as a FHIR R4 Bundle",
     "clinic": "the clinic's shared PostgreSQL database: init (schema, roles), status, set, show",
+    "sync": "send finished sessions, courses and questionnaires to the clinic; receive history",
     "sessions": "list stored sessions (--progress: trends and practice), delete one",
     "replay": "replay a stored session or a recording file (CSV, WAV, EDF) like a live board",
     "import": "store a recording made elsewhere (EDF+, BDF, XDF, WAV, CSV) as a session",
