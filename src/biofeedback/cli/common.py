@@ -55,6 +55,33 @@ def open_existing_store() -> Database:
     return Database()
 
 
+def add_clinic_option(parser: argparse.ArgumentParser) -> None:
+    """``--clinic [URL]``: read from the clinic's database instead of this data folder."""
+    parser.add_argument(
+        "--clinic",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="read from the clinic's database (postgresql://USER@HOST/DB or service=NAME; "
+        "without URL: the one set with 'biofeedback clinic set') instead of this data folder",
+    )
+
+
+def open_store_or_clinic(
+    args: argparse.Namespace, *, subject: str | None = None, session_id: int | None = None
+) -> Database:
+    """The data folder's store, or with ``--clinic`` the clinic's data (its local cache, brought
+    up to date; only ``subject``'s or session ``session_id``'s when given)."""
+    clinic = getattr(args, "clinic", None)
+    if clinic is None:
+        return open_existing_store()
+    from biofeedback.clinic.connect import resolve_clinic
+    from biofeedback.clinic.mirror import clinic_database
+
+    conninfo = resolve_clinic(clinic or None)
+    return clinic_database(conninfo, subject=subject, session_id=session_id)
+
+
 def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     """Add the signal-processing options (defaults and ranges: docs/signal-processing.md)."""
     group = parser.add_argument_group("signal processing")

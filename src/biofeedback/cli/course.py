@@ -14,6 +14,8 @@ import argparse
 import datetime as dt
 import json
 
+from biofeedback.cli.common import add_clinic_option
+
 TYPE_CHECKING = False  # the store is imported by the handlers only
 if TYPE_CHECKING:
     from typing import Any
@@ -127,6 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument(
         "--course-uid", metavar="UID", help="which course (default: the open one, else the latest)"
     )
+    add_clinic_option(report)
     report.set_defaults(handler=_report)
 
 
@@ -284,12 +287,12 @@ def _end(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from biofeedback.cli.common import open_existing_store
+    from biofeedback.cli.common import open_store_or_clinic
     from biofeedback.reports.course import write_course_report
     from biofeedback.storage.database import Database
 
     subject = Database.check_subject_id(args.subject)
-    with open_existing_store() as db:
+    with open_store_or_clinic(args, subject=subject) as db:
         path = write_course_report(
             db,
             subject,

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from biofeedback.cli.common import open_existing_store
+from biofeedback.cli.common import add_clinic_option, open_store_or_clinic
 from biofeedback.errors import StorageError
 
 
@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--json", action="store_true", help="print one JSON object, no progress")
+    add_clinic_option(p)
     p.set_defaults(handler=run)
 
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             )
             sys.stderr.flush()
 
-    with open_existing_store() as db:
+    with open_store_or_clinic(args, session_id=session_id) as db:
         result = export_session(
             db, session_id, fmt, path, progress=progress, csv_rate_hz=args.csv_rate
         )

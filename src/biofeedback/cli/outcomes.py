@@ -15,6 +15,7 @@ import json
 import shlex
 import sys
 
+from biofeedback.cli.common import add_clinic_option
 from biofeedback.errors import AnswerError
 
 TYPE_CHECKING = False  # the store and the outcomes package are imported by the handlers only
@@ -72,6 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--subject", metavar="ID", required=True, help="pseudonymous subject id")
     show.add_argument("--instrument", metavar="ID", help="only this instrument")
     show.add_argument("--json", action="store_true", help="print one JSON object")
+    add_clinic_option(show)
     due = actions.add_parser(
         "due", help="the questionnaires the subject's course asks now (its outcome schedule)"
     )
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "record":
         return _record(args)
     if args.action == "show":
-        return _show(args.subject, args.instrument, args.json)
+        return _show(args.subject, args.instrument, args.json, getattr(args, "clinic", None))
     if args.action == "delete":
         return _delete(args.record_id)
     if args.action == "due":
@@ -275,12 +277,12 @@ def _instrument_for(ident: str, cache: dict[str, Instrument | None]) -> Instrume
     return cache[ident]
 
 
-def _show(subject: str, only: str | None, as_json: bool) -> int:
-    from biofeedback.cli.common import open_existing_store
+def _show(subject: str, only: str | None, as_json: bool, clinic: str | None = None) -> int:
+    from biofeedback.cli.common import open_store_or_clinic
     from biofeedback.outcomes.results import Measurement, change_table, compares_with_baseline
     from biofeedback.storage.outcomes import list_outcomes
 
-    with open_existing_store() as db:
+    with open_store_or_clinic(argparse.Namespace(clinic=clinic), subject=subject) as db:
         records = list_outcomes(db, subject, only)
         if only is not None and not records:
             return _none_of(subject, only, list_outcomes(db, subject), as_json)

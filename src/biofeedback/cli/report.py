@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from biofeedback.cli.common import open_existing_store
+from biofeedback.cli.common import add_clinic_option, open_store_or_clinic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-o", "--output", required=True, metavar="FILE", help="report file, .pdf or .html"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_clinic_option(p)
     p.set_defaults(handler=run)
 
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if not args.json and sys.stderr.isatty():
         sys.stderr.write(f"writing the report of session {session_id} ...\n")
-    with open_existing_store() as db:
+    with open_store_or_clinic(args, session_id=session_id) as db:
         path = write_report(db, session_id, args.output)
     seconds = time.perf_counter() - t0
     if args.json:

@@ -8,10 +8,11 @@ import datetime as dt
 import json
 import sys
 
-from biofeedback.cli.common import store_path
+from biofeedback.cli.common import add_clinic_option, open_store_or_clinic, store_path
 
 TYPE_CHECKING = False  # typing and the store are not imported at start-up (see biofeedback.cli)
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
     from biofeedback.storage.database import Database
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --subject: practice streak, weekly goal and trends as well",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_clinic_option(p)
     p.set_defaults(handler=run)
     actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     delete = actions.add_parser(
@@ -153,13 +155,13 @@ def _read(
     return recovered, rows, progress
 
 
-def _course_week(subject: str) -> str | None:
+def _course_week(subject: str, path: Path | None = None) -> str | None:
     """This week's home practice of the subject's open course ("4 of 5 this week", as the course
     dialog and History say it), or None without one."""
     from biofeedback.storage.courses import adherence, open_course
     from biofeedback.storage.database import Database
 
-    with Database(store_path()) as db:
+    with Database(path or store_path()) as db:
         course = open_course(db, subject)
         return None if course is None else adherence(db, course).this_week_text()
 
@@ -183,7 +185,11 @@ def run(args: argparse.Namespace) -> int:
     path = store_path()
     if args.subject is not None:
         Database.check_subject_id(args.subject)
-    if path.is_file():
+    if args.clinic is not None:
+        with open_store_or_clinic(args, subject=args.subject) as db:
+            recovered, rows, progress = _read(db, args.subject, args.progress)
+            path = db.path
+    elif path.is_file():
         with Database() as db:
             recovered, rows, progress = _read(db, args.subject, args.progress)
             path = db.path
@@ -228,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     if progress is not None:
         week = progress.this_week
         done = practice_text(week.sessions, week.goal)
-        if args.subject and (course_week := _course_week(args.subject)) is not None:
+        if args.subject and (course_week := _course_week(args.subject, path)) is not None:
             done = f"home practice {course_week} (the course's prescription)"
         print()
         print(

@@ -299,6 +299,8 @@ class _Run:
     #: the mirror keeps the clinic's ids (so ids shown are the clinic's)
     keep_ids: bool = False
     session_id: int | None = None
+    #: pull sessions of no subject too (the mirror of the whole clinic)
+    every_session: bool = False
 
     def stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -549,7 +551,11 @@ def pull(run: _Run, subjects: list[str]) -> None:
     sql = "SELECT id, uid, revision, updated_at FROM sessions WHERE subject_id = ANY(%s)"
     params: list[Any] = [subjects]
     if run.session_id is not None:
-        sql, params = sql + " AND id = %s", [subjects, run.session_id]
+        sql = "SELECT id, uid, revision, updated_at FROM sessions WHERE id = %s"
+        params = [run.session_id]
+    elif run.every_session:
+        sql = "SELECT id, uid, revision, updated_at FROM sessions WHERE true"
+        params = []
     remote = conn.execute(sql + " ORDER BY started_at, id", params).fetchall()
     conn.rollback()
     local_conn = _read_connection(run.db)
@@ -719,7 +725,8 @@ def _pull_outcomes(run: _Run, subjects: list[str]) -> None:
     run.conn.rollback()
     with run.db.transaction() as local:
         for row in rows:
-            if local.execute("SELECT 1 FROM outcomes WHERE uid = ?", (row["uid"],)).fetchone():
+            found = local.execute("SELECT id FROM outcomes WHERE uid = ?", (row["uid"],)).fetchone()
+            if found is not None and not run.keep_ids:
                 continue
             session_id = None
             if row["session_uid"]:
@@ -728,6 +735,9 @@ def _pull_outcomes(run: _Run, subjects: list[str]) -> None:
                 ).fetchone()
                 session_id = None if found is None else int(found[0])
             values = {k: v for k, v in row.items() if k not in ("id", "session_uid")}
+            if found is not None:  # the mirror follows edits made at the clinic
+                _update(local, "outcomes", int(found[0]), {**values, "session_id": session_id})
+                continue
             if run.keep_ids:
                 values["id"] = row["id"]
             _insert(local, "outcomes", {**values, "session_id": session_id})
