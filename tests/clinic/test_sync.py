@@ -189,7 +189,7 @@ def test_changed_at_the_clinic_comes_down_changed_on_both_sides_is_refused(
         notes = conn.execute("SELECT notes FROM sessions WHERE uid = %s", (uid,)).fetchone()[0]
     assert notes == "clinic side"
     code, _, err = run(capsys, "--data-dir", str(a), "sync", "--clinic", clinic)
-    assert code == 1 and "1 session(s) stay pending after 1 error(s)" in err
+    assert code == 1 and "1 error, 1 session still pending: session" in err
     assert "changed here and at the clinic" in err and len(err.splitlines()) == 1
 
 
@@ -211,3 +211,44 @@ def test_sync_command(capsys, tmp_path: Path, pg_cluster, clinic: str) -> None:
     gone = pg_cluster.url("no_such_db")
     code, out, err = run(capsys, *where, "sync", "--clinic", gone)
     assert code == 2 and "does not exist" in err and len(err.splitlines()) == 1
+
+
+def test_a_stop_between_sessions_is_resumed(capsys, tmp_path: Path, clinic: str) -> None:
+    import threading
+
+    a = tmp_path / "a"
+    record(capsys, a, 2)
+    stop = threading.Event()
+
+    def after_first(done: int, total: int, what: str) -> None:
+        if done == 1:
+            stop.set()
+
+    with store(a) as db:
+        first = sync(db, clinic, progress=after_first, stop=stop)
+        assert (first.pushed_sessions, first.pending, first.stopped) == (1, 1, True)
+        assert "stopped" in first.text() and sync_state(db).pending == 1
+        rest = sync(db, clinic)
+    assert (rest.pushed_sessions, rest.pending, rest.stopped) == (1, 0, False)
+    assert clinic_sessions(clinic) == local_sessions(a)
+
+
+def test_two_open_courses_of_a_subject_are_one_error_each(
+    capsys, tmp_path: Path, clinic: str
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for station in (a, b):
+        code, _, err = run(capsys, "--data-dir", str(station), "subjects", "add", "P1")
+        assert code == 0, err
+        code, _, err = run(capsys, "--data-dir", str(station), "course", "start", "--subject",
+                           "P1", "--sessions-per-week", "5", "--minutes", "12")  # fmt: skip
+        assert code == 0, err
+    record(capsys, b, 1)
+    with store(a) as db:
+        assert sync(db, clinic).errors == []
+    with store(b) as db:
+        result = sync(db, clinic)
+    assert result.pushed_sessions == 1 and result.verified == 1 and result.pending == 0
+    assert len(result.errors) == 2
+    assert "the clinic refused it" in result.errors[0] and "open course" in result.errors[0]
+    assert "this station has another open course" in result.errors[1]

@@ -60,9 +60,10 @@ def _sync(args: argparse.Namespace) -> int:
             print()
         print(result.text())
     if result.errors:
+        errors = len(result.errors)
         print(
-            f"{result.pending} session(s) stay pending after {len(result.errors)} error(s); "
-            f"first: {result.errors[0]}",
+            f"biofeedback: {errors} error{'' if errors == 1 else 's'}, {result.pending} "
+            f"session{'' if result.pending == 1 else 's'} still pending: {result.errors[0]}",
             file=sys.stderr,
         )
         return 1

@@ -31,7 +31,8 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,25 @@ class SyncState:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@contextmanager
+def refused(run: _Run, what: str) -> Iterator[None]:
+    """A row the clinic refuses (a constraint, e.g. another open course of the subject there)
+    is one error line; the rest of the sync goes on. A lost connection still ends it."""
+    from psycopg import errors
+
+    try:
+        yield
+    except (errors.IntegrityError, errors.DataError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        log.info("the clinic refused %s: %s", what, reason)
+        run.result.errors.append(
+            f"{what}: the clinic refused it ({reason}); it stays pending"
+            if what.startswith("session")
+            else f"{what}: the clinic refused it ({reason}); end one of the subject's open "
+            "courses (here or at the clinic), then sync again"
+        )
 
 
 def _count(n: int, noun: str) -> str:
@@ -272,12 +292,11 @@ def sync(
             if subject is not None:
                 _check_subject(db, conn, subject, result.clinic)
             _push(run, subjects, subject)
-            if not run.stopped():
+            if not run.result.stopped:
                 pull(run, subjects)
     except ClinicError as exc:
         _save_state(db, key, result.clinic, str(exc), finished=False)
         raise
-    result.stopped = run.stopped()
     conn_r = _read_connection(db)
     try:
         result.pending = len(_pending(conn_r, key, subject))
@@ -303,7 +322,10 @@ class _Run:
     every_session: bool = False
 
     def stopped(self) -> bool:
-        return self.stop is not None and self.stop.is_set()
+        """Whether to stop here (noted in the result: the rest goes next time)."""
+        if self.stop is not None and self.stop.is_set():
+            self.result.stopped = True
+        return self.result.stopped
 
     def tell(self, done: int, total: int, what: str) -> None:
         if self.progress is not None:
@@ -342,10 +364,11 @@ def _push(run: _Run, subjects: list[str], subject: str | None) -> None:
     finally:
         conn.close()
     for n, (session_id, uid, _) in enumerate(todo, start=1):
+        run.tell(n - 1, len(todo), f"sending session {n} of {len(todo)}")
         if run.stopped():
             return
-        run.tell(n - 1, len(todo), f"sending session {n} of {len(todo)}")
-        _push_session(run, int(session_id), confirmed.get(uid), n, len(todo))
+        with refused(run, f"session {uid}"):
+            _push_session(run, int(session_id), confirmed.get(uid), n, len(todo))
     _push_outcomes(run, subjects)
 
 
@@ -395,12 +418,18 @@ def _push_catalogue(run: _Run, subjects: list[str]) -> None:
             ).fetchone()
             if found is not None and float(found[1]) >= float(course["updated_at"]):
                 continue
-            values = _values(course, "courses")
-            course_id = conn.execute(pg_upsert("courses"), values).fetchone()[0]
-            for rx in course["prescriptions"]:
-                conn.execute(
-                    pg_upsert("prescriptions"), _values(rx, "prescriptions", course_id=course_id)
-                )
+            with refused(run, f"course {course['uid']} of {course['subject_id']}"):
+                _push_course(conn, course)
+
+
+def _push_course(conn: Any, course: dict[str, Any]) -> None:
+    with conn.transaction():  # a savepoint: a refused course leaves the others
+        values = _values(course, "courses")
+        course_id = conn.execute(pg_upsert("courses"), values).fetchone()[0]
+        for rx in course["prescriptions"]:
+            conn.execute(
+                pg_upsert("prescriptions"), _values(rx, "prescriptions", course_id=course_id)
+            )
 
 
 def _read_session(db: Database, session_id: int) -> dict[str, Any] | None:
@@ -575,9 +604,9 @@ def pull(run: _Run, subjects: list[str]) -> None:
         elif decision == "conflict" and not any(uid in e for e in run.result.errors):
             run.result.errors.append(conflict_line(uid))
     for n, (clinic_id, uid) in enumerate(todo, start=1):
+        run.tell(n - 1, len(todo), f"receiving session {n} of {len(todo)}")
         if run.stopped():
             return
-        run.tell(n - 1, len(todo), f"receiving session {n} of {len(todo)}")
         _pull_session(run, clinic_id, uid)
     _pull_outcomes(run, subjects)
 
