@@ -158,9 +158,21 @@ def test_a_station_login_syncs_but_cannot_delete(
     record(capsys, a, 1)
     with store(a) as db:
         result = sync(db, desk)
-    assert (result.pushed_sessions, result.verified, result.errors) == (1, 1, [])
-    with connect(desk) as conn, pytest.raises(errors.InsufficientPrivilege):
-        conn.execute("DELETE FROM sessions")
+        assert (result.pushed_sessions, result.verified, result.errors) == (1, 1, [])
+        session = db.list_sessions()[0]
+        db.add_marker(session.id, 100, "pain", "left shoulder")  # a newer revision goes up
+        info = db.get_session(session.id).info  # one still recording stays here
+        recording = db.create_session("P1", "live", info)
+        again = sync(db, desk)
+        assert (again.pushed_sessions, again.verified, again.pending, again.errors) == (1, 1, 0, [])
+        assert db.get_session(recording).status == "recording"
+    at_clinic = clinic_sessions(clinic)
+    assert at_clinic == {session.uid: (session.revision + 1, local_sessions(a)[session.uid][1])}
+    with connect(desk) as conn:
+        labels = conn.execute("SELECT label, note FROM markers").fetchall()
+        assert ("pain", "left shoulder") in labels
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM sessions")
 
 
 def test_changed_at_the_clinic_comes_down_changed_on_both_sides_is_refused(
