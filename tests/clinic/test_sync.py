@@ -108,6 +108,11 @@ def test_two_stations_share_a_subject(capsys, tmp_path: Path, clinic: str) -> No
         assert db.get_subject("P1") is not None
     with connect(clinic) as conn:
         assert conn.execute("SELECT name FROM subjects").fetchall() == [(None,)]
+    with store(tmp_path / "c") as db:  # a new desk asks for the subject's history
+        fresh = sync(db, clinic, subject="P1")
+        assert (fresh.pulled_sessions, fresh.pushed_sessions, fresh.errors) == (3, 0, [])
+        assert db.get_subject("P1")["name"] is None
+    assert local_sessions(tmp_path / "c") == at_clinic
 
 
 def test_sync_cut_off_by_the_server_stopping_resumes(
