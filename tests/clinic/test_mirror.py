@@ -120,6 +120,10 @@ def test_the_cache_is_private_and_follows_the_clinic(synced) -> None:
     with clinic_database(url, session_id=1) as db:
         assert db.get_session(1).notes == "seen"
         assert db.get_subject("P1")["name"] is None
+    with connect(url, autocommit=True) as conn:  # the clinic's owner deletes one
+        conn.execute("DELETE FROM sessions WHERE id = 2")
+    with clinic_database(url) as db:
+        assert [s.id for s in db.list_sessions()] == [1]
     with pytest.raises(ClinicError, match="has no session 99"):
         clinic_database(url, session_id=99)
     with pytest.raises(ClinicError, match="has no subject NOPE"):

@@ -575,18 +575,8 @@ def _push_outcomes(run: _Run, subjects: list[str]) -> None:
 def pull(run: _Run, subjects: list[str]) -> None:
     """Bring the subjects' courses, sessions and questionnaires from the clinic into the local
     store (also the mirror's fill)."""
-    conn = run.conn
     _pull_catalogue(run, subjects)
-    sql = "SELECT id, uid, revision, updated_at FROM sessions WHERE subject_id = ANY(%s)"
-    params: list[Any] = [subjects]
-    if run.session_id is not None:
-        sql = "SELECT id, uid, revision, updated_at FROM sessions WHERE id = %s"
-        params = [run.session_id]
-    elif run.every_session:
-        sql = "SELECT id, uid, revision, updated_at FROM sessions WHERE true"
-        params = []
-    remote = conn.execute(sql + " ORDER BY started_at, id", params).fetchall()
-    conn.rollback()
+    remote = _remote_sessions(run, subjects)
     local_conn = _read_connection(run.db)
     try:
         here = {
@@ -603,12 +593,46 @@ def pull(run: _Run, subjects: list[str]) -> None:
             todo.append((int(clinic_id), uid))
         elif decision == "conflict" and not any(uid in e for e in run.result.errors):
             run.result.errors.append(conflict_line(uid))
+    if run.keep_ids and run.session_id is None:
+        _forget_gone(run, subjects, {r[1] for r in remote})
     for n, (clinic_id, uid) in enumerate(todo, start=1):
         run.tell(n - 1, len(todo), f"receiving session {n} of {len(todo)}")
         if run.stopped():
             return
         _pull_session(run, clinic_id, uid)
     _pull_outcomes(run, subjects)
+
+
+def _remote_sessions(run: _Run, subjects: list[str]) -> list[Any]:
+    """(id, uid, revision, updated_at) of the sessions at the clinic to bring here."""
+    sql = "SELECT id, uid, revision, updated_at FROM sessions WHERE subject_id = ANY(%s)"
+    params: list[Any] = [subjects]
+    if run.session_id is not None:
+        sql = "SELECT id, uid, revision, updated_at FROM sessions WHERE id = %s"
+        params = [run.session_id]
+    elif run.every_session:
+        sql = "SELECT id, uid, revision, updated_at FROM sessions WHERE true"
+        params = []
+    remote = run.conn.execute(sql + " ORDER BY started_at, id", params).fetchall()
+    run.conn.rollback()
+    return list(remote)
+
+
+def _forget_gone(run: _Run, subjects: list[str], at_clinic: set[str]) -> None:
+    """The mirror drops the sessions its clinic no longer has (deleted there by its owner)."""
+    conn = _read_connection(run.db)
+    try:
+        sql = "SELECT id, uid FROM sessions"
+        params: list[Any] = []
+        if not run.every_session:
+            sql += f" WHERE subject_id IN ({', '.join('?' for _ in subjects)})"
+            params = subjects
+        gone = [int(r[0]) for r in conn.execute(sql, params) if r[1] not in at_clinic]
+    finally:
+        conn.close()
+    if gone:
+        with run.db.transaction() as local:
+            local.executemany("DELETE FROM sessions WHERE id = ?", [(i,) for i in gone])
 
 
 def _rows(conn: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
