@@ -8,6 +8,9 @@ course dialog says it) and the course's prescription sets the weekly goal.
 
 Delete… removes the chosen session (one copy of a bundle conflict, marked "conflict copy" in the
 list), after a question naming it, as ``biofeedback sessions delete`` does.
+
+With a clinic configured, a source choice at the top shows every station's sessions read from
+the clinic instead (:mod:`biofeedback.gui.clinic_history`), read only: no Delete…, no goal.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -37,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from biofeedback.errors import StorageError
+from biofeedback.gui.clinic_history import ClinicHistory
 from biofeedback.gui.session_files import (
     AskPath,
     ExportChoice,
@@ -56,10 +61,18 @@ from biofeedback.storage.progress import (
 
 NO_SUBJECT = "(sessions without a subject)"
 
+#: Delete… and the goal while History shows the clinic's sessions.
+DELETE_AT_CLINIC = (
+    "Stations cannot delete sessions at the clinic (only the clinic database's owner can); "
+    "choose This computer to delete one of its sessions"
+)
+GOAL_AT_CLINIC = "Read from the clinic: choose This computer to change the goal and reminder"
 #: The weekly goal box while the subject has an open course.
 GOAL_BY_COURSE = "Set by the course's prescription (Course > Course…)"
 #: Asks whether to delete a session (its label); tests pass their own.
 Confirm = Callable[[QWidget, str], bool]
+
+DELETE_TIP = "Delete the chosen session (e.g. one copy of a conflict): asks first"
 
 COLUMNS = [
     "date",
@@ -223,9 +236,14 @@ class HistoryDialog(QDialog):
         self.setWindowTitle("History and progress")
         self.resize(1000, 680)  # the session list's columns without scrolling (1366 x 768)
         self.today = today
-        self.db_path = db_path
-        self.db = Database(db_path)
+        self.db_path: str | Path | None = db_path
+        self.db = self.local_db = Database(db_path)
+        self.local_path = db_path
+        #: True while the dialog shows the clinic's sessions (its cache), not this computer's
+        self.from_clinic = False
+        self.closed = False
         self._build_subject_box(subject)
+        self.clinic = ClinicHistory.for_dialog(self)  # None: no clinic configured
         self.headline = QLabel()
         self.headline.setFont(font(14, bold=True))
         self.headline.setWordWrap(True)
@@ -233,6 +251,7 @@ class HistoryDialog(QDialog):
         self.trends.setWordWrap(True)
         self.message = QLabel()
         self.message.setObjectName("muted")
+        self.message.setWordWrap(True)  # a clinic's error line is long: the dialog keeps its width
         self.baseline_plot = TrendPlot("Resting tension (baseline)", "µV RMS")
         self.below_plot = TrendPlot("Time below target in training", "%")
         self.recovery_plot = TrendPlot("Recovery after a contraction", "s")
@@ -242,6 +261,9 @@ class HistoryDialog(QDialog):
         session_row = self._build_session_list()
         goal_row = self._build_goal_row()
         top = QHBoxLayout()
+        if self.clinic is not None:
+            top.addWidget(QLabel("Sessions from"))
+            top.addWidget(self.clinic.source)
         top.addWidget(QLabel("Subject"))
         top.addWidget(self.subject, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -265,15 +287,51 @@ class HistoryDialog(QDialog):
 
     def _build_subject_box(self, subject: str) -> None:
         self.subject = QComboBox()
-        subjects = [str(s["id"]) for s in self.db.list_subjects()]
+        self._fill_subjects([str(s["id"]) for s in self.db.list_subjects()], subject)
+        self.subject.currentIndexChanged.connect(self._subject_chosen)
+
+    def _fill_subjects(self, subjects: list[str], subject: str, no_subject: bool = True) -> None:
+        """The subject box: ``subjects`` (and ``subject`` first if it is not among them), the
+        sessions without a subject last when ``no_subject``; ``subject`` chosen."""
+        blocked = self.subject.blockSignals(True)
+        self.subject.clear()
         for sid in subjects:
             self.subject.addItem(sid, sid)
-        self.subject.addItem(NO_SUBJECT, None)
+        if no_subject:
+            self.subject.addItem(NO_SUBJECT, None)
         if subject and subject not in subjects:
             self.subject.insertItem(0, subject, subject)
         index = self.subject.findData(subject) if subject else 0
         self.subject.setCurrentIndex(max(0, index))
-        self.subject.currentIndexChanged.connect(self.refresh)
+        self.subject.blockSignals(blocked)
+
+    def _subject_chosen(self) -> None:
+        if self.from_clinic and self.clinic is not None:
+            self.clinic.read(self.current_subject())  # then shown from the clinic's cache
+        else:
+            self.refresh()
+
+    def show_store(
+        self,
+        db: Database,
+        path: str | Path | None,
+        subjects: list[str],
+        subject: str,
+        from_clinic: bool = False,
+    ) -> None:
+        """Show ``db`` (at ``path``, for Report… and Export…): this computer's store, or the
+        clinic's cache (``from_clinic``: read only, its subjects only)."""
+        if self.db is not self.local_db:
+            self.db.close()
+        self.db, self.db_path, self.from_clinic = db, path, from_clinic
+        self._fill_subjects(subjects, subject, no_subject=not from_clinic)
+        self.delete_button.setToolTip(DELETE_AT_CLINIC if from_clinic else DELETE_TIP)
+        self.refresh()
+
+    def show_local(self) -> None:
+        """Back to this computer's sessions, of the subject chosen."""
+        subjects = [str(s["id"]) for s in self.local_db.list_subjects()]
+        self.show_store(self.local_db, self.local_path, subjects, self.current_subject() or "")
 
     def _build_session_list(self) -> QHBoxLayout:
         """The session table and the row of buttons acting on the chosen session."""
@@ -294,9 +352,7 @@ class HistoryDialog(QDialog):
         )
         self.export_button.clicked.connect(lambda: self.export())
         self.delete_button = QPushButton("Delete…")
-        self.delete_button.setToolTip(
-            "Delete the chosen session (e.g. one copy of a conflict): asks first"
-        )
+        self.delete_button.setToolTip(DELETE_TIP)
         self.delete_button.clicked.connect(lambda: self.delete())
         self.task: SessionFileTask | None = None
         row = QHBoxLayout()
@@ -345,6 +401,7 @@ class HistoryDialog(QDialog):
         self.baseline_plot.set_values([p.baseline_uv for p in self.points])
         self.below_plot.set_values([p.pct_below for p in self.points])
         self.recovery_plot.set_values([p.recovery_s for p in self.points])
+        self._goal_read_only()
         self._fill_table()
         self._selection_changed()
 
@@ -381,6 +438,16 @@ class HistoryDialog(QDialog):
             self._course_goal(subject, today) if by_course else self.summary.this_week.goal or 0
         )
 
+    def _goal_read_only(self) -> None:
+        """From the clinic the goal and reminder are shown, not changed (they are this
+        computer's)."""
+        self.reminder.setToolTip(GOAL_AT_CLINIC if self.from_clinic else "")
+        self.save_goal.setToolTip(GOAL_AT_CLINIC if self.from_clinic else "")
+        if self.from_clinic:
+            for widget in (self.goal, self.reminder, self.save_goal):
+                widget.setEnabled(False)
+            self.goal.setToolTip(GOAL_AT_CLINIC)
+
     def _course_goal(self, subject: str, today: dt.date) -> int:
         """Sessions a week the open course prescribes today (0 when none)."""
         course = courses.open_course(self.db, subject)
@@ -415,7 +482,7 @@ class HistoryDialog(QDialog):
         chosen = bool(self.table.selectedItems())
         self.report_button.setEnabled(chosen)
         self.export_button.setEnabled(chosen)
-        self.delete_button.setEnabled(chosen)
+        self.delete_button.setEnabled(chosen and not self.from_clinic)
 
     def delete(self, confirm: Confirm | None = None) -> bool:
         """Delete… the chosen session after a question naming it (``confirm``: tests); a session
@@ -482,5 +549,8 @@ class HistoryDialog(QDialog):
         self.refresh()
 
     def done(self, result: int) -> None:
-        self.db.close()
+        self.closed = True
+        if self.db is not self.local_db:
+            self.db.close()
+        self.local_db.close()
         super().done(result)
