@@ -14,12 +14,11 @@ as ``biofeedback record --protocol`` runs it), then times, median of ``--runs`` 
 - the same report and CSV export as commands (``biofeedback report`` / ``export`` in a new
   process each: the imports of numpy, scipy and matplotlib included);
 - the course of ``--course-sessions`` (default 12) sessions of one subject, goal <= 4 s: the
-  session is stored that many times under one subject (copies of its rows in the store), and what
-  exists today is timed: the subject's trend across the sessions
-  (:func:`biofeedback.storage.progress.subject_trend`) and the data step of every session's report.
-  The course report itself is timed once ``biofeedback.reports.course.write_course_report(db,
-  subject_id, path)`` exists (the sessions are made one course of the subject first); until then
-  its figure is ``null``.
+  session is stored that many times under one subject (copies of its rows in the store) and made
+  one course (every third session a clinic one), then timed: the subject's trend across the
+  sessions (:func:`biofeedback.storage.progress.subject_trend`), the data step of every session's
+  report, and the course report
+  (:func:`biofeedback.reports.course.write_course_report`, PDF).
 
     python benchmarks/reports.py [--runs 3] [--minutes 40.7] [--course-sessions 12] [--skip-course]
                                  [--store DIR]
@@ -31,7 +30,6 @@ object with the figures.
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
 import json
 import os
@@ -47,6 +45,7 @@ from pathlib import Path
 from biofeedback.devices.simulated import SimulatedDevice, parse_sim_url
 from biofeedback.engine import Engine
 from biofeedback.reports.clinician import write_report
+from biofeedback.reports.course import write_course_report
 from biofeedback.reports.data import collect
 from biofeedback.session import RecordingSession
 from biofeedback.storage.database import Database
@@ -147,16 +146,6 @@ def median_time(fn: Callable[[], object], runs: int, label: str) -> tuple[float,
     return med, result
 
 
-def course_report_function() -> Callable[..., object] | None:
-    """``write_course_report(db, subject_id, path)`` once the course report exists, else None."""
-    try:
-        module = importlib.import_module("biofeedback.reports.course")
-    except ModuleNotFoundError:
-        return None
-    fn = getattr(module, "write_course_report", None)
-    return fn if callable(fn) else None
-
-
 def time_exports(db: Database, sid: int, folder: Path, runs: int) -> dict:
     """CSV (full and compact) and EDF+ export times and sizes."""
     out: dict = {}
@@ -235,22 +224,17 @@ def time_course(db_path: Path, sid: int, folder: Path, runs: int, sessions: int)
         data_s, _ = median_time(
             lambda: [collect(db, i) for i in ids], 1, f"report data of {sessions} sessions"
         )
-        fn = course_report_function()
-        course_s = None
-        if fn is not None:
-            course_s, _ = median_time(
-                lambda: fn(db, SUBJECT, folder / "course.pdf"), runs, "course report PDF"
-            )
-        else:
-            print(
-                "  course report PDF                   null (biofeedback.reports.course not there yet)"
-            )
+        course_s, _ = median_time(
+            lambda: write_course_report(db, SUBJECT, folder / "course.pdf"),
+            runs,
+            "course report PDF",
+        )
     return {
         "course_sessions": sessions,
         "course_trend_s": round(trend_s, 3),
         "course_trend_points": len(points),  # type: ignore[arg-type]
         "course_sessions_data_s": round(data_s, 2),
-        "course_report_s": None if course_s is None else round(course_s, 2),
+        "course_report_s": round(course_s, 2),
     }
 
 
