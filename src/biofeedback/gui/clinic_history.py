@@ -189,9 +189,9 @@ class ClinicHistory:
             widget.setEnabled(not busy)
 
     def _done(self, view: ClinicView) -> None:
-        self._busy(False)
-        if self.dialog.closed:
+        if self.dialog.closed:  # closed while reading: the cache is filled for next time
             return
+        self._busy(False)
         try:
             db = Database(view.path, auto_backup=False)
         except BiofeedbackError as exc:
@@ -204,10 +204,10 @@ class ClinicHistory:
         )
 
     def _failed(self, text: str) -> None:
-        self._busy(False)
         log.info("History from the clinic: %s", text)
         if self.dialog.closed:
             return
+        self._busy(False)
         blocked = self.source.blockSignals(True)
         self.source.setCurrentIndex(self.source.findData(LOCAL))
         self.source.blockSignals(blocked)
