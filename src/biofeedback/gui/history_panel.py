@@ -242,8 +242,7 @@ class HistoryDialog(QDialog):
         #: True while the dialog shows the clinic's sessions (its cache), not this computer's
         self.from_clinic = False
         self.closed = False
-        self._build_subject_box(subject)
-        self.clinic = ClinicHistory.for_dialog(self)  # None: no clinic configured
+        top = self._build_subject_box(subject)
         self.headline = QLabel()
         self.headline.setFont(font(14, bold=True))
         self.headline.setWordWrap(True)
@@ -260,12 +259,6 @@ class HistoryDialog(QDialog):
             plots.addWidget(plot)
         session_row = self._build_session_list()
         goal_row = self._build_goal_row()
-        top = QHBoxLayout()
-        if self.clinic is not None:
-            top.addWidget(QLabel("Sessions from"))
-            top.addWidget(self.clinic.source)
-        top.addWidget(QLabel("Subject"))
-        top.addWidget(self.subject, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -285,10 +278,19 @@ class HistoryDialog(QDialog):
         self.course_week: str | None = None
         self.refresh()
 
-    def _build_subject_box(self, subject: str) -> None:
+    def _build_subject_box(self, subject: str) -> QHBoxLayout:
+        """The top row: the source choice (with a configured clinic) and the subject box."""
         self.subject = QComboBox()
         self._fill_subjects([str(s["id"]) for s in self.db.list_subjects()], subject)
         self.subject.currentIndexChanged.connect(self._subject_chosen)
+        self.clinic = ClinicHistory.for_dialog(self)  # None: no clinic configured
+        top = QHBoxLayout()
+        if self.clinic is not None:
+            top.addWidget(QLabel("Sessions from"))
+            top.addWidget(self.clinic.source)
+        top.addWidget(QLabel("Subject"))
+        top.addWidget(self.subject, 1)
+        return top
 
     def _fill_subjects(self, subjects: list[str], subject: str, no_subject: bool = True) -> None:
         """The subject box: ``subjects`` (and ``subject`` first if it is not among them), the
