@@ -182,3 +182,20 @@ def test_without_a_clinic_history_has_no_source_choice(capsys, tmp_path: Path, q
     dialog.table.selectRow(0)
     assert dialog.delete_button.isEnabled()
     dialog.close()
+
+
+@pytest.mark.parametrize(
+    ("conninfo", "place"),
+    [
+        (
+            "postgresql://desk1@db.clinic.example:5432/emg?sslmode=verify-full",
+            "db.clinic.example/emg",
+        ),
+        ("postgresql://desk1:secret@db.clinic.example/emg", "db.clinic.example/emg"),
+        ("service=clinic", "service clinic"),
+        ("postgresql://desk1@/emg?host=/run/postgresql", "emg on this computer"),
+    ],
+)
+def test_the_choice_names_the_clinic_without_user_or_password(conninfo: str, place: str) -> None:
+    pytest.importorskip("psycopg")
+    assert clinic_place(conninfo) == place
