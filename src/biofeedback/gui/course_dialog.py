@@ -71,8 +71,6 @@ REPORT_FILTER = "PDF (*.pdf);;HTML (*.html)"
 BUNDLE_FILTER = "Biofeedback bundles (*.bfbundle);;All files (*)"
 #: The verdict shown in the calm colour; one saying "worse" is shown in the soft amber.
 GOOD_VERDICT = "important improvement"
-#: Buttons that cannot be used now look it (the theme's buttons would look the same).
-DISABLED_STYLE = f"QPushButton:disabled {{ color: {PALETTE.neutral}; }}"
 #: Longest notes shown in the details (all of them in the tooltip).
 NOTES_SHOWN_CHARS = 160
 
@@ -143,7 +141,6 @@ class CourseDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Course of treatment")
-        self.setStyleSheet(DISABLED_STYLE)
         self.db_path = db_path
         self.db = Database(db_path)
         self.today_fixed = today

@@ -99,6 +99,8 @@ QPushButton {{
 }}
 QPushButton:hover {{ border-color: {PALETTE.calm}; }}
 QPushButton:default {{ border-color: {PALETTE.calm}; }}
+QWidget:disabled {{ color: {PALETTE.neutral}; }}
+QPushButton:disabled {{ color: {PALETTE.neutral}; border-color: {PALETTE.border}; }}
 QScrollArea {{ border: none; background: transparent; }}
 QScrollArea > QWidget > QWidget {{ background: transparent; }}
 """
