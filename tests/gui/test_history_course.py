@@ -13,7 +13,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
 from storage_helpers import myoware_info
 
-from biofeedback.cli.sessions import session_label as cli_session_label
 from biofeedback.gui import history_panel
 from biofeedback.gui.course_dialog import CourseDialog
 from biofeedback.gui.history_panel import COLUMNS, GOAL_BY_COURSE, HistoryDialog
@@ -132,7 +131,7 @@ def test_delete_asks_naming_the_session_and_keeps_its_questionnaires(qtbot) -> N
             db, "P001", "pain-nrs", "1", "ab" * 32, {"now": 3.0}, {"now": {"value": 3.0}},
             session_id=target, taken_at=1.0,
         )  # fmt: skip
-        label = cli_session_label(db.get_session(target))
+        label = db.get_session(target).label()
     dialog = _history(qtbot)
     assert not dialog.delete_button.isEnabled()  # nothing chosen
     dialog.table.selectRow(_row_of(dialog, target))

@@ -53,7 +53,7 @@ def _row(record: Any, point: Any) -> dict[str, Any]:
     return {
         "id": record.id,
         "setting": record.setting,
-        "conflict_copy_of": conflict_copy_of(record),
+        "conflict_copy_of": record.conflict_copy_of,
         "subject_id": record.subject_id,
         "protocol": record.protocol,
         "imported": point.imported or None,
@@ -71,23 +71,6 @@ def _row(record: Any, point: Any) -> dict[str, Any]:
         "pain_after": record.pain_after,
         "samples": record.n_samples,
     }
-
-
-def conflict_copy_of(record: Any) -> str | None:
-    """The uid of the session a bundle's conflict copy was made from (summary
-    ``conflict_copy_of``, set by :mod:`biofeedback.storage.bundle`), else None."""
-    uid = record.summary.get("conflict_copy_of")
-    return str(uid) if uid else None
-
-
-def session_label(record: Any) -> str:
-    """ "session 14 (P001, 2026-12-02 10:31, 20 min, clinic)" as the delete question names it."""
-    when = record.local_start.strftime("%Y-%m-%d %H:%M")
-    parts = [record.subject_id or "no subject", when, f"{record.duration_s / 60:.0f} min"]
-    parts.append(record.setting or "setting not known")
-    if conflict_copy_of(record):
-        parts.append("conflict copy")
-    return f"session {record.id} ({', '.join(parts)})"
 
 
 def _confirm(question: str) -> bool:
@@ -111,7 +94,7 @@ def run_delete(args: argparse.Namespace) -> int:
             raise StorageError(
                 f"session {record.id} is still being recorded: stop the recording, then delete it"
             )
-        label = session_label(record)
+        label = record.label()
         if not args.yes:
             if not sys.stdin.isatty():
                 raise StorageError(

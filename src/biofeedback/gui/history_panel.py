@@ -106,31 +106,14 @@ def point_row(p: SessionPoint) -> list[str]:
     ]
 
 
-def conflict_copy_of(record: SessionRecord) -> str | None:
-    """The uid of the session a bundle's conflict copy was made from (summary
-    ``conflict_copy_of``, set by :mod:`biofeedback.storage.bundle`), else None."""
-    uid = record.summary.get("conflict_copy_of")
-    return str(uid) if uid else None
-
-
 def session_cells(p: SessionPoint, record: SessionRecord | None) -> list[str]:
     """The table row of a session: :func:`point_row` with the setting (clinic, home, –) and a
     conflict copy marked in its status ("conflict copy" alone when it is complete)."""
     cells = point_row(p)
     cells.insert(2, (record.setting if record is not None else None) or "–")
-    if record is not None and conflict_copy_of(record):  # short: "complete" is the usual status
+    if record is not None and record.conflict_copy_of:  # short: "complete" is the usual status
         cells[3] = "conflict copy" if cells[3] == "complete" else f"{cells[3]}, conflict copy"
     return cells
-
-
-def session_label(record: SessionRecord) -> str:
-    """ "session 14 (P001, 2026-12-02 10:31, 20 min, clinic)", as ``sessions delete`` asks."""
-    when = record.local_start.strftime("%Y-%m-%d %H:%M")
-    parts = [record.subject_id or "no subject", when, f"{record.duration_s / 60:.0f} min"]
-    parts.append(record.setting or "setting not known")
-    if conflict_copy_of(record):
-        parts.append("conflict copy")
-    return f"session {record.id} ({', '.join(parts)})"
 
 
 def ask_delete(parent: QWidget, label: str) -> bool:
@@ -466,7 +449,7 @@ class HistoryDialog(QDialog):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
-                if c == 3 and record is not None and conflict_copy_of(record):
+                if c == 3 and record is not None and record.conflict_copy_of:
                     item.setForeground(color(PALETTE.tense))
                     item.setToolTip(record.notes or "a bundle's conflict copy")
                 self.table.setItem(r, c, item)
@@ -498,7 +481,7 @@ class HistoryDialog(QDialog):
         except StorageError as exc:  # deleted meanwhile, or the store cannot be read
             self.message.setText(str(exc))
             return False
-        label = session_label(record)
+        label = record.label()
         if record.status == "recording":
             self.message.setText(
                 f"Not deleted: {label} is still being recorded; stop the recording first."

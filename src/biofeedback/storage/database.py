@@ -464,6 +464,22 @@ class SessionRecord:
     updated_at: float | None = None
 
     @property
+    def conflict_copy_of(self) -> str | None:
+        """The uid of the session a bundle's conflict copy was made from (summary
+        ``conflict_copy_of``, set by :mod:`biofeedback.storage.bundle`), else None."""
+        uid = self.summary.get("conflict_copy_of")
+        return str(uid) if uid else None
+
+    def label(self) -> str:
+        """ "session 14 (P001, 2026-12-02 10:31, 20 min, clinic)": how a question names it."""
+        when = self.local_start.strftime("%Y-%m-%d %H:%M")
+        parts = [self.subject_id or "no subject", when, f"{self.duration_s / 60:.0f} min"]
+        parts.append(self.setting or "setting not known")
+        if self.conflict_copy_of:
+            parts.append("conflict copy")
+        return f"session {self.id} ({', '.join(parts)})"
+
+    @property
     def local_start(self) -> dt.datetime:
         """The wall-clock time the session started where it was recorded (naive datetime): from
         the stored UTC offset, else this machine's local time zone."""
