@@ -176,15 +176,22 @@ def grid_html(header: list[str], rows: list[list[str]]) -> str:
     return f'<table class="grid"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def html_head(title: str, document: str, sub: str) -> list[str]:
+    """The start of a self-contained report page: head with the style sheet, title, subtitle."""
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)} - {html.escape(document)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="sub">{html.escape(sub)}</p>',
+    ]
+
+
 def render_html(data: ReportData) -> str:
     """A self-contained HTML page (plots inline as SVG)."""
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(data.title)} - session {data.record.id}</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(data.title)}</h1>",
-        f'<p class="sub">{html.escape(subtitle(data))}</p>',
+        *html_head(data.title, f"session {data.record.id}", subtitle(data)),
     ]
     if data.warnings:
         parts.append(

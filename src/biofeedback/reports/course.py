@@ -25,10 +25,10 @@ from matplotlib.ticker import MaxNLocator
 from biofeedback import __version__
 from biofeedback.outcomes.results import change_text, number_text
 from biofeedback.reports.clinician import (
-    CSS,
     DISCLAIMER,
     Pages,
     grid_html,
+    html_head,
     kv_html,
     write_report_file,
 )
@@ -360,12 +360,7 @@ def _thought_records_html(data: CourseReportData) -> list[str]:
 def render_html(data: CourseReportData) -> str:
     """A self-contained HTML page (the trend plots inline as SVG, no links)."""
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(data.title)} - {html.escape(data.subject_id)}</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(data.title)}</h1>",
-        f'<p class="sub">{html.escape(subtitle(data))}</p>',
+        *html_head(data.title, data.subject_id, subtitle(data)),
         *[f'<p class="warn">{html.escape(n)}</p>' for n in data.notes],
         "<h2>Course</h2>",
         kv_html(course_rows(data)),
