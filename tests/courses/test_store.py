@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
+from legacy_schema import LEGACY_MIGRATIONS
 from storage_helpers import myoware_info
 
 from biofeedback.errors import StorageError
@@ -37,9 +38,10 @@ UUID4 = re.compile(r"^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$")
 
 
 def _old_database(path: Path, version: int, n_sessions: int = 3) -> None:
-    """A database as an earlier release wrote it (schema ``version``), with sessions."""
+    """A database as an earlier release wrote it (schema ``version``, made by that release's
+    scripts), with sessions."""
     conn = sqlite3.connect(path)
-    for _version, script in database.MIGRATIONS[:version]:
+    for _version, script in LEGACY_MIGRATIONS[:version]:
         for statement in database._split_sql(script):
             conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {version}")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
+from legacy_schema import LEGACY_MIGRATIONS
 
 from biofeedback.errors import StorageError
 from biofeedback.storage import database
@@ -16,7 +20,7 @@ from biofeedback.storage.outcomes import add_outcome, delete_outcome, list_outco
 def _schema_1_database(path: Path) -> None:
     """A database as the release before outcomes wrote it, with a subject and a session."""
     conn = sqlite3.connect(path)
-    for statement in database._split_sql(database.MIGRATIONS[0][1]):
+    for statement in database._split_sql(LEGACY_MIGRATIONS[0][1]):
         conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
     conn.execute("INSERT INTO subjects (id, name, created_at) VALUES ('P1', 'Pat', 1.0)")
