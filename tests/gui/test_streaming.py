@@ -14,6 +14,8 @@ from pythonosc.osc_server import ThreadingOSCUDPServer
 from biofeedback import config
 from biofeedback.gui.main_window import MainWindow
 
+#: How long finding an LSL stream may take on a loaded machine (the inlet looks every 10 s).
+LSL_FIND_S = 45
 STEADY = "sim://?scenario=steady&level_uv=20&board=12bit&channels=raw,ref&speed=2&seed=1"
 
 
@@ -182,11 +184,11 @@ def test_lsl_markers_are_stored_in_a_recording_made_in_the_window(qtbot, tmp_pat
     session = window.session
     inlet = control.streaming.inlet
     assert inlet is not None
-    qtbot.waitUntil(lambda: inlet.state == "connected", timeout=20000)
+    qtbot.waitUntil(lambda: inlet.state == "connected", timeout=LSL_FIND_S * 1000)
     control.set_lsl(True)  # switching LSL out on while recording keeps the markers coming
     inlet = control.streaming.inlet
     assert inlet is not None
-    qtbot.waitUntil(lambda: inlet.state == "connected", timeout=20000)
+    qtbot.waitUntil(lambda: inlet.state == "connected", timeout=LSL_FIND_S * 1000)
     outlet.push_sample(["block 1"])
     qtbot.waitUntil(lambda: inlet.received == 1, timeout=15000)
     result = window.finish_session()
