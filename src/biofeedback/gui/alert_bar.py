@@ -44,6 +44,8 @@ class AlertBar(QFrame):
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # a long message wraps instead of widening the window
         self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # and stops at five lines, leaving the traces on screen: the whole text is in the tooltip
+        self.detail.setMaximumHeight(5 * self.detail.fontMetrics().lineSpacing() + 4)
         self.dismiss_button = QPushButton("Dismiss")
         self.dismiss_button.clicked.connect(self.dismiss)
         text = QHBoxLayout()

@@ -160,7 +160,12 @@ class ConnectionBanner(QFrame):
         self.label = QLabel()
         self.label.setFont(font(FONT_BANNER_PT))
         self.label.setTextFormat(Qt.TextFormat.RichText)
-        self.label.setWordWrap(False)
+        # a long reason (a wrong port, an unknown scenario) wraps instead of widening the window
+        self.label.setWordWrap(True)
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.label.setMinimumWidth(120)
+        # at most three lines tall: the rest of a very long reason is in the tooltip
+        self.label.setMaximumHeight(3 * self.label.fontMetrics().lineSpacing() + 12)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 6, 12, 6)
         layout.addWidget(self.label, 1)
@@ -206,6 +211,7 @@ class ConnectionBanner(QFrame):
             f"<span style='color:{fg}; font-size:15pt'>●</span>&nbsp;"
             f"<span style='color:{PALETTE.text}'>{_escape(text)}</span>"
         )
+        self.label.setToolTip(text)  # the whole reason, also when it is very long
 
 
 def describe_source(url: str) -> str:

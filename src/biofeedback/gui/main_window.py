@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QStackedWidget,
     QVBoxLayout,
@@ -68,6 +69,7 @@ from biofeedback.gui.device_panel import (
     DevicePanel,
     source_for_setup,
 )
+from biofeedback.gui.layout_rules import PREFERRED_SIZE, start_geometry
 from biofeedback.gui.patient_view import PatientViewWidget
 from biofeedback.gui.questionnaire import SessionQuestionnaires, asks_pain
 from biofeedback.gui.reminders import ReminderWatcher
@@ -76,6 +78,7 @@ from biofeedback.gui.session_panel import SessionEvents, SessionPanel, summary_t
 from biofeedback.gui.streaming import StreamingControl
 from biofeedback.gui.tension_gauge import GaugeState, classify
 from biofeedback.gui.theme import apply_theme, font
+from biofeedback.gui.wheel_guard import guard_wheel
 from biofeedback.session import RecordingSession, SessionResult
 from biofeedback.storage.courses import session_course_meta
 from biofeedback.storage.database import Database
@@ -288,11 +291,28 @@ class MainWindow(QMainWindow):
         self.audio = self._make_audio(audio_backend) if audio else None
         self._build_ui()
         self._build_actions()
-        self.resize(1280, 800)
+        self._fit_to_screen()
         self.reminders = self._make_reminders(start=remember)
         self.clinic_sync.start()  # the configured clinic's background sync (gui/clinic_sync.py)
 
     # -- construction --------------------------------------------------------------------------
+    def _fit_to_screen(self) -> None:
+        """Start at 1280x800 or 92 % of the screen's free area if smaller, centred; maximized
+        when even the window's minimum does not fit (gui/layout_rules.py)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            self.resize(*PREFERRED_SIZE)
+            return
+        area = screen.availableGeometry()
+        hint = self.minimumSizeHint()
+        geometry = start_geometry(
+            (area.x(), area.y(), area.width(), area.height()), (hint.width(), hint.height())
+        )
+        if geometry.maximized:
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
+            return
+        self.setGeometry(geometry.x, geometry.y, geometry.width, geometry.height)
+
     def _make_reminders(self, start: bool) -> ReminderWatcher:
         """The subject's daily home-practice reminder (set in the history dialog)."""
         reminders = ReminderWatcher(
@@ -345,6 +365,8 @@ class MainWindow(QMainWindow):
         self.waiting_label = QLabel(NOT_CONNECTED_TEXT)
         self.waiting_label.setObjectName("muted")
         self.waiting_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.waiting_label.setWordWrap(True)  # "Starting <long url>…" wraps, never widens
+        self.waiting_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.channels_box.addWidget(self.waiting_label, 1)
 
         body = QHBoxLayout()
@@ -406,6 +428,7 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setFixedWidth(310)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        guard_wheel(panel)  # the wheel scrolls the panel, not the field under the pointer
         return scroll
 
     def _build_session_box(self) -> QGroupBox:
