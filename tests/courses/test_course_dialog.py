@@ -418,7 +418,8 @@ def test_thought_records_go_into_the_report_only_when_ticked(qtbot, tmp_path, mo
     assert dialog.report_button.isEnabled() and dialog.export_button.isEnabled()  # free again
     dialog.thought_records.setChecked(True)
     dialog.write_report()
-    qtbot.waitUntil(lambda: len(calls) == 2)
+    # the task is over when the dialog says so (the call itself comes a moment before)
+    qtbot.waitUntil(lambda: len(calls) == 2 and dialog.message.text() == f"Wrote {pdf}.")
     assert dialog.course is not None
     assert [c["thought_records"] for c in calls] == [False, True]
     assert all(c["subject"] == "P1" and c["course_id"] == dialog.course.id for c in calls)
