@@ -25,6 +25,7 @@ from biofeedback.storage.schema import (
     Column,
     Index,
     Table,
+    column_clauses,
     create_index,
 )
 
@@ -113,16 +114,7 @@ def pg_column(table: Table, column: Column, version: int) -> str:
     in_key = column.name in table.key and table.key_since <= version
     if column.not_null or in_key:
         parts.append("NOT NULL")
-    if column.default is not None:
-        parts.append(f"DEFAULT {column.default}")
-    if column.check:
-        parts.append(f"CHECK ({column.check})")
-    if column.references:
-        target, on_delete = column.references
-        parts.append(f"REFERENCES {target}({TABLES_BY_NAME[target].primary_key[0]})")
-        if on_delete != "NO ACTION":
-            parts.append(f"ON DELETE {on_delete}")
-    return " ".join(parts)
+    return " ".join(parts + column_clauses(column))
 
 
 def _create_table(table: Table) -> str:

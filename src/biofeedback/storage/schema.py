@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from biofeedback.session_details import TEXT_FIELDS
+
 #: Logical column types -> (SQLite declared type, PostgreSQL type). ``id`` is a row id local to
 #: each database; ``time`` is Unix seconds as a float (as the local store keeps it); ``date`` an
 #: ISO date as text; ``json`` JSON kept as text (read back byte for byte, never reformatted).
@@ -130,19 +132,7 @@ SESSIONS = Table(
         Column("info_json", "json", not_null=True),
         Column("pipeline_json", "json", not_null=True, default="'{}'"),
         Column("hardware_json", "json", not_null=True, default="'{}'"),
-        *(
-            _text(name)
-            for name in (
-                "electrode_site",
-                "muscle",
-                "side",
-                "electrode_type",
-                "skin_prep",
-                "isolation_mode",
-                "clinician",
-                "notes",
-            )
-        ),
+        *(_text(name) for name in TEXT_FIELDS),
         Column("pain_before", "int", check=_PAIN.format("pain_before")),
         Column("pain_after", "int", check=_PAIN.format("pain_after")),
         Column("summary_json", "json", not_null=True, default="'{}'"),
@@ -442,6 +432,12 @@ def sqlite_column(table: Table, column: Column) -> str:
         parts.append("PRIMARY KEY AUTOINCREMENT" if table.autoincrement else "PRIMARY KEY")
     if column.not_null:
         parts.append("NOT NULL")
+    return " ".join(parts + column_clauses(column))
+
+
+def column_clauses(column: Column) -> list[str]:
+    """DEFAULT, CHECK and REFERENCES of a column: the same SQL for SQLite and PostgreSQL."""
+    parts = []
     if column.default is not None:
         parts.append(f"DEFAULT {column.default}")
     if column.check:
@@ -451,7 +447,7 @@ def sqlite_column(table: Table, column: Column) -> str:
         parts.append(f"REFERENCES {target}({ALL_TABLES_BY_NAME[target].primary_key[0]})")
         if on_delete != "NO ACTION":
             parts.append(f"ON DELETE {on_delete}")
-    return " ".join(parts)
+    return parts
 
 
 def _sqlite_create_table(table: Table) -> str:
