@@ -19,6 +19,14 @@ from biofeedback.training.protocol import ShapingRule, Target, TargetKind
 
 #: Fewest included seconds for a baseline / noise floor to count as measured.
 MIN_CALIBRATION_S = 1.0
+#: A target from recent signal: this fraction of its median RMS (the starting rule above) ...
+RECENT_TARGET_FRACTION = 0.9
+#: ... and never below this many times the channel's noise floor.
+NOISE_FLOOR_FACTOR = 1.5
+#: Seconds of signal that give the first target of a channel with none remembered.
+FIRST_TARGET_S = 5.0
+#: One press of + / - multiplies the target by this (or divides by it): 5 %.
+NUDGE_FACTOR = 1.05
 
 
 @dataclass(frozen=True)
@@ -271,3 +279,18 @@ class ThresholdTracker:
         self.value_uv = float(value_uv)
         self.log.append(change)
         return change
+
+
+def target_from_recent(
+    envelope_uv: np.ndarray, noise_floor_uv: float | None = None
+) -> float | None:
+    """Target from recent moving-RMS samples: RECENT_TARGET_FRACTION x their median, at least
+    NOISE_FLOOR_FACTOR x the noise floor (when known); None without finite samples."""
+    env = np.asarray(envelope_uv, dtype=np.float64)
+    env = env[np.isfinite(env)]
+    if env.size == 0:
+        return None
+    target = RECENT_TARGET_FRACTION * float(np.median(env))
+    if noise_floor_uv is not None and math.isfinite(noise_floor_uv):
+        target = max(target, NOISE_FLOOR_FACTOR * noise_floor_uv)
+    return target if target > 0 else None
