@@ -1,5 +1,6 @@
 """``biofeedback sessions``: list stored sessions (and a subject's progress); ``sessions delete
-ID`` removes one (asked first on a terminal; a session still recording is refused)."""
+ID`` removes one (asked first on a terminal; a session still recording is refused); ``sessions
+annotate ID`` changes its notes or pain-after rating."""
 
 from __future__ import annotations
 
@@ -47,6 +48,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     delete.add_argument("id", metavar="ID", help="the session id shown by 'biofeedback sessions'")
     delete.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     delete.set_defaults(handler=run_delete)
+    annotate = actions.add_parser(
+        "annotate",
+        help="change a session's notes or pain-after rating",
+        description="Change the notes and/or the pain-after rating (0-10) of one stored session. "
+        "Notes hold at most 4000 characters of UTF-8 text (line breaks and tabs allowed). The "
+        "session's revision goes up, so bundles and the clinic sync carry the change.",
+    )
+    annotate.add_argument("id", metavar="ID", help="the session id shown by 'biofeedback sessions'")
+    annotate.add_argument("--notes", metavar="TEXT", help="the new notes ('' clears them)")
+    pain = annotate.add_mutually_exclusive_group()
+    pain.add_argument("--pain-after", metavar="N", help="pain after the session, 0 to 10")
+    pain.add_argument(
+        "--clear-pain-after", action="store_true", help="pain after was not asked: clear it"
+    )
+    annotate.set_defaults(handler=run_annotate)
 
 
 def _row(record: Any, point: Any) -> dict[str, Any]:
@@ -105,6 +121,31 @@ def run_delete(args: argparse.Namespace) -> int:
                 return 1
         db.delete_session(record.id)
     print(f"Deleted {label}.")
+    return 0
+
+
+def run_annotate(args: argparse.Namespace) -> int:
+    """``sessions annotate ID [--notes TEXT] [--pain-after N | --clear-pain-after]``."""
+    from biofeedback.cli.common import existing_store_path
+    from biofeedback.errors import StorageError
+    from biofeedback.storage.annotations import KEEP, Keep, annotate_session, check_pain
+    from biofeedback.storage.database import Database
+
+    if args.notes is None and args.pain_after is None and not args.clear_pain_after:
+        raise StorageError(
+            "nothing to change: give --notes TEXT, --pain-after N or --clear-pain-after"
+        )
+    pain: float | Keep | None = None if args.clear_pain_after else KEEP
+    if args.pain_after is not None:
+        pain = check_pain(args.pain_after)
+    with Database(existing_store_path()) as db:
+        notes = KEEP if args.notes is None else args.notes
+        record = annotate_session(db, args.id, notes=notes, pain_after=pain)
+    rating = "not asked" if record.pain_after is None else f"{record.pain_after:g}"
+    print(
+        f"Session {record.id}: notes {len(record.notes)} characters, pain after {rating} "
+        f"(revision {record.revision})."
+    )
     return 0
 
 
