@@ -12,7 +12,7 @@ from biofeedback.training import load_protocol_file
 BROKEN = Path(__file__).parent / "broken"
 
 PHASE_KEYS = (
-    "kind, name, duration, instruction, note, feedback, target, shaping, pacer_bpm, "
+    "kind, name, duration, instruction, patient_text, note, feedback, target, shaping, pacer_bpm, "
     "pacer_inhale_pct, micro_break_after_s, muscle_group, repeat"
 )
 KINDS = (

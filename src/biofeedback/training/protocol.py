@@ -35,7 +35,7 @@ from biofeedback.training import steps
 FORMAT_VERSION = 1
 #: Longest single phase accepted (catches "40 min" typed as "400 min").
 MAX_PHASE_S = 2 * 3600.0
-#: Largest protocol file read (the built-in ones are under 3 KiB); checked before parsing.
+#: Largest protocol file read (the built-in ones are under 4 KiB); checked before parsing.
 MAX_PROTOCOL_FILE_BYTES = 256 * 1024
 #: Deepest nesting of tables and lists (the format needs 6: file, phases, block, phase, ...).
 MAX_NESTING_DEPTH = 10
@@ -47,6 +47,8 @@ MAX_PROTOCOL_S = 4 * 3600.0
 PACER_BPM_RANGE = (4.5, 7.0)
 DEFAULT_PACER_BPM = 6.0
 DEFAULT_INHALE_PCT = 40.0  # 4 s in / 6 s out at 6 breaths/min
+#: Longest ``patient_text`` of a phase (characters): a sentence or two read from the patient chair.
+MAX_PATIENT_TEXT_CHARS = 200
 LIBRARY_PACKAGE = "biofeedback.training"  # protocols in its library/ folder
 #: Limits and message wording of protocol files (shared with instrument files: core.tomlfile).
 PROTOCOL_FILE = TomlKind(
@@ -170,6 +172,7 @@ _PHASE_KEYS = (
     "name",
     "duration",
     "instruction",
+    "patient_text",
     "note",
     "feedback",
     "target",
@@ -366,6 +369,8 @@ class Phase:
 
     ``label`` says where the phase comes from in the file (``"phase 4.1"``), for messages.
     ``shaping`` is the rule in force (None: no shaping). ``target`` is set on train phases.
+    ``patient_text`` is what the patient view says instead of ``instruction`` ("" when the file
+    gives none; the instruction is written for the clinician's screen).
     """
 
     name: str
@@ -380,6 +385,7 @@ class Phase:
     micro_break_after_s: float | None = None
     muscle_group: str | None = None
     note: str = ""
+    patient_text: str = ""
     repeat_index: int | None = None
     repeat_count: int = 1
     label: str = ""
@@ -423,6 +429,7 @@ class Phase:
             "kind": str(self.kind),
             "duration_s": self.duration_s,
             "instruction": self.instruction,
+            "patient_text": self.patient_text,
             "note": self.note,
             "feedback": str(self.feedback),
             "target": self.target.to_dict() if self.target else None,
@@ -974,6 +981,7 @@ class _Parser(TomlChecker):
             raise self.fail(where, f"duration {exc}") from None
         instruction = self.text(item, "instruction", where, DEFAULT_INSTRUCTION[kind])
         note = self.text(item, "note", where)
+        patient_text = self.patient_text(item, where)
         feedback = self.phase_feedback(item, where, kind)
         target, rule = self.train_target(item, where, kind, threshold, shaping)
         pacer = None
@@ -1002,6 +1010,7 @@ class _Parser(TomlChecker):
             micro_break_after_s=micro,
             muscle_group=muscle_group,
             note=note,
+            patient_text=patient_text,
             label=label,
         )
 
@@ -1053,6 +1062,7 @@ class _Parser(TomlChecker):
             instruction=self.text(item, "instruction", where, DEFAULT_INSTRUCTION[kind]),
             feedback=Feedback.NONE,
             note=self.text(item, "note", where),
+            patient_text=self.patient_text(item, where),
             label=label,
             page=page_ref,
             title=title,
@@ -1061,6 +1071,21 @@ class _Parser(TomlChecker):
             prompt=prompt,
             time_limit_s=limit,
         )
+
+    def patient_text(self, item: Mapping[str, Any], where: str) -> str:
+        """The phase's text for the patient view: one line, at most MAX_PATIENT_TEXT_CHARS."""
+        text = self.text(item, "patient_text", where)
+        if "\n" in text:
+            raise self.fail(
+                where, "patient_text must be one line (the patient view shows a sentence)"
+            )
+        if len(text) > MAX_PATIENT_TEXT_CHARS:
+            raise self.fail(
+                where,
+                f"patient_text has {len(text)} characters, more than the {MAX_PATIENT_TEXT_CHARS} "
+                "allowed: say it in a sentence or two",
+            )
+        return text
 
     def phase_kind(self, item: Mapping[str, Any], where: str) -> PhaseKind:
         """The phase's kind, and a check that its keys are allowed on that kind."""
