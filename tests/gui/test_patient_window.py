@@ -43,7 +43,7 @@ def desk(qtbot):
 
 
 def test_one_screen_the_main_window_shows_the_patient_view_itself(desk) -> None:
-    window, stack, patient, control = desk
+    _window, stack, patient, control = desk
     assert len(QGuiApplication.screens()) == 1
     assert control.show_patient() is False
     assert not control.on_second_screen
