@@ -141,8 +141,9 @@ def test_delete_asks_naming_the_session_and_keeps_its_questionnaires(qtbot) -> N
     assert asked == [label] and label == "session 1 (P001, 2026-11-30 19:00, 12 min, home)"
     assert dialog.table.rowCount() == 11
     assert dialog.delete(lambda _parent, text: True)
-    assert dialog.message.text() == f"Deleted {label}."
+    assert dialog.message.text().startswith(f"Deleted {label}. Undo delete")
     assert dialog.table.rowCount() == 10 and target not in [p.session_id for p in dialog.points]
+    dialog.close()  # the undo ends: the store changes now
     with Database() as db:
         assert [o.session_id for o in list_outcomes(db, "P001")] == [None]
         assert target not in [s.id for s in db.list_sessions()]

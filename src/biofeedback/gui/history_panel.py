@@ -6,8 +6,17 @@ see progress: the dialog leads with the plain-language trend sentences and the p
 When the subject has an open course, this week's practice is the course's adherence (as the
 course dialog says it) and the course's prescription sets the weekly goal.
 
-Delete… removes the chosen session (one copy of a bundle conflict, marked "conflict copy" in the
-list), after a question naming it, as ``biofeedback sessions delete`` does.
+Each row acts on its session: Open report writes the clinician report (PDF) beside the store and
+shows it in the system viewer; Report… and Export… ask where to write it (:mod:`session_files`);
+Notes and pain… edits its notes and pain-after rating (as ``biofeedback sessions annotate``);
+Delete… removes it (one copy of a bundle conflict, marked "conflict copy" in the list) after a
+question naming it, as ``biofeedback sessions delete`` does.
+
+Delete… can be undone: the row disappears at once, but the store is changed only when the undo
+time is over (:data:`UNDO_SECONDS`), another session is deleted, or the dialog closes. Until
+then Undo brings the row back and nothing was written; if the app stops or crashes meanwhile,
+the session is simply still there (a delete never half happens and never loses a session that
+was not meant to go). No trash table or column: the store's schema is unchanged.
 
 With a clinic configured, a source choice at the top shows every station's sessions read from
 the clinic instead (:mod:`biofeedback.gui.clinic_history`), read only: no Delete…, no goal.
@@ -16,22 +25,25 @@ the clinic instead (:mod:`biofeedback.gui.clinic_history`), read only: no Delete
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -45,12 +57,16 @@ from biofeedback.gui.clinic_history import ClinicHistory
 from biofeedback.gui.session_files import (
     AskPath,
     ExportChoice,
+    Opener,
     SessionFileTask,
     export_session_file,
+    open_session_report,
+    opened_text,
     write_session_report,
 )
 from biofeedback.gui.theme import PALETTE, color, font
 from biofeedback.storage import courses
+from biofeedback.storage.annotations import NOTES_MAX_CHARS, annotate_session, check_notes
 from biofeedback.storage.database import Database, SessionRecord
 from biofeedback.storage.progress import (
     ProgressSummary,
@@ -58,6 +74,8 @@ from biofeedback.storage.progress import (
     progress_summary,
     subject_trend,
 )
+
+log = logging.getLogger(__name__)
 
 NO_SUBJECT = "(sessions without a subject)"
 
@@ -73,6 +91,13 @@ GOAL_BY_COURSE = "Set by the course's prescription (Course > Course…)"
 Confirm = Callable[[QWidget, str], bool]
 
 DELETE_TIP = "Delete the chosen session (e.g. one copy of a conflict): asks first"
+ANNOTATE_TIP = "Edit the chosen session's notes and pain-after rating"
+#: Notes and pain… while History shows the clinic's sessions.
+ANNOTATE_AT_CLINIC = "Read from the clinic: choose This computer to edit a session's notes"
+#: How long a deleted session can be brought back with Undo (the dialog closing ends it too).
+UNDO_SECONDS = 30
+#: The notes column shows this many characters of the first line (the tooltip has them all).
+NOTES_COLUMN_CHARS = 40
 
 COLUMNS = [
     "date",
@@ -84,6 +109,7 @@ COLUMNS = [
     "% below target",
     "recovery s",
     "pain before → after",
+    "notes",
 ]
 
 
@@ -113,7 +139,16 @@ def session_cells(p: SessionPoint, record: SessionRecord | None) -> list[str]:
     cells.insert(2, (record.setting if record is not None else None) or "–")
     if record is not None and record.conflict_copy_of:  # short: "complete" is the usual status
         cells[3] = "conflict copy" if cells[3] == "complete" else f"{cells[3]}, conflict copy"
+    cells.append(notes_cell(record.notes if record is not None else ""))
     return cells
+
+
+def notes_cell(notes: str) -> str:
+    """The notes column: the first line, cut to :data:`NOTES_COLUMN_CHARS` ("…" when cut)."""
+    lines = notes.strip().splitlines()
+    first = lines[0] if lines else ""
+    cut = len(first) > NOTES_COLUMN_CHARS or len(lines) > 1
+    return first[:NOTES_COLUMN_CHARS].rstrip() + ("…" if cut else "")
 
 
 def ask_delete(parent: QWidget, label: str) -> bool:
@@ -127,6 +162,57 @@ def ask_delete(parent: QWidget, label: str) -> bool:
         QMessageBox.StandardButton.No,
     )
     return answer == QMessageBox.StandardButton.Yes
+
+
+class AnnotateForm(QDialog):
+    """Notes and pain…: a session's notes and its pain-after rating ("not asked" when empty).
+    OK checks the notes (:func:`check_notes`) and stays open with the reason when they are
+    refused; the caller stores them on ``accepted``."""
+
+    #: The pain box's value that means "not asked" (shown as that text).
+    NOT_ASKED = -1.0
+
+    def __init__(self, record: SessionRecord, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Notes and pain: session {record.id}")
+        self.notes = QPlainTextEdit(record.notes)
+        self.notes.setPlaceholderText(
+            f"What happened, what to try next (at most {NOTES_MAX_CHARS} characters)"
+        )
+        self.pain = QDoubleSpinBox()
+        self.pain.setRange(self.NOT_ASKED, 10.0)
+        self.pain.setDecimals(1)
+        self.pain.setSingleStep(1.0)
+        self.pain.setSpecialValueText("not asked")
+        self.pain.setValue(self.NOT_ASKED if record.pain_after is None else record.pain_after)
+        self.pain.setToolTip("Pain after the session, 0 (none) to 10; 'not asked' when empty")
+        self.error = QLabel()
+        self.error.setObjectName("muted")
+        self.error.setWordWrap(True)
+        box = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow(QLabel(record.label()))
+        form.addRow("Notes", self.notes)
+        form.addRow("Pain after", self.pain)
+        form.addRow(self.error)
+        form.addRow(box)
+
+    def pain_after(self) -> float | None:
+        """The rating chosen, None for "not asked"."""
+        value = self.pain.value()
+        return None if value < 0 else value
+
+    def accept(self) -> None:
+        try:
+            check_notes(self.notes.toPlainText())
+        except StorageError as exc:
+            self.error.setText(str(exc))
+            return
+        super().accept()
 
 
 def streak_part(summary: ProgressSummary) -> str:
@@ -306,11 +392,13 @@ class HistoryDialog(QDialog):
     ) -> None:
         """Show ``db`` (at ``path``, for Report… and Export…): this computer's store, or the
         clinic's cache (``from_clinic``: read only, its subjects only)."""
+        self.purge_deleted()  # its undo ends when another store is shown
         if self.db is not self.local_db:
             self.db.close()
         self.db, self.db_path, self.from_clinic = db, path, from_clinic
         self._fill_subjects(subjects, subject, no_subject=not from_clinic)
         self.delete_button.setToolTip(DELETE_AT_CLINIC if from_clinic else DELETE_TIP)
+        self.annotate_button.setToolTip(ANNOTATE_AT_CLINIC if from_clinic else ANNOTATE_TIP)
         self.refresh()
 
     def show_local(self) -> None:
@@ -328,8 +416,15 @@ class HistoryDialog(QDialog):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.open_button = QPushButton("Open report")
+        self.open_button.setToolTip(
+            "Write the chosen session's clinician report (PDF) and show it in the system viewer"
+        )
+        self.open_button.clicked.connect(lambda: self.open_report())
         self.report_button = QPushButton("Report…")
-        self.report_button.setToolTip("The clinician report of the chosen session (PDF or HTML)")
+        self.report_button.setToolTip(
+            "Save the clinician report of the chosen session (PDF or HTML)"
+        )
         self.report_button.clicked.connect(lambda: self.write_report())
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip(
@@ -339,13 +434,33 @@ class HistoryDialog(QDialog):
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setToolTip(DELETE_TIP)
         self.delete_button.clicked.connect(lambda: self.delete())
+        self.annotate_button = QPushButton("Notes and pain…")
+        self.annotate_button.setToolTip(ANNOTATE_TIP)
+        self.annotate_button.clicked.connect(lambda: self.annotate())
+        self.undo_button = QPushButton("Undo delete")
+        self.undo_button.setVisible(False)
+        self.undo_button.clicked.connect(lambda: self.undo_delete())
         self.task: SessionFileTask | None = None
+        self._build_undo()
         row = QHBoxLayout()
         row.addWidget(QLabel("Chosen session:"))
-        for button in (self.report_button, self.export_button, self.delete_button):
+        for button in (self.open_button, self.report_button, self.export_button):
+            row.addWidget(button)
+        for button in (self.annotate_button, self.delete_button, self.undo_button):
             row.addWidget(button)
         row.addStretch(1)
         return row
+
+    def _build_undo(self) -> None:
+        """The deleted session waiting for its undo time to end (None: none)."""
+        self.pending_delete: SessionRecord | None = None
+        self.undo_timer = QTimer(self)
+        self.undo_timer.setSingleShot(True)
+        self.undo_timer.setInterval(UNDO_SECONDS * 1000)
+        self.undo_timer.timeout.connect(self.purge_deleted)
+        #: Open report's viewer (None: the system's); tests set their own
+        self.opener: Opener | None = None
+        self.annotate_form: AnnotateForm | None = None
 
     def _build_goal_row(self) -> QHBoxLayout:
         """The weekly goal (or the course's prescription) and the daily reminder."""
@@ -378,7 +493,8 @@ class HistoryDialog(QDialog):
         """Reload everything for the chosen subject."""
         subject = self.current_subject()
         today = self.today or dt.date.today()
-        self.records = {r.id: r for r in self.db.list_sessions(subject)}
+        hidden = self.pending_delete.id if self.pending_delete is not None else None
+        self.records = {r.id: r for r in self.db.list_sessions(subject) if r.id != hidden}
         if subject is None:
             self._show_no_subject()
         else:
@@ -392,7 +508,7 @@ class HistoryDialog(QDialog):
 
     def _show_no_subject(self) -> None:
         self.summary, self.course_week = None, None
-        self.points = subject_trend(self.db, None)
+        self.points = self._shown(subject_trend(self.db, None))
         self.headline.setText(f"{len(self.points)} sessions without a subject id.")
         self.trends.setText("Give sessions a subject id to follow streaks and goals.")
         for widget in (self.goal, self.reminder, self.save_goal):
@@ -402,7 +518,7 @@ class HistoryDialog(QDialog):
     def _show_subject(self, subject: str, today: dt.date) -> None:
         self.summary = progress_summary(self.db, subject, today)
         self.course_week = course_week_text(self.db, subject, today)
-        self.points = self.summary.points
+        self.points = self._shown(self.summary.points)
         n = len(self.points)
         week = streak_text(self.summary)
         if self.course_week is not None:  # the course's count, as the course dialog says it
@@ -422,6 +538,11 @@ class HistoryDialog(QDialog):
         self.goal.setValue(
             self._course_goal(subject, today) if by_course else self.summary.this_week.goal or 0
         )
+
+    def _shown(self, points: list[SessionPoint]) -> list[SessionPoint]:
+        """``points`` without the session deleted and waiting for its undo time to end."""
+        hidden = self.pending_delete.id if self.pending_delete is not None else None
+        return [p for p in points if p.session_id != hidden]
 
     def _goal_read_only(self) -> None:
         """From the clinic the goal and reminder are shown, not changed (they are this
@@ -465,9 +586,10 @@ class HistoryDialog(QDialog):
 
     def _selection_changed(self) -> None:
         chosen = bool(self.table.selectedItems())
-        self.report_button.setEnabled(chosen)
-        self.export_button.setEnabled(chosen)
+        for button in (self.open_button, self.report_button, self.export_button):
+            button.setEnabled(chosen)
         self.delete_button.setEnabled(chosen and not self.from_clinic)
+        self.annotate_button.setEnabled(chosen and not self.from_clinic)
 
     def delete(self, confirm: Confirm | None = None) -> bool:
         """Delete… the chosen session after a question naming it (``confirm``: tests); a session
@@ -489,14 +611,92 @@ class HistoryDialog(QDialog):
             return False
         if not (confirm or ask_delete)(self, label):
             return False
-        try:
-            self.db.delete_session(record.id)
-        except StorageError as exc:
-            self.message.setText(str(exc))
-            return False
+        self.purge_deleted()  # one undo at a time: the previous delete happens now
+        self.pending_delete = record
+        self.undo_timer.start()
+        self.undo_button.setVisible(True)
         self.refresh()
-        self.message.setText(f"Deleted {label}.")
+        self.message.setText(
+            f"Deleted {label}. Undo delete brings it back within {UNDO_SECONDS} s "
+            "(or until this window closes)."
+        )
         return True
+
+    def undo_delete(self) -> bool:
+        """Undo delete: the session deleted last is shown again (the store was not changed).
+        False when there is nothing to undo."""
+        record = self.pending_delete
+        if record is None:
+            return False
+        self.undo_timer.stop()
+        self.pending_delete = None
+        self.undo_button.setVisible(False)
+        self.refresh()
+        self.message.setText(f"Kept {record.label()}: the delete is undone.")
+        return True
+
+    def purge_deleted(self) -> None:
+        """Delete the session waiting for its undo time to end from the store (its undo time
+        is over, another one is deleted, or the dialog closes)."""
+        record = self.pending_delete
+        if record is None:
+            return
+        self.undo_timer.stop()
+        self.pending_delete = None
+        self.undo_button.setVisible(False)
+        try:
+            self.local_db.delete_session(record.id)
+        except StorageError as exc:  # gone meanwhile, or the store cannot be written
+            log.warning("deleting session %s: %s", record.id, exc)
+            if not self.closed:
+                self.message.setText(str(exc))
+            return
+        if not self.closed:
+            self.message.setText(f"Deleted {record.label()} (no longer undoable).")
+
+    def open_report(self, opener: Opener | None = None) -> SessionFileTask | None:
+        """Open report: write the chosen session's report and show it in the system viewer
+        (``opener``, else :attr:`opener`, else the system's)."""
+        record = self.selected_session()
+        if record is None:
+            return None
+        self.task = open_session_report(
+            self, self.db_path, record, self._opened, opener or self.opener
+        )
+        return self.task
+
+    def _opened(self, path: str, opened: bool) -> None:
+        self.message.setText(opened_text(path, opened))
+
+    def annotate(self) -> AnnotateForm | None:
+        """Notes and pain…: the form for the chosen session (window-modal, not blocking); OK
+        stores the notes and rating and shows them in its row."""
+        record = self.selected_session()
+        if record is None or self.from_clinic:
+            return None
+        form = AnnotateForm(record, self)
+        form.accepted.connect(lambda: self._store_annotation(record.id, form))
+        self.annotate_form = form
+        form.open()
+        return form
+
+    def _store_annotation(self, session_id: int, form: AnnotateForm) -> None:
+        try:
+            record = annotate_session(
+                self.local_db, session_id, form.notes.toPlainText(), form.pain_after()
+            )
+        except StorageError as exc:
+            self.message.setText(f"Not saved: {exc}")
+            return
+        self.refresh()
+        self._select(session_id)
+        self.message.setText(f"Saved the notes and pain-after rating of {record.label()}.")
+
+    def _select(self, session_id: int) -> None:
+        """Choose the row of ``session_id`` (when shown)."""
+        for row, point in enumerate(reversed(self.points)):
+            if point.session_id == session_id:
+                self.table.selectRow(row)
 
     def write_report(self, ask_path: AskPath | None = None) -> SessionFileTask | None:
         """Report… on the chosen session."""
@@ -535,6 +735,7 @@ class HistoryDialog(QDialog):
 
     def done(self, result: int) -> None:
         self.closed = True
+        self.purge_deleted()  # the undo ends with the dialog
         if self.db is not self.local_db:
             self.db.close()
         self.local_db.close()

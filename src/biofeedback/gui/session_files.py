@@ -1,4 +1,9 @@
-"""History > Report… and Export…: the clinician report or an export of one stored session.
+"""History > Open report, Report… and Export…: the clinician report or an export of one stored
+session.
+
+Open report writes the report (PDF) into the ``reports`` folder beside the session store (a
+private folder, as the store's; the file is rewritten each time) and hands it to the system's
+viewer (:class:`QDesktopServices`); the end-of-session dialog uses the same call.
 
 The same calls as ``biofeedback report SESSION -o FILE`` and ``biofeedback export SESSION -o
 FILE [--csv-rate 100]``, run on a worker thread (:class:`StoreJob`) with a progress dialog, so the
@@ -15,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -29,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from biofeedback.errors import StorageError
 from biofeedback.gui.store_job import StoreJob
 from biofeedback.storage.database import Database, SessionRecord
 
@@ -36,6 +43,10 @@ log = logging.getLogger(__name__)
 
 #: (dir, suggested name, filter) -> chosen path or "" (tests pass their own)
 AskPath = Callable[[str, str, str], str]
+#: Shows a file in the system's viewer; False when none opened it (tests pass their own).
+Opener = Callable[[QUrl], bool]
+#: The folder beside the session store that Open report writes into.
+REPORTS_FOLDER = "reports"
 
 
 @dataclass(frozen=True)
@@ -200,3 +211,51 @@ def export_session_file(
         return str(result.path)
 
     return SessionFileTask(parent, db_path, "Exporting…", work, on_done)
+
+
+def report_folder(db: Database) -> Path:
+    """The ``reports`` folder beside ``db`` (made 0700 when missing)."""
+    folder = Path(db.path).parent / REPORTS_FOLDER
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the report folder {folder}: {exc.strerror or exc}; "
+            "use Report… to choose where the report goes"
+        ) from None
+    return folder
+
+
+def opened_text(path: str, opened: bool) -> str:
+    """What the window says after Open report: the file, and whether a viewer showed it."""
+    if opened:
+        return f"Opened the report {path}"
+    return f"No viewer opened the report: open {path} yourself (it is written)"
+
+
+def open_session_report(
+    parent: QWidget,
+    db_path: str | Path | None,
+    record: SessionRecord,
+    on_opened: Callable[[str, bool], None],
+    opener: Opener | None = None,
+) -> SessionFileTask:
+    """Write the clinician report of ``record`` (PDF) into :func:`report_folder` on a worker
+    thread, then open it with ``opener`` (default: the system viewer); ``on_opened(path, ok)``
+    says whether a viewer opened it. A failure to write is shown as one line."""
+    open_url = opener or QDesktopServices.openUrl
+    name = suggested_name(record, "report", ".pdf")
+
+    def work(db: Database, progress: Callable[[float, float], None]) -> str:
+        from biofeedback.reports.clinician import write_report
+
+        progress(0.1, 1.0)
+        return str(write_report(db, record.id, report_folder(db) / name))
+
+    def show(path: str) -> None:
+        opened = bool(open_url(QUrl.fromLocalFile(path)))
+        if not opened:
+            log.info("no viewer opened %s", path)
+        on_opened(path, opened)
+
+    return SessionFileTask(parent, db_path, "Writing the report…", work, show)
