@@ -24,6 +24,7 @@ from typing import ClassVar, Self
 
 from biofeedback.core.limits import check_number
 from biofeedback.core.types import Chunk, StreamInfo
+from biofeedback.devices.facts_types import SourceFacts
 from biofeedback.devices.rate_check import RateCheck, RateVerdict
 from biofeedback.devices.source_url import SourceURL
 from biofeedback.errors import BiofeedbackError, DeviceError, SourceURLError
@@ -98,6 +99,13 @@ class Device(ABC):
 
     #: URL scheme handled by this class (``sim``, ``serial``, ``replay``).
     scheme: ClassVar[str] = ""
+    #: Its samples may come from electrodes on a person: the electrical-safety checklist comes
+    #: first. True unless the class knows better (a simulator, a recording).
+    on_body: ClassVar[bool] = True
+    #: What kind of source this is, in words ("simulated sensor").
+    kind_label: ClassVar[str] = "source"
+    #: The URL options :meth:`from_url` reads (``tests/devices/test_facts.py`` checks the list).
+    url_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, url: str = "") -> None:
         self.url = url
@@ -116,6 +124,25 @@ class Device(ABC):
         Every class registered in :data:`biofeedback.devices.registry.SCHEMES` overrides this;
         a device made only in code (a test double, a benchmark source) keeps this refusal."""
         raise SourceURLError(f"{url.text}: {cls.__name__} cannot be opened from a URL")
+
+    @classmethod
+    def class_facts(cls, url: str = "") -> SourceFacts:
+        """What every source of this class has in common (see :mod:`biofeedback.devices.facts`)."""
+        return SourceFacts(
+            url=url,
+            scheme=cls.scheme,
+            kind=cls.kind_label,
+            label=cls.kind_label,
+            on_body=cls.on_body,
+            options=cls.url_options,
+        )
+
+    @classmethod
+    def facts(cls, url: SourceURL) -> SourceFacts:
+        """The facts about the source a parsed URL names, without opening it or consuming its
+        options, and without raising for bad values (opening reports those). Classes whose
+        URL says more (a label, the board) override this."""
+        return cls.class_facts(url.text)
 
     def set_reconnect_window(self, seconds: float | None) -> None:
         """How long a lost source may stay away before the stream ends with an error (None:

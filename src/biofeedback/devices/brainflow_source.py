@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from biofeedback.devices.base import (
     ThreadedDevice,
     check_reconnect_s,
 )
+from biofeedback.devices.facts_types import SourceFacts
 from biofeedback.devices.rate_check import RateVerdict
 from biofeedback.devices.source_url import SourceURL
 from biofeedback.devices.stream_index import StreamIndexer
@@ -65,6 +67,8 @@ PARAMS = (
     "file",
 )
 _INT_PARAMS = {"ip_port", "ip_protocol", "timeout"}
+#: BrainFlow's synthetic board, by name or id: no electrodes, no safety checklist.
+SYNTHETIC_NAMES = ("synthetic", "-1")
 #: The board-description lists that make up BrainFlow's EXG channels.
 EXG_KEYS = ("eeg_channels", "emg_channels", "ecg_channels", "eog_channels")
 NAME_HINT = (
@@ -156,6 +160,21 @@ class BrainFlowDevice(ThreadedDevice):
     """A BrainFlow board; see the module docstring for the options."""
 
     scheme = "brainflow"
+    kind_label = "BrainFlow board"
+    url_options = (*PARAMS, "channels", "reconnect_s")
+
+    @classmethod
+    def facts(cls, url: SourceURL) -> SourceFacts:
+        """On a body, its own ADC, labelled by the board's name. BrainFlow's synthetic board
+        (its name or id -1) makes its signal up; every other board may have electrodes on a
+        person. Needs no BrainFlow: the name is read as written."""
+        name = url.path.strip().strip("/")
+        key = name.lower().replace("_", "-").removesuffix("-board")
+        return replace(
+            cls.class_facts(url.text),
+            label=f"BrainFlow {name or 'board'}",
+            on_body=key not in SYNTHETIC_NAMES,
+        )
 
     def __init__(
         self,

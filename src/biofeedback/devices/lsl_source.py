@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from biofeedback.devices.base import (
     ThreadedDevice,
     check_reconnect_s,
 )
+from biofeedback.devices.facts_types import SourceFacts
 from biofeedback.devices.rate_check import RateVerdict
 from biofeedback.devices.source_url import SourceURL
 from biofeedback.devices.stream_index import StreamIndexer
@@ -269,6 +270,27 @@ class LSLDevice(ThreadedDevice):
     """An LSL stream read through one inlet; see the module docstring for the options."""
 
     scheme = "lsl"
+    kind_label = "LSL stream"
+    # another program's stream: it may come from electrodes on a person (on_body stays True)
+    url_options = (
+        "name",
+        "type",
+        "source_id",
+        "hostname",
+        "units",
+        "channels",
+        "timeout",
+        "reconnect_s",
+    )
+
+    @classmethod
+    def facts(cls, url: SourceURL) -> SourceFacts:
+        """On a body, its own ADC; labelled by the stream's name, id or type."""
+        which = next(
+            (url.params[k] for k in ("name", "source_id", "type") if url.params.get(k)),
+            DEFAULT_TYPE,
+        )
+        return replace(cls.class_facts(url.text), label=f"{cls.kind_label} {which}")
 
     def __init__(
         self,

@@ -38,6 +38,7 @@ from biofeedback.core.types import ChannelKind, StreamInfo
 from biofeedback.devices import wire
 from biofeedback.devices.base import MAX_RECONNECT_S, ThreadedDevice, check_reconnect_s
 from biofeedback.devices.chords_protocol import CHORDS_BOARDS, ChordsProtocol
+from biofeedback.devices.facts_types import SourceFacts, setup_from_url
 from biofeedback.devices.firmware_protocol import FirmwareProtocol
 from biofeedback.devices.protocol import Protocol, StreamRequest
 from biofeedback.devices.rate_check import RateVerdict
@@ -66,6 +67,40 @@ class SerialDevice(ThreadedDevice):
     """A board on a serial port; see the module docstring for the options."""
 
     scheme = "serial"
+    kind_label = "board on a serial port"
+    url_options = (
+        "format",
+        "baud",
+        "board",
+        "bits",
+        "channels",
+        "pins",
+        "fs",
+        "pot_kohm",
+        "gain",
+        "reconnect",
+        "reconnect_s",
+        "timeout",
+    )
+
+    @classmethod
+    def facts(cls, url: SourceURL) -> SourceFacts:
+        """Electrodes on a person; the port as label. A stock sketch's text stream
+        (``format=text``) takes the app's Board/ADC choice (an Uno when the URL names none);
+        our firmware and Chords report their own."""
+        text_mode = url.params.get("format") == TextProtocol.name
+        board, bits = setup_from_url(url, "uno") if text_mode else (None, None)
+        return SourceFacts(
+            url=url.text,
+            scheme=cls.scheme,
+            kind=cls.kind_label,
+            label=url.path or cls.kind_label,
+            on_body=cls.on_body,
+            options=cls.url_options,
+            takes_setup=text_mode,
+            board=board,
+            adc_bits=bits,
+        )
 
     def __init__(
         self,

@@ -28,6 +28,7 @@ from biofeedback.core.clock import Clock, MonotonicClock, Pacer
 from biofeedback.core.ringbuffer import RingBuffer
 from biofeedback.core.types import Chunk, StreamInfo
 from biofeedback.devices.base import ThreadedDevice
+from biofeedback.devices.facts_types import SourceFacts, setup_from_url
 from biofeedback.devices.sim_scenarios import SCENARIOS, Scenario, truth_recovery_time_s
 from biofeedback.devices.sim_synth import (
     SimBlock,
@@ -66,6 +67,24 @@ class SimulatedDevice(ThreadedDevice):
     """
 
     scheme = "sim"
+    on_body = False  # the signal is made up: no electrodes, no checklist
+    kind_label = "simulated sensor"
+    url_options = (
+        "scenario",
+        "seed",
+        "fs",
+        "board",
+        "bits",
+        "channels",
+        "level_uv",
+        "mains_hz",
+        "mains_uv",
+        "pot_kohm",
+        "env_hz",
+        "speed",
+        "chunk_ms",
+        "duration_s",
+    )
 
     def __init__(
         self,
@@ -106,6 +125,25 @@ class SimulatedDevice(ThreadedDevice):
         """Build from a parsed (or text) ``sim://`` URL; bad options raise SourceURLError."""
         text = url if isinstance(url, str) else url.text
         return cls(parse_sim_url(url), url=text, clock=clock)
+
+    @classmethod
+    def facts(cls, url: SourceURL) -> SourceFacts:
+        """A simulated sensor on the URL's board (an Uno when it names none), plus the
+        scenario's own options; the app's Board/ADC choice applies."""
+        scenario = url.params.get("scenario") or url.path.strip("/") or "steady"
+        board, bits = setup_from_url(url, "uno")
+        own = tuple(SCENARIOS[scenario].options) if scenario in SCENARIOS else ()
+        return SourceFacts(
+            url=url.text,
+            scheme=cls.scheme,
+            kind=cls.kind_label,
+            label=f"{cls.kind_label} ({scenario})",
+            on_body=cls.on_body,
+            options=cls.url_options + own,
+            takes_setup=True,
+            board=board,
+            adc_bits=bits,
+        )
 
     @property
     def scenario(self) -> Scenario:

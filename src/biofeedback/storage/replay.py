@@ -19,6 +19,7 @@ as the live device delivered them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from biofeedback.core.clock import Clock, MonotonicClock, Pacer
 from biofeedback.core.limits import parse_session_id
 from biofeedback.core.types import Chunk, StreamInfo
 from biofeedback.devices.base import ThreadedDevice
+from biofeedback.devices.facts_types import SourceFacts
 from biofeedback.devices.source_url import SourceURL
 from biofeedback.errors import DeviceError, SourceURLError, StorageError
 from biofeedback.storage.database import Database, existing_database_path
@@ -71,6 +73,30 @@ class ReplayDevice(ThreadedDevice):
     """
 
     scheme = "replay"
+    on_body = False  # a recording: no electrodes now, no checklist
+    kind_label = "replay"
+    url_options = (
+        "speed",
+        "db",
+        "fs",
+        "units",
+        "channels",
+        "columns",
+        "time",
+        "names",
+        "board",
+        "adc_bits",
+        "vref",
+        "gain",
+        "pot",
+        "scale_uv",
+        "stream",
+    )
+
+    @classmethod
+    def facts(cls, url: SourceURL) -> SourceFacts:
+        """Not on a body; the recording states its own ADC; labelled by session or file name."""
+        return replace(cls.class_facts(url.text), label=f"replay {Path(url.path).name}")
 
     def __init__(
         self,
