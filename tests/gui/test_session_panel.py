@@ -252,3 +252,130 @@ def test_reminder_quotes_the_course_prescription(qtbot):
     watcher.tray = None
     assert watcher.check(dt.datetime.combine(today, dt.time(7, 30)))
     assert shown == ["Time for today's relaxation practice: 12 minutes (0 of 5 this week)."]
+
+
+# -- protocol files opened in the window, Skip phase in a free recording --------------------------
+
+MY_PROTOCOL = PROTOCOL.replace('name = "gui-test"', 'name = "my-file"')
+
+
+def cli_message(capsys, path) -> str:
+    """What ``biofeedback protocols validate FILE`` says about a bad file (without the prefix)."""
+    from biofeedback.cli import main
+
+    capsys.readouterr()
+    assert main(["protocols", "validate", str(path)]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("biofeedback: ") and len(line.splitlines()) == 1
+    return line.removeprefix("biofeedback: ")
+
+
+def file_panel(qtbot, chosen, **kwargs):
+    """A session panel whose file chooser returns ``chosen`` and records the folder asked in."""
+    from biofeedback.gui.session_panel import SessionPanel
+
+    asked: list[str] = []
+
+    def choose(_parent, folder):
+        asked.append(folder)
+        return None if chosen is None else str(chosen)
+
+    panel = SessionPanel(choose_file=choose, **kwargs)
+    qtbot.addWidget(panel)
+    panel.asked = asked
+    return panel
+
+
+def test_open_protocol_file_offers_it_by_name_with_its_path_and_starts_with_it(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
+    path = tmp_path / "mine.toml"
+    path.write_text(MY_PROTOCOL, encoding="utf-8")
+    panel = file_panel(qtbot, path)
+    count = panel.protocol.count()
+    with qtbot.assertNotEmitted(panel.protocol_file_failed):
+        panel.open_file_button.click()
+    data = str(path.resolve())
+    assert panel.protocol.currentData() == data and panel.protocol.count() == count + 1
+    assert panel.protocol.currentText().startswith("my-file")
+    tooltip = panel.protocol.itemData(panel.protocol.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+    assert tooltip.splitlines()[0] == data
+    assert "my-file" in panel.file_message.text() and panel.file_message.isVisibleTo(panel)
+    with qtbot.waitSignal(panel.start_requested) as started:
+        panel.start_button.click()
+    assert started.args[0] == data  # the session loads the file (load_protocol takes a path)
+    # opening it again refreshes its entry instead of adding a second one; the dialog starts
+    # in the file's folder
+    assert panel.open_protocol_file() and panel.protocol.count() == count + 1
+    assert panel.asked[-1] == str(tmp_path.resolve())
+    # the remembered value (the path) selects it in a new panel
+    again = file_panel(qtbot, None, protocol=data)
+    assert again.protocol.currentData() == data
+
+
+def test_invalid_protocol_file_shows_the_cli_message_and_keeps_the_choice(
+    qtbot, tmp_path, capsys
+):
+    folder = tmp_path / ("a-rather-long-folder-name-of-a-clinic-share" * 3)
+    folder.mkdir()
+    bad = folder / "bad.toml"
+    bad.write_text(MY_PROTOCOL.replace('duration = "16 s"', 'duration = "-5 s"'), "utf-8")
+    expected = cli_message(capsys, bad)
+    panel = file_panel(qtbot, bad, protocol="pmr")
+    panel.show()
+    width = panel.width()
+    before, count = panel.protocol.currentData(), panel.protocol.count()
+    with qtbot.waitSignal(panel.protocol_file_failed) as failed:
+        assert not panel.open_protocol_file()
+    assert failed.args == ["Protocol file not loaded.", expected]
+    assert panel.protocol.currentData() == before == "pmr" and panel.protocol.count() == count
+    assert panel.file_message.isVisible() and panel.file_message.toolTip().endswith(expected)
+    assert "-5 s" in panel.file_message.text()
+    qtbot.waitUntil(lambda: panel.file_message.isVisible())  # it stays until a file loads
+    assert panel.width() == width and panel.minimumSizeHint().width() < 400
+
+
+def test_a_missing_remembered_file_falls_back_and_says_why(qtbot, tmp_path):
+    gone = tmp_path / "gone.toml"
+    panel = file_panel(qtbot, None, protocol=str(gone))
+    assert panel.protocol.currentData() == ""  # free recording
+    assert "file not found" in panel.file_message.toolTip()
+    assert not panel.open_protocol_file()  # the dialog was cancelled: nothing changes
+    assert panel.protocol.currentData() == ""
+
+
+def test_skip_and_pause_are_disabled_in_a_free_recording(qtbot):
+    from biofeedback.gui.session_panel import SessionPanel
+
+    panel = SessionPanel()
+    qtbot.addWidget(panel)
+    panel.set_running(True, guided=False)
+    assert not panel.skip_button.isEnabled() and not panel.pause_button.isEnabled()
+    panel.show_state(None, 3.0)
+    assert not panel.skip_button.isEnabled() and panel.phase_label.text() == "Recording"
+    panel.set_running(False)
+    panel.set_running(True, guided=True)
+    assert panel.skip_button.isEnabled() and panel.pause_button.isEnabled()
+
+
+def test_the_window_starts_a_session_from_a_protocol_file(qtbot, tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(MY_PROTOCOL, encoding="utf-8")
+    window = open_window(qtbot, protocol=str(path))
+    assert window.session_panel.protocol.currentData() == str(path.resolve())
+    assert window.start_session(str(path), "", None)
+    assert window.session.protocol.name == "my-file"
+    assert window.prefs["protocol"] == str(path)
+    qtbot.waitUntil(lambda: window.bridge.elapsed_s > 0.5, timeout=10000)
+    window._on_text()
+    assert window.session_panel.skip_button.isEnabled()
+    assert window.finish_session("stopped by the clinician").status == "interrupted"
+
+
+def test_a_free_recording_in_the_window_has_no_skip(qtbot):
+    window = open_window(qtbot)
+    assert window.start_session("", "", None)
+    qtbot.waitUntil(lambda: window.bridge.elapsed_s > 0.5, timeout=10000)
+    window._on_text()
+    assert not window.session_panel.skip_button.isEnabled()
+    assert window.finish_session().status == "complete"

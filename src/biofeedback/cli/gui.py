@@ -1,6 +1,7 @@
-"""``biofeedback gui [--source URL] [--protocol NAME]``: open the window (also bare ``biofeedback``).
+"""``biofeedback gui [--source URL] [--protocol NAME|FILE]``: open the window (also bare ``biofeedback``).
 
-Qt aborts the whole process (no exception) when it cannot reach a display, so the display is
+A ``--protocol`` is loaded and validated before the window opens: an unknown name or an invalid
+file is one line (the messages of ``protocols validate``) and exit 2. Qt aborts the whole process (no exception) when it cannot reach a display, so the display is
 checked first and a missing one is reported in one line with what to do instead.
 """
 
@@ -39,9 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--protocol",
-        metavar="NAME",
+        metavar="NAME|FILE",
         default=None,
-        help="training protocol to prepare in the session panel (see: biofeedback protocols list)",
+        help="training protocol to prepare in the session panel: a name (see: biofeedback "
+        "protocols list) or a protocol file (.toml), validated before the window opens",
     )
     # the window's Streaming menu switched on from the command line (and remembered like it)
     add_streaming_options(parser)
@@ -114,8 +116,23 @@ def streaming_switches(args: argparse.Namespace) -> dict[str, Any] | None:
     return switches
 
 
+def checked_protocol(name_or_path: str | None) -> str | None:
+    """The ``--protocol`` the window gets: a name as given, a file as its absolute path (so the
+    window can remember it). Loads and validates it first: an unknown name or an invalid file
+    raises ProtocolFileError (one line, exit 2) before any window opens."""
+    if not name_or_path:
+        return None
+    from biofeedback.core.tomlfile import as_file
+    from biofeedback.training.protocol import load_protocol
+
+    load_protocol(name_or_path)
+    path = as_file(name_or_path)
+    return name_or_path if path is None else str(path.resolve())
+
+
 def run(args: argparse.Namespace) -> int:
     """Open the window; returns the exit code (2 with one line when there is no display)."""
+    protocol = checked_protocol(getattr(args, "protocol", None))
     streaming = streaming_switches(args)
     problem = display_problem()
     if problem:
@@ -136,6 +153,6 @@ def run(args: argparse.Namespace) -> int:
     add_app_log(Path(platformdirs.user_log_dir("biofeedback")))
     return run_app(
         source=getattr(args, "source", None),
-        protocol=getattr(args, "protocol", None),
+        protocol=protocol,
         streaming=streaming,
     )

@@ -1,5 +1,9 @@
 """Session panel: start a guided protocol (or a plain recording), follow it, pause, skip, stop.
 
+Besides the built-in and the user's own protocols, the combo offers any protocol file opened with
+"Open protocol file…" (gui/protocol_file.py): validated with the CLI's messages, offered under its
+name with its path in the tooltip; its path is what the session starts with and what is remembered.
+
 The panel only shows and asks; the main window runs the session (a
 :class:`~biofeedback.session.RecordingSession`: engine + runner + recorder wired once for the CLI
 and the GUI). Runner events arrive on the device thread and are re-emitted here as queued
@@ -9,6 +13,7 @@ timer.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -19,12 +24,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from biofeedback.errors import ProtocolFileError
+from biofeedback.gui import protocol_file
 from biofeedback.gui.bridge import format_elapsed
 from biofeedback.gui.theme import PALETTE, font
 from biofeedback.training.protocol import Protocol, list_protocols
@@ -32,6 +39,8 @@ from biofeedback.training.runner import RunnerEvent, RunnerState
 
 #: The protocol combo's entry for a plain recording (no phases, no scoring).
 FREE_RECORDING = ""
+
+log = logging.getLogger(__name__)
 
 
 class SessionEvents(QObject):
@@ -74,17 +83,29 @@ class SessionPanel(QWidget):
     pause_toggled()
     skip_requested()
     stop_requested()
+    protocol_file_failed(str, str)
+        a protocol file could not be used: a title and the validator's message (the panel shows
+        it too, until a file loads); the window may show it in its alert bar.
+
+    ``choose_file(parent, folder)`` asks for a protocol file (default: the system's file dialog).
     """
 
     start_requested = Signal(str, str, object)
     pause_toggled = Signal()
     skip_requested = Signal()
     stop_requested = Signal()
+    protocol_file_failed = Signal(str, str)
 
     def __init__(
-        self, protocol: str = "", subject: str = "", parent: QWidget | None = None
+        self,
+        protocol: str = "",
+        subject: str = "",
+        parent: QWidget | None = None,
+        *,
+        choose_file: protocol_file.FileChooser | None = None,
     ) -> None:
         super().__init__(parent)
+        self.choose_file = choose_file or protocol_file.choose_file
         self.protocols, self.protocol_errors = available_protocols()
         self.protocol = QComboBox()
         self.protocol.setSizeAdjustPolicy(
@@ -98,6 +119,18 @@ class SessionPanel(QWidget):
             self.protocol.setItemData(
                 self.protocol.count() - 1, p.description, Qt.ItemDataRole.ToolTipRole
             )
+        self.open_file_button = QPushButton("Open protocol file…")
+        self.open_file_button.setToolTip(
+            "Use a protocol file of your own (.toml); it is checked as by "
+            "'biofeedback protocols validate'"
+        )
+        self.open_file_button.clicked.connect(self.open_protocol_file)
+        self.file_message = QLabel("")
+        self.file_message.setWordWrap(True)
+        self.file_message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long message wraps instead of widening the side panel
+        self.file_message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.file_message.hide()
         self.select_protocol(protocol)
         self.subject = QLineEdit(subject)
         self.subject.setPlaceholderText("pseudonymous id, e.g. P07")
@@ -128,6 +161,8 @@ class SessionPanel(QWidget):
         form = QFormLayout(self.setup_box)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow(self.protocol)
+        form.addRow(self.open_file_button)
+        form.addRow(self.file_message)
         form.addRow("Subject", self.subject)
         form.addRow("Pain now", self.pain)
         form.addRow(self.start_button)
@@ -156,18 +191,53 @@ class SessionPanel(QWidget):
             layout.addWidget(note)
 
     def select_protocol(self, name: str) -> bool:
-        """Pick a protocol by name in the combo; False if there is none by that name."""
+        """Pick a protocol by name, or by file path (the file is loaded and offered); False if
+        there is none by that name or the file cannot be used (then the panel says why)."""
         index = self.protocol.findData(name or FREE_RECORDING)
+        if index < 0 and protocol_file.is_protocol_file(name):
+            return self.add_protocol_file(name)
         if index < 0:
             return False
         self.protocol.setCurrentIndex(index)
         return True
 
-    def set_running(self, running: bool) -> None:
-        """Switch between the setup form and the running controls."""
+    def open_protocol_file(self) -> bool:
+        """Ask for a protocol file, validate it and select it; False when cancelled or invalid."""
+        folder = protocol_file.start_folder(str(self.protocol.currentData() or ""))
+        path = self.choose_file(self, folder)
+        return bool(path) and self.add_protocol_file(str(path))
+
+    def add_protocol_file(self, path: str) -> bool:
+        """Validate a protocol file; offer and select it, or show why it cannot be used."""
+        try:
+            choice = protocol_file.load_choice(path)
+        except ProtocolFileError as exc:
+            log.warning("protocol file not loaded: %s", exc)
+            self._show_file_message(f"{protocol_file.NOT_LOADED}\n{exc}", error=True)
+            self.protocol_file_failed.emit(protocol_file.NOT_LOADED, str(exc))
+            return False
+        self.protocol.setCurrentIndex(protocol_file.offer(self.protocol, choice))
+        warnings = len(choice.protocol.warnings)
+        note = f"; {warnings} warning(s), see the tooltip" if warnings else ""
+        self._show_file_message(f"Loaded '{choice.protocol.name}' from {choice.path.name}{note}.")
+        self.file_message.setToolTip(choice.tooltip)
+        return True
+
+    def _show_file_message(self, text: str, *, error: bool = False) -> None:
+        self.file_message.setText(protocol_file.display_text(text))
+        self.file_message.setToolTip(text)
+        colour = PALETTE.tense if error else PALETTE.text_muted
+        self.file_message.setStyleSheet(f"color: {colour};")
+        self.file_message.show()
+
+    def set_running(self, running: bool, guided: bool = True) -> None:
+        """Switch between the setup form and the running controls; Pause and Skip phase only
+        in a guided session (a free recording has no phases)."""
         self.setup_box.setVisible(not running)
         self.running_box.setVisible(running)
         self.pause_button.setText("Pause")
+        self.skip_button.setEnabled(running and guided)
+        self.pause_button.setEnabled(running and guided)
         if not running:
             self.phase_label.clear()
             self.time_label.clear()
