@@ -35,6 +35,9 @@ from biofeedback.storage.database import Database
 
 log = logging.getLogger(__name__)
 
+#: The dialog's least width in pixels: the summary reads as a paragraph, not a column.
+MIN_WIDTH = 380
+
 
 def end_summary(result: Any) -> str:
     """The dialog's text: the patient's summary (or how long was recorded) and where the session
@@ -66,6 +69,7 @@ class SessionEndDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Session finished")
+        self.setMinimumWidth(MIN_WIDTH)
         self.result_ = result
         self.db_path = db_path
         self.opener = opener
