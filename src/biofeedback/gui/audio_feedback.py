@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from biofeedback.appmodel.feedback import sounds_above
+
 log = logging.getLogger(__name__)
 
 F_LOW_HZ = 200.0
@@ -100,7 +102,7 @@ class ToneSynth:
         gain = 0.0 if self.muted else MAX_AMPLITUDE * min(max(self.volume, 0.0), 1.0)
         if self.mode == AudioMode.OFF or flags or not math.isfinite(level_uv):
             return self._freq, 0.0
-        above = level_uv >= threshold_uv
+        above = sounds_above(level_uv, threshold_uv)  # the gauge's rule (appmodel.feedback)
         if self.mode == AudioMode.TONE:
             return pitch_hz(level_uv, threshold_uv), gain
         if self.mode == AudioMode.ABOVE:

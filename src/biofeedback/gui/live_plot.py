@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from biofeedback.gui.theme import PALETTE, color, font
+from biofeedback.training.thresholds import format_uv, round_target
 
 pg.setConfigOptions(antialias=False, background=PALETTE.panel, foreground=PALETTE.text_muted)
 
@@ -406,7 +407,7 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
 
     def _place_label(self) -> None:
         value = float(self.threshold_line.value())
-        text = f"target {value:.1f} µV"
+        text = f"target {format_uv(value)} µV"  # the one rounding rule (as on the gauge)
         if text != self._label_text:
             self._label_text = text
             metrics = QFontMetricsF(font(10))
@@ -469,10 +470,10 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
 
     def _on_line_moved(self) -> None:
         value = float(self.threshold_line.value())
-        if value <= 0:
-            value = 0.1
+        if round_target(value) != value:  # on the 0.1 uV grid (and above 0) like every target
+            value = round_target(value)
             self.set_threshold(value)
-        self.threshold_changed.emit(round(value, 2))
+        self.threshold_changed.emit(value)
 
 
 def _robust_peak(values: np.ndarray) -> float:

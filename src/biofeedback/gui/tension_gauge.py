@@ -5,8 +5,11 @@ be readable) with the target zone below the threshold shaded, a short trail of t
 its left, and a large numeric readout on top. The bar is teal while tension is below the threshold,
 soft amber above it, and grey while the signal is flagged (flagged samples are never rewarded).
 
-The bar follows every frame; the number changes only a few times a second (``set_readout``) so it
-can be read. In the clinician view the threshold line can be dragged with the mouse.
+Bar colour, number, caption and the trail's colours come from one classification of one value
+(:func:`biofeedback.appmodel.feedback.classify`): the number shown is the level that was
+classified. The bar follows every frame; the number and caption are refreshed at most
+``NUMBER_HZ`` times a second so they can be read, and at once whenever the state changes, so the
+caption never disagrees with the colour. In the clinician view the threshold line can be dragged.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QFont,
     QFontMetricsF,
@@ -30,8 +33,17 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from biofeedback.core.types import Flag
+from biofeedback.appmodel.feedback import (
+    WAITING,
+    ColourRole,
+    FeedbackKind,
+    FeedbackState,
+    role_of,
+    state_of,
+)
+from biofeedback.appmodel.feedback import classify as classify_feedback
 from biofeedback.gui.theme import FONT_READOUT_PT, PALETTE, color, font
+from biofeedback.training.thresholds import format_uv, round_target
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,8 @@ class _Fonts:
     fm_unit: QFontMetricsF
     fm_label: QFontMetricsF
     header_height: float
-    trail_pen: QPen
+    trail_calm: QPen
+    trail_tense: QPen
 
 
 _FONTS: _Fonts | None = None
@@ -60,8 +73,10 @@ def _fonts() -> _Fonts:
         big, unit = font(FONT_READOUT_PT, bold=True), font(12)
         label = font(10)
         fm_big, fm_unit = QFontMetricsF(big), QFontMetricsF(unit)
-        trail_pen = QPen(color(PALETTE.envelope_trace, 210), 1)
-        trail_pen.setCosmetic(True)
+        trail_calm = QPen(color(PALETTE.calm, 220), 1.5)
+        trail_tense = QPen(color(PALETTE.tense, 230), 1.5)
+        for pen in (trail_calm, trail_tense):
+            pen.setCosmetic(True)
         _FONTS = _Fonts(
             big=big,
             unit=unit,
@@ -72,7 +87,8 @@ def _fonts() -> _Fonts:
             fm_unit=fm_unit,
             fm_label=QFontMetricsF(label),
             header_height=fm_big.height() + fm_unit.height() + 14,
-            trail_pen=trail_pen,
+            trail_calm=trail_calm,
+            trail_tense=trail_tense,
         )
     return _FONTS
 
@@ -86,33 +102,31 @@ BAR_HZ = 40.0
 LOW_FACTOR = 6.0
 HIGH_FACTOR = 10.0
 MIN_SCALE_UV = 0.1
+#: The number and caption are refreshed at most this often (and at once on a change of state).
+NUMBER_HZ = 3.0
+
+__all__ = ["GaugeState", "TensionGaugeWidget", "classify", "format_uv"]
 
 
 class GaugeState:
-    """What the gauge currently says (string constants, easy to assert in tests)."""
+    """What the gauge currently says (the state names of :class:`FeedbackKind`)."""
 
-    IDLE = "idle"  # no data yet
-    CALM = "calm"  # below the threshold: the target
-    TENSE = "tense"  # above the threshold
-    CHECK = "check"  # signal flagged (clipping, mains, electrode off, motion, gap): not scored
+    IDLE = FeedbackKind.WAITING  # no data yet
+    CALM = FeedbackKind.CALM  # below the threshold: the target
+    TENSE = FeedbackKind.TENSE  # at or above the threshold
+    CHECK = FeedbackKind.FLAGGED  # signal flagged (clipping, mains, electrode off...): not scored
 
 
 def classify(level_uv: float, threshold_uv: float, flags: int) -> str:
     """The gauge state for a level, a threshold and the quality bits of the latest samples."""
-    if flags:
-        return GaugeState.CHECK
-    if not math.isfinite(level_uv):
-        return GaugeState.IDLE
-    return GaugeState.CALM if level_uv < threshold_uv else GaugeState.TENSE
+    return state_of(level_uv, threshold_uv, flags)
 
 
-def format_uv(value_uv: float) -> str:
-    """A readable number of microvolts: 2 significant digits below 10, integers above."""
-    if not math.isfinite(value_uv):
-        return "–"
-    if value_uv < 10:
-        return f"{value_uv:.1f}"
-    return f"{value_uv:.0f}"
+_ROLE_COLOUR = {
+    ColourRole.CALM: PALETTE.calm,
+    ColourRole.TENSE: PALETTE.tense,
+    ColourRole.NEUTRAL: PALETTE.neutral,
+}
 
 
 class TensionGaugeWidget(QWidget):
@@ -131,18 +145,18 @@ class TensionGaugeWidget(QWidget):
         self.interactive = interactive
         self.threshold_uv = 5.0
         self.noise_floor_uv = float("nan")
-        self.level_uv = float("nan")
-        self.readout_uv = float("nan")
-        self.flags = 0
-        self.readout_flags = 0  # the quality bits behind the number and its caption
-        self.state = GaugeState.IDLE
+        #: The latest classification (bar colour) and the one behind the number and caption:
+        #: the same object, or an older one of the same state (refreshed at NUMBER_HZ).
+        self.feedback: FeedbackState = WAITING
+        self.shown: FeedbackState = WAITING
+        self._number_t = -math.inf
         self.trail_uv: np.ndarray = np.empty(0)
         self.show_number = True
         self._scale: tuple[float, float] = self._scale_for(self.threshold_uv)
         self._dragging = False
         self._drag_value = self.threshold_uv
         self._geometry_key: tuple = ()
-        self._shown: tuple = ()
+        self._painted: tuple = ()
         self._geometry_cache = (QRectF(), QRectF())
         self._bg: QPixmap | None = None
         self._bg_key: tuple | None = None
@@ -157,8 +171,6 @@ class TensionGaugeWidget(QWidget):
         self._label_key: str = ""
         self._header_pm: QPixmap | None = None
         self._header_key: tuple | None = None
-        #: State of the slow readout (the caption agrees with the number shown above it).
-        self.caption_state = GaugeState.IDLE
         _fonts()
         #: Called after every paint with this widget (benchmarks timestamp pixels with it).
         self.paint_listeners: list[Callable[[TensionGaugeWidget], None]] = []
@@ -170,6 +182,43 @@ class TensionGaugeWidget(QWidget):
         # repaint the card's styled background under it on every frame
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
 
+    # -- what it says ----------------------------------------------------------------------------
+    @property
+    def level_uv(self) -> float:
+        """The latest level (uV RMS): the bar's height."""
+        return self.feedback.value_uv
+
+    @property
+    def flags(self) -> int:
+        """The quality bits of the latest level."""
+        return self.feedback.flags
+
+    @property
+    def state(self) -> str:
+        """The latest state (the bar's colour)."""
+        return self.feedback.kind
+
+    @property
+    def caption_state(self) -> str:
+        """The state behind the number and caption (always equal to :attr:`state` once
+        painted: a change of state refreshes them at once)."""
+        return self.shown.kind
+
+    @property
+    def readout_uv(self) -> float:
+        """The value the big number shows (a level that was classified, not a separate mean)."""
+        return self.shown.value_uv
+
+    def target_text(self, threshold_uv: float | None = None) -> str:
+        """The threshold line's label (the one rounding rule, as on the plot)."""
+        value = self.threshold_uv if threshold_uv is None else threshold_uv
+        return f"target {format_uv(value)} µV"
+
+    @property
+    def caption(self) -> str:
+        """The short sentence under the number."""
+        return self.shown.caption
+
     # -- data ----------------------------------------------------------------------------------
     def set_threshold(self, threshold_uv: float) -> None:
         """Move the threshold (uV RMS) and rescale around it."""
@@ -178,9 +227,23 @@ class TensionGaugeWidget(QWidget):
         self.threshold_uv = float(threshold_uv)
         if not self._dragging:
             self._scale = self._scale_for(self.threshold_uv)
-        self.state = classify(self.level_uv, self.threshold_uv, self.flags)
-        self.caption_state = classify(self.readout_uv, self.threshold_uv, self.readout_flags)
+        self._classify(self.level_uv, self.flags)
+        self._show_number()
         self.update()
+
+    def _classify(self, level_uv: float, flags: int) -> bool:
+        """Classify a new level; True when the state (or the problem a flagged state names)
+        differs from what the number and caption show: they follow at once."""
+        self.feedback = new = classify_feedback(level_uv, self.threshold_uv, flags)
+        shown = self.shown
+        return new.kind != shown.kind or (
+            new.kind == FeedbackKind.FLAGGED and new.flags != shown.flags
+        )
+
+    def _show_number(self) -> None:
+        """The number and caption now show the latest classification."""
+        self.shown = self.feedback
+        self._number_t = time.monotonic()
 
     def set_noise_floor(self, noise_floor_uv: float) -> None:
         """The measured noise floor (uV RMS), drawn as a faint line."""
@@ -190,54 +253,48 @@ class TensionGaugeWidget(QWidget):
         self, level_uv: float, flags: int = 0, trail_uv: np.ndarray | None = None
     ) -> None:
         """The latest envelope value (uV RMS), its quality bits and optionally the recent trail."""
-        self.level_uv = float(level_uv)
-        self.flags = int(flags)
+        changed = self._classify(level_uv, flags)
         if trail_uv is not None:
             self.trail_uv = trail_uv
-        self.state = classify(self.level_uv, self.threshold_uv, self.flags)
+        now = time.monotonic()
+        if changed or now - self._number_t >= 1.0 / NUMBER_HZ:
+            before = (self.shown.number, self.shown.caption, self.shown.kind)
+            self._show_number()
+            if (self.shown.number, self.shown.caption, self.shown.kind) != before:
+                self.update(self._header_rect())
         # Repaint only the gauge body, and only when something visible changed: the colour (at
         # once: crossing the target is the feedback), the bar by a pixel (at most BAR_HZ), or the
         # trail picture is due (a relaxed, steady muscle then costs almost nothing to show).
-        now = time.monotonic()
         bar_px = round(self.y_of(self.level_uv)) if math.isfinite(self.level_uv) else -1
         trail_due = now - self._trail_t >= 1.0 / TRAIL_HZ
-        recolour = not self._shown or self._shown[1] != self.state
-        moved = not self._shown or self._shown[0] != bar_px
+        recolour = not self._painted or self._painted[1] != self.state
+        moved = not self._painted or self._painted[0] != bar_px
         if recolour or trail_due or (moved and now - self._bar_t >= 1.0 / BAR_HZ):
-            self._shown = (bar_px, self.state)
+            self._painted = (bar_px, self.state)
             self._bar_t = now
             # between trail pictures only the bar changes: repaint just its column (a third of
             # the body's pixels)
             area = self._body() if trail_due else self._bar_rect()
             self.update(area.adjusted(-10, -2, 10, 10).toAlignedRect())
 
-    def set_readout(self, value_uv: float, flags: int | None = None) -> None:
-        """The number shown on top and its caption (updated a few times a second)."""
-        self.readout_uv = float(value_uv)
-        self.readout_flags = self.flags if flags is None else int(flags)
-        self.caption_state = classify(self.readout_uv, self.threshold_uv, self.readout_flags)
-        self.update()
+    def refresh_number(self) -> None:
+        """Show the latest classified level as the number now (a slow text tick may call it;
+        the gauge also refreshes it by itself at ``NUMBER_HZ``)."""
+        if self.shown is not self.feedback:
+            self._show_number()
+            self.update(self._header_rect())
+
+    def set_readout(self, value_uv: float = math.nan, flags: int | None = None) -> None:
+        """The window's slow text tick, kept until the window stops calling it: refreshes the
+        number like :meth:`refresh_number`. The smoothed readout it passes is not shown (a
+        number other than the classified level is what made the gauge contradict itself)."""
+        self.refresh_number()
 
     def clear(self) -> None:
         """Back to 'waiting for signal'."""
-        self.level_uv = self.readout_uv = float("nan")
-        self.flags = self.readout_flags = 0
+        self.feedback = self.shown = classify_feedback(math.nan, self.threshold_uv, 0)
         self.trail_uv = np.empty(0)
-        self.state = self.caption_state = GaugeState.IDLE
         self.update()
-
-    @property
-    def caption(self) -> str:
-        """The short sentence under the number (follows the number, not the fast bar)."""
-        if self.caption_state == GaugeState.CALM:
-            return "Below target"
-        if self.caption_state == GaugeState.TENSE:
-            return "Above target"
-        if self.caption_state == GaugeState.CHECK:
-            # the problem behind the number (the fast bar's own bits may have cleared since)
-            names = Flag.describe(self.readout_flags) or ["signal"]
-            return "Check: " + ", ".join(names)
-        return "Waiting for signal"
 
     # -- geometry ------------------------------------------------------------------------------
     @staticmethod
@@ -267,6 +324,9 @@ class TensionGaugeWidget(QWidget):
     def _bar_rect(self) -> QRectF:
         return QRectF(self._geometry()[1])
 
+    def _header_rect(self) -> QRect:
+        return QRectF(0, 0, self.width(), self._header_height()).toAlignedRect()
+
     def y_of(self, value_uv: float) -> float:
         """Pixel row of a value on the gauge's log scale (clamped to the body)."""
         body = self._body()
@@ -288,11 +348,8 @@ class TensionGaugeWidget(QWidget):
     # change a few times a second) are cached as pixmaps; a frame only blits them and draws the
     # bar, the trail and the threshold line.
     def _state_color(self, state: str) -> str:
-        return {
-            GaugeState.CALM: PALETTE.calm,
-            GaugeState.TENSE: PALETTE.tense,
-            GaugeState.CHECK: PALETTE.neutral,
-        }.get(state, PALETTE.border)
+        """The palette colour of a state's role (bar, caption)."""
+        return _ROLE_COLOUR.get(role_of(state), PALETTE.border)
 
     def _new_pixmap(self, width: float, height: float, opaque: bool = False) -> QPixmap:
         """A pixmap at the screen's pixel ratio; opaque ones (no alpha channel) are blitted
@@ -338,8 +395,9 @@ class TensionGaugeWidget(QWidget):
         return pm
 
     def _header(self) -> QPixmap:
-        state = self.caption_state
-        key = (self.width(), format_uv(self.readout_uv), self.caption, state)
+        shown = self.shown
+        state = shown.kind
+        key = (self.width(), shown.number, shown.caption, state)
         if self._header_key == key and self._header_pm is not None:
             return self._header_pm
         f = _fonts()
@@ -347,7 +405,7 @@ class TensionGaugeWidget(QWidget):
         p = QPainter(pm)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
-        number = format_uv(self.readout_uv)
+        number = shown.number
         x, y = 12.0, f.fm_big.ascent() + 2
         p.setFont(f.big)
         p.setPen(color(PALETTE.text))
@@ -359,7 +417,7 @@ class TensionGaugeWidget(QWidget):
         p.setPen(
             color(self._state_color(state) if state != GaugeState.IDLE else PALETTE.text_muted)
         )
-        p.drawText(QPointF(x, y + f.fm_unit.height() + 6), self.caption)
+        p.drawText(QPointF(x, y + f.fm_unit.height() + 6), shown.caption)
         p.end()
         self._header_pm, self._header_key = pm, key
         return pm
@@ -398,7 +456,7 @@ class TensionGaugeWidget(QWidget):
         left, right = body.left() + 34, bar.left() - 8
         if len(trail) > 1 and right - left > 20:
             now = time.monotonic()
-            key = (self.width(), self.height(), self._scale)
+            key = (self.width(), self.height(), self._scale, threshold)
             trail_rect = QRectF(left - 2, body.top(), right - left + 4, body.height())
             due = now - self._trail_t >= 1.0 / TRAIL_HZ
             if (
@@ -407,7 +465,7 @@ class TensionGaugeWidget(QWidget):
                 # a repaint of the bar alone does not show the trail: keep it for the next one
                 or (due and event.region().intersects(trail_rect.toAlignedRect()))
             ):
-                self._trail_pm = self._render_trail(trail, left, right, body)
+                self._trail_pm = self._render_trail(trail, left, right, body, y_thr)
                 self._trail_t, self._trail_pm_key = now, key
             p.drawPixmap(QPointF(left - 2, body.top()), self._trail_pm)
 
@@ -423,7 +481,7 @@ class TensionGaugeWidget(QWidget):
         # threshold line across trail and bar, with its value on a small label
         p.setPen(QPen(color(PALETTE.threshold), 2.5 if self._dragging else 2))
         p.drawLine(QPointF(body.left() + 30, y_thr), QPointF(bar.right() + 4, y_thr))
-        label = self._label(f"target {format_uv(threshold)} µV")
+        label = self._label(self.target_text(threshold))
         h = label.height() / label.devicePixelRatio()
         top = y_thr - h - 3 if y_thr - h - 3 > body.top() else y_thr + 3
         p.drawPixmap(QPointF(left, top), label)
@@ -452,17 +510,20 @@ class TensionGaugeWidget(QWidget):
             p.drawText(QPointF(body.left(), baseline), f"{v:g}")
             p.drawLine(QPointF(body.left() + 24, y), QPointF(body.left() + 28, y))
 
-    def _render_trail(self, trail: np.ndarray, left: float, right: float, body: QRectF) -> QPixmap:
+    def _render_trail(
+        self, trail: np.ndarray, left: float, right: float, body: QRectF, y_thr: float
+    ) -> QPixmap:
         pm = self._new_pixmap(right - left + 4, body.height())
         p = QPainter(pm)
         p.translate(-(left - 2), -body.top())
-        self._paint_trail(p, trail, left, right, body)
+        self._paint_trail(p, trail, left, right, body, y_thr)
         p.end()
         return pm
 
     def _paint_trail(
-        self, p: QPainter, trail: np.ndarray, left: float, right: float, body: QRectF
+        self, p: QPainter, trail: np.ndarray, left: float, right: float, body: QRectF, y_thr: float
     ) -> None:
+        """The trail in the bar's colours: tense (amber) above the target line, calm below."""
         lo, hi = self._scale
         n = len(trail)
         if len(self._trail_xy) != n or self._trail_x_key != (left, right):
@@ -477,8 +538,16 @@ class TensionGaugeWidget(QWidget):
         self._trail_xy[:, 1] = body.bottom() - np.log(values / lo) * (
             body.height() / math.log(hi / lo)
         )
-        p.setPen(_fonts().trail_pen)
-        p.drawPolyline(self._trail_poly)
+        f = _fonts()
+        width = right - left + 8
+        for pen, top, bottom in (
+            (f.trail_tense, body.top() - 4, y_thr),
+            (f.trail_calm, y_thr, body.bottom() + 4),
+        ):
+            p.setClipRect(QRectF(left - 4, top, width, bottom - top))
+            p.setPen(pen)
+            p.drawPolyline(self._trail_poly)
+        p.setClipping(False)
 
     # -- threshold drag ------------------------------------------------------------------------
     def _near_threshold(self, y: float) -> bool:
@@ -497,7 +566,7 @@ class TensionGaugeWidget(QWidget):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         y = event.position().y()
         if self._dragging:
-            self._drag_value = round(self.value_at(y), 2)
+            self._drag_value = round_target(self.value_at(y))
             self.update()
             return
         if self.interactive:

@@ -19,6 +19,41 @@ from biofeedback.training.protocol import ShapingRule, Target, TargetKind
 
 #: Fewest included seconds for a baseline / noise floor to count as measured.
 MIN_CALIBRATION_S = 1.0
+#: The one rounding rule for what people read and compare on screen: targets and levels are
+#: shown, typed (the target spin box's step and decimals) and classified in steps of 0.1 uV.
+UV_STEP = 0.1
+#: Decimals that match UV_STEP (the target spin box uses them).
+UV_DECIMALS = 1
+
+
+def round_uv(value_uv: float) -> float:
+    """A target or level on the 0.1 uV grid everything on screen uses (NaN stays NaN)."""
+    if not math.isfinite(value_uv):
+        return value_uv
+    return round(value_uv, UV_DECIMALS)
+
+
+def round_target(value_uv: float) -> float:
+    """A target as set in the window: on the 0.1 uV grid and never below one step."""
+    return max(UV_STEP, round_uv(value_uv))
+
+
+def format_uv(value_uv: float) -> str:
+    """A target or level as shown: ``9.6``, ``10.3``, ``152.0`` ("–" when unknown)."""
+    if not math.isfinite(value_uv):
+        return "–"
+    return f"{round_uv(value_uv):.{UV_DECIMALS}f}"
+
+
+def below_target(level_uv: float, threshold_uv: float) -> bool:
+    """The rule for the window's feedback: the level as shown is below the target as shown.
+
+    Gauge colour, caption and number, the patient orb and the tone all use it, so a number
+    that reads like the target is never called "below" while a bar sits on the line.
+    """
+    return round_uv(level_uv) < round_uv(threshold_uv)
+
+
 #: A target from recent signal: this fraction of its median RMS (the starting rule above) ...
 RECENT_TARGET_FRACTION = 0.9
 #: ... and never below this many times the channel's noise floor.
