@@ -5,6 +5,8 @@ with Undo delete (the store changes only when the undo time ends or the dialog c
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -166,3 +168,28 @@ def test_delete_then_close_or_the_undo_time_ending_removes_it(qtbot, monkeypatch
     assert _ids_in_store() == [keep, second]
     dialog.close()
     assert _ids_in_store() == [keep]
+
+
+#: A window process that deletes a session and dies within the undo time (no close, no purge).
+CRASH_CHILD = """
+import os
+from PySide6.QtWidgets import QApplication
+app = QApplication(["crash-child"])
+from biofeedback.gui.history_panel import HistoryDialog
+dialog = HistoryDialog("P001")
+dialog.show()
+dialog.table.selectRow(0)
+assert dialog.delete(lambda *a: True) and dialog.pending_delete is not None
+assert dialog.table.rowCount() == 1
+os._exit(3)
+"""
+
+
+def test_a_crash_within_the_undo_time_keeps_the_session() -> None:
+    ids = _stored_sessions(2)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    run = subprocess.run(
+        [sys.executable, "-c", CRASH_CHILD], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert run.returncode == 3, run.stderr
+    assert _ids_in_store() == ids  # nothing was removed: delete it again after the restart
