@@ -442,10 +442,22 @@ class HistoryDialog(QDialog):
         self.undo_button.clicked.connect(lambda: self.undo_delete())
         self.task: SessionFileTask | None = None
         self._build_undo()
+        from biofeedback.gui.replay_window import replay_chosen
+
+        self.replay_button = QPushButton("Replay…")
+        self.replay_button.setToolTip(
+            "Play the chosen session back with its own targets: pause, seek, speed, phases"
+        )
+        self.replay_button.setEnabled(False)
+        self.replay_button.clicked.connect(lambda: replay_chosen(self))
+        self.table.itemSelectionChanged.connect(
+            lambda: self.replay_button.setEnabled(bool(self.table.selectedItems()))
+        )
         row = QHBoxLayout()
         row.addWidget(QLabel("Chosen session:"))
         for button in (self.open_button, self.report_button, self.export_button):
             row.addWidget(button)
+        row.addWidget(self.replay_button)
         for button in (self.annotate_button, self.delete_button, self.undo_button):
             row.addWidget(button)
         row.addStretch(1)

@@ -1,0 +1,382 @@
+"""The replay window: a stored session played back with its own targets.
+
+Widgets over :class:`~biofeedback.appmodel.replay.ReplayModel`: one card per channel (the live
+view's traces and gauge, read only), a play/pause button (Space), a seek slider with the phase
+boundaries marked, the speed, the position ("12:30 / 20:00"), the list of phases (a click jumps
+to one) and the time in target so far. The target line follows the session's own threshold log.
+Opened from History (Replay… on the chosen session) or ``biofeedback replay SESSION``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QKeySequence, QPainter, QPaintEvent, QPen, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QStyle,
+    QStyleOptionSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from biofeedback.appmodel.replay import (
+    SPEEDS,
+    WINDOW_S,
+    ReplayModel,
+    format_clock,
+)
+from biofeedback.gui.clinician_view import ChannelCard
+from biofeedback.gui.tension_gauge import format_uv
+from biofeedback.gui.theme import PALETTE, font
+
+log = logging.getLogger(__name__)
+
+#: Frames per second while playing.
+FRAME_HZ = 30
+#: Seek slider steps per second of session.
+SLIDER_STEPS_PER_S = 10
+
+
+class PhaseSlider(QSlider):
+    """A horizontal slider that marks phase boundaries (slider values) with short ticks."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.boundaries: list[int] = []
+        self.setMinimumHeight(28)
+
+    def set_boundaries(self, values: list[int]) -> None:
+        self.boundaries = sorted(set(values))
+        self.update()
+
+    def boundary_x(self, value: int) -> int:
+        """The pixel column of slider value ``value`` (the groove's coordinates)."""
+        opt = QStyleOptionSlider()
+        self.initStyleOption(opt)
+        groove = self.style().subControlRect(
+            QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderGroove, self
+        )
+        handle = self.style().subControlRect(
+            QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderHandle, self
+        )
+        span = groove.width() - handle.width()
+        offset = QStyle.sliderPositionFromValue(self.minimum(), self.maximum(), value, span)
+        return groove.x() + handle.width() // 2 + offset
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self.boundaries:
+            return
+        p = QPainter(self)
+        p.setPen(QPen(QColor(PALETTE.marker), 2))
+        h = self.height()
+        for value in self.boundaries:
+            x = self.boundary_x(value)
+            p.drawLine(x, 1, x, h // 4)
+            p.drawLine(x, h - h // 4, x, h - 1)
+        p.end()
+
+
+class ReplayWindow(QDialog):
+    """Plays a :class:`ReplayModel`; the model does the work, this shows it."""
+
+    def __init__(self, model: ReplayModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.setWindowTitle(f"Replay of {model.data.label}")
+        self.setWindowFlag(Qt.WindowType.WindowMaximizeButtonHint, True)
+        self.resize(1100, 700)
+        self.cards: list[ChannelCard] = []
+        cards = self._build_cards()
+        transport = self._build_transport()
+        side = self._build_side()
+        body = QHBoxLayout()
+        body.addLayout(cards, 4)
+        body.addLayout(side, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(body, 1)
+        layout.addLayout(transport)
+        self.timer = QTimer(self)
+        self.timer.setInterval(round(1000 / FRAME_HZ))
+        self.timer.timeout.connect(self._on_timer)
+        self._last_tick = 0.0
+        model.position_changed.connect(self._on_position)
+        model.playing_changed.connect(self._on_playing)
+        model.speed_changed.connect(self._on_speed)
+        model.phase_changed.connect(self._on_phase)
+        for key, action in (
+            (Qt.Key.Key_Space, model.toggle),
+            (Qt.Key.Key_PageDown, model.next_phase),
+            (Qt.Key.Key_PageUp, model.previous_phase),
+        ):
+            QShortcut(QKeySequence(key), self).activated.connect(action)
+        self._on_phase(model.current_phase)
+        self.render_position()
+
+    # -- building ------------------------------------------------------------------------------
+    def _build_cards(self) -> QVBoxLayout:
+        column = QVBoxLayout()
+        for channel in self.model.channels:
+            kind = f"{channel.kind} · replay"
+            card = ChannelCard(channel.name, kind, WINDOW_S, show_raw=channel.show_raw)
+            card.plot.threshold_line.setMovable(False)
+            card.gauge.interactive = False
+            card.gauge.setMouseTracking(False)
+            column.addWidget(card, 1)
+            self.cards.append(card)
+        return column
+
+    def _build_transport(self) -> QHBoxLayout:
+        self.play_button = QPushButton("Play")
+        self.play_button.setToolTip("Play or pause (Space)")
+        self.play_button.clicked.connect(self.model.toggle)
+        self.previous_button = QPushButton("◀ Phase")
+        self.previous_button.setToolTip("Start of this phase, or the one before (Page Up)")
+        self.previous_button.clicked.connect(self.model.previous_phase)
+        self.next_button = QPushButton("Phase ▶")
+        self.next_button.setToolTip("Start of the next phase (Page Down)")
+        self.next_button.clicked.connect(self.model.next_phase)
+        for button in (self.previous_button, self.next_button):
+            button.setEnabled(bool(self.model.phases))
+        for button in (self.play_button, self.previous_button, self.next_button):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space is play/pause, not "click"
+        self.slider = PhaseSlider()
+        self.slider.setRange(0, max(1, round(self.model.duration_s * SLIDER_STEPS_PER_S)))
+        self.slider.set_boundaries(
+            [round(p.start_s * SLIDER_STEPS_PER_S) for p in self.model.phases[1:]]
+        )
+        self.slider.setToolTip("Drag to a moment of the session; ticks mark where phases start")
+        self.slider.valueChanged.connect(self._on_slider)
+        self.time_label = QLabel()
+        self.time_label.setFont(font(12, bold=True))
+        self.speed_box = QComboBox()
+        for speed in SPEEDS:
+            self.speed_box.addItem(f"{speed:g}×", speed)
+        self.speed_box.setCurrentIndex(SPEEDS.index(self.model.speed))
+        self.speed_box.setToolTip("Replay speed")
+        self.speed_box.currentIndexChanged.connect(
+            lambda i: self.model.set_speed(float(self.speed_box.itemData(i)))
+        )
+        row = QHBoxLayout()
+        for widget in (self.play_button, self.previous_button, self.next_button):
+            row.addWidget(widget)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.time_label)
+        row.addWidget(QLabel("Speed"))
+        row.addWidget(self.speed_box)
+        return row
+
+    def _build_side(self) -> QVBoxLayout:
+        title = QLabel("Phases")
+        title.setFont(font(12, bold=True))
+        self.phase_list = QListWidget()
+        for p in self.model.phases:
+            text = f"{p.index + 1}. {p.name}  {format_clock(p.start_s)}–{format_clock(p.end_s)}"
+            QListWidgetItem(text, self.phase_list)
+        if not self.model.phases:
+            QListWidgetItem("A recording without phases", self.phase_list)
+            self.phase_list.setEnabled(False)
+        self.phase_list.itemClicked.connect(self._on_phase_clicked)
+        self.phase_label = QLabel()
+        self.phase_label.setWordWrap(True)
+        self.target_label = QLabel()
+        self.target_label.setWordWrap(True)
+        self.score_label = QLabel()
+        self.score_label.setWordWrap(True)
+        notes = QLabel("\n".join(self.model.data.notes))
+        notes.setObjectName("muted")
+        notes.setWordWrap(True)
+        notes.setVisible(bool(self.model.data.notes))
+        side = QVBoxLayout()
+        side.addWidget(title)
+        side.addWidget(self.phase_list, 1)
+        for label in (self.phase_label, self.target_label, self.score_label, notes):
+            side.addWidget(label)
+        return side
+
+    # -- model events --------------------------------------------------------------------------
+    def _on_timer(self) -> None:
+        now = time.monotonic()
+        dt, self._last_tick = now - self._last_tick, now
+        self.model.tick(min(dt, 0.25))  # a stalled event loop does not jump the replay ahead
+
+    def _on_position(self, t_s: float) -> None:
+        if not self.slider.isSliderDown():
+            blocked = self.slider.blockSignals(True)
+            self.slider.setValue(round(t_s * SLIDER_STEPS_PER_S))
+            self.slider.blockSignals(blocked)
+        self.render_position()
+
+    def _on_playing(self, playing: bool) -> None:
+        self.play_button.setText("Pause" if playing else "Play")
+        if playing:
+            self._last_tick = time.monotonic()
+            self.timer.start()
+        else:
+            self.timer.stop()
+
+    def _on_speed(self, speed: float) -> None:
+        index = SPEEDS.index(speed)
+        if self.speed_box.currentIndex() != index:
+            self.speed_box.setCurrentIndex(index)
+
+    def _on_phase(self, index: int | None) -> None:
+        blocked = self.phase_list.blockSignals(True)
+        if index is None:
+            self.phase_list.clearSelection()
+        else:
+            self.phase_list.setCurrentRow(index)
+        self.phase_list.blockSignals(blocked)
+        if index is None:
+            self.phase_label.setText("Between phases" if self.model.phases else "")
+        else:
+            p = self.model.phases[index]
+            self.phase_label.setText(f"Phase {index + 1} of {len(self.model.phases)}: {p.name}")
+
+    def _on_slider(self, value: int) -> None:
+        self.model.seek(value / SLIDER_STEPS_PER_S)
+
+    def _on_phase_clicked(self, item: QListWidgetItem) -> None:
+        self.model.jump_to_phase(self.phase_list.row(item))
+
+    # -- drawing -------------------------------------------------------------------------------
+    def render_position(self) -> None:
+        """Show the model's position: traces, gauges, targets, clock and time in target."""
+        model = self.model
+        t = model.position_s
+        self.time_label.setText(f"{format_clock(t)} / {format_clock(model.duration_s)}")
+        window = model.trace_window(WINDOW_S)
+        markers = [m.t_s - t for m in model.markers if -WINDOW_S <= m.t_s - t <= 0]
+        for c, card in enumerate(self.cards):
+            card.plot.set_data(
+                window.t_peaks_s,
+                window.signal_uv[c],
+                window.t_columns_s,
+                window.envelope_uv[c],
+                window.end_column,
+            )
+            card.plot.set_markers(markers)
+            self._show_target(c, card)
+            level, flags = model.level(c)
+            card.gauge.set_level(level, flags, model.trail(c))
+            card.gauge.refresh_number()  # paused or seeking: the number is the position's
+            card.set_noise_floor(model.noise_floor_at(c))
+            card.quality.set_flags(flags)
+            target = model.target_at(c)
+            card.plot.update_ranges(
+                window.signal_uv[c], window.envelope_uv[c], target or card.gauge.threshold_uv
+            )
+        self._show_scores()
+
+    def _show_target(self, channel: int, card: ChannelCard) -> None:
+        target = self.model.target_at(channel)
+        has_line = target is not None
+        card.plot.threshold_line.setVisible(has_line)
+        card.plot.threshold_label.setVisible(has_line)
+        card.gauge.setVisible(has_line)
+        if target is not None:
+            if card.gauge.threshold_uv != target:
+                card.gauge.set_threshold(target)
+                card.plot.set_threshold(target)
+            card.set_warning("")
+        elif self.model.has_targets(channel):
+            card.set_warning("No target yet at this moment of the session.")
+        else:
+            card.set_warning("This session recorded no target for this channel.")
+
+    def _show_scores(self) -> None:
+        model = self.model
+        targets, scores = [], []
+        for c, channel in enumerate(model.channels):
+            target = model.target_at(c)
+            if target is None:
+                continue
+            reason = next(
+                (
+                    ch.reason
+                    for ch in reversed(model.data.targets)
+                    if ch.channel == c and ch.t_s <= model.position_s + 1e-9
+                ),
+                "",
+            )
+            targets.append(f"{channel.name}: target {format_uv(target)} µV ({reason})")
+            so_far = model.time_in_target(c)
+            part = f"{channel.name}: {_pct(so_far.pct)} in target so far"
+            if model.current_phase is not None:
+                phase = model.phase_time_in_target(model.current_phase, c)
+                part += f", {_pct(phase.pct)} in this phase"
+            scores.append(part)
+        self.target_label.setText("\n".join(targets) or "No target in force here.")
+        self.score_label.setText("\n".join(scores))
+
+    def done(self, result: int) -> None:
+        self.timer.stop()
+        self.model.pause()
+        super().done(result)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.0f} %"
+
+
+def open_replay(
+    parent: QWidget | None, db_path: str | Path | None, session_id: int
+) -> ReplayWindow:
+    """Read session ``session_id`` and show its replay window (not modal). StorageError (one
+    line) when the session cannot be replayed."""
+    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    try:
+        model = ReplayModel.open(db_path, session_id)
+    finally:
+        QApplication.restoreOverrideCursor()
+    window = ReplayWindow(model, parent)
+    window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+    window.show()
+    return window
+
+
+def replay_chosen(dialog: QWidget) -> ReplayWindow | None:
+    """History's Replay…: the chosen session's replay window; a failure is the dialog's message
+    line. ``dialog`` is the History dialog (``selected_session``, ``db_path``, ``message``)."""
+    from biofeedback.errors import StorageError
+
+    try:
+        record = dialog.selected_session()  # type: ignore[attr-defined]
+        if record is None:
+            return None
+        window = open_replay(dialog, dialog.db_path, record.id)  # type: ignore[attr-defined]
+    except StorageError as exc:
+        dialog.message.setText(str(exc))  # type: ignore[attr-defined]
+        return None
+    dialog.replay_window = window  # type: ignore[attr-defined]
+    return window
+
+
+def run_replay_app(model: ReplayModel) -> int:
+    """``biofeedback replay SESSION``: the replay window on its own; returns the exit code."""
+    import signal
+
+    from biofeedback.gui.theme import apply_theme
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([])
+    app.setApplicationName("biofeedback")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: QTimer.singleShot(0, QApplication.closeAllWindows))
+    apply_theme(app)
+    window = ReplayWindow(model)
+    window.show()
+    return int(app.exec())

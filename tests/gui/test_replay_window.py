@@ -1,0 +1,153 @@
+"""The replay window driven as a clinician does: opened from History's Replay…, played and paused
+with Space, moved with the seek slider, a phase chosen in the list, the speed changed; the target
+line follows the session's own threshold log."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from biofeedback.engine import Engine
+from biofeedback.gui.history_panel import HistoryDialog
+from biofeedback.gui.replay_window import SLIDER_STEPS_PER_S, ReplayWindow, open_replay
+from biofeedback.session import RecordingSession
+from biofeedback.storage.database import Database
+from biofeedback.training.protocol import parse_protocol
+
+PROTOCOL = """
+format = 1
+name = "replay-window-test"
+description = "baseline, a trial, rest, a trial with its own target"
+[threshold]
+target = "90% of baseline"
+[[phases]]
+kind = "baseline"
+duration = "4 s"
+[[phases]]
+kind = "train"
+duration = "6 s"
+[[phases]]
+kind = "rest"
+duration = "2 s"
+[[phases]]
+kind = "train"
+duration = "4 s"
+target = "3 uV"
+"""
+
+SIM = "sim://?scenario=relax&board=12bit&seed=8&speed=max"
+
+
+def _record(protocol: str | None, subject: str) -> int:
+    """A session stored in the data dir's store through RecordingSession (as the window does)."""
+    db = Database()
+    with Engine(SIM) as engine:
+        proto = parse_protocol(protocol, "test.toml") if protocol else None
+        session = RecordingSession(
+            engine, db, proto, subject_id=subject, duration_s=None if proto else 3.0
+        )
+        session_id = session.start()
+        assert session.wait(120)
+        session.finish()
+    db.close()
+    return session_id
+
+
+@pytest.fixture
+def session_id() -> int:
+    return _record(PROTOCOL, "R9")
+
+
+def _from_history(qtbot) -> tuple[HistoryDialog, ReplayWindow]:
+    dialog = HistoryDialog("R9")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.replay_button.isEnabled()  # nothing chosen yet
+    dialog.table.selectRow(0)
+    assert dialog.replay_button.isEnabled()
+    qtbot.mouseClick(dialog.replay_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: getattr(dialog, "replay_window", None) is not None, timeout=30000)
+    window = dialog.replay_window
+    qtbot.waitUntil(window.isVisible, timeout=10000)
+    return dialog, window
+
+
+def test_history_opens_the_replay_and_space_plays_and_pauses(qtbot, session_id) -> None:
+    dialog, window = _from_history(qtbot)
+    model = window.model
+    assert f"session {session_id}" in window.windowTitle()
+    assert window.time_label.text() == "0:00 / 0:16" and window.play_button.text() == "Play"
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    window.speed_box.setCurrentIndex(window.speed_box.findData(8.0))
+    assert model.speed == 8.0
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert model.playing and window.play_button.text() == "Pause"
+    qtbot.waitUntil(lambda: model.position_s > 1.0, timeout=10000)
+    qtbot.waitUntil(lambda: window.slider.value() >= 10, timeout=5000)
+    window.phase_list.setFocus()  # Space pauses whatever has the focus
+    qtbot.keyClick(window.phase_list, Qt.Key.Key_Space)
+    assert not model.playing and not window.timer.isActive()
+    assert window.play_button.text() == "Play"
+    stopped = model.position_s
+    qtbot.mouseClick(window.play_button, Qt.MouseButton.LeftButton)  # the button does the same
+    qtbot.waitUntil(lambda: model.position_s > stopped, timeout=10000)
+    qtbot.waitUntil(lambda: not model.playing, timeout=20000)  # 16 s at 8x: ends by itself
+    assert model.position_s == model.duration_s and window.play_button.text() == "Play"
+    dialog.close()
+
+
+def test_seek_and_phase_jump_show_that_moments_target(qtbot, session_id) -> None:
+    _, window = _from_history(qtbot)
+    model = window.model
+    card = window.cards[0]
+    window.slider.setValue(2 * SLIDER_STEPS_PER_S)  # baseline: no target yet
+    assert model.position_s == pytest.approx(2.0)
+    assert not card.plot.threshold_line.isVisible() and card.gauge.isHidden()
+    assert card.warning.text() == "No target yet at this moment of the session."
+    window.slider.setValue(7 * SLIDER_STEPS_PER_S)
+    assert window.time_label.text() == "0:07 / 0:16"
+    first = model.target_at(0)
+    assert first is not None and first != 3.0
+    assert card.plot.threshold_line.value() == pytest.approx(first)
+    assert card.gauge.threshold_uv == pytest.approx(first) and not card.gauge.isHidden()
+    assert window.phase_label.text() == "Phase 2 of 4: train"
+    # a click on the last phase in the list jumps to its start, with its own 3 uV target
+    item = window.phase_list.item(3)
+    rect = window.phase_list.visualItemRect(item)
+    qtbot.mouseClick(window.phase_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert model.position_s == pytest.approx(12.0) and model.current_phase == 3
+    assert window.slider.value() == 12 * SLIDER_STEPS_PER_S
+    assert window.phase_label.text() == "Phase 4 of 4: train"
+    assert card.plot.threshold_line.value() == pytest.approx(3.0)
+    assert "target 3.0 µV" in window.target_label.text()
+    assert "in target so far" in window.score_label.text()
+    window.previous_button.click()  # within 1 s of its start: the phase before
+    assert model.current_phase == 2 and window.phase_list.currentRow() == 2
+    # the env output was not scored: no target is shown for it
+    assert window.cards[1].warning.text() == "This session recorded no target for this channel."
+
+
+def test_a_recording_without_phases(qtbot) -> None:
+    session_id = _record(None, "R10")
+    window = open_replay(None, None, session_id)
+    qtbot.addWidget(window)
+    assert not window.phase_list.isEnabled() and not window.next_button.isEnabled()
+    window.slider.setValue(25)
+    assert window.target_label.text() == "No target in force here."
+    assert window.cards[0].warning.text() == "This session recorded no target for this channel."
+
+
+def test_a_session_gone_from_the_store_is_the_dialogs_message(qtbot, session_id) -> None:
+    dialog = HistoryDialog("R9")
+    qtbot.addWidget(dialog)
+    dialog.table.selectRow(0)
+    with Database() as db:
+        chosen = db.get_session(session_id)
+        with db.transaction() as conn:  # gone behind the dialog's back (another window)
+            conn.execute("DELETE FROM chunks WHERE session_id = ?", (chosen.id,))
+    qtbot.mouseClick(dialog.replay_button, Qt.MouseButton.LeftButton)
+    assert dialog.message.text() == (
+        f"session {session_id} has no recorded samples: nothing to replay"
+    )
+    assert getattr(dialog, "replay_window", None) is None
