@@ -50,6 +50,13 @@ def test_the_numbers_are_large_enough_for_the_patient_chair(qtbot):
     for button in dialog.group.buttons():
         assert button.width() >= BUTTON_PX and button.height() >= BUTTON_PX
     assert dialog.width() <= 1366  # fits the smallest supported screen
+    dialog.choose(4)
+
+    def fill(value: int):
+        button = dialog.group.button(value)
+        return button.grab().toImage().pixelColor(button.width() // 5, button.height() // 5)
+
+    assert fill(4) != fill(5)  # the chosen number stands out
 
 
 def answer_later(qtbot, act: Callable[[PainDialog], None]) -> list[bool]:

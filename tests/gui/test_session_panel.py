@@ -330,7 +330,7 @@ def test_invalid_protocol_file_shows_the_cli_message_and_keeps_the_choice(
     assert failed.args == ["Protocol file not loaded.", expected]
     assert panel.protocol.currentData() == before == "pmr" and panel.protocol.count() == count
     assert panel.file_message.isVisible() and panel.file_message.toolTip().endswith(expected)
-    assert "-5 s" in panel.file_message.text()
+    assert "-5 s" in panel.file_message.text() and panel.file_error == expected
     qtbot.waitUntil(lambda: panel.file_message.isVisible())  # it stays until a file loads
     assert panel.width() == width and panel.minimumSizeHint().width() < 400
 
@@ -340,6 +340,7 @@ def test_a_missing_remembered_file_falls_back_and_says_why(qtbot, tmp_path):
     panel = file_panel(qtbot, None, protocol=str(gone))
     assert panel.protocol.currentData() == ""  # free recording
     assert "file not found" in panel.file_message.toolTip()
+    assert panel.file_error == f"{gone}: file not found: check the path"
     assert not panel.open_protocol_file()  # the dialog was cancelled: nothing changes
     assert panel.protocol.currentData() == ""
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from biofeedback.gui.theme import font
+from biofeedback.gui.theme import PALETTE, font
 
 #: The rating's range (numeric rating scale).
 PAIN_MIN, PAIN_MAX = 0, 10
@@ -35,6 +35,12 @@ class PainDialog(QDialog):
     def __init__(self, parent: QWidget | None, title: str, question: str) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
+        # the chosen number must stand out (the theme draws checked buttons like the others);
+        # neutral ink, not the feedback colours, so no number looks "good" or "bad"
+        self.setStyleSheet(
+            f"QPushButton:checked {{ background: {PALETTE.text}; color: {PALETTE.panel}; "
+            f"border: 2px solid {PALETTE.text}; }}"
+        )
         self.question = QLabel(question)
         self.question.setWordWrap(True)
         self.question.setFont(font(QUESTION_PT))

@@ -106,6 +106,9 @@ class SessionPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self.choose_file = choose_file or protocol_file.choose_file
+        #: why the last protocol file could not be used ("" once one loads); also set when the
+        #: protocol given to the constructor is a file that fails (before anyone could connect)
+        self.file_error = ""
         self.protocols, self.protocol_errors = available_protocols()
         self.protocol = QComboBox()
         self.protocol.setSizeAdjustPolicy(
@@ -213,9 +216,11 @@ class SessionPanel(QWidget):
             choice = protocol_file.load_choice(path)
         except ProtocolFileError as exc:
             log.warning("protocol file not loaded: %s", exc)
+            self.file_error = str(exc)
             self._show_file_message(f"{protocol_file.NOT_LOADED}\n{exc}", error=True)
             self.protocol_file_failed.emit(protocol_file.NOT_LOADED, str(exc))
             return False
+        self.file_error = ""
         self.protocol.setCurrentIndex(protocol_file.offer(self.protocol, choice))
         warnings = len(choice.protocol.warnings)
         note = f"; {warnings} warning(s), see the tooltip" if warnings else ""
