@@ -6,11 +6,14 @@
   and the quality bits of the last few hundred milliseconds.
 - A slow timer (~3 Hz) computes what people read: the numeric readout (mean RMS over the last
   half second), the noise floor, the session time and the quality light.
+- A watcher, woken when the engine has written new rows (a queued wake-up from the device thread,
+  at most one pending and at most one peek per ``WATCH_MIN_GAP_S``), peeks at the newest envelope
+  row so a threshold crossing recolours the gauge without waiting for the next frame tick.
 - Engine status (connected, reconnecting, lost, with the reason) arrives on the device thread and
   is re-emitted as a queued Qt signal, so widgets only ever change on the GUI thread.
 
-No signal is emitted per chunk (docs/architecture.md, principle 3): widgets redraw from the arrays here
-on ``frame_ready``.
+No data is sent per chunk (docs/architecture.md, principle 3): widgets redraw from the arrays here
+on ``frame_ready``; the watcher's wake-up carries nothing and is coalesced.
 """
 
 from __future__ import annotations
@@ -29,8 +32,12 @@ from biofeedback.engine import Engine
 #: The traces are drawn from about this many min/max columns (about one per pixel of the plot in
 #: a 1280 px window): each frame decimates only its new samples instead of the whole 10 s window.
 TRACE_COLUMNS = 640
-#: How often the watcher peeks at the newest envelope row between frames.
+#: How often the watcher peeks at the newest envelope row between frames when it polls
+#: (``wake_on_data=False``; the default wakes it when new rows arrive instead).
 WATCH_HZ = 100.0
+#: Shortest time between two peeks of the woken watcher (a source with 1 ms chunks must not wake
+#: the GUI thread 1000 times a second).
+WATCH_MIN_GAP_S = 0.004
 #: Seconds of quality flags the gauge looks back over (a flag lights the gauge grey at once and
 #: keeps it grey a little while, instead of flickering).
 RECENT_FLAGS_S = 0.25
@@ -105,6 +112,7 @@ class EngineBridge(QObject):
     status_changed = Signal(object)
     newest_changed = Signal()
     _device_status = Signal(object)
+    _data_arrived = Signal()
 
     def __init__(
         self,
@@ -114,6 +122,7 @@ class EngineBridge(QObject):
         slow_hz: float = 3.0,
         trail_s: float = 6.0,
         parent: QObject | None = None,
+        wake_on_data: bool = True,
     ) -> None:
         super().__init__(parent)
         self.engine = engine
@@ -131,11 +140,18 @@ class EngineBridge(QObject):
         self._ticking = False
         # A light watcher between frames: it only peeks at the newest envelope row (a lock and a
         # one-row copy) so a threshold crossing can recolour the gauge without waiting for the
-        # next frame tick (up to 17 ms). It never redraws anything itself.
+        # next frame tick (up to 17 ms). It never redraws anything itself. By default an engine
+        # sink wakes it (queued, coalesced) as soon as new rows are written; polling at WATCH_HZ
+        # waited 5 ms on average for the next peek.
+        self.wake_on_data = wake_on_data
         self.watch_timer = QTimer(self)
         self.watch_timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.watch_timer.setInterval(round(1000.0 / WATCH_HZ))
+        self.watch_timer.setSingleShot(wake_on_data)
+        self.watch_timer.setInterval(0 if wake_on_data else round(1000.0 / WATCH_HZ))
         self.watch_timer.timeout.connect(self._on_watch)
+        self._wake_pending = False
+        self._last_watch = 0.0
+        self._data_arrived.connect(self._on_data_arrived, Qt.ConnectionType.QueuedConnection)
         self.newest_envelope_uv = np.empty(0)
         self.newest_flags = np.empty(0, dtype=np.int64)
         self._watched_index = -1
@@ -199,6 +215,9 @@ class EngineBridge(QObject):
         self.quality_flags = np.zeros(k, dtype=np.int64)
         self._reader = self.engine.processed.reader()
         self.engine.add_status_listener(self._device_status.emit)
+        if self.wake_on_data:
+            self.engine.remove_sink(self._wake_watcher)  # once, even when started again
+            self.engine.add_sink(self._wake_watcher, name="display watcher wake-up")
         self.started_at = time.monotonic()
         if start_engine:
             self.engine.start()
@@ -206,7 +225,8 @@ class EngineBridge(QObject):
         self._tick_t0, self._tick_k = time.monotonic(), 0
         self.fast_timer.start(0)
         self.slow_timer.start()
-        self.watch_timer.start()
+        if not self.wake_on_data:
+            self.watch_timer.start()
         return info
 
     def stop(self) -> None:
@@ -215,6 +235,7 @@ class EngineBridge(QObject):
         self.fast_timer.stop()
         self.slow_timer.stop()
         self.watch_timer.stop()
+        self.engine.remove_sink(self._wake_watcher)
         self.engine.stop()
 
     def close(self) -> None:
@@ -223,6 +244,7 @@ class EngineBridge(QObject):
         self.fast_timer.stop()
         self.slow_timer.stop()
         self.watch_timer.stop()
+        self.engine.remove_sink(self._wake_watcher)
         self.engine.close()
 
     @property
@@ -295,7 +317,26 @@ class EngineBridge(QObject):
         self.frames += 1
         self.frame_ready.emit()
 
+    def _wake_watcher(self, chunk: object, out: object) -> None:
+        """Engine sink (device thread): new rows are in the ring buffer; wake the watcher once."""
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._data_arrived.emit()
+
+    def _on_data_arrived(self) -> None:
+        """GUI thread: peek now, or when ``WATCH_MIN_GAP_S`` has passed since the last peek."""
+        if not self._ticking or self.watch_timer.isActive():
+            self._wake_pending = False
+            return
+        wait = self._last_watch + WATCH_MIN_GAP_S - time.monotonic()
+        if wait > 0:
+            self.watch_timer.start(math.ceil(wait * 1000))
+        else:
+            self._on_watch()
+
     def _on_watch(self) -> None:
+        self._wake_pending = False  # rows written from here on wake the watcher again
+        self._last_watch = time.monotonic()
         processed = self.engine.processed
         if processed is None or self.first_index is None:
             return
