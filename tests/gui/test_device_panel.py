@@ -1,11 +1,24 @@
-"""The device panel's channel settings: the ADC resolution choice and the source it implies."""
+"""The device panel: the ADC resolution choice, the stream it shows, and combo boxes that show
+full names in a 310 px side panel (the setup itself: tests/appmodel/test_channel_setup.py; the
+URL a setup implies: tests/devices/test_facts.py)."""
 
 from __future__ import annotations
 
 import pytest
+from PySide6.QtWidgets import QGroupBox, QScrollArea, QVBoxLayout, QWidget
 
+from biofeedback.appmodel import channel_setup
+from biofeedback.core.hardware import BOARDS
 from biofeedback.core.types import ChannelInfo, ChannelKind, StreamInfo
-from biofeedback.gui.device_panel import ChannelSetup, DevicePanel, source_for_setup
+from biofeedback.devices import facts
+from biofeedback.gui.device_panel import (
+    DEFAULT_SIM_SOURCE,
+    EXAMPLE_SOURCES,
+    ChannelSetup,
+    DevicePanel,
+    ElidingComboBox,
+    source_for_setup,
+)
 
 
 def make_panel(qtbot, setup: ChannelSetup | None = None) -> DevicePanel:
@@ -26,30 +39,6 @@ def stream_info(board: str, bits: int | None, vref: float | None = 5.0) -> Strea
     )
 
 
-# ---- ChannelSetup ----
-
-
-def test_setup_round_trips_through_the_settings_dict():
-    setup = ChannelSetup(board="uno-r4", adc_bits=10, pot_kohm=20.0, mains="60")
-    assert ChannelSetup.from_dict(setup.as_dict()) == setup
-    assert setup.as_dict()["adc_bits"] == 10
-    assert ChannelSetup.from_dict({"board": "uno"}).adc_bits == 0  # older settings files
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(0, 0), (8, 8), (12, 12), (16, 16), ("14", 14), (7, 0), (17, 0), (-2, 0), ("x", 0), (None, 0)],
-)
-def test_setup_adc_bits_is_validated(value, expected):
-    assert ChannelSetup.from_dict({"adc_bits": value}).adc_bits == expected
-
-
-def test_effective_adc_bits():
-    assert ChannelSetup(board="uno").effective_adc_bits == 10
-    assert ChannelSetup(board="uno-r4").effective_adc_bits == 14
-    assert ChannelSetup(board="uno-r4", adc_bits=12).effective_adc_bits == 12
-
-
 # ---- DevicePanel ----
 
 
@@ -57,10 +46,11 @@ def test_adc_combo_offers_the_boards_own_and_fixed_resolutions(qtbot):
     panel = make_panel(qtbot, ChannelSetup(board="12bit"))
     items = [panel.adc_bits.itemData(i) for i in range(panel.adc_bits.count())]
     assert items == [0, 10, 12, 14, 16]
-    assert panel.adc_bits.itemText(0) == "board's own (12 bit)"
+    assert panel.adc_bits.itemText(0) == "12 bit (board's)"
     assert panel.setup().adc_bits == 0
     panel.board.setCurrentIndex(panel.board.findData("uno-r4"))
-    assert panel.adc_bits.itemText(0) == "board's own (14 bit)"
+    assert panel.adc_bits.itemText(0) == "14 bit (board's)"
+    assert "own resolution (14 bit)" in panel.adc_bits.toolTip()
 
 
 def test_adc_combo_goes_into_the_setup(qtbot):
@@ -94,93 +84,91 @@ def test_set_stream_shows_the_streams_adc(qtbot):
     assert panel.adc.text() == "stream: uV, no ADC" and panel.setup().board == "12bit"
 
 
-# ---- source_for_setup ----
+def test_the_window_keeps_importing_the_setup_from_here():
+    assert ChannelSetup is channel_setup.ChannelSetup
+    assert source_for_setup is channel_setup.source_for_setup
+    assert DEFAULT_SIM_SOURCE == facts.DEFAULT_SIM_SOURCE
+    assert tuple(EXAMPLE_SOURCES) == facts.EXAMPLE_SOURCES
+    assert source_for_setup("replay://4", ChannelSetup()) is None
 
 
-@pytest.mark.parametrize(
-    ("url", "setup", "expected"),
-    [
-        # the board part, as main_window.source_with_board did it
-        (
-            "sim://?scenario=relax&board=12bit&channels=raw,ref",
-            ChannelSetup(board="uno"),
-            "sim://?scenario=relax&channels=raw,ref&board=uno",
-        ),
-        (
-            "serial:///dev/ttyACM0?format=text&board=12bit",
-            ChannelSetup(board="uno"),
-            "serial:///dev/ttyACM0?format=text&board=uno",
-        ),
-        # bits= is added, changed and removed; written only when it is not the board's own
-        (
-            "sim://?scenario=relax&board=uno",
-            ChannelSetup(board="uno", adc_bits=12),
-            "sim://?scenario=relax&board=uno&bits=12",
-        ),
-        (
-            "sim://relax?bits=12&board=uno&seed=3",
-            ChannelSetup(board="uno", adc_bits=14),
-            "sim://relax?seed=3&board=uno&bits=14",
-        ),
-        (
-            "sim://?board=uno&bits=12",
-            ChannelSetup(board="uno"),
-            "sim://?board=uno",
-        ),
-        (
-            "sim://?board=uno&bits=12",
-            ChannelSetup(board="12bit", adc_bits=12),
-            "sim://?board=12bit",
-        ),
-        (
-            "serial://COM3?format=text&baud=9600",
-            ChannelSetup(board="uno-r4", adc_bits=10),
-            "serial://COM3?format=text&baud=9600&board=uno-r4&bits=10",
-        ),
-        # a malformed bits= is rewritten
-        ("sim://?board=uno&bits=x", ChannelSetup(board="uno"), "sim://?board=uno"),
-    ],
-)
-def test_source_for_setup_rewrites_board_and_bits(url, setup, expected):
-    assert source_for_setup(url, setup) == expected
+# ---- full names in a narrow side panel ----
+
+SIDE_PANEL_PX = 310  # the main window's side panel (gui/main_window.py)
 
 
-@pytest.mark.parametrize(
-    ("url", "setup"),
-    [
-        ("sim://?scenario=relax&board=12bit", ChannelSetup(board="12bit")),
-        ("sim://?scenario=relax&board=12bit&bits=12", ChannelSetup(board="12bit")),
-        ("sim://?scenario=relax&board=12bit", ChannelSetup(board="12bit", adc_bits=12)),
-        ("sim://?scenario=relax", ChannelSetup(board="uno")),  # sim's default board
-        ("sim://", ChannelSetup(board="uno", adc_bits=10)),
-        ("serial:///dev/ttyUSB0?format=text", ChannelSetup(board="uno")),
-        ("sim://?board=uno&bits=14", ChannelSetup(board="uno", adc_bits=14)),
-    ],
-)
-def test_source_for_setup_keeps_a_url_that_already_matches(url, setup):
-    assert source_for_setup(url, setup) == url
+def side_panel(qtbot, setup: ChannelSetup, recent: list[str]) -> tuple[QScrollArea, DevicePanel]:
+    """The panel as the main window holds it: in a group box in a 310 px scroll area."""
+    panel = DevicePanel(setup, recent)
+    content = QWidget()
+    column = QVBoxLayout(content)
+    column.setContentsMargins(0, 0, 4, 0)
+    box = QGroupBox("Source and channel")
+    QVBoxLayout(box).addWidget(panel)
+    column.addWidget(box)
+    scroll = QScrollArea()
+    scroll.setWidget(content)
+    scroll.setWidgetResizable(True)
+    scroll.setFixedWidth(SIDE_PANEL_PX)
+    scroll.resize(SIDE_PANEL_PX, 700)
+    qtbot.addWidget(scroll)
+    scroll.show()
+    qtbot.waitExposed(scroll)
+    return scroll, panel
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "serial:///dev/ttyACM0",
-        "serial:///dev/ttyACM0?format=binary&board=uno",
-        "replay://12",
-        "replay:///tmp/rec.csv?fs=1000&units=mV",
-        "auto",
-    ],
-)
-def test_source_for_setup_is_none_for_sources_that_report_their_adc(url):
-    assert source_for_setup(url, ChannelSetup(board="uno", adc_bits=12)) is None
+def items(combo: ElidingComboBox) -> range:
+    return range(combo.count())
 
 
-def test_rewritten_urls_open_with_the_chosen_adc():
-    from biofeedback.devices.registry import open_device
+@pytest.mark.parametrize("board", list(BOARDS))
+def test_closed_combos_show_their_whole_short_label_in_the_side_panel(qtbot, board):
+    scroll, panel = side_panel(qtbot, ChannelSetup(board=board), [])
+    assert scroll.width() == SIDE_PANEL_PX
+    for combo in (panel.board, panel.adc_bits, panel.mains, panel.highpass):
+        for row in items(combo):
+            combo.setCurrentIndex(row)
+            assert combo.shown_text() == combo.itemText(row), combo.itemText(row)
 
-    url = source_for_setup(
-        "sim://?scenario=steady&speed=max", ChannelSetup(board="uno-r4", adc_bits=12)
-    )
-    assert url is not None
-    info = open_device(url).open()
-    assert (info.board, info.adc_bits, info.vref_v) == ("uno-r4", 12, 5.0)
+
+def test_the_tooltip_holds_the_full_name(qtbot):
+    _scroll, panel = side_panel(qtbot, ChannelSetup(board="uno"), [])
+    for row, choice in enumerate(facts.board_choices()):
+        panel.board.setCurrentIndex(row)
+        assert panel.board.toolTip().startswith(choice.label)  # "Arduino Uno R3 / Nano (AVR..."
+        assert BOARDS[choice.key].label in panel.board.toolTip()
+    panel.highpass.setCurrentIndex(panel.highpass.findData(30.0))
+    assert "trapezius" in panel.highpass.toolTip()
+    panel.mains.setCurrentIndex(panel.mains.findData("auto"))
+    assert panel.mains.toolTip().startswith(panel.mains.currentText())
+
+
+def test_a_long_source_is_elided_with_its_full_url_in_the_tooltip(qtbot):
+    long_url = "serial:///dev/serial/by-id/usb-Arduino_Uno_R4_0123456789?format=text&board=uno-r4"
+    scroll, panel = side_panel(qtbot, ChannelSetup(), [long_url])
+    panel.set_source(long_url)
+    assert panel.source.width() < panel.source.fontMetrics().horizontalAdvance(long_url)
+    assert panel.source.toolTip().startswith(long_url)
+    assert scroll.width() == SIDE_PANEL_PX  # a long URL does not widen the panel
+    combo = ElidingComboBox()
+    qtbot.addWidget(combo)
+    combo.addItem(long_url)
+    combo.resize(120, combo.sizeHint().height())
+    assert combo.shown_text().endswith("…") and len(combo.shown_text()) < len(long_url)
+    assert combo.toolTip() == long_url
+
+
+def test_no_item_is_cut_in_an_open_list(qtbot):
+    long_url = "lsl://?name=A_rather_long_stream_name_from_another_program&units=uV"
+    _scroll, panel = side_panel(qtbot, ChannelSetup(board="uno"), [long_url])
+    for combo in panel.combos():
+        combo.showPopup()
+        view = combo.view()
+        qtbot.waitUntil(view.isVisible, timeout=5000)
+        for row in items(combo):
+            index = combo.model().index(row, 0)
+            needed = view.sizeHintForIndex(index).width()
+            assert view.visualRect(index).width() >= needed, combo.itemText(row)
+            assert view.viewport().width() >= needed, combo.itemText(row)
+        combo.hidePopup()
+        qtbot.waitUntil(lambda view=view: not view.isVisible(), timeout=5000)

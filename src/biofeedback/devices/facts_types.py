@@ -15,11 +15,12 @@ from biofeedback.core.hardware import BOARDS
 if TYPE_CHECKING:
     from biofeedback.devices.source_url import SourceURL
 
-#: Labels short enough for the side panel's Board combo (the full ones are in core.hardware).
+#: Labels short enough for the side panel's Board combo, whose ADC row shows the resolution
+#: (the full names are in core.hardware).
 _BOARD_SHORT_LABELS = {
-    "uno": "Uno R3 / Nano (10-bit, 5 V)",
-    "12bit": "12-bit 3.3 V (SAMD, ESP32…)",
-    "uno-r4": "Uno R4 (14-bit, 5 V)",
+    "uno": "Uno R3 / Nano",
+    "12bit": "12-bit, 3.3 V",
+    "uno-r4": "Uno R4",
 }
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
-from urllib.parse import parse_qsl, urlsplit
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from biofeedback.devices.base import DeviceState
+from biofeedback.devices.facts import source_facts
 from biofeedback.gui.bridge import quality_level, quality_text
 from biofeedback.gui.tension_gauge import TensionGaugeWidget, format_uv
 from biofeedback.gui.theme import FONT_BANNER_PT, PALETTE, font
@@ -215,23 +214,9 @@ class ConnectionBanner(QFrame):
 
 
 def describe_source(url: str) -> str:
-    """A short name for a source URL: "simulated sensor (relax)", "/dev/ttyACM0", "replay 12",
-    "LSL stream Chords", "BrainFlow cyton"."""
-    parts = urlsplit(url)
-    if parts.scheme == "sim":
-        scenario = dict(parse_qsl(parts.query)).get("scenario") or parts.netloc or "steady"
-        return f"simulated sensor ({scenario})"
-    if parts.scheme == "serial":
-        return (parts.netloc + parts.path) or url
-    if parts.scheme == "replay":
-        return f"replay {Path(parts.netloc + parts.path).name}"
-    if parts.scheme == "lsl":
-        options = dict(parse_qsl(parts.query))
-        which = options.get("name") or options.get("source_id") or options.get("type") or "EMG"
-        return f"LSL stream {which}"
-    if parts.scheme == "brainflow":
-        return f"BrainFlow {parts.netloc + parts.path or 'board'}"
-    return url if len(url) <= 40 else url[:37] + "…"
+    """A short name for a source: "simulated sensor (relax)", "/dev/ttyACM0", "replay 12",
+    "LSL stream Chords", "BrainFlow cyton" (its Device class's label, :mod:`biofeedback.devices.facts`)."""
+    return source_facts(url).label
 
 
 def _escape(text: str) -> str:

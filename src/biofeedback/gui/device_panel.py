@@ -1,17 +1,20 @@
 """Source and channel settings: which sensor, which board, MyoWare gain pot, mains, RMS window.
 
 The panel only collects values; the main window applies them (pipeline settings go to
-``engine.set_settings`` between two chunks; board and ADC changes reopen the source).
+``engine.set_settings`` between two chunks; board and ADC changes reopen the source). What a
+source is (which board, whether the Board/ADC choice applies) comes from the device facts
+(:mod:`biofeedback.devices.facts`); the setup itself is the Qt-free
+:class:`~biofeedback.appmodel.channel_setup.ChannelSetup`, re-exported here.
+
+The side panel is narrow (310 px): every combo box shows a short label, ends it in "…" if it
+still does not fit, keeps the full name in its tooltip, and opens a list wide enough for every
+item's full text.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import asdict, dataclass, fields
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
-
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -20,93 +23,107 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSpinBox,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionComboBox,
+    QStylePainter,
     QVBoxLayout,
     QWidget,
 )
 
-from biofeedback.core.hardware import ADC_BITS_MAX, ADC_BITS_MIN, BOARDS
+from biofeedback.appmodel.channel_setup import (
+    ADC_BITS_CHOICES,
+    DEFAULT_SIM_SOURCE,
+    HIGHPASS_CHOICES,
+    MAINS_CHOICES,
+    RMS_WINDOW_MS_RANGE,
+    ChannelSetup,
+    source_for_setup,
+)
 from biofeedback.core.types import StreamInfo
+from biofeedback.devices.facts import EXAMPLE_SOURCES, SOURCE_HINT, board_adc_bits, board_choices
 
-log = logging.getLogger(__name__)
-
-#: The simulated sensor on a 12-bit board, whose RAW output resolves a relaxed muscle.
-DEFAULT_SIM_SOURCE = "sim://?scenario=relax&board=12bit"
-MAINS_CHOICES = {"50": "50 Hz", "60": "60 Hz", "auto": "auto (50 or 60 Hz)"}
-EXAMPLE_SOURCES = [
-    "sim://?scenario=relax",
-    "sim://?scenario=tense-release",
-    "sim://?scenario=noisy",
-    "sim://?scenario=dropout",
-    "auto",
-    "lsl://?type=EMG",  # another program's LSL stream (docs/interop.md)
-    "brainflow://synthetic",  # BrainFlow's synthetic board (brainflow://cyton?serial_port=...)
+__all__ = [
+    "ADC_BITS_CHOICES",
+    "DEFAULT_SIM_SOURCE",
+    "EXAMPLE_SOURCES",
+    "MAINS_CHOICES",
+    "ChannelSetup",
+    "DevicePanel",
+    "ElidingComboBox",
+    "source_for_setup",
 ]
-#: ADC resolutions offered besides the board's own (any 8..16 from the settings file is kept).
-ADC_BITS_CHOICES = (10, 12, 14, 16)
+
+#: Characters a closed combo box keeps room for, whatever its items (the panel sets the width).
+MIN_CONTENTS_CHARS = 8
 
 
-@dataclass
-class ChannelSetup:
-    """Hardware and processing choices the clinician can change (remembered between runs).
+class ElidingComboBox(QComboBox):
+    """A combo box for a narrow panel.
 
-    ``board`` and ``adc_bits`` apply to sources that take ``board=`` / ``bits=`` options (the
-    simulator, a stock sketch's text stream); a board running our firmware reports its ADC itself.
-    ``adc_bits`` 0 means the board's own resolution, else 8..16 (a sketch that calls
-    ``analogReadResolution(n)``). ``pot_kohm`` < 0 means "use the source's ENV gain".
-    ``mains`` is "50", "60" or "auto".
+    Closed, it shows its current text ending in "…" when the text does not fit, and its tooltip
+    holds the full name (the item's own tooltip if it has one, else its text) above ``hint``.
+    Open, its list is as wide as its widest item (within the screen), so no item is cut.
     """
 
-    board: str = "12bit"
-    adc_bits: int = 0
-    pot_kohm: float = -1.0
-    mains: str = "50"
-    rms_window_ms: float = 100.0
-    highpass_hz: float = 20.0
+    def __init__(self, hint: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._hint = hint
+        # a plain item delegate: its size hint is the item's full text, which the list is fitted to
+        self.setItemDelegate(QStyledItemDelegate(self))
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(MIN_CONTENTS_CHARS)
+        self.currentIndexChanged.connect(self.refresh_tooltip)
+        self.currentTextChanged.connect(self.refresh_tooltip)
 
-    @property
-    def mains_setting(self) -> float | str:
-        """The value for ``PipelineSettings.mains_hz``."""
-        return "auto" if self.mains == "auto" else float(self.mains)
+    def full_name(self) -> str:
+        """The current item's full name (its tooltip when it has one)."""
+        index = self.currentIndex()
+        full = self.itemData(index, Qt.ItemDataRole.ToolTipRole) if index >= 0 else None
+        return str(full) if full else self.currentText()
 
-    @property
-    def effective_adc_bits(self) -> int:
-        """The ADC resolution this setup means: ``adc_bits``, or the board's own when 0."""
-        return self.adc_bits or BOARDS[self.board].adc_bits
+    def shown_text(self) -> str:
+        """The text the closed box shows: the current text, elided to the room it has."""
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        field = self.style().subControlRect(
+            QStyle.ComplexControl.CC_ComboBox,
+            option,
+            QStyle.SubControl.SC_ComboBoxEditField,
+            self,
+        )
+        return self.fontMetrics().elidedText(
+            option.currentText, Qt.TextElideMode.ElideRight, max(0, field.width())
+        )
 
-    @property
-    def pot_setting(self) -> float | None:
-        """The value for ``PipelineSettings.env_pot_kohm`` (None: keep the source's gain)."""
-        return None if self.pot_kohm < 0 else float(self.pot_kohm)
+    def popup_width(self) -> int:
+        """Width of the open list: the widest item's, at least the box's, at most the screen's."""
+        view = self.view()
+        needed = view.sizeHintForColumn(0) + 2 * view.frameWidth()
+        if self.count() > self.maxVisibleItems():
+            needed += view.verticalScrollBar().sizeHint().width()
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        limit = screen.availableGeometry().width() if screen is not None else needed
+        return min(max(needed, self.width()), limit)
 
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for the settings file."""
-        return asdict(self)
+    def showPopup(self) -> None:
+        self.view().setMinimumWidth(self.popup_width())
+        super().showPopup()
 
-    @classmethod
-    def from_dict(cls, values: Any) -> ChannelSetup:
-        """From a settings dict; unknown keys and bad values fall back to the defaults."""
-        setup = cls()
-        if not isinstance(values, dict):
-            return setup
-        for f in fields(cls):
-            if f.name in values:
-                try:
-                    setattr(setup, f.name, type(getattr(setup, f.name))(values[f.name]))
-                except (TypeError, ValueError):
-                    log.info(
-                        "remembered %s=%r is not valid: the default is used", f.name, values[f.name]
-                    )
-        if setup.board not in BOARDS:
-            setup.board = cls.board
-        if setup.adc_bits != 0 and not ADC_BITS_MIN <= setup.adc_bits <= ADC_BITS_MAX:
-            setup.adc_bits = cls.adc_bits
-        if setup.mains not in MAINS_CHOICES:
-            setup.mains = cls.mains
-        if not 50 <= setup.rms_window_ms <= 250:
-            setup.rms_window_ms = cls.rms_window_ms
-        if setup.highpass_hz not in (20.0, 30.0):
-            setup.highpass_hz = cls.highpass_hz
-        return setup
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self.isEditable():  # the line edit shows (and scrolls) the text itself
+            super().paintEvent(event)
+            return
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        option.currentText = self.shown_text()
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+    def refresh_tooltip(self) -> None:
+        name = self.full_name()
+        self.setToolTip("\n\n".join(text for text in (name, self._hint) if text))
 
 
 class DevicePanel(QWidget):
@@ -127,62 +144,8 @@ class DevicePanel(QWidget):
         self, setup: ChannelSetup, recent: list[str], parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self.source = QComboBox()
-        self.source.setEditable(True)
-        self.source.setToolTip(
-            "sim://?scenario=relax, serial:///dev/ttyACM0, replay://SESSION, auto"
-        )
-        for url in [*recent, *EXAMPLE_SOURCES]:
-            if self.source.findText(url) < 0:
-                self.source.addItem(url)
-        self.connect_button = QPushButton("Connect")
-        self.connect_button.clicked.connect(self._on_connect)
-
-        self.board = QComboBox()
-        for key, board in BOARDS.items():
-            self.board.addItem(board.label, key)
-        self.board.setToolTip(
-            "For the simulator and a stock sketch's text stream; "
-            "a board with our firmware reports its ADC itself"
-        )
-        self.board.currentIndexChanged.connect(self._show_board_bits)
-        self.adc_bits = QComboBox()
-        self.adc_bits.addItem("board's own", 0)
-        for bits in ADC_BITS_CHOICES:
-            self.adc_bits.addItem(f"{bits} bit", bits)
-        self.adc_bits.setToolTip(
-            "ADC resolution for the simulator and a stock sketch's text stream (a sketch that "
-            "calls analogReadResolution(n) reads n bits); a board with our firmware reports its own"
-        )
-        self.adc = QLabel("–")
-        self.adc.setObjectName("muted")
-        self.adc.setToolTip("ADC of the open stream")
-        self.pot = QDoubleSpinBox()
-        self.pot.setRange(-1.0, 100.0)
-        self.pot.setDecimals(1)
-        self.pot.setSuffix(" kΩ")
-        self.pot.setSpecialValueText("from source")
-        self.pot.setToolTip(
-            "Measured MyoWare 2.0 gain potentiometer (ENV gain = 200 × (1 + R/1 kΩ))"
-        )
-        self.mains = QComboBox()
-        for key, label in MAINS_CHOICES.items():
-            self.mains.addItem(label, key)
-        self.rms = QSpinBox()
-        self.rms.setRange(50, 250)
-        self.rms.setSingleStep(10)
-        self.rms.setSuffix(" ms")
-        self.highpass = QComboBox()
-        self.highpass.addItem("20 Hz (limbs, neck)", 20.0)
-        self.highpass.addItem("30 Hz (trunk, left trapezius: ECG)", 30.0)
-        self.apply_button = QPushButton("Apply")
-        self.apply_button.clicked.connect(self._on_apply)
-
-        for combo in (self.source, self.board, self.adc_bits, self.mains, self.highpass):
-            combo.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.setMinimumContentsLength(8)
+        self._build_source(recent)
+        self._build_channel()
         row = QHBoxLayout()
         row.addWidget(self.source, 1)
         row.addWidget(self.connect_button)
@@ -202,6 +165,62 @@ class DevicePanel(QWidget):
         layout.addWidget(self.apply_button)
         self.set_setup(setup)
 
+    def _build_source(self, recent: list[str]) -> None:
+        self.source = ElidingComboBox(f"Examples: {SOURCE_HINT}")
+        self.source.setEditable(True)
+        for url in [*recent, *EXAMPLE_SOURCES]:
+            if self.source.findText(url) < 0:
+                self.source.addItem(url)
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.clicked.connect(self._on_connect)
+
+    def _build_channel(self) -> None:
+        self.board = ElidingComboBox(
+            "For the simulator and a stock sketch's text stream; "
+            "a board with our firmware reports its ADC itself"
+        )
+        for choice in board_choices():
+            self.board.addItem(choice.short_label, choice.key)
+            self.board.setItemData(
+                self.board.count() - 1, choice.label, Qt.ItemDataRole.ToolTipRole
+            )
+        self.board.currentIndexChanged.connect(self._show_board_bits)
+        self.adc_bits = ElidingComboBox(
+            "ADC resolution for the simulator and a stock sketch's text stream (a sketch that "
+            "calls analogReadResolution(n) reads n bits); a board with our firmware reports its own"
+        )
+        self.adc_bits.addItem("board's own", 0)  # text and tooltip set per board
+        for bits in ADC_BITS_CHOICES:
+            self.adc_bits.addItem(f"{bits} bit", bits)
+        self.adc = QLabel("–")
+        self.adc.setObjectName("muted")
+        self.adc.setToolTip("ADC of the open stream")
+        self.pot = QDoubleSpinBox()
+        self.pot.setRange(-1.0, 100.0)
+        self.pot.setDecimals(1)
+        self.pot.setSuffix(" kΩ")
+        self.pot.setSpecialValueText("from source")
+        self.pot.setToolTip(
+            "Measured MyoWare 2.0 gain potentiometer (ENV gain = 200 × (1 + R/1 kΩ))"
+        )
+        self.mains = ElidingComboBox("Mains frequency removed by the notch filter")
+        for key, label in MAINS_CHOICES.items():
+            self.mains.addItem(label, key)
+        self.rms = QSpinBox()
+        self.rms.setRange(*RMS_WINDOW_MS_RANGE)
+        self.rms.setSingleStep(10)
+        self.rms.setSuffix(" ms")
+        self.highpass = ElidingComboBox("High-pass corner of the EMG filter")
+        for hz, (short, full) in HIGHPASS_CHOICES.items():
+            self.highpass.addItem(short, hz)
+            self.highpass.setItemData(self.highpass.count() - 1, full, Qt.ItemDataRole.ToolTipRole)
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.clicked.connect(self._on_apply)
+
+    def combos(self) -> tuple[ElidingComboBox, ...]:
+        """Every combo box of the panel."""
+        return (self.source, self.board, self.adc_bits, self.mains, self.highpass)
+
     def set_source(self, url: str) -> None:
         """Show the current source URL."""
         if self.source.findText(url) < 0:
@@ -213,6 +232,7 @@ class DevicePanel(QWidget):
         self.board.blockSignals(True)
         self.board.setCurrentIndex(max(0, self.board.findData(setup.board)))
         self.board.blockSignals(False)
+        self.board.refresh_tooltip()  # its signals were blocked
         self._show_board_bits()
         self._select_bits(setup.adc_bits)
         self.pot.setValue(float(setup.pot_kohm))
@@ -238,16 +258,21 @@ class DevicePanel(QWidget):
         else:
             vref = f", {info.vref_v:g} V" if info.vref_v else ""
             self.adc.setText(f"stream: {info.adc_bits} bit{vref}")
-        if info.board in BOARDS:
+        own = board_adc_bits(info.board) if info.board else None
+        if own is not None:
             self.board.setCurrentIndex(max(0, self.board.findData(info.board)))
-            own = BOARDS[info.board].adc_bits
             if info.adc_bits is not None:
                 self._select_bits(0 if info.adc_bits == own else info.adc_bits)
 
     def _show_board_bits(self) -> None:
-        key = self.board.currentData()
-        own = f" ({BOARDS[key].adc_bits} bit)" if key in BOARDS else ""
-        self.adc_bits.setItemText(0, f"board's own{own}")
+        own = board_adc_bits(str(self.board.currentData()))
+        self.adc_bits.setItemText(0, f"{own} bit (board's)" if own else "board's own")
+        self.adc_bits.setItemData(
+            0,
+            f"the board's own resolution ({own} bit)" if own else "the board's own resolution",
+            Qt.ItemDataRole.ToolTipRole,
+        )
+        self.adc_bits.refresh_tooltip()
 
     def _select_bits(self, bits: int) -> None:
         index = self.adc_bits.findData(bits)
@@ -263,32 +288,3 @@ class DevicePanel(QWidget):
 
     def _on_apply(self) -> None:
         self.setup_applied.emit(self.setup())
-
-
-def source_for_setup(url: str, setup: ChannelSetup) -> str | None:
-    """``url`` with ``board=`` and ``bits=`` set per ``setup``, for sources that take them.
-
-    Those are the simulator (``sim://``) and a stock sketch's text stream (``serial://...`` with
-    ``format=text``). Returns ``url`` itself when it already means the same board and resolution,
-    and None for sources that report their own ADC (our firmware, ``replay://``, ``auto``).
-    ``bits=`` is written only when it differs from the board's own resolution.
-    """
-    parts = urlsplit(url.strip())
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    text_mode = parts.scheme == "serial" and ("format", "text") in pairs
-    if parts.scheme != "sim" and not text_mode:
-        return None  # a board with our firmware (or a recording) reports its ADC itself
-    options = dict(pairs)
-    board = options.get("board", "uno")  # both sources default to an Uno
-    try:
-        bits = int(options["bits"]) if "bits" in options else BOARDS[board].adc_bits
-    except (KeyError, ValueError):
-        bits = None  # a malformed URL: rewrite it
-    want_bits = setup.effective_adc_bits
-    if board == setup.board and bits == want_bits:
-        return url
-    query = [(k, v) for k, v in pairs if k not in ("board", "bits")]
-    query.append(("board", setup.board))
-    if want_bits != BOARDS[setup.board].adc_bits:
-        query.append(("bits", str(want_bits)))
-    return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query, safe=',')}"

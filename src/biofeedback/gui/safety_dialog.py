@@ -6,8 +6,9 @@ board (the sensor vendor's guidance: docs/clinical-background.md, "Electrical sa
 the dialog uses it: on mains power the battery option is disabled and the user must confirm that a
 USB isolator is in use. The dialog also states that this software is not a medical device.
 
-Simulated and replayed sources (no electrodes) skip the checklist; acceptance is remembered for
-the rest of the program run.
+Sources without electrodes on a person skip the checklist: the device facts say which
+(:mod:`biofeedback.devices.facts`: the simulator, a replay, BrainFlow's synthetic board).
+Acceptance is remembered for the rest of the program run.
 """
 
 from __future__ import annotations
@@ -28,15 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from biofeedback.devices.facts import source_facts
 from biofeedback.gui.theme import PALETTE, font
 
 POWER_SUPPLY_DIR = Path("/sys/class/power_supply")
-
-#: Sources without electrodes on a person: no checklist. BrainFlow's synthetic board (its name
-#: or id -1) makes its signal up; every other BrainFlow board and every LSL stream may come from
-#: electrodes on a person, so they get the checklist like our own board.
-NO_ELECTRODE_SCHEMES = ("sim://", "replay://")
-NO_ELECTRODE_BOARDS = ("brainflow://synthetic", "brainflow://-1")
 
 
 class PowerSource(enum.StrEnum):
@@ -92,12 +88,10 @@ def _read(path: Path) -> str:
 
 
 def needs_checklist(source_url: str) -> bool:
-    """True for sources with electrodes on a person (boards), False for simulated/replayed ones."""
-    url = source_url.strip().lower()
-    if url.startswith(NO_ELECTRODE_SCHEMES):
-        return False
-    board = url.split("?", 1)[0].rstrip("/").replace("_", "-")
-    return board not in NO_ELECTRODE_BOARDS
+    """True for sources that may have electrodes on a person; the source's Device class says
+    (:func:`biofeedback.devices.facts.needs_checklist`): simulated and replayed sources and
+    BrainFlow's synthetic board do not, boards, LSL streams and ``auto`` do."""
+    return source_facts(source_url).on_body
 
 
 class SafetyChecklistDialog(QDialog):
