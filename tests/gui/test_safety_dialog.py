@@ -50,6 +50,21 @@ def test_simulated_and_replayed_sources_skip_the_checklist():
     assert not needs_checklist("brainflow://-1?channels=1")
     assert needs_checklist("brainflow://cyton?serial_port=/dev/ttyUSB0")
     assert needs_checklist("lsl://?type=EMG")
+    assert not needs_checklist(" SIM://?scenario=relax ")  # the scheme in any case
+    assert not needs_checklist("brainflow://Synthetic_Board")
+
+
+def test_a_source_nobody_can_read_gets_the_checklist():
+    for url in ("", "nonsense", "usb://board", "sim://?bits=1&bits=2"):
+        assert needs_checklist(url), url
+
+
+def test_the_answer_comes_from_the_device_class(monkeypatch):
+    from biofeedback.devices.serial_device import SerialDevice
+
+    assert needs_checklist("serial:///dev/ttyACM0")
+    monkeypatch.setattr(SerialDevice, "on_body", False)  # e.g. a signal generator on the bench
+    assert not needs_checklist("serial:///dev/ttyACM0")
 
 
 def test_on_mains_only_a_usb_isolator_unlocks_start(qtbot):
@@ -84,3 +99,6 @@ def test_the_clinician_view_names_lsl_and_brainflow_sources_shortly():
     assert describe_source("lsl://?name=Chords&units=uV") == "LSL stream Chords"
     assert describe_source("lsl://?type=EMG") == "LSL stream EMG"
     assert describe_source("brainflow://cyton?serial_port=/dev/ttyUSB0") == "BrainFlow cyton"
+    assert describe_source("sim://?scenario=noisy&board=uno") == "simulated sensor (noisy)"
+    assert describe_source("serial:///dev/ttyACM0?baud=500000") == "/dev/ttyACM0"
+    assert describe_source("replay://12") == "replay 12"
