@@ -149,6 +149,7 @@ def test_a_long_source_is_elided_with_its_full_url_in_the_tooltip(qtbot):
     panel.set_source(long_url)
     assert panel.source.width() < panel.source.fontMetrics().horizontalAdvance(long_url)
     assert panel.source.toolTip().startswith(long_url)
+    assert panel.source.lineEdit().cursorPosition() == 0  # the start of the URL is in view
     assert scroll.width() == SIDE_PANEL_PX  # a long URL does not widen the panel
     combo = ElidingComboBox()
     qtbot.addWidget(combo)

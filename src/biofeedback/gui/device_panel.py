@@ -226,6 +226,9 @@ class DevicePanel(QWidget):
         if self.source.findText(url) < 0:
             self.source.insertItem(0, url)
         self.source.setCurrentText(url)
+        line = self.source.lineEdit()
+        if line is not None:
+            line.setCursorPosition(0)  # a long URL shows its start (the kind of source, the port)
 
     def set_setup(self, setup: ChannelSetup) -> None:
         """Show a setup in the controls."""
