@@ -1,67 +1,140 @@
-"""Screenshots of both views on a real X server (Xvfb), checked against what was on screen.
+"""Screenshots on a real X server (Xvfb) at 1366x768, 1920x1080 and 200 % scaling: the clinician
+view, the patient view, History (a store with four sessions) and replay, each checked against what
+was on screen: the whole window inside the screen's available area, and no text cut off beyond
+its tooltip where that can be checked (screenshot_child.clipped_widgets).
 
-Skipped when Xvfb is not installed. Set BIOFEEDBACK_SCREENSHOT_DIR to keep the PNGs (the docs'
-pictures in docs/screenshots/ are made this way).
+Skipped when Xvfb is not installed. BIOFEEDBACK_WRITE_SCREENSHOTS=1 writes the PNGs into
+docs/screenshots/ (clinician-1366x768.png, ...; the 1366x768 ones also as clinician-view.png and
+patient-view.png, the pictures README.md and the user guide show); otherwise into a temporary
+folder.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtGui import QImage
+from xvfb_server import xvfb
+
+from biofeedback.storage.database import Database
 
 CHILD = Path(__file__).with_name("screenshot_child.py")
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+#: (label, Xvfb screen, QT_SCALE_FACTOR)
+SIZES = [
+    ("1366x768", (1366, 768), "1"),
+    ("1920x1080", (1920, 1080), "1"),
+    ("3840x2160-2x", (3840, 2160), "2"),
+]
+
+#: Cut off today (found by this test at every size) in widgets being reworked for issue 11
+#: (Deliver 2: combos show full names, the side panel fits): (widget, text) -> what is wrong.
+#: Printed with -s, not failed on; anything else cut off fails the test. Remove an entry when
+#: its widget is fixed.
+KNOWN_CUT_OFF: dict[tuple[str, str], str] = {
+    ("QStackedWidget/clinicianView/QScrollArea", ""): (
+        "side panel content 305 px in a 296 px view, no horizontal scroll bar: the group boxes'"
+        " right edges are cut"
+    ),
+    ("QWidget/QGroupBox/QComboBox", "Continuous tone (pitch follows tension)"): (
+        "Sound mode combo: 294 px of text in 240 px"
+    ),
+    ("QGroupBox/DevicePanel/QComboBox", "12-bit 3.3 V board (SAMD, Nano 33, RP2040, ESP32)"): (
+        "device panel board combo: 393 px of text in 139 px"
+    ),
+    ("QGroupBox/DevicePanel/QComboBox", "board's own (12 bit)"): (
+        "device panel ADC combo: 151 px of text in 139 px"
+    ),
+    ("QGroupBox/DevicePanel/QComboBox", "20 Hz (limbs, neck)"): (
+        "device panel high-pass combo: 145 px of text in 139 px"
+    ),
+}
+
+#: (protocol, seed, pain before, pain after, days ago) of subject P007's stored sessions
+SESSIONS = [
+    ("reactivity", 1, 6, 5, 9),
+    ("desk-10min", 2, 6, 4, 6),
+    ("desk-10min", 3, 5, 4, 3),
+    ("desk-10min", 4, 4, 2, 1),
+]
 
 
-@pytest.fixture
-def xvfb_display():
-    """A private Xvfb server on a free display number; yields ":N"."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb not installed (apt install xvfb)")
-    for n in range(120, 220):
-        if Path(f"/tmp/.X{n}-lock").exists() or Path(f"/tmp/.X11-unix/X{n}").exists():
-            continue
-        proc = subprocess.Popen(
-            ["Xvfb", f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+def _record(home: Path, protocol: str, seed: int, before: int, after: int) -> None:
+    source = f"sim://?scenario=learner&speed=max&seed={seed}"
+    command = [sys.executable, "-m", "biofeedback", "--data-dir", str(home), "record"]
+    command += ["--source", source, "--protocol", protocol, "--subject", "P007"]
+    command += ["--pain-before", str(before), "--pain-after", str(after), "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> tuple[Path, int]:
+    """A data folder with P007's four sessions over nine days; returns (folder, a session id of
+    a desk-10min session to replay)."""
+    home = tmp_path_factory.mktemp("screenshots-home")
+    for protocol, seed, before, after, _ago in SESSIONS:
+        _record(home, protocol, seed, before, after)
+    now = dt.datetime.now().timestamp()
+    with Database(str(home / "biofeedback.sqlite")) as db:
+        records = sorted(db.list_sessions("P007"), key=lambda r: r.id)
+        with db.transaction() as conn:
+            for record, (*_rest, ago) in zip(records, SESSIONS, strict=True):
+                conn.execute(
+                    "UPDATE sessions SET started_at = ? WHERE id = ?",
+                    (now - ago * 86400 - 3600, record.id),
+                )
+    return home, records[-1].id
+
+
+def _out_dir(tmp_path: Path) -> Path:
+    return DOCS if os.environ.get("BIOFEEDBACK_WRITE_SCREENSHOTS") == "1" else tmp_path
+
+
+def _shoot(store: tuple[Path, int], label: str, size: tuple[int, int], scale: str, out: Path):
+    home, replay_id = store
+    with xvfb(*size) as display:
+        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb", QT_SCALE_FACTOR=scale)
+        env["BIOFEEDBACK_HOME"] = str(home)
+        command = [sys.executable, str(CHILD), str(out), label, str(home / "biofeedback.sqlite")]
+        result = subprocess.run(
+            [*command, str(replay_id)], capture_output=True, text=True, env=env, timeout=240
         )
-        deadline = time.monotonic() + 30  # Xvfb starts slowly on a busy machine
-        while time.monotonic() < deadline:
-            if Path(f"/tmp/.X11-unix/X{n}").exists() or proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        if proc.poll() is None:
-            try:
-                yield f":{n}"
-            finally:
-                proc.terminate()
-                proc.wait(timeout=10)
-            return
-    pytest.skip("no free X display number for Xvfb")
-
-
-def test_screenshots_of_both_views(xvfb_display, tmp_path):
-    out = Path(os.environ.get("BIOFEEDBACK_SCREENSHOT_DIR") or tmp_path)
-    env = dict(os.environ, DISPLAY=xvfb_display, QT_QPA_PLATFORM="xcb")
-    env["BIOFEEDBACK_HOME"] = str(tmp_path / "home")
-    result = subprocess.run(
-        [sys.executable, str(CHILD), str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
     assert result.returncode == 0, result.stdout + result.stderr
-    shown = json.loads(result.stdout.strip().splitlines()[-1])
-    clinician, patient = shown["clinician"], shown["patient"]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _check_window(
+    name: str, shown: dict[str, Any], scale: str, out: Path, label: str
+) -> list[dict[str, Any]]:
+    """Asserts the window is on screen and its PNG is its size; returns what is cut off in it."""
+    assert shown["inside"], f"{name}: frame {shown['frame']} not inside {shown['available']}"
+    image = QImage(str(out / f"{name}-{label}.png"))
+    assert not image.isNull(), name
+    expected = [round(side * float(scale)) for side in shown["size"]]
+    assert [image.width(), image.height()] == shown["png"] == expected, name
+    cut = [c for c in shown["clipped"] if (c["widget"], c.get("text", "")) not in KNOWN_CUT_OFF]
+    known = [c for c in shown["clipped"] if c not in cut]
+    if known:
+        print(f"{name} at {label}: known cut-off text: {known}")
+    return [{"window": name, **c} for c in cut]
+
+
+@pytest.mark.parametrize(("label", "size", "scale"), SIZES, ids=[s[0] for s in SIZES])
+def test_screenshots(store, tmp_path, label: str, size: tuple[int, int], scale: str) -> None:
+    out = _out_dir(tmp_path)
+    shown = _shoot(store, label, size, scale, out)
+    assert shown["screen"][2:] == [round(side / float(scale)) for side in size]
+    clinician, patient, history = shown["clinician"], shown["patient"], shown["history"]
     # after the contraction the muscle is back at rest: below the 6 uV target, calm colours
     assert clinician["banner"] == "connected"
     assert clinician["gauge_states"] == ["calm", "calm"], clinician
@@ -69,11 +142,16 @@ def test_screenshots_of_both_views(xvfb_display, tmp_path):
     assert all(r < 6.0 for r in clinician["readouts_uv"])
     assert clinician["quality"] == ["good", "good"]
     assert patient["orb_state"] == "calm" and patient["pacer_phase"] == "inhale"
-    for name, size in (
-        ("clinician-view.png", clinician["size"]),
-        ("patient-view.png", patient["size"]),
-    ):
-        image = QImage(str(out / name))
-        assert not image.isNull(), name
-        assert [image.width(), image.height()] == size
-        assert size[0] >= 1200 and size[1] >= 700
+    # the patient view fills the screen
+    assert patient["frame"] == [0, 0, *shown["screen"][2:]], patient
+    assert history["rows"] == len(SESSIONS)
+    windows = {"clinician": clinician, "patient": patient, "history": history}
+    if "replay" in shown:
+        windows["replay"] = shown["replay"]
+    cut = [
+        c for name, seen in windows.items() for c in _check_window(name, seen, scale, out, label)
+    ]
+    if out == DOCS and label == "1366x768":
+        shutil.copyfile(out / "clinician-1366x768.png", out / "clinician-view.png")
+        shutil.copyfile(out / "patient-1366x768.png", out / "patient-view.png")
+    assert cut == [], f"cut off at {label}:\n" + "\n".join(map(str, cut))
