@@ -1,4 +1,7 @@
-"""Breathing pacer: a circle that grows while breathing in and shrinks while breathing out.
+"""Breathing pacer: a ring that grows while breathing in and shrinks while breathing out.
+
+Drawn as an outlined ring with its own title ("Breathe with the circle") so it never looks like
+the patient view's tension orb (a soft filled glow, labelled "Your muscle tension").
 
 Resonance-frequency breathing at about 6 breaths per minute (4 s in, 6 s out), adjustable from 4.5 to
 7 breaths per minute with the same 40:60 in:out ratio (docs/clinical-background.md). The phase comes from a
@@ -38,10 +41,12 @@ def clamp_rate(rate_bpm: float) -> float:
     return min(max(float(rate_bpm), MIN_RATE_BPM), MAX_RATE_BPM)
 
 
-def pacer_phase(t_s: float, rate_bpm: float = DEFAULT_RATE_BPM) -> PacerPhase:
+def pacer_phase(
+    t_s: float, rate_bpm: float = DEFAULT_RATE_BPM, inhale_fraction: float = INHALE_FRACTION
+) -> PacerPhase:
     """Breath phase at time ``t_s`` (seconds since the pacer started)."""
     period = 60.0 / clamp_rate(rate_bpm)
-    inhale = period * INHALE_FRACTION
+    inhale = period * min(max(inhale_fraction, 0.2), 0.8)
     exhale = period - inhale
     t = t_s % period
     if t < inhale:
@@ -54,13 +59,18 @@ def pacer_phase(t_s: float, rate_bpm: float = DEFAULT_RATE_BPM) -> PacerPhase:
     return PacerPhase("exhale", progress, period - t, size)
 
 
+#: The pacer's title, drawn above its ring.
+TITLE = "Breathe with the circle"
+
+
 class BreathingPacerWidget(QWidget):
-    """The pacer circle with "breathe in" / "breathe out" inside it."""
+    """The pacer ring under its title, with "breathe in" / "breathe out" and the rate below."""
 
     def __init__(self, parent: QWidget | None = None, dark: bool = True) -> None:
         super().__init__(parent)
         self.dark = dark
         self.rate_bpm = DEFAULT_RATE_BPM
+        self.inhale_fraction = INHALE_FRACTION
         self.phase = pacer_phase(0.0, self.rate_bpm)
         self._t0: float | None = None
         self.setMinimumSize(160, 160)
@@ -70,11 +80,15 @@ class BreathingPacerWidget(QWidget):
         """Breaths per minute (clamped to 4.5-7)."""
         self.rate_bpm = clamp_rate(rate_bpm)
 
+    def set_inhale_pct(self, inhale_pct: float) -> None:
+        """Share of each breath spent breathing in (percent; 40 = 4 s in, 6 s out at 6/min)."""
+        self.inhale_fraction = min(max(float(inhale_pct) / 100.0, 0.2), 0.8)
+
     def advance(self, now_s: float) -> None:
         """Move the animation to clock time ``now_s`` (monotonic seconds)."""
         if self._t0 is None:
             self._t0 = now_s
-        self.phase = pacer_phase(now_s - self._t0, self.rate_bpm)
+        self.phase = pacer_phase(now_s - self._t0, self.rate_bpm, self.inhale_fraction)
         if self.isVisible():
             self.update()
 
@@ -86,22 +100,30 @@ class BreathingPacerWidget(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         r = QRectF(self.rect())
-        label_h = 60.0
-        side = min(r.width(), r.height() - label_h)
-        # circle and its two lines of text, centred as one block
-        top = r.top() + (r.height() - side - label_h) / 2
+        title_h, label_h = 34.0, 60.0
+        side = min(r.width(), r.height() - label_h - title_h)
+        # title, ring and its two lines of text, centred as one block
+        top = r.top() + (r.height() - side - label_h - title_h) / 2 + title_h
         centre = QPointF(r.center().x(), top + side / 2)
         max_radius = side / 2 - 6
         min_radius = max_radius * 0.35
         radius = min_radius + (max_radius - min_radius) * self.phase.size
         text = PALETTE.room_text if self.dark else PALETTE.text
         muted = PALETTE.room_text_muted if self.dark else PALETTE.text_muted
-        # outer guide ring: where a full breath reaches
+        p.setPen(color(text))
+        p.setFont(font(15))
+        p.drawText(
+            QRectF(r.left(), top - title_h, r.width(), title_h - 4),
+            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
+            TITLE,
+        )
+        # outer guide ring: where a full breath reaches (solid: the orb's target ring is dashed)
         p.setPen(QPen(color(PALETTE.pacer, 90), 2))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawEllipse(centre, max_radius, max_radius)
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(color(PALETTE.pacer, 150))
+        # the breath itself: an outlined ring with a faint fill, never the orb's soft glow
+        p.setPen(QPen(color(PALETTE.pacer, 230), max(3.0, max_radius * 0.06)))
+        p.setBrush(color(PALETTE.pacer, 40))
         p.drawEllipse(centre, radius, radius)
         p.setPen(color(text))
         p.setFont(font(20))

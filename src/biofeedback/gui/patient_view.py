@@ -1,8 +1,14 @@
 """The patient view: a calm full-screen room with one shape, one sentence and the breathing pacer.
 
 The shape is a soft orb whose size follows muscle tension relative to the target: it shrinks and
-its colour cools from amber to teal as tension falls; a faint ring marks the target size. Nothing
-else competes for attention (no numbers, no traces); the clinician view holds those.
+its colour cools from amber to teal as tension falls; a faint ring marks the target size. It is
+labelled "Your muscle tension"; the pacer beside it is an outlined ring under its own title
+("Breathe with the circle"), so the two never look alike. Nothing else competes for attention
+(no numbers, no traces); the clinician view holds those. A muted line under the sentence says
+the trial and the time left in a session.
+
+What it shows is decided without Qt (:mod:`biofeedback.appmodel.patient_screen`) and applied
+in one call, :meth:`PatientViewWidget.show_screen`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from biofeedback.appmodel.patient_screen import PatientScreen
 from biofeedback.gui.breathing_pacer import BreathingPacerWidget
 from biofeedback.gui.education_page import EducationPageWidget
 from biofeedback.gui.questionnaire import QuestionnaireWidget
@@ -35,6 +42,9 @@ DEFAULT_INSTRUCTION = "Let your shoulders drop and breathe slowly."
 RATIO_SPAN = 4.0
 #: Smoothing time constant of the orb (seconds): calm movement without lagging the feedback much.
 ORB_SMOOTHING_S = 0.12
+#: The orb's label and the line under it (what the orb means, in the patient's words).
+ORB_TITLE = "Your muscle tension"
+ORB_HINT = "it grows smaller as you relax"
 
 
 def orb_fraction(ratio: float) -> float:
@@ -75,7 +85,9 @@ class TensionOrbWidget(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        r = QRectF(self.rect())
+        full = QRectF(self.rect())
+        label_h = 58.0
+        r = full.adjusted(0, label_h, 0, 0)
         centre = r.center()
         max_radius = min(r.width(), r.height()) / 2 - 10
         min_radius = max_radius * 0.22
@@ -114,7 +126,19 @@ class TensionOrbWidget(QWidget):
                 Qt.AlignmentFlag.AlignCenter,
                 "checking the signal",
             )
+        self._paint_label(p, full, centre.y() - max_radius - label_h)
         p.end()
+
+    def _paint_label(self, p: QPainter, r: QRectF, top: float) -> None:
+        """The orb's title and what it does, above it (like the pacer's title)."""
+        p.setPen(color(PALETTE.room_text))
+        p.setFont(font(15))
+        p.drawText(QRectF(r.left(), top, r.width(), 26), Qt.AlignmentFlag.AlignCenter, ORB_TITLE)
+        p.setPen(color(PALETTE.room_text_muted))
+        p.setFont(font(11))
+        p.drawText(
+            QRectF(r.left(), top + 26, r.width(), 20), Qt.AlignmentFlag.AlignCenter, ORB_HINT
+        )
 
 
 class PatientViewWidget(QWidget):
@@ -140,6 +164,13 @@ class PatientViewWidget(QWidget):
         self.instruction.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.instruction.setWordWrap(True)
         self.instruction.setFont(font(FONT_INSTRUCTION_PT))
+        # "Trial 2 of 5 · 2:30 left": small, muted, under the sentence ("" hides it)
+        self.progress = QLabel("")
+        self.progress.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.progress.setFont(font(14))
+        self.progress.setStyleSheet(f"color: {PALETTE.room_text_muted};")
+        self.progress.setVisible(False)
+        self.current_screen: PatientScreen | None = None
         self.orb = TensionOrbWidget()
         self.pacer = BreathingPacerWidget(dark=True)
         self.hint = QLabel("Esc or F11: back to the clinician view")
@@ -175,6 +206,7 @@ class PatientViewWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(40, 40, 40, 16)
         layout.addWidget(self.instruction)
+        layout.addWidget(self.progress)
         layout.addSpacing(20)
         layout.addWidget(self.body, 1)
         layout.addWidget(self.practice)
@@ -187,6 +219,21 @@ class PatientViewWidget(QWidget):
     def set_pacer_visible(self, visible: bool) -> None:
         """Show or hide the breathing pacer."""
         self.pacer.setVisible(visible)
+
+    def show_screen(self, screen: PatientScreen) -> None:
+        """Apply what the patient view shows (appmodel.patient_screen): the sentence, the orb,
+        the pacer and its rate, and the trial / time-left line. A step page or a questionnaire
+        on screen keeps its own sentence."""
+        self.current_screen = screen
+        if not self.showing_step and not self.showing_questionnaire:
+            self.set_instruction(screen.instruction)
+        self.orb.setVisible(screen.show_orb)
+        if screen.pacer_on:
+            self.pacer.set_rate(screen.pacer_bpm)
+            self.pacer.set_inhale_pct(screen.pacer_inhale_pct)
+        self.pacer.setVisible(screen.pacer_on)
+        self.progress.setText(screen.progress)
+        self.progress.setVisible(bool(screen.progress))
 
     def advance(self, level_uv: float, threshold_uv: float, flags: int, now_s: float) -> None:
         """Per-frame update of the orb and the pacer."""

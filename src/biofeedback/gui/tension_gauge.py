@@ -73,8 +73,8 @@ def _fonts() -> _Fonts:
         big, unit = font(FONT_READOUT_PT, bold=True), font(12)
         label = font(10)
         fm_big, fm_unit = QFontMetricsF(big), QFontMetricsF(unit)
-        trail_calm = QPen(color(PALETTE.calm, 220), 1.5)
-        trail_tense = QPen(color(PALETTE.tense, 230), 1.5)
+        trail_calm = QPen(color(PALETTE.calm, 220), 2)
+        trail_tense = QPen(color(PALETTE.tense, 230), 2)
         for pen in (trail_calm, trail_tense):
             pen.setCosmetic(True)
         _FONTS = _Fonts(
