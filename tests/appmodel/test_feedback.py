@@ -74,6 +74,7 @@ def test_flags_and_missing_values():
     assert waiting.kind == FeedbackKind.WAITING and waiting.number == "–"
     assert waiting.caption == "Waiting for signal" and waiting.role == ColourRole.MUTED
     assert not sounds_above(math.nan, 10.0)
+    assert not sounds_above(12.0, math.nan)  # no target (no channel followed): no beeps
     assert state_of(2.0, 5.0, 0) == FeedbackKind.CALM == classify(2.0, 5.0).kind
 
 

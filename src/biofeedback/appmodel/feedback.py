@@ -116,4 +116,6 @@ WAITING = classify(math.nan, math.nan, 0)
 
 def sounds_above(level_uv: float, threshold_uv: float) -> bool:
     """The tone's "above the target" (beep and above-only modes): the same rule as the gauge."""
-    return math.isfinite(level_uv) and not below_target(level_uv, threshold_uv)
+    if not (math.isfinite(level_uv) and math.isfinite(threshold_uv)):
+        return False  # nothing to compare: silence, as while waiting for signal
+    return not below_target(level_uv, threshold_uv)
