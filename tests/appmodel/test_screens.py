@@ -67,13 +67,19 @@ def test_state_screen_removed_during_a_session_brings_the_view_back() -> None:
     assert state.screen == "HDMI-1"
     assert state.screens_changed([LAPTOP, SMALL], "eDP-1") == "HDMI-1"
     assert not state.on_other_screen
-    assert "HDMI-1" in returned_text("HDMI-1") and "F11" in returned_text("HDMI-1")
+    assert returned_text("HDMI-1") == (
+        "The patient screen (HDMI-1) is gone: the patient view is back in this window"
+        " (F11 shows it)."
+    )
 
 
 def test_state_main_window_dragged_onto_the_patient_screen() -> None:
     state = PatientScreenState()
     state.show_patient([LAPTOP, MONITOR], "eDP-1")
     assert state.screens_changed([LAPTOP, MONITOR], "HDMI-1") == "HDMI-1"
+    assert returned_text("HDMI-1", still_connected=True).startswith(
+        "This window is on the patient screen (HDMI-1) now: the patient view is back"
+    )
 
 
 def test_state_screen_added_during_a_session_moves_nothing_until_asked() -> None:

@@ -4,8 +4,8 @@
 
 The Xvfb screen (3286x1080) is split into two RandR monitors, LEFT (1366x768, primary) and
 RIGHT (1920x1080), before Qt starts; the child moves the patient view to RIGHT and back (Esc,
-the clinician view, RIGHT unplugged, the main window closed) and prints one JSON line of what
-it saw at each step.
+the clinician view, RIGHT unplugged, the main window moved onto RIGHT, the option off, the main
+window closed) and prints one JSON line of what it saw at each step.
 """
 
 from __future__ import annotations
@@ -110,6 +110,15 @@ def main() -> int:
     seen["shown_again"] = control.show_patient()
     wait_until(lambda: control.window.isVisible())
     seen["on_right_again"] = desk.where()
+
+    desk.window.move(1500, 100)  # the main window dragged onto the patient's screen
+    wait_until(lambda: not control.on_second_screen)
+    seen["after_main_moved"] = desk.where()
+    seen["status_moved"] = desk.window.statusBar().currentMessage()
+    desk.window.move(100, 60)
+    wait_until(lambda: desk.window.screen().name() == "LEFT")
+    control.show_patient()
+    wait_until(lambda: control.window.isVisible())
 
     control.action.setChecked(False)  # View > Patient view on second screen, off
     seen["after_option_off"] = desk.where()

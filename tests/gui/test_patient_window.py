@@ -129,11 +129,15 @@ def test_two_screens_on_xvfb(tmp_path) -> None:
     assert right["patient_visible"] and right["in_stack"] == -1
     # the clinician view stays on the first screen
     assert right["main_visible"] and right["main_screen"] == "LEFT" and right["stack_current"]
-    for step in ("after_esc", "after_unplug", "after_replug", "after_option_off", "after_close"):
+    assert seen["after_main_moved"]["main_screen"] == "RIGHT"
+    steps = ("after_esc", "after_unplug", "after_replug", "after_main_moved", "after_option_off")
+    for step in (*steps, "after_close"):
         back = seen[step]
         assert back["in_stack"] == 1 and not back["on_second"], step
         assert not back["patient_window_visible"] and back["stack_current"], step
     assert seen["instruction_kept"] == "Let the jaw hang loose."
-    assert seen["returned"] == ["RIGHT"] and "RIGHT" in seen["status"]
+    assert seen["returned"] == ["RIGHT", "RIGHT"]  # unplugged, then the main window moved
+    assert seen["status"].startswith("The patient screen (RIGHT) is gone")
+    assert seen["status_moved"].startswith("This window is on the patient screen (RIGHT)")
     assert seen["shown_one_screen"] is False and seen["shown_option_off"] is False
     assert seen["shown_again"] and seen["on_right_again"]["on_second"]

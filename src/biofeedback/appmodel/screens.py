@@ -80,12 +80,15 @@ def patient_screen_still_usable(
     return any(s.name == patient_screen for s in other_screens(screens, window_screen))
 
 
-def returned_text(screen: str) -> str:
-    """What the clinician is told when the patient view came back from ``screen``."""
-    return (
-        f"The patient screen ({screen}) is gone: the patient view is back in this window "
-        "(F11 shows it)."
+def returned_text(screen: str, still_connected: bool = False) -> str:
+    """What the clinician is told when the patient view came back from ``screen``: it was
+    unplugged, or (``still_connected``) the main window was moved onto it."""
+    why = (
+        f"This window is on the patient screen ({screen}) now"
+        if still_connected
+        else f"The patient screen ({screen}) is gone"
     )
+    return f"{why}: the patient view is back in this window (F11 shows it)."
 
 
 class PatientScreenState:

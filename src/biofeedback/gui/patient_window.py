@@ -157,7 +157,7 @@ class PatientScreenControl(QObject):
         if not came_from:
             return
         self.back_to_stack()
-        text = returned_text(came_from)
+        text = returned_text(came_from, _screen_named(came_from) is not None)
         self.main_window.statusBar().showMessage(text, RETURNED_MESSAGE_MS)
         self.returned.emit(came_from)
 
