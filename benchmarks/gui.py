@@ -359,26 +359,26 @@ def summarise_latency(parts: dict[str, list[float]]) -> dict:
         return round(float(np.median(parts[key])), 1) if parts[key] else None
 
     lat = np.array(parts["latency"])
+    overhead = lat - np.array(parts["rms"])  # per step: what the window adds to the RMS window
     result = {
         "steps": len(lat),
         "latency_ms_median": med("latency"),
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
         "rms_window_part_ms_median": med("rms"),
-        "overhead_ms_median": round(float(np.median(lat) - np.median(parts["rms"])), 1)
-        if len(lat)
-        else None,
+        "overhead_ms_median": round(float(np.median(overhead)), 1) if len(lat) else None,
+        "overhead_ms_p95": round(float(np.percentile(overhead, 95)), 1) if len(lat) else None,
         "overhead_parts_ms_median": {k: med(k) for k in ("chunk", "wake", "paint")},
     }
     return result
 
 
-def measure_latency(steps: int, rounds: int = 2) -> dict:
+def measure_latency(steps: int, rounds: int = 5, chunk_ms: float = 10.0) -> dict:
     """Muscle-to-pixel latency of the gauge, one step every 2 s, in alternating blocks of the
     watcher woken by new rows (the app's) and the watcher polling at 100 Hz (before), ``rounds``
     blocks of each, ``steps`` steps per mode in all; GUI-thread CPU per mode alongside."""
     make_app()
     period_s = 2.0
-    device = BenchDevice(step_period_s=period_s)
+    device = BenchDevice(chunk_ms=chunk_ms, step_period_s=period_s)
     window = make_window(device)
     start_window(window)
     for c in range(len(window.cards)):
@@ -673,11 +673,16 @@ def tone_latencies(blocks, engine, device, threshold, lo, sr, n, gain) -> dict:
             found["above"].append((t_sample[loud[0]] - t_step) * 1000)
             found["rms"].append(env_cross[0] / device.fs_hz * 1000)
 
+    found["pitch_overhead"] = list(np.subtract(found["tone"], found["rms"]))
+    found["above_overhead"] = list(np.subtract(found["above"], found["rms"]))
+
     def med(key: str) -> float | None:
         return round(float(np.median(found[key])), 1) if found[key] else None
 
     return {
         "tone_steps": len(found["tone"]),
+        "tone_pitch_overhead_ms_median": med("pitch_overhead"),
+        "tone_above_overhead_ms_median": med("above_overhead"),
         "tone_pitch_ms_median": med("tone"),
         "tone_above_level_ms_median": med("above"),
         "tone_rms_window_part_ms_median": med("rms"),
@@ -801,7 +806,7 @@ def run_size_child(args, size: dict, latency: bool) -> dict:
     """fps and GUI-thread CPU (and the pixel latency) at one size, in a new process: the scale
     factor only takes effect before the QApplication exists."""
     cmd = [sys.executable, __file__, "--child-size", size["label"], "--seconds", str(args.seconds)]
-    cmd += ["--steps", str(args.steps if latency else 0)]
+    cmd += ["--steps", str(args.steps if latency else 0), "--chunk-ms", str(args.chunk_ms)]
     if args.no_xvfb:
         cmd.append("--no-xvfb")
     env = os.environ.copy()
@@ -823,7 +828,7 @@ def child_size(args) -> dict:
         result = {"size": size["label"], "screen_px": size["screen"], "scale": size["scale"]}
         result.update(measure_fps(args.seconds, size["window"]))
         if args.steps:
-            result.update(measure_latency(args.steps))
+            result.update(measure_latency(args.steps, chunk_ms=args.chunk_ms))
         return result
 
     return with_xvfb(size["screen"], args.no_xvfb, run)
@@ -866,6 +871,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="fps measurement length")
     parser.add_argument("--steps", type=int, default=20, help="pixel latency steps (2 s each)")
+    parser.add_argument(
+        "--chunk-ms", type=float, default=10.0, help="bench device chunk for the pixel latency"
+    )
     parser.add_argument("--tone-steps", type=int, default=10, help="tone latency steps (2 s each)")
     parser.add_argument(
         "--sizes",
