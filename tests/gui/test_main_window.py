@@ -13,16 +13,17 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
-from biofeedback import config
+from biofeedback.appmodel.prefs import load_prefs
 from biofeedback.devices.base import DeviceState
 from biofeedback.devices.simulated import SimulatedDevice
 from biofeedback.gui import main_window as mw
-from biofeedback.gui import preload
+from biofeedback.gui import preload, window_sources
 from biofeedback.gui.audio_feedback import AudioMode
 from biofeedback.gui.device_panel import DEFAULT_SIM_SOURCE, ChannelSetup
 from biofeedback.gui.main_window import MainWindow, choose_initial_source
 from biofeedback.gui.tension_gauge import GaugeState
 from biofeedback.gui.theme import PALETTE
+from biofeedback.training.thresholds import NUDGE_FACTOR, round_target
 
 STEADY = "sim://?scenario=steady&level_uv=20&board=12bit&channels=raw,ref&speed=4&seed=1"
 
@@ -277,9 +278,10 @@ def test_threshold_controls_stay_in_step_and_are_logged(qtbot):
     card.plot.threshold_line.setValue(9.0)
     card.plot.threshold_line.sigPositionChangeFinished.emit(card.plot.threshold_line)
     assert window.thresholds_uv[0] == 9.0 and window.threshold_spins[0].value() == 9.0
-    window.nudge_thresholds(mw.THRESHOLD_STEP)
-    assert window.thresholds_uv[0] == pytest.approx(9.45)
-    assert [c.value_uv for c in window.threshold_log[-3:]] == [12.5, 9.0, pytest.approx(9.45)]
+    window.nudge_thresholds(NUDGE_FACTOR)
+    nudged = round_target(9.0 * NUDGE_FACTOR)  # one rounding rule for targets
+    assert window.thresholds_uv[0] == nudged and window.threshold_spins[0].value() == nudged
+    assert [c.value_uv for c in window.threshold_log[-3:]] == [12.5, 9.0, nudged]
     assert all(c.reason == "clinician" for c in window.threshold_log[-3:])
 
 
@@ -362,8 +364,8 @@ def test_settings_are_remembered_between_runs(qtbot):
     window.pacer_rate.setValue(5.0)
     window.apply_setup(ChannelSetup(board="12bit", mains="60", rms_window_ms=150))
     window.close()
-    saved = config.load_settings()["gui"]
-    assert saved["source"] == STEADY
+    saved = load_prefs()
+    assert saved.source == STEADY and saved.recent_sources[0] == STEADY
     again = MainWindow(None, safety_check=False, audio=True, audio_backend=NoAudio(), remember=True)
     qtbot.addWidget(again)
     assert again._initial_source == STEADY
@@ -394,7 +396,7 @@ def test_missing_audio_device_is_reported_once(qtbot):
 
 
 def test_safety_checklist_guards_board_sources(qtbot, monkeypatch):
-    monkeypatch.setattr(mw, "_safety_accepted_this_run", False)
+    monkeypatch.setattr(window_sources, "_safety_accepted_this_run", False)
     shown: list[int] = []
 
     def decline(self):

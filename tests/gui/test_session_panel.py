@@ -366,7 +366,7 @@ def test_the_window_starts_a_session_from_a_protocol_file(qtbot, tmp_path):
     assert window.session_panel.protocol.currentData() == str(path.resolve())
     assert window.start_session(str(path), "", None)
     assert window.session.protocol.name == "my-file"
-    assert window.prefs["protocol"] == str(path)
+    assert window.prefs.protocol == str(path)
     qtbot.waitUntil(lambda: window.bridge.elapsed_s > 0.5, timeout=10000)
     window._on_text()
     assert window.session_panel.skip_button.isEnabled()

@@ -11,7 +11,7 @@ import pytest
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
-from biofeedback import config
+from biofeedback.appmodel.prefs import load_prefs
 from biofeedback.gui.main_window import MainWindow
 
 #: How long finding an LSL stream may take on a loaded machine (the inlet looks every 10 s).
@@ -95,8 +95,8 @@ def test_osc_from_the_window_and_remembered(qtbot, osc_listener) -> None:
     thresholds = [args for a, args in list(messages) if a == "/biofeedback/threshold"]
     assert thresholds and len(thresholds[-1]) == len(window.thresholds_uv)
     window.shutdown()
-    saved = config.load_settings()["gui"]["streaming"]
-    assert saved["osc"] is True and saved["osc_port"] == port and saved["osc_rate_hz"] == 50.0
+    saved = load_prefs().streaming
+    assert saved.osc is True and saved.osc_port == port and saved.osc_rate_hz == 50.0
     again = MainWindow(None, safety_check=False, audio=False, remember=True)
     qtbot.addWidget(again)
     assert again.streaming.osc_action.isChecked()

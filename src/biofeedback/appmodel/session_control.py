@@ -213,9 +213,13 @@ class SessionControl:
             )
         return f"End recording {sid} now? What was recorded is kept."
 
+    def confirm_stop(self) -> bool:
+        """Ask (``confirm``) whether to end the running session early."""
+        return self.session is not None and self.confirm("Stop the session", self.stop_question())
+
     def request_stop(self) -> bool:
-        """The Stop button: ask (``confirm``), then end the session early; True when ended."""
-        if self.session is None or not self.confirm("Stop the session", self.stop_question()):
+        """The Stop button: ask, then end the session early; True when ended."""
+        if not self.confirm_stop():
             return False
         self.finish(STOPPED_BY_CLINICIAN)
         return True

@@ -25,6 +25,9 @@ from biofeedback.training import thresholds as rules
 
 log = logging.getLogger(__name__)
 
+#: Recent moving-RMS samples per channel: an array [channels, samples] or one array each.
+Recent = np.ndarray | Sequence[np.ndarray] | Sequence[Sequence[float]]
+
 #: Target of a channel with none remembered, until the first seconds of signal give one.
 PLACEHOLDER_UV = 5.0
 #: Targets are kept in this range (uV RMS); the spin box offers the same.
@@ -39,12 +42,6 @@ class TargetChange:
     channel: int
     value_uv: float
     reason: str
-
-
-def _round(value_uv: float) -> float:
-    """The one rounding rule for targets (training.thresholds.round_target when it exists)."""
-    rounder: Callable[[float], float] | None = getattr(rules, "round_target", None)
-    return float(rounder(value_uv)) if rounder is not None else round(float(value_uv), 2)
 
 
 class Targets:
@@ -71,12 +68,14 @@ class Targets:
     def setup(self, names: Sequence[str], remembered: dict[str, float]) -> None:
         """New channels (a source opened): remembered targets, else a placeholder pending."""
         self.names = [str(n) for n in names]
-        self.values_uv, self.pending = [], []
+        values, pending = [], []
         for name in self.names:
             value = remembered.get(name)
             usable = isinstance(value, int | float) and math.isfinite(value) and value > 0
-            self.values_uv.append(float(value) if usable else PLACEHOLDER_UV)  # type: ignore[arg-type]
-            self.pending.append(not usable)
+            values.append(float(value) if usable else PLACEHOLDER_UV)  # type: ignore[arg-type]
+            pending.append(not usable)
+        # in place: views holding the list (the network streams) see the new channels
+        self.values_uv[:], self.pending[:] = values, pending
         self.reset.emit(list(self.names))
 
     def set(self, channel: int, value_uv: float, reason: str = "clinician") -> bool:
@@ -85,7 +84,7 @@ class Targets:
             return False
         if not (isinstance(value_uv, int | float) and math.isfinite(value_uv) and value_uv > 0):
             return False
-        value = _round(min(max(float(value_uv), MIN_UV), MAX_UV))
+        value = rules.round_target(min(max(float(value_uv), MIN_UV), MAX_UV))
         if abs(self.values_uv[channel] - value) < 1e-9 and not self.pending[channel]:
             return False
         self.values_uv[channel] = value
@@ -106,7 +105,7 @@ class Targets:
 
     def from_recent(
         self,
-        recent_uv: Sequence[np.ndarray],
+        recent_uv: Recent,
         noise_floor_uv: Sequence[float],
         reason: str = "from recent signal",
     ) -> list[int]:
@@ -126,9 +125,7 @@ class Targets:
         """A channel still waits for its first target."""
         return any(self.pending)
 
-    def first_seconds(
-        self, recent_uv: Sequence[np.ndarray], noise_floor_uv: Sequence[float]
-    ) -> None:
+    def first_seconds(self, recent_uv: Recent, noise_floor_uv: Sequence[float]) -> None:
         """The first targets from the first seconds; channels with a target keep theirs."""
         pending = list(self.pending)
         for c, values in enumerate(recent_uv[: len(pending)]):

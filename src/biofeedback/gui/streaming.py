@@ -2,9 +2,10 @@
 
 :class:`StreamingControl` owns a menu ("Stream to LSL", "Send OSC…"), a status-bar label that
 says what is on, and one :class:`biofeedback.interop.streaming.Streaming` that the window
-attaches to every engine it opens. The choice is remembered in the window's settings
-(``prefs["streaming"]``). A part that fails is detached by the engine (streaming is never
-essential), and the window's alert bar says so once; the recording goes on.
+attaches to every engine it opens. The choice is remembered in the window's preferences
+(:class:`biofeedback.appmodel.prefs.StreamingPrefs`). A part that fails is detached by the
+engine (streaming is never essential), and the window's alert bar says so once; the recording
+goes on.
 
 The network libraries are reached only through :mod:`biofeedback.interop`, imported when a
 switch is on, so a window that streams nothing imports and opens nothing of them.
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from biofeedback.appmodel.prefs import StreamingPrefs
 from biofeedback.errors import BiofeedbackError
 
 if TYPE_CHECKING:
@@ -43,16 +45,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OSC_HOST = "127.0.0.1"
-DEFAULT_OSC_PORT = 9000
-DEFAULT_OSC_RATE_HZ = 20.0
+DEFAULT_OSC_HOST = StreamingPrefs.osc_host
+DEFAULT_OSC_PORT = StreamingPrefs.osc_port
+DEFAULT_OSC_RATE_HZ = StreamingPrefs.osc_rate_hz
 
 
 class StreamingControl(QObject):
     """Streaming menu, status label and the streams of the window's current engine.
 
-    ``prefs`` is the window's remembered settings dict (``prefs["streaming"]`` is kept in it);
-    ``switch_on`` overrides some of those settings (``gui --lsl --osc HOST:PORT``: keys ``lsl``,
+    ``prefs`` is the window's remembered streaming preferences (changed in place);
+    ``switch_on`` overrides some of them (``gui --lsl --osc HOST:PORT``: keys ``lsl``,
     ``osc``, ``osc_host``, ``osc_port``, ``osc_rate_hz``); ``alert`` shows what stopped. Call :meth:`attach` for every engine the window opens (opened,
     not started), :meth:`detach` when it closes it.
     """
@@ -62,16 +64,18 @@ class StreamingControl(QObject):
     def __init__(
         self,
         parent: QWidget,
-        prefs: dict[str, Any],
+        prefs: StreamingPrefs,
         alert: AlertBar,
         switch_on: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(parent)
         self.parent_widget = parent
-        saved = prefs.get("streaming")
-        self.prefs: dict[str, Any] = dict(saved) if isinstance(saved, dict) else {}
-        self.prefs.update(switch_on or {})
-        prefs["streaming"] = self.prefs
+        self.prefs = prefs
+        for key, value in (switch_on or {}).items():
+            if hasattr(prefs, key):
+                setattr(prefs, key, value)
+            else:
+                log.warning("unknown streaming switch %r ignored", key)
         self.alert = alert
         self.engine: Engine | None = None
         self.streaming: Streaming | None = None
@@ -83,15 +87,15 @@ class StreamingControl(QObject):
         self.menu = QMenu("Str&eaming", parent)
         self.lsl_action = QAction("Stream to LSL (raw, envelope, markers)", self)
         self.lsl_action.setCheckable(True)
-        self.lsl_action.setChecked(bool(self.prefs.get("lsl", False)))
+        self.lsl_action.setChecked(self.prefs.lsl)
         self.lsl_action.toggled.connect(self._lsl_toggled)
         self.osc_action = QAction("Send OSC…", self)
         self.osc_action.setCheckable(True)
-        self.osc_action.setChecked(bool(self.prefs.get("osc", False)))
+        self.osc_action.setChecked(self.prefs.osc)
         self.osc_action.triggered.connect(self._osc_triggered)
         self.markers_action = QAction("Receive LSL markers…", self)
         self.markers_action.setCheckable(True)
-        self.markers_action.setChecked(bool(self.prefs.get("lsl_markers")))
+        self.markers_action.setChecked(bool(self.prefs.lsl_markers))
         self.markers_action.triggered.connect(self._markers_triggered)
         self.menu.addAction(self.lsl_action)
         self.menu.addAction(self.osc_action)
@@ -106,21 +110,20 @@ class StreamingControl(QObject):
         switched off and said)."""
         from biofeedback.interop.streaming import StreamingOptions
 
-        lsl = bool(self.prefs.get("lsl", False))
+        lsl = self.prefs.lsl
         target = None
-        rate = float(self.prefs.get("osc_rate_hz", DEFAULT_OSC_RATE_HZ))
-        if self.prefs.get("osc"):
+        rate = float(self.prefs.osc_rate_hz)
+        if self.prefs.osc:
             from biofeedback.interop.osc import check_rate, parse_target
 
-            host = str(self.prefs.get("osc_host", DEFAULT_OSC_HOST))
-            port = self.prefs.get("osc_port", DEFAULT_OSC_PORT)
+            host, port = self.prefs.osc_host, self.prefs.osc_port
             try:
                 target = parse_target(f"{host}:{port}", "OSC target")
                 rate = check_rate(rate, "OSC rate")
             except BiofeedbackError as exc:
                 self._switch_osc_off(str(exc))
                 target = None
-        markers = str(self.prefs.get("lsl_markers") or "").strip()
+        markers = self.prefs.lsl_markers.strip()
         return StreamingOptions(lsl=lsl, osc=target, osc_rate_hz=rate, lsl_markers=markers)
 
     def set_osc(self, host: str, port: int, rate_hz: float) -> str:
@@ -133,7 +136,8 @@ class StreamingControl(QObject):
             check_rate(rate_hz, "OSC rate")
         except BiofeedbackError as exc:
             return str(exc)
-        self.prefs.update(osc=True, osc_host=host.strip(), osc_port=int(port), osc_rate_hz=rate_hz)
+        self.prefs.osc, self.prefs.osc_host = True, host.strip()
+        self.prefs.osc_port, self.prefs.osc_rate_hz = int(port), float(rate_hz)
         self.osc_action.setChecked(True)
         self._restart()
         return ""
@@ -143,23 +147,23 @@ class StreamingControl(QObject):
         self.lsl_action.setChecked(on)  # toggled -> _lsl_toggled
 
     def _lsl_toggled(self, on: bool) -> None:
-        if bool(self.prefs.get("lsl", False)) == on:
+        if self.prefs.lsl == on:
             return
-        self.prefs["lsl"] = on
+        self.prefs.lsl = on
         self._restart()
 
     def _osc_triggered(self, checked: bool) -> None:
         if not checked:
-            self.prefs["osc"] = False
+            self.prefs.osc = False
             self._restart()
             return
-        self.osc_action.setChecked(bool(self.prefs.get("osc", False)))  # until the dialog is OK
+        self.osc_action.setChecked(self.prefs.osc)  # until the dialog is OK
         OscDialog(self, self.parent_widget).open()
 
     def set_lsl_markers(self, name: str) -> None:
         """Store the markers of the LSL marker stream ``name`` in the sessions recorded from now
         on, and in the one running ("" switches it off)."""
-        self.prefs["lsl_markers"] = name.strip()
+        self.prefs.lsl_markers = name.strip()
         self.markers_action.setChecked(bool(name.strip()))
         self._restart()
 
@@ -173,10 +177,10 @@ class StreamingControl(QObject):
             "Receive LSL markers",
             "Name of the LSL marker stream (e.g. from PsychoPy); its markers are stored in the "
             "sessions you record:",
-            text=str(self.prefs.get("lsl_markers_last", "")),
+            text=self.prefs.lsl_markers_last,
         )
         if ok and name.strip():
-            self.prefs["lsl_markers_last"] = name.strip()
+            self.prefs.lsl_markers_last = name.strip()
             self.set_lsl_markers(name)
 
     def listen(self, session: RecordingSession) -> None:
@@ -190,7 +194,7 @@ class StreamingControl(QObject):
             )
 
     def _switch_osc_off(self, why: str) -> None:
-        self.prefs["osc"] = False
+        self.prefs.osc = False
         self.osc_action.setChecked(False)
         self.alert.show_alert("OSC is off.", why, level="warning")
 
@@ -305,15 +309,15 @@ class OscDialog(QDialog):
         self.setWindowTitle("Send OSC")
         self.control = control
         prefs = control.prefs
-        self.host = QLineEdit(str(prefs.get("osc_host", DEFAULT_OSC_HOST)))
+        self.host = QLineEdit(prefs.osc_host)
         self.port = QSpinBox()
         self.port.setRange(1, 65535)
-        self.port.setValue(int(prefs.get("osc_port", DEFAULT_OSC_PORT)))
+        self.port.setValue(prefs.osc_port)
         self.rate = QDoubleSpinBox()
         self.rate.setRange(1.0, 200.0)
         self.rate.setDecimals(0)
         self.rate.setSuffix(" Hz")
-        self.rate.setValue(float(prefs.get("osc_rate_hz", DEFAULT_OSC_RATE_HZ)))
+        self.rate.setValue(prefs.osc_rate_hz)
         self.error = QLabel("")
         self.error.setWordWrap(True)
         note = QLabel(
