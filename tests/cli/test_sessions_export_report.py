@@ -168,7 +168,7 @@ def test_replay_opens_the_window_on_the_replay_url(
         return 0
 
     monkeypatch.setattr(gui, "run", fake_run)
-    code, _, _ = run_cli(capsys, "replay", str(session), "--speed", "2")
+    code, _, _ = run_cli(capsys, "replay", str(session), "--speed", "2", "--live")
     assert code == 0 and seen["source"] == f"replay://{session}?speed=2"
 
 

@@ -1,12 +1,16 @@
-"""``biofeedback replay SESSION|PATH``: play a stored session or a recording file like a live board.
+"""``biofeedback replay SESSION|PATH``: replay a stored session, or play a file like a live board.
 
-Opens the window on ``replay://...``; with ``--headless`` it streams through the pipeline and
-prints a summary like ``biofeedback stream``.
+A stored session opens the replay window (play/pause, seek, speed, jump to a phase, with the
+session's own targets: :mod:`biofeedback.gui.replay_window`). A recording file, a session with
+``--live`` or ``--protocol``, opens the main window on ``replay://...`` as a live source; with
+``--headless`` it streams through the pipeline and prints a summary like ``biofeedback stream``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -42,19 +46,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "replay",
         description=(
-            "Replay a stored session (its id) or a recording file through the pipeline, in the "
-            "window or --headless. Files that do not state their sampling rate or units need "
+            "Replay a stored session (its id) in the replay window, with its own phases and "
+            "targets; or play a recording file (or a session with --live) through the pipeline, "
+            "in the main window or --headless. Files that do not state their sampling rate or units need "
             "--fs and --units (the error says which)."
         ),
     )
     p.add_argument("target", metavar="SESSION|PATH", help="session id, file path or replay:// URL")
-    p.add_argument("--speed", default="1", help="1 = real time, a factor such as 4, or max")
+    p.add_argument(
+        "--speed",
+        default="1",
+        help="1 = real time, a factor such as 4, or max (the replay window: 0.5, 1, 2, 4 or 8)",
+    )
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="a stored session in the main window as a live source (today's targets), not the "
+        "replay window",
+    )
     p.add_argument("--headless", action="store_true", help="no window: stream and print a summary")
     p.add_argument("--json", action="store_true", help="with --headless: one JSON object")
     p.add_argument(
         "--duration", type=float, metavar="SECONDS", help="with --headless: stop after SECONDS"
     )
-    p.add_argument("--protocol", metavar="NAME", help="protocol to prepare in the window")
+    p.add_argument(
+        "--protocol", metavar="NAME", help="protocol to prepare in the main window (implies --live)"
+    )
     add_recording_file_options(p.add_argument_group("recording files"))
     add_pipeline_options(p)
     p.set_defaults(handler=run)
@@ -106,6 +123,53 @@ def run(args: argparse.Namespace) -> int:
         ns = argparse.Namespace(**vars(args))
         ns.source = url
         return stream.run(ns)
+    session_id = stored_session_id(str(args.target))
+    if session_id is not None and not args.live and args.protocol is None:
+        return open_replay_window(session_id, str(args.speed))
     from biofeedback.cli import gui
 
     return gui.run(argparse.Namespace(source=url, protocol=args.protocol))
+
+
+def stored_session_id(target: str) -> int | None:
+    """The session id when ``target`` names a stored session by its id (not a URL or file)."""
+    target = target.strip()
+    if target.isascii() and target.isdigit():
+        from biofeedback.core.limits import parse_session_id
+
+        return parse_session_id(target, "session")
+    return None
+
+
+def replay_window_speed(text: str) -> float:
+    """``--speed`` for the replay window: one of its speeds (SourceURLError otherwise)."""
+    from biofeedback.appmodel.replay import SPEEDS
+
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = math.nan
+    if speed not in SPEEDS:
+        choices = ", ".join(f"{s:g}" for s in SPEEDS)
+        raise SourceURLError(
+            f"--speed {text}: the replay window plays at {choices}; use --live or --headless for "
+            "other speeds"
+        )
+    return speed
+
+
+def open_replay_window(session_id: int, speed_text: str) -> int:
+    """Read the session (a bad id is one line, exit 2) and run the replay window."""
+    speed = replay_window_speed(speed_text)
+    from biofeedback.appmodel.replay import ReplayModel
+    from biofeedback.cli.gui import display_problem
+
+    model = ReplayModel.open(None, session_id)
+    model.set_speed(speed)
+    problem = display_problem()
+    if problem:
+        sys.stderr.write(f"biofeedback: {problem}\n")
+        return 2
+    from biofeedback.gui.replay_window import run_replay_app
+
+    return run_replay_app(model)

@@ -376,6 +376,11 @@ def run_replay_app(model: ReplayModel) -> int:
     app.setApplicationName("biofeedback")
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: QTimer.singleShot(0, QApplication.closeAllWindows))
+    # Python runs a signal handler only when it gets control: a paused replay has no timer
+    # running, so one ticks a few times a second for Ctrl+C / SIGTERM to be noticed
+    wake = QTimer()
+    wake.start(200)
+    wake.timeout.connect(lambda: None)
     apply_theme(app)
     window = ReplayWindow(model)
     window.show()
