@@ -98,6 +98,15 @@ def test_targets_are_the_sessions_log_not_todays_preferences(
             assert model.target_at(0, t - 0.001) == pytest.approx(row["old_uv"])
     assert model.target_at(0, 18.0) == pytest.approx(3.0)
     assert model.target_at(0, 5.0) != 42.0
+    # across a window: the target as it was at each moment (a step at each change)
+    start, shaped = logged[0], logged[1]
+    t_shaped = shaped["sample_index"] / 1000.0
+    segments = model.target_segments(0, 10.0, t_shaped + 2.0)
+    assert segments[-2:] == [
+        (pytest.approx(start["sample_index"] / 1000.0 - t_shaped - 2.0), -2.0, start["new_uv"]),
+        (-2.0, 0.0, shaped["new_uv"]),
+    ]
+    assert model.target_segments(0, 10.0, 3.0) == []  # baseline: none yet
     # the protocol scored channel 0: the env output never had a target
     assert model.target_at(1, 10.0) is None and not model.has_targets(1)
 

@@ -103,13 +103,15 @@ def test_seek_and_phase_jump_show_that_moments_target(qtbot, session_id) -> None
     card = window.cards[0]
     window.slider.setValue(2 * SLIDER_STEPS_PER_S)  # baseline: no target yet
     assert model.position_s == pytest.approx(2.0)
-    assert not card.plot.threshold_line.isVisible() and card.gauge.isHidden()
+    assert window.target_lines[0].path().isEmpty() and card.gauge.isHidden()
     assert card.warning.text() == "No target yet at this moment of the session."
     window.slider.setValue(7 * SLIDER_STEPS_PER_S)
     assert window.time_label.text() == "0:07 / 0:16"
     first = model.target_at(0)
     assert first is not None and first != 3.0
-    assert card.plot.threshold_line.value() == pytest.approx(first)
+    line = window.target_lines[0].path().boundingRect()  # from 4 s (-3 s) to now, at `first`
+    assert (line.left(), line.right()) == pytest.approx((-3.0, 0.0))
+    assert line.top() == pytest.approx(first) and line.height() == 0
     assert card.gauge.threshold_uv == pytest.approx(first) and not card.gauge.isHidden()
     assert window.phase_label.text() == "Phase 2 of 4: train"
     # a click on the last phase in the list jumps to its start, with its own 3 uV target
@@ -119,7 +121,12 @@ def test_seek_and_phase_jump_show_that_moments_target(qtbot, session_id) -> None
     assert model.position_s == pytest.approx(12.0) and model.current_phase == 3
     assert window.slider.value() == 12 * SLIDER_STEPS_PER_S
     assert window.phase_label.text() == "Phase 4 of 4: train"
-    assert card.plot.threshold_line.value() == pytest.approx(3.0)
+    assert card.gauge.threshold_uv == pytest.approx(3.0)
+    window.slider.setValue(14 * SLIDER_STEPS_PER_S)  # the window shows the step down to 3 uV
+    path = window.target_lines[0].path()
+    steps = sorted({round(path.elementAt(i).y, 6) for i in range(path.elementCount())})
+    assert steps == [3.0, round(first, 6)]
+    window.slider.setValue(12 * SLIDER_STEPS_PER_S)
     assert "target 3.0 µV" in window.target_label.text()
     assert "in target so far" in window.score_label.text()
     window.previous_button.click()  # within 1 s of its start: the phase before

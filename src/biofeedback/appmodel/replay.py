@@ -525,6 +525,22 @@ class ReplayModel:
                 value = change.value_uv
         return value
 
+    def target_segments(
+        self, channel: int, window_s: float = WINDOW_S, t_s: float | None = None
+    ) -> list[tuple[float, float, float]]:
+        """The target as it was across [t - window_s, t]: (start, end, uV) in seconds before
+        ``t`` (<= 0), one per stretch with a target in force (none before the first)."""
+        t = self.position_s if t_s is None else t_s
+        lo = t - window_s
+        changes = [(c.t_s, c.value_uv) for c in self.data.targets if c.channel == channel]
+        out = []
+        for i, (start, value) in enumerate(changes):
+            end = changes[i + 1][0] if i + 1 < len(changes) else math.inf
+            a, b = max(start, lo), min(end, t)
+            if b > a:
+                out.append((a - t, b - t, value))
+        return out
+
     def has_targets(self, channel: int) -> bool:
         return any(c.channel == channel for c in self.data.targets)
 

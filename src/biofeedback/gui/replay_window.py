@@ -15,11 +15,20 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QKeySequence, QPainter, QPaintEvent, QPen, QShortcut
+from PySide6.QtGui import (
+    QColor,
+    QKeySequence,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QDialog,
+    QGraphicsPathItem,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -100,6 +109,7 @@ class ReplayWindow(QDialog):
         self.setWindowFlag(Qt.WindowType.WindowMaximizeButtonHint, True)
         self.resize(1100, 700)
         self.cards: list[ChannelCard] = []
+        self.target_lines: list[QGraphicsPathItem] = []
         cards = self._build_cards()
         transport = self._build_transport()
         side = self._build_side()
@@ -133,11 +143,27 @@ class ReplayWindow(QDialog):
             kind = f"{channel.kind} · replay"
             card = ChannelCard(channel.name, kind, WINDOW_S, show_raw=channel.show_raw)
             card.plot.threshold_line.setMovable(False)
+            # the target as it was at each moment of the window (a shaping step shows as a
+            # step), not one line across it at today's value
+            card.plot.threshold_line.setVisible(False)
+            card.plot.threshold_label.setVisible(False)
             card.gauge.interactive = False
             card.gauge.setMouseTracking(False)
             column.addWidget(card, 1)
             self.cards.append(card)
+            self.target_lines.append(self._target_line(card))
         return column
+
+    @staticmethod
+    def _target_line(card: ChannelCard) -> QGraphicsPathItem:
+        """The stepped target line in the card's envelope plot (a plain Qt path item)."""
+        pen = QPen(QColor(PALETTE.threshold), 1.5)
+        pen.setCosmetic(True)
+        item = QGraphicsPathItem()
+        item.setPen(pen)
+        item.setZValue(10)
+        card.plot.env_plot.addItem(item, ignoreBounds=True)
+        return item
 
     def _build_transport(self) -> QHBoxLayout:
         self.play_button = QPushButton("Play")
@@ -275,18 +301,20 @@ class ReplayWindow(QDialog):
             card.gauge.refresh_number()  # paused or seeking: the number is the position's
             card.set_noise_floor(model.noise_floor_at(c))
             card.quality.set_flags(flags)
-            target = model.target_at(c)
+            shown = [v for _, _, v in model.target_segments(c, WINDOW_S)]
             card.plot.update_ranges(
-                window.signal_uv[c], window.envelope_uv[c], target or card.gauge.threshold_uv
+                window.signal_uv[c], window.envelope_uv[c], max(shown, default=0.0)
             )
         self._show_scores()
 
     def _show_target(self, channel: int, card: ChannelCard) -> None:
         target = self.model.target_at(channel)
-        has_line = target is not None
-        card.plot.threshold_line.setVisible(has_line)
-        card.plot.threshold_label.setVisible(has_line)
-        card.gauge.setVisible(has_line)
+        path = QPainterPath()
+        for x0, x1, value in self.model.target_segments(channel, WINDOW_S):
+            path.moveTo(x0, value)
+            path.lineTo(x1, value)
+        self.target_lines[channel].setPath(path)
+        card.gauge.setVisible(target is not None)
         if target is not None:
             if card.gauge.threshold_uv != target:
                 card.gauge.set_threshold(target)
