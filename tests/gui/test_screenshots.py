@@ -48,15 +48,6 @@ KNOWN_CUT_OFF: dict[tuple[str, str], str] = {
     ("QWidget/QGroupBox/QComboBox", "Continuous tone (pitch follows tension)"): (
         "Sound mode combo: 294 px of text in 240 px"
     ),
-    ("QGroupBox/DevicePanel/QComboBox", "12-bit 3.3 V board (SAMD, Nano 33, RP2040, ESP32)"): (
-        "device panel board combo: 393 px of text in 139 px"
-    ),
-    ("QGroupBox/DevicePanel/QComboBox", "board's own (12 bit)"): (
-        "device panel ADC combo: 151 px of text in 139 px"
-    ),
-    ("QGroupBox/DevicePanel/QComboBox", "20 Hz (limbs, neck)"): (
-        "device panel high-pass combo: 145 px of text in 139 px"
-    ),
 }
 
 #: (protocol, seed, pain before, pain after, days ago) of subject P007's stored sessions
