@@ -23,6 +23,7 @@ from biofeedback.gui.device_panel import DEFAULT_SIM_SOURCE, ChannelSetup
 from biofeedback.gui.main_window import MainWindow, choose_initial_source
 from biofeedback.gui.tension_gauge import GaugeState
 from biofeedback.gui.theme import PALETTE
+from biofeedback.gui.window_geometry import remembered_fits, screen_key
 from biofeedback.training.thresholds import NUDGE_FACTOR, round_target
 
 STEADY = "sim://?scenario=steady&level_uv=20&board=12bit&channels=raw,ref&speed=4&seed=1"
@@ -450,3 +451,43 @@ def test_crossing_recolours_the_gauge_between_frames(qtbot):
     bridge.newest_flags = np.array([0])
     window._on_newest()
     assert gauge.state == GaugeState.CALM
+
+
+def test_window_size_is_remembered_for_its_screen(qtbot):
+    window = open_window(qtbot, STEADY, remember=True)
+    area = window.screen().availableGeometry()
+    window.setGeometry(area.x() + 10, area.y() + 20, 1000, 700)
+    window.close()
+    saved = load_prefs().geometry
+    assert list(saved.values()) == [[area.x() + 10, area.y() + 20, 1000, 700]]
+    again = MainWindow(None, safety_check=False, audio=False, remember=True)
+    qtbot.addWidget(again)
+    hint = again.minimumSizeHint()
+    free = (area.x(), area.y(), area.width(), area.height())
+    if remembered_fits(saved[screen_key(again)], free, (hint.width(), hint.height())):
+        assert (again.width(), again.height()) == (1000, 700)
+    else:  # the test screen is smaller than the window's minimum: the layout rule decides
+        assert again.windowState() & Qt.WindowState.WindowMaximized
+    assert again.subject() == ""  # no subject typed, none used before
+
+
+def test_a_remembered_geometry_is_used_only_where_it_fits():
+    laptop = (0, 40, 1366, 728)
+    assert remembered_fits([10, 50, 1200, 700], laptop, (900, 600))
+    assert not remembered_fits([10, 50, 1400, 700], laptop, (900, 600))  # wider than the screen
+    assert not remembered_fits([10, 0, 1200, 700], laptop, (900, 600))  # under the task bar
+    assert not remembered_fits([10, 50, 800, 700], laptop, (900, 600))  # below the minimum
+
+
+def test_runner_target_reaches_gauge_plot_and_spin_box_on_its_event(qtbot):
+    window = open_window(qtbot, STEADY, ask_pain=False)
+    wait_for_data(qtbot, window, 0.5)
+    control = window.session_control
+    assert control.start(window.live_source, "", "S-9")  # a plain recording: no runner
+    card = window.cards[0]
+    window.targets.follow_protocol(7.5, [0])  # what a THRESHOLD_CHANGED event does
+    assert card.gauge.threshold_uv == 7.5 and window.threshold_spins[0].value() == 7.5
+    assert card.plot.threshold_line.value() == pytest.approx(7.5)
+    assert window.threshold_log[-1].reason == "protocol"
+    window.finish_session("test over")
+    assert window.session is None and window.last_session_result.session_id > 0

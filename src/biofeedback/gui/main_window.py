@@ -19,15 +19,13 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QPushButton,
-    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -43,18 +41,17 @@ from biofeedback.devices.base import Device, DeviceState, DeviceStatus
 from biofeedback.engine import Engine
 from biofeedback.gui import preload, window_actions, window_sources
 from biofeedback.gui.alert_bar import AlertBar
-from biofeedback.gui.audio_feedback import AudioFeedback, AudioMode
 from biofeedback.gui.bridge import EngineBridge, format_elapsed
 from biofeedback.gui.check_signal import CheckSignalDialog, open_check_signal
-from biofeedback.gui.clinician_view import ChannelCard, ConnectionBanner
+from biofeedback.gui.clinician_view import ChannelCard
 from biofeedback.gui.patient_view import PatientViewWidget
 from biofeedback.gui.questionnaire import SessionQuestionnaires
 from biofeedback.gui.reminders import ReminderWatcher
 from biofeedback.gui.safety_dialog import SafetyChecklistDialog
-from biofeedback.gui.theme import apply_theme, font
+from biofeedback.gui.theme import apply_theme
 from biofeedback.gui.window_geometry import fit_to_screen, remember_geometry
 from biofeedback.gui.window_live import LiveView
-from biofeedback.gui.window_panels import build_side_panel
+from biofeedback.gui.window_panels import build_header, build_side_panel, build_waiting_label
 from biofeedback.gui.window_parts import WindowParts
 from biofeedback.gui.window_session import SessionView
 from biofeedback.gui.window_sources import (
@@ -151,15 +148,15 @@ class MainWindow(QMainWindow, WindowParts):
         self.preloader = preload.Preloader(parent=self)
         self.preloader.finished.connect(self._on_preloaded)
         self._pending_source: str | Device | None = None
-        self.audio = self._make_audio(audio_backend) if audio else None
         self.live = LiveView(self)
+        self.audio = self.live.make_audio(audio_backend) if audio else None
         self._build_ui()
         window_actions.build_actions(self)
         self.session_view = SessionView(self, self.session_control)
         self.session_events = self.session_view.events
         fit_to_screen(self, self.prefs.geometry)
         self.reminders = ReminderWatcher(
-            lambda: self.session_panel.subject.text().strip(),
+            lambda: self.session_control.subject,
             db_path=self.db_path,
             fallback=lambda text: self.statusBar().showMessage(text, 60_000),
             parent=self,
@@ -169,42 +166,15 @@ class MainWindow(QMainWindow, WindowParts):
         self.clinic_sync.start()  # the configured clinic's background sync (gui/clinic_sync.py)
 
     # -- construction --------------------------------------------------------------------------
-    def _make_audio(self, backend: Any) -> AudioFeedback:
-        """The tone generator, set up as remembered (mode, volume, mute)."""
-        audio = AudioFeedback(self.live_audio_level, backend=backend)
-        audio.mode = AudioMode(self.prefs.audio.mode)
-        audio.volume, audio.muted = self.prefs.audio.volume, self.prefs.audio.muted
-        return audio
-
-    def live_audio_level(self) -> tuple[float, float, int]:
-        """The newest level, its target and flags for the tone (on the audio thread)."""
-        return self.live.audio_level()
-
     def _build_ui(self) -> None:
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
         self.clinician = QWidget()
         self.clinician.setObjectName("clinicianView")
-        self.banner = ConnectionBanner()
-        self.timer_label = QLabel("00:00")
-        self.timer_label.setFont(font(20, bold=True))
-        self.timer_label.setToolTip("Time since acquisition started (sample clock)")
-        timer_caption = QLabel("session")
-        timer_caption.setObjectName("muted")
-        self.patient_button = QPushButton("Patient view  (F11)")
-        self.patient_button.clicked.connect(self.toggle_view)
-        header = QHBoxLayout()
-        header.setSpacing(14)
-        for widget, stretch in ((self.banner, 1), (timer_caption, 0), (self.timer_label, 0)):
-            header.addWidget(widget, stretch)
-        header.addWidget(self.patient_button)
+        header = build_header(self)  # connection banner, session clock, patient view button
         self.channels_box = QVBoxLayout()
         self.channels_box.setSpacing(8)
-        self.waiting_label = QLabel(NOT_CONNECTED_TEXT)
-        self.waiting_label.setObjectName("muted")
-        self.waiting_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.waiting_label.setWordWrap(True)  # "Starting <long url>…" wraps, never widens
-        self.waiting_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.waiting_label = build_waiting_label(NOT_CONNECTED_TEXT)
         self.channels_box.addWidget(self.waiting_label, 1)
         # failures that need the user (a session that stopped, no sound): stays until dismissed
         self.alert = AlertBar()
@@ -260,7 +230,7 @@ class MainWindow(QMainWindow, WindowParts):
             self.waiting_label.setText(f"Starting {url}…")
             return True
         self._pending_source = None
-        return self._open_source(source, url)
+        return window_sources.open_source(self, source, url)
 
     @property
     def pending_source(self) -> str | Device | None:
@@ -275,10 +245,7 @@ class MainWindow(QMainWindow, WindowParts):
             self.banner.set_state(DeviceState.ERROR, error)
             self.waiting_label.setText(NOT_CONNECTED_TEXT)
             return
-        self._open_source(source, url_of(source))
-
-    def _open_source(self, source: str | Device, url: str) -> bool:
-        return window_sources.open_source(self, source, url)
+        window_sources.open_source(self, source, url_of(source))
 
     def _build_cards(self, engine: Engine, info: StreamInfo) -> None:
         self.live.build_cards(engine, info)
@@ -377,7 +344,8 @@ class MainWindow(QMainWindow, WindowParts):
 
     # -- history, course, import, tools ----------------------------------------------------------
     def subject(self) -> str:
-        return self.session_panel.subject.text().strip() or self.prefs.subject
+        """The subject being worked with (the model's; the last one used when none is typed)."""
+        return self.session_control.subject or self.prefs.subject
 
     def show_history(self) -> None:
         window_actions.open_history(self, self.subject())
@@ -478,14 +446,6 @@ class MainWindow(QMainWindow, WindowParts):
     @property
     def threshold_spins(self) -> list[Any]:
         return self.target_box.spins
-
-    @property
-    def marker_note(self) -> Any:
-        return self.marker_box.note
-
-    @property
-    def marker_list(self) -> Any:
-        return self.marker_box.list
 
     @property
     def gauge_states(self) -> list[str]:

@@ -20,6 +20,17 @@ def screen_key(window: QMainWindow) -> str:
     return f"{screen.name()} {size.width()}x{size.height()}"
 
 
+def remembered_fits(
+    rect: list[int], area: tuple[int, int, int, int], minimum: tuple[int, int]
+) -> bool:
+    """A remembered ``[x, y, width, height]`` is used only when it lies inside the screen's
+    free ``area`` (x, y, width, height) and is not smaller than the window's ``minimum``."""
+    x, y, width, height = rect
+    ax, ay, aw, ah = area
+    inside = ax <= x and ay <= y and x + width <= ax + aw and y + height <= ay + ah
+    return inside and width >= minimum[0] and height >= minimum[1]
+
+
 def fit_to_screen(window: QMainWindow, remembered: dict[str, list[int]]) -> None:
     """Place the window (see the module doc); ``remembered`` maps screen keys to x, y, w, h."""
     screen = window.screen() or QApplication.primaryScreen()
@@ -29,12 +40,10 @@ def fit_to_screen(window: QMainWindow, remembered: dict[str, list[int]]) -> None
     area = screen.availableGeometry()
     hint = window.minimumSizeHint()
     rect = remembered.get(screen_key(window))
-    if rect is not None:
-        x, y, width, height = rect
-        inside = area.contains(x, y) and area.contains(x + width - 1, y + height - 1)
-        if inside and width >= hint.width() and height >= hint.height():
-            window.setGeometry(x, y, width, height)
-            return
+    free = (area.x(), area.y(), area.width(), area.height())
+    if rect is not None and remembered_fits(rect, free, (hint.width(), hint.height())):
+        window.setGeometry(*rect)
+        return
     geometry = start_geometry(
         (area.x(), area.y(), area.width(), area.height()), (hint.width(), hint.height())
     )

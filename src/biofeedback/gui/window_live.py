@@ -18,6 +18,7 @@ import numpy as np
 
 from biofeedback.appmodel.markers import Marker
 from biofeedback.core.types import ChannelKind, StreamInfo
+from biofeedback.gui.audio_feedback import AudioFeedback, AudioMode
 from biofeedback.gui.bridge import format_elapsed
 from biofeedback.gui.clinician_view import ChannelCard
 from biofeedback.gui.tension_gauge import GaugeState, classify
@@ -184,6 +185,14 @@ class LiveView:
             ratios = levels / thresholds
         c = int(np.nanargmax(ratios)) if np.isfinite(ratios).any() else 0
         return float(levels[c]), float(thresholds[c]), int(flags[c])
+
+    def make_audio(self, backend: object = None) -> AudioFeedback:
+        """The tone generator, set up as remembered (mode, volume, mute); it reads the newest
+        level and its target on the audio thread (:meth:`audio_level`)."""
+        audio = AudioFeedback(self.audio_level, backend=backend)
+        prefs = self.w.prefs.audio
+        audio.mode, audio.volume, audio.muted = AudioMode(prefs.mode), prefs.volume, prefs.muted
+        return audio
 
     def start_audio(self) -> None:
         audio = self.w.audio

@@ -19,10 +19,13 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -32,8 +35,10 @@ from biofeedback.appmodel.markers import Marker, Markers
 from biofeedback.appmodel.prefs import PACER_RANGE_BPM, PacerPrefs
 from biofeedback.appmodel.targets import MAX_UV, MIN_UV, Targets
 from biofeedback.gui.audio_feedback import AudioMode
+from biofeedback.gui.clinician_view import ConnectionBanner
 from biofeedback.gui.device_panel import DevicePanel
 from biofeedback.gui.session_panel import SessionPanel
+from biofeedback.gui.theme import font
 from biofeedback.gui.wheel_guard import guard_wheel
 from biofeedback.training import thresholds as rules
 
@@ -205,6 +210,9 @@ def build_session_box(window: MainWindow, protocol: str) -> QGroupBox:
             f"No protocol named {window.requested_protocol!r}: see 'biofeedback protocols list'",
             10000,
         )
+    # the subject being worked with lives in the model (history, course, reminders use it)
+    window.session_control.set_subject(panel.subject.text())
+    panel.subject.textChanged.connect(window.session_control.set_subject)
     panel.start_requested.connect(window.start_session)
     panel.pause_toggled.connect(window.toggle_pause)
     panel.skip_requested.connect(window.skip_phase)
@@ -227,6 +235,34 @@ def build_device_box(window: MainWindow) -> QGroupBox:
     return box
 
 
+def build_header(window: MainWindow) -> QHBoxLayout:
+    """The connection banner, the session clock and the patient-view button."""
+    window.banner = ConnectionBanner()
+    window.timer_label = QLabel("00:00")
+    window.timer_label.setFont(font(20, bold=True))
+    window.timer_label.setToolTip("Time since acquisition started (sample clock)")
+    caption = QLabel("session")
+    caption.setObjectName("muted")
+    window.patient_button = QPushButton("Patient view  (F11)")
+    window.patient_button.clicked.connect(window.toggle_view)
+    header = QHBoxLayout()
+    header.setSpacing(14)
+    header.addWidget(window.banner, 1)
+    for widget in (caption, window.timer_label, window.patient_button):
+        header.addWidget(widget)
+    return header
+
+
+def build_waiting_label(text: str) -> QLabel:
+    """What the channel area says while no source streams."""
+    label = QLabel(text)
+    label.setObjectName("muted")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)  # "Starting <long url>…" wraps, never widens the window
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
 def build_side_panel(window: MainWindow) -> QScrollArea:
     """The side column in a scroll area; sets the window's widget attributes."""
     protocol = window.requested_protocol or window.prefs.protocol
@@ -237,6 +273,7 @@ def build_side_panel(window: MainWindow) -> QScrollArea:
         window.marker_text,
         lambda: window.view == "clinician",
     )
+    window.marker_note, window.marker_list = window.marker_box.note, window.marker_box.list
     boxes = (
         build_session_box(window, protocol),
         window.target_box,

@@ -12,9 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QAction
-    from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QPushButton, QSlider
+    from PySide6.QtWidgets import (
+        QCheckBox,
+        QComboBox,
+        QDoubleSpinBox,
+        QLabel,
+        QLineEdit,
+        QListWidget,
+        QPushButton,
+        QSlider,
+    )
 
     from biofeedback.gui.clinic_sync import ClinicSyncControl
+    from biofeedback.gui.clinician_view import ConnectionBanner
     from biofeedback.gui.device_panel import DevicePanel
     from biofeedback.gui.session_panel import SessionPanel
     from biofeedback.gui.streaming import StreamingControl
@@ -24,11 +34,17 @@ if TYPE_CHECKING:
 class WindowParts:
     """Attributes only (no behaviour): what the builders put on the window."""
 
+    # header (gui/window_panels.py)
+    banner: ConnectionBanner
+    timer_label: QLabel
+    patient_button: QPushButton
     # side column (gui/window_panels.py)
     session_panel: SessionPanel
     history_button: QPushButton
     target_box: TargetBox
     marker_box: MarkerBox
+    marker_note: QLineEdit
+    marker_list: QListWidget
     audio_mode: QComboBox
     volume: QSlider
     mute: QCheckBox
