@@ -187,3 +187,24 @@ def test_first_targets_prefer_the_running_protocol(
     h.targets.setup(["raw"], {})
     h.control.first_targets([[50.0] * 10], [1.0])  # no session: the first-seconds rule
     assert h.targets.values_uv == [45.0] and h.targets.log[-1].reason == "first seconds"
+
+
+def test_questionnaires_due_first_then_the_session(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    asked: list[tuple[str, Callable[[int | None], None]]] = []
+    h.control.questions_first = lambda subject, then: (asked.append((subject, then)), True)[1]
+    assert h.control.begin(SOURCE, "", "S-04")  # True at once: the questions come first
+    assert not h.control.running and [s for s, _ in asked] == ["S-04"]
+    answering = [True]
+    h.control.busy = lambda: answering[0]
+    assert not h.control.begin(SOURCE, "", "S-04")  # a second Start while they are answered
+    assert "answering" in h.events[-1][1][0]
+    answering[0] = False
+    asked[0][1](4)  # answered: "pain now" 4 is the pain before
+    assert h.control.running and h.control.session.meta["pain_before"] == 4
+    result = h.control.finish("done")
+    with Database(h.db_path) as db:
+        assert db.get_session(result.session_id).pain_before == 4
+    h.control.questions_first = lambda subject, then: False  # nothing due: starts at once
+    assert h.control.begin(SOURCE, "", "S-04", 2) and h.control.session.meta["pain_before"] == 2
+    h.control.finish("done")

@@ -45,6 +45,14 @@ STOPPED_BY_CLINICIAN = "stopped by the clinician"
 ASK = object()
 
 Source = Any  # a source URL or a Device
+#: ``questions_first(subject, then)``: ask what the course asks before a session of ``subject``
+#: and call ``then(pain_now)`` once answered; False (``then`` never called) when nothing is due.
+QuestionsFirst = Callable[[str, Callable[[int | None], None]], bool]
+#: What the Start button says while the patient answers the questionnaires due first.
+ANSWERING_TEXT = (
+    "The patient is answering the questionnaires due first (patient view, F11); the session "
+    "starts after them."
+)
 
 
 class SessionControl:
@@ -60,6 +68,8 @@ class SessionControl:
         confirm: Callable[[str, str], bool] = lambda _title, _question: True,
         pain_after: Callable[[], int | None] | None = None,
         stop_live: Callable[[], None] = lambda: None,
+        questions_first: QuestionsFirst | None = None,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.targets, self.markers = targets, markers
         self.db_path = db_path
@@ -67,6 +77,7 @@ class SessionControl:
         self.confirm = confirm
         self.pain_after = pain_after
         self.stop_live = stop_live
+        self.questions_first, self.busy = questions_first, busy
         self.session: RecordingSession | None = None
         self.db: Database | None = None
         self.last_result: SessionResult | None = None
@@ -108,6 +119,33 @@ class SessionControl:
             self.subject_changed.emit(subject)
 
     # -- start ----------------------------------------------------------------------------------
+    def begin(
+        self,
+        source: Source,
+        protocol_name: str = "",
+        subject: str = "",
+        pain_before: int | None = None,
+        *,
+        isolation: str = "",
+        ask_due: bool = True,
+    ) -> bool:
+        """The Start button: the questionnaires due before this session first (``questions_first``;
+        True at once, the session starts once they are answered, a "pain now" answer being the
+        pain before when none was given), else :meth:`start`."""
+        if self.busy():
+            self.message.emit(ANSWERING_TEXT)
+            return False
+        if self.session is not None:
+            return False
+
+        def then(pain_now: int | None) -> None:
+            before = pain_before if pain_before is not None else pain_now
+            self.start(source, protocol_name, subject, before, isolation=isolation)
+
+        if ask_due and self.questions_first is not None and self.questions_first(subject, then):
+            return True
+        return self.start(source, protocol_name, subject, pain_before, isolation=isolation)
+
     def start(
         self,
         source: Source,

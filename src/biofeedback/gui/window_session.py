@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer
@@ -47,6 +48,8 @@ class SessionView(QObject):
     def __init__(self, window: MainWindow, control: SessionControl) -> None:
         super().__init__(window)
         self.w, self.control = window, control
+        control.questions_first = self.questions_first
+        control.busy = lambda: window.questionnaires.asking
         self.prompt_until = 0.0
         # runner events and failures come on the device thread: queued to the GUI thread
         self.events = SessionEvents(self)
@@ -65,36 +68,22 @@ class SessionView(QObject):
     def start(
         self, protocol_name: str, subject: str, pain_before: int | None, ask_due: bool
     ) -> bool:
-        """The Start button: the questionnaires due first (then the session), else at once."""
+        """The Start button: the model asks the questionnaires due first, then starts."""
         w = self.w
-        if w.questionnaires.asking:
-            w.statusBar().showMessage(
-                "The patient is answering the questionnaires due first (patient view, F11); "
-                "the session starts after them.",
-                10000,
-            )
+        if w.live_source is None:
             return False
-        if self.control.running or w.live_source is None:
-            return False
-        w.prefs.protocol, w.prefs.subject = protocol_name, subject
-        then = lambda now: self._after_questions(protocol_name, subject, pain_before, now)  # noqa: E731
-        if ask_due and w.questionnaires.before_start(subject, then):
-            return True
-        return self.control.start(
-            w.live_source,
-            protocol_name,
-            subject,
-            pain_before,
-            isolation=window_sources.isolation_text(w),
+        if not self.control.running and not w.questionnaires.asking:
+            w.prefs.protocol, w.prefs.subject = protocol_name, subject
+        isolation = window_sources.isolation_text(w)
+        return self.control.begin(
+            w.live_source, protocol_name, subject, pain_before, isolation=isolation, ask_due=ask_due
         )
 
-    def _after_questions(
-        self, protocol_name: str, subject: str, pain_before: int | None, pain_now: int | None
-    ) -> None:
-        """A pain-nrs "now" answer is the pain before when the clinician left that empty."""
-        if not self.w.closed:
-            before = pain_before if pain_before is not None else pain_now
-            self.start(protocol_name, subject, before, ask_due=False)
+    def questions_first(self, subject: str, then: Callable[[int | None], None]) -> bool:
+        """The course's questionnaires due before a session, in the patient view."""
+        return self.w.questionnaires.before_start(
+            subject, lambda now: None if self.w.closed else then(now)
+        )
 
     def _on_opened(self, session: RecordingSession, engine: Engine, info: Any) -> None:
         window_sources.attach_engine(self.w, engine, info).start(start_engine=False)
