@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
 from storage_helpers import myoware_info
@@ -149,10 +149,95 @@ def test_add_subject_and_a_duplicate_id_is_shown_in_the_form(qtbot) -> None:
     again.name.setText("Someone else")
     qtbot.mouseClick(again.ok, Qt.MouseButton.LeftButton)
     assert again.isVisible() and "exists already" in again.error.text()
+    assert "Edit subject…" in again.error.text()  # the window's way, not a command line
     assert again.name.text() == "Someone else"  # nothing typed is lost
     again.subject_id.setText("bad id!")
     qtbot.mouseClick(again.ok, Qt.MouseButton.LeftButton)
     assert again.isVisible() and "bad id!" in again.error.text()
+
+
+
+def test_edit_subject_name_and_notes_is_stored_and_the_notes_show(qtbot) -> None:
+    with Database() as db:
+        db.add_subject("P5", "Pat Example", "neck pain")
+    dialog = _dialog(qtbot, "P5")
+    assert dialog.subject_notes.text() == "Notes: neck pain"
+    form = dialog.edit_subject()
+    assert form.subject_id.text() == "P5" and form.subject_id.isReadOnly()
+    assert any("cannot be changed" in label.text() for label in form.findChildren(QLabel))
+    assert form.name.text() == "Pat Example" and form.notes.toPlainText() == "neck pain"
+    form.name.setText("Pat Renamed")
+    notes = "neck pain since 2019, desk work.\n\nPrefers the pacer at 5/min. " + "x" * 300
+    form.notes.setPlainText(notes)
+    qtbot.mouseClick(form.ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not form.isVisible())
+    with Database() as db:
+        row = db.get_subject("P5")
+    assert row["name"] == "Pat Renamed" and row["notes"] == notes.strip()
+    assert dialog.subject.currentText() == "P5 – Pat Renamed"
+    assert dialog.message.text() == "Saved subject P5."
+    # the notes on one line, elided, never widening the dialog; the whole notes in the tooltip
+    width = dialog.width()
+    shown = dialog.subject_notes
+    assert shown.text() == "Notes: " + " ".join(notes.split())
+    assert shown.fontMetrics().horizontalAdvance(shown.text()) > shown.width()
+    assert dialog.width() == width and "x" * 80 in shown.toolTip()
+    assert "".join(shown.toolTip().split()) == "".join(notes.split())
+    again = dialog.edit_subject()
+    again.name.clear()  # '' removes the name
+    qtbot.mouseClick(again.ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not again.isVisible())
+    with Database() as db:
+        assert db.get_subject("P5")["name"] is None
+    assert dialog.subject.currentText() == "P5"
+
+
+def test_edit_subject_errors_stay_in_the_form_with_what_was_typed(qtbot, monkeypatch) -> None:
+    import sqlite3
+
+    from biofeedback.gui import course_dialog
+
+    monkeypatch.setattr(course_dialog, "SUBJECT_WRITE_WAIT_S", 0.3)
+    with Database() as db:
+        db.add_subject("P6", "Pat Example", "neck pain")
+        path = db.path
+    dialog = _dialog(qtbot, "P6")
+    form = dialog.edit_subject()
+    form.notes.setPlainText("n" * 4001)
+    qtbot.mouseClick(form.ok, Qt.MouseButton.LeftButton)
+    assert form.isVisible() and form.error.text() == (
+        "the subject's notes is 4001 characters: at most 4000"
+    )
+    assert form.notes.toPlainText() == "n" * 4001  # nothing typed is lost
+    form.notes.setPlainText("shoulder pain")
+    form.name.setText("Pat Busy")
+    other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another program writing
+    try:
+        qtbot.mouseClick(form.ok, Qt.MouseButton.LeftButton)
+        assert form.isVisible() and "busy" in form.error.text()
+        assert form.name.text() == "Pat Busy"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    qtbot.mouseClick(form.ok, Qt.MouseButton.LeftButton)  # OK again once it is free
+    qtbot.waitUntil(lambda: not form.isVisible())
+    with Database() as db:
+        row = db.get_subject("P6")
+    assert (row["name"], row["notes"]) == ("Pat Busy", "shoulder pain")
+    assert dialog.subject_notes.text() == "Notes: shoulder pain"
+
+
+def test_edit_subject_waits_for_a_subject(qtbot) -> None:
+    dialog = _dialog(qtbot)
+    assert not dialog.edit_subject_button.isEnabled() and dialog.edit_subject() is None
+    assert not dialog.subject_notes.isVisibleTo(dialog)
+    form = dialog.add_subject()
+    form.subject_id.setText("P8")
+    qtbot.mouseClick(form.ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not form.isVisible())
+    assert dialog.edit_subject_button.isEnabled()
+    assert dialog.subject_notes.text() == "Notes: none (Edit subject… adds them)"
 
 
 # -- the course --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Course > Course…: a subject's course of treatment, for the clinician.
 
 One dialog holds what ``biofeedback subjects``, ``course`` and ``outcomes`` do on the command
-line: the subject (add one), the course with its prescription history (start, change the
+line: the subject (add one, edit its name and notes, see its notes), the course with its prescription history (start, change the
 prescription from a day, edit the details, end), home practice per week against the
 prescription, the questionnaires with the change from baseline (record one), and the files
 exchanged with the patient's computer (course report, bundle out and in). The rows come from
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +39,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from biofeedback.errors import BiofeedbackError
+from biofeedback.errors import BiofeedbackError, StorageError
 from biofeedback.gui import course_model as model
+from biofeedback.gui.clinician_view import ElidedLabel
 from biofeedback.gui.course_forms import (
     CourseForm,
     DetailsForm,
@@ -73,6 +75,11 @@ BUNDLE_FILTER = "Biofeedback bundles (*.bfbundle);;All files (*)"
 GOOD_VERDICT = "important improvement"
 #: Longest notes shown in the details (all of them in the tooltip).
 NOTES_SHOWN_CHARS = 160
+#: How long adding or editing a subject waits for a store another program keeps busy (then the
+#: form says so and keeps what was typed; the dialog must not freeze for the store's full wait).
+SUBJECT_WRITE_WAIT_S = 3.0
+#: Width of the lines of the subject notes' tooltip.
+NOTES_TOOLTIP_WIDTH = 80
 
 
 def _table(columns: list[str]) -> QTableWidget:
@@ -121,6 +128,14 @@ def _short(text: str) -> str:
     return line if len(line) <= NOTES_SHOWN_CHARS else line[: NOTES_SHOWN_CHARS - 1] + "…"
 
 
+def _notes_tooltip(notes: str) -> str:
+    """The whole notes, each paragraph wrapped (a tooltip never one screen-wide line)."""
+    return "\n".join(
+        textwrap.fill(line, NOTES_TOOLTIP_WIDTH) if line.strip() else ""
+        for line in notes.strip().splitlines()
+    )
+
+
 def _button(text: str, slot: Callable[[], Any], tip: str = "") -> QPushButton:
     button = QPushButton(text)
     button.clicked.connect(slot)
@@ -157,6 +172,8 @@ class CourseDialog(QDialog):
         self.subject = QComboBox()
         self.subject.setMinimumWidth(260)
         self.subject.currentIndexChanged.connect(self._subject_chosen)
+        self.subject_notes = ElidedLabel()
+        self.subject_notes.setObjectName("muted")
         self.headline = QLabel()
         self.headline.setFont(font(14, bold=True))
         self.headline.setWordWrap(True)
@@ -180,7 +197,11 @@ class CourseDialog(QDialog):
         top.addWidget(QLabel("Subject"))
         top.addWidget(self.subject, 1)
         self.add_subject_button = _button("Add subject…", self.add_subject)
+        self.edit_subject_button = _button(
+            "Edit subject…", self.edit_subject, "Change the chosen subject's name and notes"
+        )
         top.addWidget(self.add_subject_button)
+        top.addWidget(self.edit_subject_button)
         self.thought_records = QCheckBox("Include thought records")
         self.thought_records.setToolTip(
             "The patient's own thought records and reflections are private: off by default"
@@ -207,6 +228,7 @@ class CourseDialog(QDialog):
         close.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.subject_notes)
         layout.addWidget(self.headline)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(files)
@@ -320,6 +342,7 @@ class CourseDialog(QDialog):
         except BiofeedbackError as exc:
             self.show_message(str(exc), error=True)
             self.course = None
+        self._show_subject_notes(subject)
         self._show_course(subject)
         self._show_practice()
         self._show_outcomes()
@@ -349,6 +372,18 @@ class CourseDialog(QDialog):
         except BiofeedbackError as exc:
             log.warning("questionnaires due for %s not known: %s", subject, exc)
             return []
+
+    def _show_subject_notes(self, subject: str) -> None:
+        """The chosen subject's notes on one line (elided; the whole notes in the tooltip)."""
+        row = self.db.get_subject(subject) if subject else None
+        notes = str((row or {}).get("notes") or "").strip()
+        self.subject_notes.setVisible(row is not None)
+        if not notes:
+            self.subject_notes.setText("Notes: none (Edit subject… adds them)")
+            self.subject_notes.setToolTip("")
+            return
+        self.subject_notes.setText("Notes: " + " ".join(notes.split()))
+        self.subject_notes.setToolTip(_notes_tooltip(notes))
 
     def _show_course(self, subject: str) -> None:
         while self.details.rowCount():
@@ -411,6 +446,7 @@ class CourseDialog(QDialog):
 
     def _enable(self) -> None:
         has_subject = bool(self.current_subject())
+        self.edit_subject_button.setEnabled(has_subject)
         is_open = self.course is not None and self.course.is_open
         busy = self.busy  # a report or bundle is being written or read
         self.start_button.setEnabled(has_subject and not is_open)
@@ -443,14 +479,32 @@ class CourseDialog(QDialog):
         return self._open_form(form)
 
     def _add_subject(self, form: SubjectForm) -> None:
-        subject = self.db.add_subject(
-            form.subject_id.text().strip(),
-            form.name.text().strip() or None,
-            form.notes.toPlainText(),
-        )
+        subject, name, notes = form.values()
+        if subject and self.db.get_subject(subject) is not None:  # the window's words, not the CLI's
+            raise StorageError(
+                f"subject {subject} exists already: choose it in the Subject list, then "
+                "Edit subject… changes its name and notes"
+            )
+        with self.db.short_busy_wait(SUBJECT_WRITE_WAIT_S):
+            subject = self.db.add_subject(subject, name or None, notes)
         self.proposed = ""
         self.load_subjects(subject)
         self.show_message(f"Added subject {subject}.")
+
+    def edit_subject(self) -> CourseForm | None:
+        """Edit subject…: the chosen subject's name and notes (as ``subjects edit``)."""
+        subject = self.current_subject()
+        row = self.db.get_subject(subject) if subject else None
+        if row is None:
+            return None
+        return self._open_form(SubjectForm(self._edit_subject, self, subject=row))
+
+    def _edit_subject(self, form: SubjectForm) -> None:
+        subject, name, notes = form.values()
+        with self.db.short_busy_wait(SUBJECT_WRITE_WAIT_S):
+            self.db.edit_subject(subject, name, notes)
+        self.load_subjects(subject)
+        self.show_message(f"Saved subject {subject}.")
 
     def start_course(self) -> CourseForm | None:
         """Start course…: details, a template, the first prescription."""

@@ -1,4 +1,4 @@
-"""The small forms of the course dialog: add a subject, start a course, change the prescription,
+"""The small forms of the course dialog: add or edit a subject, start a course, change the prescription,
 edit the details, end the course, choose a questionnaire and its timepoint.
 
 Every form runs its ``submit`` function when OK is pressed. A :class:`BiofeedbackError` it raises
@@ -10,7 +10,7 @@ again.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QDate
@@ -70,6 +70,19 @@ def spin(lo: int, hi: int, value: int, suffix: str = "") -> QSpinBox:
     return box
 
 
+#: What the add form says about ids and names.
+SUBJECT_ADD_HELP = (
+    "A pseudonymous id (e.g. P001: letters, digits, . _ -), not a name. The name is "
+    "optional and stays in this data dir: it is never written to exports or reports."
+)
+#: Why the edit form does not offer to change the id.
+SUBJECT_EDIT_HELP = (
+    "The id cannot be changed here: the subject's sessions, courses and questionnaires, and "
+    "the files already exchanged with the other computer, are filed under it. To use another "
+    "id, add a new subject. The name (optional, '' removes it) stays in this data dir."
+)
+
+
 def notes_edit(text: str = "") -> QPlainTextEdit:
     edit = QPlainTextEdit(text)
     edit.setFixedHeight(64)
@@ -125,25 +138,39 @@ class CourseForm(QDialog):
 
 
 class SubjectForm(CourseForm):
-    """A new subject: pseudonymous id, optional name, notes."""
+    """A subject: pseudonymous id, optional name, notes. Without ``subject`` it adds a new one;
+    with a stored subject's row it edits its name and notes (the id is shown, not editable)."""
 
-    def __init__(self, submit: Callable[[Any], None], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        submit: Callable[[Any], None],
+        parent: QWidget | None = None,
+        subject: Mapping[str, Any] | None = None,
+    ) -> None:
+        editing = subject is not None
         super().__init__(
-            "Add subject",
-            "Add subject",
+            f"Edit subject {subject['id']}" if subject is not None else "Add subject",
+            "Save" if editing else "Add subject",
             submit,
             parent,
-            "A pseudonymous id (e.g. P001: letters, digits, . _ -), not a name. The name is "
-            "optional and stays in this data dir: it is never written to exports or reports.",
+            SUBJECT_EDIT_HELP if editing else SUBJECT_ADD_HELP,
         )
-        self.subject_id = QLineEdit()
+        self.subject_id = QLineEdit(str(subject["id"]) if subject is not None else "")
         self.subject_id.setPlaceholderText("e.g. P001")
-        self.name = QLineEdit()
+        self.subject_id.setReadOnly(editing)
+        self.name = QLineEdit(str(subject.get("name") or "") if subject is not None else "")
         self.name.setPlaceholderText("optional")
-        self.notes = notes_edit()
+        self.notes = notes_edit(str(subject.get("notes") or "") if subject is not None else "")
+        self.notes.setFixedHeight(96)
         self.form.addRow("Subject id", self.subject_id)
         self.form.addRow("Name", self.name)
         self.form.addRow("Notes", self.notes)
+        if editing:
+            self.name.setFocus()
+
+    def values(self) -> tuple[str, str, str]:
+        """The id, the name ("" for none) and the notes as typed (the store checks them)."""
+        return self.subject_id.text().strip(), self.name.text().strip(), self.notes.toPlainText()
 
 
 class _PrescriptionFields:
