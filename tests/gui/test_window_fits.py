@@ -1,24 +1,46 @@
-"""The main window fits a 1366x768 laptop screen: its start size, long error texts, the wheel."""
+"""The main window fits a 1366x768 laptop screen: its start size, long error texts, the wheel;
+and on a real X display (Xvfb) at 1366x768, 1920x1080 and 200 % scaling, with 1, 2 and 4
+channels and after a wrong port or an unknown scenario (window_fits_child.py)."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QScrollArea
+from xvfb_server import xvfb
 
 from biofeedback.devices.base import DeviceState
-from biofeedback.gui.layout_rules import StartGeometry, start_geometry
+from biofeedback.gui.layout_rules import MAX_START_SIZE, StartGeometry, start_geometry
 from biofeedback.gui.main_window import MainWindow
 
 LAPTOP_WIDTH = 1366
 LONG_ERROR = "the port does not answer; " * 80  # 2000 characters
 
 
-def test_start_size_is_the_preferred_size_on_a_large_screen():
+def test_start_size_is_92_percent_of_a_full_hd_screen():
     assert start_geometry((0, 0, 1920, 1050), (900, 600)) == StartGeometry(
-        maximized=False, x=320, y=125, width=1280, height=800
+        maximized=False, x=77, y=42, width=1766, height=966
     )
+
+
+def test_start_size_at_200_percent_counts_logical_pixels():
+    # 3840x2160 at 200 %: Qt reports 1920x1080 logical pixels, the window takes 92 % of them
+    geometry = start_geometry((0, 0, 1920, 1080), (900, 600))
+    assert (geometry.width, geometry.height) == (1766, 993)
+
+
+def test_start_size_is_capped_on_a_4k_screen_at_100_percent():
+    geometry = start_geometry((0, 0, 3840, 2160), (900, 600))
+    assert (geometry.width, geometry.height) == MAX_START_SIZE
+    assert (geometry.x, geometry.y) == ((3840 - 2560) // 2, (2160 - 1600) // 2)
 
 
 def test_start_size_shrinks_to_92_percent_of_a_laptop_screen():
@@ -141,3 +163,58 @@ def test_every_field_in_the_side_panel_is_guarded(qtbot):
     fields = [*panel.findChildren(QAbstractSpinBox), *panel.findChildren(QComboBox)]
     assert len(fields) >= 4
     assert all(field.focusPolicy() == Qt.FocusPolicy.StrongFocus for field in fields)
+
+
+CHILD = Path(__file__).with_name("window_fits_child.py")
+#: (label, Xvfb screen, QT_SCALE_FACTOR, the logical screen)
+SCREENS = [
+    ("1366x768", (1366, 768), "1", (1366, 768)),
+    ("1920x1080", (1920, 1080), "1", (1920, 1080)),
+    ("3840x2160-2x", (3840, 2160), "2", (1920, 1080)),
+]
+
+
+@pytest.fixture(scope="module", params=SCREENS, ids=[s[0] for s in SCREENS])
+def on_screen(request, tmp_path_factory) -> tuple[dict[str, Any], tuple[int, int]]:
+    """What window_fits_child.py saw on an Xvfb screen of one size; and the logical screen."""
+    _label, size, scale, logical = request.param
+    home = tmp_path_factory.mktemp("fits-home")
+    with xvfb(*size) as display:
+        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb", QT_SCALE_FACTOR=scale)
+        env["BIOFEEDBACK_HOME"] = str(home)
+        result = subprocess.run(
+            [sys.executable, str(CHILD)], capture_output=True, text=True, env=env, timeout=240
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1]), logical
+
+
+def test_the_window_starts_at_92_percent_of_the_screen(on_screen):
+    shown, (width, height) = on_screen
+    frame = shown["start"]["frame"]
+    assert frame[2:] == [int(width * 0.92), int(height * 0.92)]
+    assert frame[:2] == [(width - frame[2]) // 2, (height - frame[3]) // 2]  # centred
+
+
+@pytest.mark.parametrize("step", ["channels_1", "channels_2", "channels_4"])
+def test_the_whole_window_is_on_screen_with_1_2_and_4_channels(on_screen, step):
+    shown, _logical = on_screen
+    seen = shown[step]
+    assert seen["cards"] == int(step[-1]) and seen["banner"] == "connected", seen
+    assert seen["inside"], f"frame {seen['frame']} not inside {seen['available']}"
+    assert seen["frame"] == shown["start"]["frame"]  # more channels do not resize the window
+
+
+def test_one_and_two_channels_share_the_height_without_scrolling(on_screen):
+    shown, _logical = on_screen
+    for step in ("channels_1", "channels_2"):
+        assert not shown[step]["channels_scroll"], shown[step]
+
+
+@pytest.mark.parametrize("step", ["wrong_port", "unknown_scenario"])
+def test_a_failing_source_does_not_change_the_window(on_screen, step):
+    shown, _logical = on_screen
+    seen = shown[step]
+    assert seen["banner"] == "error", seen
+    assert seen["frame"] == shown["channels_4"]["frame"]
+    assert seen["inside"]

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from biofeedback.devices.base import DeviceState
 from biofeedback.devices.facts import source_facts
@@ -69,6 +78,45 @@ class QualityLight(QLabel):
         self.setText(f"<span style='color:{dot}; font-size:16pt'>●</span>&nbsp;{text}")
 
 
+#: The smallest height of a card's traces (px): with the gauge's minimum (gui/tension_gauge.py),
+#: four cards share the channel area of a 1920x1080 screen without scrolling.
+PLOT_MIN_HEIGHT = 120
+#: The channel area's smallest height (px): about one card at its minimum.
+MIN_VISIBLE_HEIGHT = 240
+
+
+class ChannelArea(QScrollArea):
+    """The channel cards, one under the other, sharing the height. Where they do not fit at their
+    minimum (four channels on a 1366x768 laptop) the area scrolls vertically instead of pushing
+    the window off the screen; it never scrolls sideways (the window keeps the cards' width)."""
+
+    def __init__(self, layout: QLayout, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        inner = QWidget()
+        inner.setLayout(layout)
+        self.setWidget(inner)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def minimumSizeHint(self) -> QSize:
+        """As wide as the cards need (plus the scroll bar); as high as one card needs."""
+        content = self.widget()
+        inner = content.minimumSizeHint() if content is not None else QSize(0, 0)
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(inner.width() + bar, min(inner.height(), MIN_VISIBLE_HEIGHT))
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint().expandedTo(QSize(600, 400))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # cards added or removed: the window's minimum width follows them
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(watched, event)
+
+
 class ChannelCard(QFrame):
     """Traces, gauge, readout, noise floor and quality light of one output channel."""
 
@@ -99,7 +147,7 @@ class ChannelCard(QFrame):
         from biofeedback.gui.live_plot import LivePlotWidget
 
         self.plot: LivePlotWidget = LivePlotWidget(window_s=window_s, show_raw=show_raw)
-        self.plot.setMinimumHeight(180)
+        self.plot.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.warning = QLabel("")
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet(f"color: {PALETTE.tense};")

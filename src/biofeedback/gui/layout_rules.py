@@ -1,16 +1,23 @@
 """Qt-free rules for how big the main window starts (unit-tested without a display).
 
-The window prefers 1280x800 but never starts larger than 92 % of the screen's available area
-(the screen minus task bars), so its bottom is not cut off on a 1366x768 laptop; on a screen
-smaller than the window's minimum it starts maximized instead.
+The window starts at 92 % of the screen's available area (the screen minus task bars) per side,
+centred, so it uses a 1920x1080 monitor as well as a 1366x768 laptop and its frame stays on
+screen. On very large screens (4K at 100 %) it stops at 2560x1600 logical pixels: wider traces
+show no more, and a clinician's eye should not have to travel across a whole 4K desk. Sizes are
+logical pixels, so at 200 % scaling a 3840x2160 screen counts as 1920x1080. The window never
+starts below its own minimum; when even that minimum does not fit, it starts maximized.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-PREFERRED_SIZE = (1280, 800)
+#: the share of the available area the window takes per side
 SCREEN_FRACTION = 0.92
+#: the largest start size (logical px), for very large screens
+MAX_START_SIZE = (2560, 1600)
+#: the size used when there is no screen to measure (logical px)
+FALLBACK_SIZE = (1280, 800)
 
 
 @dataclass(frozen=True)
@@ -27,20 +34,20 @@ class StartGeometry:
 def start_geometry(
     available: tuple[int, int, int, int],
     minimum: tuple[int, int],
-    preferred: tuple[int, int] = PREFERRED_SIZE,
     fraction: float = SCREEN_FRACTION,
+    largest: tuple[int, int] = MAX_START_SIZE,
 ) -> StartGeometry:
     """The start geometry for a screen whose available area is ``(x, y, width, height)``.
 
-    Size: ``min(preferred, fraction * available)`` per side, never below ``minimum``; when the
+    Size: ``min(largest, fraction * available)`` per side, never below ``minimum``; when the
     minimum does not fit in the available area, the window starts maximized.
     """
     ax, ay, aw, ah = available
     min_w, min_h = minimum
     if min_w > aw or min_h > ah:
         return StartGeometry(maximized=True)
-    width = max(min_w, min(preferred[0], int(aw * fraction)))
-    height = max(min_h, min(preferred[1], int(ah * fraction)))
+    width = max(min_w, min(largest[0], int(aw * fraction)))
+    height = max(min_h, min(largest[1], int(ah * fraction)))
     return StartGeometry(
         maximized=False,
         x=ax + (aw - width) // 2,

@@ -43,7 +43,7 @@ from biofeedback.gui import preload, window_actions, window_sources
 from biofeedback.gui.alert_bar import AlertBar
 from biofeedback.gui.bridge import EngineBridge, format_elapsed
 from biofeedback.gui.check_signal import CheckSignalDialog, open_check_signal
-from biofeedback.gui.clinician_view import ChannelCard
+from biofeedback.gui.clinician_view import ChannelArea, ChannelCard
 from biofeedback.gui.patient_view import PatientViewWidget
 from biofeedback.gui.questionnaire import SessionQuestionnaires
 from biofeedback.gui.reminders import ReminderWatcher
@@ -184,7 +184,7 @@ class MainWindow(QMainWindow, WindowParts):
         self.patient.step_done.connect(lambda *a: self.session_view.step_done(*a))
         body = QHBoxLayout()
         body.setSpacing(10)
-        body.addLayout(self.channels_box, 1)
+        body.addWidget(ChannelArea(self.channels_box), 1)
         body.addWidget(build_side_panel(self))
         layout = QVBoxLayout(self.clinician)
         layout.setContentsMargins(12, 10, 12, 8)

@@ -175,7 +175,7 @@ class TensionGaugeWidget(QWidget):
         #: Called after every paint with this widget (benchmarks timestamp pixels with it).
         self.paint_listeners: list[Callable[[TensionGaugeWidget], None]] = []
         self.paint_count = 0
-        self.setMinimumSize(190, 240)
+        self.setMinimumSize(190, 160)  # number and caption (85 px) and a 75 px scale
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(interactive)
         # the gauge paints every pixel itself (its cached background is opaque), so Qt need not

@@ -1,6 +1,6 @@
 """Where the window starts: the size remembered for this screen when it still fits, else the
-layout rule (gui/layout_rules.py: 1280x800 or 92 % of the free area, centred; maximized when
-even the window's minimum does not fit). The geometry is remembered per screen (its name and
+layout rule (gui/layout_rules.py: 92 % of the free area per side, at most 2560x1600, centred;
+maximized when even the window's minimum does not fit). The geometry is remembered per screen (its name and
 size), so a laptop and its desk monitor each keep their own."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMainWindow
 
-from biofeedback.gui.layout_rules import PREFERRED_SIZE, start_geometry
+from biofeedback.gui.layout_rules import FALLBACK_SIZE, start_geometry
 
 
 def screen_key(window: QMainWindow) -> str:
@@ -35,7 +35,7 @@ def fit_to_screen(window: QMainWindow, remembered: dict[str, list[int]]) -> None
     """Place the window (see the module doc); ``remembered`` maps screen keys to x, y, w, h."""
     screen = window.screen() or QApplication.primaryScreen()
     if screen is None:
-        window.resize(*PREFERRED_SIZE)
+        window.resize(*FALLBACK_SIZE)
         return
     area = screen.availableGeometry()
     hint = window.minimumSizeHint()
