@@ -6,8 +6,10 @@ import dataclasses
 import datetime as dt
 
 import pytest
+from PySide6.QtCore import Qt
 
 from biofeedback import config
+from biofeedback.errors import StorageError
 from biofeedback.gui.history_panel import (
     NO_SUBJECT,
     HistoryDialog,
@@ -16,6 +18,7 @@ from biofeedback.gui.history_panel import (
 )
 from biofeedback.gui.main_window import MainWindow
 from biofeedback.gui.reminders import ReminderWatcher, reminder_due
+from biofeedback.gui.theme import PALETTE
 from biofeedback.storage.database import Database
 from biofeedback.storage.progress import progress_summary
 
@@ -380,3 +383,104 @@ def test_a_free_recording_in_the_window_has_no_skip(qtbot):
     window._on_text()
     assert not window.session_panel.skip_button.isEnabled()
     assert window.finish_session().status == "complete"
+
+
+# -- the subject: picked from the store's subjects or typed ---------------------------------------
+
+
+def _pick_from_list(qtbot, field, typed: str) -> list[str]:
+    """Type into the subject field, then choose the first line of the list it opens with the
+    keyboard; the lines that were offered."""
+    field.edit.setFocus()
+    qtbot.waitUntil(lambda: field.subjects is not None)  # read from the store on focus
+    qtbot.keyClicks(field.edit, typed)
+    popup = field.completer.popup()
+    qtbot.waitUntil(popup.isVisible)
+    model = field.completer.completionModel()
+    offered = [model.index(r, 0).data() for r in range(model.rowCount())]
+    qtbot.keyClick(popup, Qt.Key.Key_Down)
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not popup.isVisible())
+    return offered
+
+
+def _panel_with_subjects(qtbot):
+    from biofeedback.gui.session_panel import SessionPanel
+
+    with Database() as db:
+        db.add_subject("P001", "Ann Example", "neck pain")
+        db.add_subject("P002", "Bob Sample")
+    panel = SessionPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    with qtbot.waitActive(panel):  # the field takes focus, as when the clinician clicks it
+        panel.activateWindow()
+    return panel
+
+
+def test_a_stored_subject_is_picked_by_its_name_and_the_id_goes_in(qtbot):
+    panel = _panel_with_subjects(qtbot)
+    field = panel.subject_field
+    assert _pick_from_list(qtbot, field, "bob") == ["P002 – Bob Sample"]
+    assert panel.subject.text() == "P002" and field.state == "known"
+    assert field.message.text() == "no sessions yet"  # no name on the patient's screen
+    assert panel.start_button.isEnabled()
+    with qtbot.waitSignal(panel.start_requested) as started:
+        panel.start_button.click()
+    assert started.args == ["", "P002", None]
+
+
+def test_the_arrow_shows_every_stored_subject_added_since(qtbot):
+    panel = _panel_with_subjects(qtbot)
+    field = panel.subject_field
+    with Database() as db:  # added while the window is open (Course > Course…)
+        db.add_subject("P003", "Cy Later")
+    field.list_action.trigger()
+    popup = field.completer.popup()
+    qtbot.waitUntil(popup.isVisible)
+    model = field.completer.completionModel()
+    assert [model.index(r, 0).data() for r in range(model.rowCount())] == [
+        "P001 – Ann Example",
+        "P002 – Bob Sample",
+        "P003 – Cy Later",
+    ]
+    qtbot.keyClick(popup, Qt.Key.Key_Down)
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: panel.subject.text() == "P001")
+
+
+def test_a_typed_wrong_id_is_explained_under_the_field_and_start_waits(qtbot):
+    panel = _panel_with_subjects(qtbot)
+    field = panel.subject_field
+    field.edit.setFocus()
+    qtbot.waitUntil(lambda: field.subjects is not None)
+    qtbot.keyClicks(field.edit, "Ann Example")  # a name, not a pseudonymous id
+    assert field.state == "invalid" and not panel.start_button.isEnabled()
+    with pytest.raises(StorageError) as refused:
+        Database.check_subject_id("Ann Example")
+    assert field.message.isVisibleTo(panel) and field.message.text() == str(refused.value)
+    assert PALETTE.lost in field.message.styleSheet()
+    field.edit.clear()
+    assert field.state == "none" and panel.start_button.isEnabled()  # no subject is allowed
+    assert not field.message.isVisibleTo(panel)
+    qtbot.keyClicks(field.edit, "P09")
+    assert field.state == "new" and panel.start_button.isEnabled()
+    assert field.message.text().startswith("P09 is new here: the session adds it")
+
+
+def test_the_window_takes_the_picked_subject_into_its_session(qtbot):
+    with Database() as db:
+        db.add_subject("P001", "Ann Example")
+    window = open_window(qtbot)
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    panel = window.session_panel
+    panel.subject.clear()
+    assert _pick_from_list(qtbot, panel.subject_field, "ann") == ["P001 – Ann Example"]
+    assert window.session_control.subject == "P001"
+    panel.start_button.click()
+    qtbot.waitUntil(lambda: window.session is not None, timeout=10000)
+    qtbot.waitUntil(lambda: window.bridge.elapsed_s > 0.5, timeout=10000)
+    result = window.finish_session()
+    with Database() as db:
+        assert db.get_session(result.session_id).subject_id == "P001"

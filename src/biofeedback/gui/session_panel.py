@@ -14,6 +14,7 @@ timer.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -22,7 +23,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -31,8 +31,9 @@ from PySide6.QtWidgets import (
 )
 
 from biofeedback.errors import ProtocolFileError
-from biofeedback.gui import protocol_file
+from biofeedback.gui import protocol_file, subject_field
 from biofeedback.gui.bridge import format_elapsed
+from biofeedback.gui.subject_field import SubjectField
 from biofeedback.gui.theme import PALETTE, font
 from biofeedback.training.protocol import Protocol, list_protocols
 from biofeedback.training.runner import RunnerEvent, RunnerState
@@ -88,6 +89,7 @@ class SessionPanel(QWidget):
         it too, until a file loads); the window may show it in its alert bar.
 
     ``choose_file(parent, folder)`` asks for a protocol file (default: the system's file dialog).
+    ``db_path``: the store whose subjects the subject field offers (default: the data dir's).
     """
 
     start_requested = Signal(str, str, object)
@@ -103,6 +105,7 @@ class SessionPanel(QWidget):
         parent: QWidget | None = None,
         *,
         choose_file: protocol_file.FileChooser | None = None,
+        db_path: str | Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.choose_file = choose_file or protocol_file.choose_file
@@ -135,8 +138,9 @@ class SessionPanel(QWidget):
         self.file_message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.file_message.hide()
         self.select_protocol(protocol)
-        self.subject = QLineEdit(subject)
-        self.subject.setPlaceholderText("pseudonymous id, e.g. P07")
+        # the subject: typed, or picked from the store's subjects (gui/subject_field.py)
+        self.subject_field = SubjectField(subject, db_path)
+        self.subject = self.subject_field.edit
         self.pain = QSpinBox()
         self.pain.setRange(-1, 10)
         self.pain.setSpecialValueText("not asked")
@@ -144,6 +148,8 @@ class SessionPanel(QWidget):
         self.pain.setToolTip("Pain right now, 0 (none) to 10 (worst imaginable)")
         self.start_button = QPushButton("Start session")
         self.start_button.clicked.connect(self._on_start)
+        self.subject_field.state_changed.connect(self._subject_state)
+        self._subject_state(self.subject_field.state)
 
         self.phase_label = QLabel("")
         self.phase_label.setFont(font(13, bold=True))
@@ -166,7 +172,7 @@ class SessionPanel(QWidget):
         form.addRow(self.protocol)
         form.addRow(self.open_file_button)
         form.addRow(self.file_message)
-        form.addRow("Subject", self.subject)
+        form.addRow("Subject", self.subject_field)
         form.addRow("Pain now", self.pain)
         form.addRow(self.start_button)
 
@@ -281,7 +287,13 @@ class SessionPanel(QWidget):
             parts.append("no visual feedback")
         self.detail_label.setText(" · ".join(parts))
 
+    def _subject_state(self, state: str) -> None:
+        """Start waits for a subject id the store's rule accepts (the field says what is wrong)."""
+        self.start_button.setEnabled(state != subject_field.INVALID)
+
     def _on_start(self) -> None:
+        if self.subject_field.state == subject_field.INVALID:
+            return
         pain = self.pain.value()
         self.start_requested.emit(
             str(self.protocol.currentData() or ""),
