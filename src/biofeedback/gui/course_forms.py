@@ -79,7 +79,7 @@ SUBJECT_ADD_HELP = (
 SUBJECT_EDIT_HELP = (
     "The id cannot be changed here: the subject's sessions, courses and questionnaires, and "
     "the files already exchanged with the other computer, are filed under it. To use another "
-    "id, add a new subject. The name (optional, '' removes it) stays in this data dir."
+    "id, add a new subject. The name is optional (empty removes it) and stays in this data dir."
 )
 
 
