@@ -94,6 +94,8 @@ def test_targets_are_the_sessions_log_not_todays_preferences(
     for row in logged:
         t = row["sample_index"] / 1000.0
         assert model.target_at(0, t) == pytest.approx(row["new_uv"])
+        change = model.target_change_at(0, t + 0.5)  # what set it: when and why
+        assert change is not None and change.reason == row["reason"] and change.t_s == t
         if row["old_uv"] is not None:
             assert model.target_at(0, t - 0.001) == pytest.approx(row["old_uv"])
     assert model.target_at(0, 18.0) == pytest.approx(3.0)
@@ -208,6 +210,24 @@ def test_seek_clamps_and_phase_jumps(model: ReplayModel) -> None:
     with pytest.raises(IndexError):
         model.jump_to_phase(4)
     assert phases == [None, 2, 3, 2]
+
+
+def test_position_listeners_see_the_new_positions_phase(model: ReplayModel) -> None:
+    """A seek sets position and phase before telling anyone: the window's time in target for
+    "this phase" is read on position_changed."""
+    seen: list[tuple[float, int | None, float | None]] = []
+
+    def on_position(t: float) -> None:
+        phase = model.current_phase
+        pct = None if phase is None else model.phase_time_in_target(phase, 0).pct
+        seen.append((t, phase, pct))
+
+    model.position_changed.connect(on_position)
+    model.seek(1.0)  # baseline: not scored
+    model.seek(10.0)  # the trial, 6 s in
+    assert seen[0] == (1.0, 0, None)
+    assert seen[1][:2] == (10.0, 1) and seen[1][2] is not None
+    assert seen[1][2] == pytest.approx(model.phase_time_in_target(1, 0).pct)
 
 
 def test_a_recording_without_a_protocol_has_no_targets(tmp_path: Path) -> None:

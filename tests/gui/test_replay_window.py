@@ -4,12 +4,16 @@ line follows the session's own threshold log."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage
 
 from biofeedback.engine import Engine
 from biofeedback.gui.history_panel import HistoryDialog
 from biofeedback.gui.replay_window import SLIDER_STEPS_PER_S, ReplayWindow, open_replay
+from biofeedback.gui.tension_gauge import format_uv
+from biofeedback.gui.theme import PALETTE
 from biofeedback.session import RecordingSession
 from biofeedback.storage.database import Database
 from biofeedback.training.protocol import parse_protocol
@@ -128,11 +132,12 @@ def test_seek_and_phase_jump_show_that_moments_target(qtbot, session_id) -> None
     assert steps == [3.0, round(first, 6)]
     window.slider.setValue(12 * SLIDER_STEPS_PER_S)
     assert "target 3.0 µV" in window.target_label.text()
-    assert "in target so far" in window.score_label.text()
+    # at the phase's first moment nothing of it is scored yet: words, not a dash
+    assert window.score_label.text().endswith(" % so far, nothing scored yet in this phase")
     window.previous_button.click()  # within 1 s of its start: the phase before
     assert model.current_phase == 2 and window.phase_list.currentRow() == 2
-    # the env output was not scored: no target is shown for it
-    assert window.cards[1].warning.text() == "This session recorded no target for this channel."
+    # the env output was not scored: no target is shown for it, and the card says which was
+    assert window.cards[1].warning.text() == "Not scored: this session's target was on raw."
 
 
 def test_a_recording_without_phases(qtbot) -> None:
@@ -158,3 +163,140 @@ def test_a_session_gone_from_the_store_is_the_dialogs_message(qtbot, session_id)
         f"session {session_id} has no recorded samples: nothing to replay"
     )
     assert getattr(dialog, "replay_window", None) is None
+
+
+LONG_PROTOCOL = """
+format = 1
+name = "replay-window-seek"
+description = "a baseline and a long trial"
+[threshold]
+target = "90% of baseline"
+[[phases]]
+kind = "baseline"
+duration = "5 s"
+[[phases]]
+kind = "train"
+duration = "25 s"
+[[phases]]
+kind = "rest"
+duration = "10 s"
+"""
+
+
+def _trace_pixels(plot, curve_colour: str, which: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) in data units of the pixels of ``curve_colour`` inside plot ``which`` ("raw" or
+    "env") of a LivePlotWidget, read from what the widget paints (grab())."""
+    image = plot.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    ptr = image.constBits()
+    rgb = np.frombuffer(ptr, dtype=np.uint32).reshape(image.height(), image.bytesPerLine() // 4)
+    rgb = rgb[:, : image.width()] & 0xFFFFFF
+    vb = (plot.raw_plot if which == "raw" else plot.env_plot).vb
+    area = plot.mapFromScene(vb.sceneBoundingRect()).boundingRect()
+    ys, xs = np.nonzero(rgb == (QColor(curve_colour).rgb() & 0xFFFFFF))
+    inside = (xs > area.left()) & (xs < area.right()) & (ys > area.top()) & (ys < area.bottom())
+    points = [
+        vb.mapSceneToView(plot.mapToScene(int(x), int(y)))
+        for x, y in zip(xs[inside], ys[inside], strict=True)
+    ]
+    return np.array([p.x() for p in points]), np.array([p.y() for p in points])
+
+
+def _shows_window_ending_now(window: ReplayWindow, c: int) -> bool:
+    """The envelope trace of card ``c`` is painted across the 10 s window at the data's level."""
+    plot = window.cards[c].plot
+    x, y = _trace_pixels(plot, PALETTE.envelope_trace, "env")
+    if len(x) < 100:
+        return False
+    env = window.model.trace_window().envelope_uv[c]
+    level = float(np.nanmedian(env))
+    span = plot.env_plot.vb.viewRange()[1][1]
+    return bool(x.min() < -9.5 and x.max() > -0.3 and abs(float(np.median(y)) - level) < 0.1 * span)
+
+
+@pytest.fixture
+def long_session() -> int:
+    return _record(LONG_PROTOCOL, "R11")
+
+
+@pytest.mark.parametrize("played_first", [False, True], ids=["just-opened", "played-paused"])
+def test_a_seek_while_paused_draws_that_moments_traces_and_target(
+    qtbot, long_session, played_first
+) -> None:
+    window = open_replay(None, None, long_session)
+    qtbot.addWidget(window)
+    model = window.model
+    if played_first:
+        window.speed_box.setCurrentIndex(window.speed_box.findData(8.0))
+        model.play()
+        qtbot.waitUntil(lambda: model.position_s > 2.0, timeout=10000)
+        model.pause()
+    window.slider.setValue(round(model.duration_s / 2 * SLIDER_STEPS_PER_S))  # 20 s: the trial
+    assert model.position_s == pytest.approx(20.0) and not model.playing
+    card = window.cards[0]
+    qtbot.waitUntil(lambda: _shows_window_ending_now(window, 0), timeout=5000)
+    rx, _ = _trace_pixels(card.plot, PALETTE.raw_trace, "raw")
+    assert rx.min() < -9.5 and rx.max() > -0.3
+    target = model.target_at(0)
+    assert target is not None
+    label = card.plot.threshold_label
+    assert label.isVisible() and card.plot._label_text == f"target {format_uv(target)} µV"
+    assert label.pos().y() == pytest.approx(target)
+
+
+def _label_reads(window: ReplayWindow, c: int) -> bool:
+    """The envelope plot's target label is shown, at the target in force, with its value."""
+    target = window.model.target_at(c)
+    plot = window.cards[c].plot
+    return (
+        target is not None
+        and plot.threshold_label.isVisible()
+        and plot._label_text == f"target {format_uv(target)} µV"
+        and plot.threshold_label.pos().y() == pytest.approx(target)
+    )
+
+
+def test_phase_jump_speed_and_seek_while_playing_keep_the_picture(qtbot, long_session) -> None:
+    window = open_replay(None, None, long_session)
+    qtbot.addWidget(window)
+    model = window.model
+    # a phase chosen while paused: the window ending at its start (the rest, 30 s in)
+    rect = window.phase_list.visualItemRect(window.phase_list.item(2))
+    qtbot.mouseClick(window.phase_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert model.position_s == pytest.approx(30.0) and not model.playing
+    qtbot.waitUntil(lambda: _shows_window_ending_now(window, 0), timeout=5000)
+    assert _label_reads(window, 0)
+    assert window.cards[0].plot.env_plot.getAxis("bottom").labelText == "seconds before 0:30"
+    assert window.phase_label.text() == "Phase 3 of 3: rest"
+    assert window.score_label.text().endswith("nothing scored yet in this phase")
+    # the speed changed while paused: nothing moves, nothing is lost
+    window.speed_box.setCurrentIndex(window.speed_box.findData(4.0))
+    assert model.speed == 4.0 and model.position_s == pytest.approx(30.0)
+    qtbot.waitUntil(lambda: _shows_window_ending_now(window, 0), timeout=5000)
+    assert _label_reads(window, 0)
+    # a seek while playing plays on from there
+    window.speed_box.setCurrentIndex(window.speed_box.findData(1.0))
+    window.slider.setValue(10 * SLIDER_STEPS_PER_S)
+    model.play()
+    window.slider.setValue(20 * SLIDER_STEPS_PER_S)
+    assert model.playing and model.position_s == pytest.approx(20.0)
+    qtbot.waitUntil(lambda: model.position_s > 20.2, timeout=5000)
+    model.pause()
+    assert model.position_s < 25.0
+    qtbot.waitUntil(lambda: _shows_window_ending_now(window, 0), timeout=5000)
+    assert _label_reads(window, 0)
+    assert window.slider.value() == round(model.position_s * SLIDER_STEPS_PER_S)
+
+
+def test_a_held_slider_holds_the_replay(qtbot, long_session) -> None:
+    window = open_replay(None, None, long_session)
+    qtbot.addWidget(window)
+    model = window.model
+    window.slider.setSliderDown(True)  # the clinician holds the handle on a moment
+    window.slider.setValue(15 * SLIDER_STEPS_PER_S)
+    model.play()
+    ticks = []
+    window.timer.timeout.connect(lambda: ticks.append(model.position_s))
+    qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=5000)
+    assert set(ticks) == {15.0} and model.playing
+    window.slider.setSliderDown(False)
+    qtbot.waitUntil(lambda: model.position_s > 15.1, timeout=5000)

@@ -444,11 +444,12 @@ class ReplayModel:
         t = min(max(float(t_s), 0.0), self.duration_s)
         if t == self.position_s:
             return
-        self.position_s = t
-        self.position_changed.emit(t)
+        # the whole state first, then the events: a listener of position_changed reads the
+        # phase at the new position (its time in target), not the one left behind
         phase = self.phase_at(t)
-        if phase != self._phase:
-            self._phase = phase
+        old_phase, self._phase, self.position_s = self._phase, phase, t
+        self.position_changed.emit(t)
+        if phase != old_phase:
             self.phase_changed.emit(phase)
 
     def set_speed(self, speed: float) -> None:
@@ -517,15 +518,21 @@ class ReplayModel:
     def target_at(self, channel: int, t_s: float | None = None) -> float | None:
         """The target (uV RMS) in force on ``channel`` at ``t_s`` (default: the position), as
         the session logged it; None before its first target or when it never had one."""
+        change = self.target_change_at(channel, t_s)
+        return None if change is None else change.value_uv
+
+    def target_change_at(self, channel: int, t_s: float | None = None) -> TargetChange | None:
+        """The log entry that set ``channel``'s target in force at ``t_s`` (its time, value and
+        reason); None before its first target or when it never had one."""
         t = self.position_s if t_s is None else t_s
         index = self.data.first_index + math.floor(t * self.data.fs_hz + 1e-9)
-        value = None
+        found = None
         for change in self.data.targets:
             if change.index > index:
                 break
             if change.channel == channel:
-                value = change.value_uv
-        return value
+                found = change
+        return found
 
     def target_segments(
         self, channel: int, window_s: float = WINDOW_S, t_s: float | None = None

@@ -9,8 +9,10 @@ Opened from History (Replay… on the chosen session) or ``biofeedback replay SE
 
 from __future__ import annotations
 
+import html
 import logging
 import math
+import re
 import time
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QStyle,
     QStyleOptionSlider,
@@ -43,8 +46,10 @@ from PySide6.QtWidgets import (
 
 from biofeedback.appmodel.replay import (
     SPEEDS,
+    STEP_KINDS,
     WINDOW_S,
     ReplayModel,
+    TraceWindow,
     format_clock,
 )
 from biofeedback.gui.clinician_view import ChannelCard
@@ -109,13 +114,23 @@ class ReplayWindow(QDialog):
         self.setWindowFlag(Qt.WindowType.WindowMaximizeButtonHint, True)
         self.resize(1100, 700)
         self.cards: list[ChannelCard] = []
+        self._window: TraceWindow | None = None
+        self._axis_clock = ""
+        # The traces are pictures drawn when given data, at the plot's scale of that moment;
+        # pyqtgraph applies a new range or size only when it next paints. A live window gives
+        # data every frame; a paused replay gives it once per position, so it draws again once
+        # the plots have taken their new scale (one redraw for any number of changes).
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(0)
+        self._redraw.timeout.connect(self._draw_traces)
         self.target_lines: list[QGraphicsPathItem] = []
         cards = self._build_cards()
         transport = self._build_transport()
         side = self._build_side()
         body = QHBoxLayout()
-        body.addLayout(cards, 4)
-        body.addLayout(side, 1)
+        body.addLayout(cards, 1)
+        body.addWidget(side)
         layout = QVBoxLayout(self)
         layout.addLayout(body, 1)
         layout.addLayout(transport)
@@ -146,9 +161,14 @@ class ReplayWindow(QDialog):
             # the target as it was at each moment of the window (a shaping step shows as a
             # step), not one line across it at today's value
             card.plot.threshold_line.setVisible(False)
-            card.plot.threshold_label.setVisible(False)
             card.gauge.interactive = False
             card.gauge.setMouseTracking(False)
+            # one line, never wider than the card: a wrapped label gives its card a height for
+            # its width, and the column would then share its height unevenly between the cards
+            card.warning.setWordWrap(False)
+            card.warning.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            for plot in (card.plot.raw_plot, card.plot.env_plot):
+                plot.vb.sigTransformChanged.connect(lambda *_: self._redraw.start())
             column.addWidget(card, 1)
             self.cards.append(card)
             self.target_lines.append(self._target_line(card))
@@ -205,7 +225,7 @@ class ReplayWindow(QDialog):
         row.addWidget(self.speed_box)
         return row
 
-    def _build_side(self) -> QVBoxLayout:
+    def _build_side(self) -> QWidget:
         title = QLabel("Phases")
         title.setFont(font(12, bold=True))
         self.phase_list = QListWidget()
@@ -217,26 +237,30 @@ class ReplayWindow(QDialog):
             self.phase_list.setEnabled(False)
         self.phase_list.itemClicked.connect(self._on_phase_clicked)
         self.phase_label = QLabel()
-        self.phase_label.setWordWrap(True)
+        self.phase_label.setFont(font(11, bold=True))
         self.target_label = QLabel()
-        self.target_label.setWordWrap(True)
         self.score_label = QLabel()
-        self.score_label.setWordWrap(True)
         notes = QLabel("\n".join(self.model.data.notes))
         notes.setObjectName("muted")
-        notes.setWordWrap(True)
         notes.setVisible(bool(self.model.data.notes))
-        side = QVBoxLayout()
-        side.addWidget(title)
-        side.addWidget(self.phase_list, 1)
+        side = QWidget()
+        # a column of its own width (about 30 characters), whatever the texts in it say
+        side.setFixedWidth(max(240, 30 * side.fontMetrics().averageCharWidth()))
+        column = QVBoxLayout(side)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(title)
+        column.addWidget(self.phase_list, 1)
         for label in (self.phase_label, self.target_label, self.score_label, notes):
-            side.addWidget(label)
+            label.setWordWrap(True)
+            column.addWidget(label)
         return side
 
     # -- model events --------------------------------------------------------------------------
     def _on_timer(self) -> None:
         now = time.monotonic()
         dt, self._last_tick = now - self._last_tick, now
+        if self.slider.isSliderDown():  # held on a moment: it plays on from there when let go
+            return
         self.model.tick(min(dt, 0.25))  # a stalled event loop does not jump the replay ahead
 
     def _on_position(self, t_s: float) -> None:
@@ -271,6 +295,7 @@ class ReplayWindow(QDialog):
         else:
             p = self.model.phases[index]
             self.phase_label.setText(f"Phase {index + 1} of {len(self.model.phases)}: {p.name}")
+        self._show_scores()  # "in this phase" is this phase's
 
     def _on_slider(self, value: int) -> None:
         self.model.seek(value / SLIDER_STEPS_PER_S)
@@ -283,16 +308,19 @@ class ReplayWindow(QDialog):
         """Show the model's position: traces, gauges, targets, clock and time in target."""
         model = self.model
         t = model.position_s
-        self.time_label.setText(f"{format_clock(t)} / {format_clock(model.duration_s)}")
-        window = model.trace_window(WINDOW_S)
+        clock = format_clock(t)
+        self.time_label.setText(f"{clock} / {format_clock(model.duration_s)}")
+        if clock != self._axis_clock:  # the time axis counts back from the position
+            self._axis_clock = clock
+            for card in self.cards:
+                card.plot.env_plot.setLabel("bottom", f"seconds before {clock}")
+        self._window = window = model.trace_window(WINDOW_S)
         markers = [m.t_s - t for m in model.markers if -WINDOW_S <= m.t_s - t <= 0]
         for c, card in enumerate(self.cards):
-            card.plot.set_data(
-                window.t_peaks_s,
-                window.signal_uv[c],
-                window.t_columns_s,
-                window.envelope_uv[c],
-                window.end_column,
+            shown = [v for _, _, v in model.target_segments(c, WINDOW_S)]
+            # the scale first: the traces are drawn at the scale they will be shown at
+            card.plot.update_ranges(
+                window.signal_uv[c], window.envelope_uv[c], max(shown, default=0.0)
             )
             card.plot.set_markers(markers)
             self._show_target(c, card)
@@ -301,11 +329,41 @@ class ReplayWindow(QDialog):
             card.gauge.refresh_number()  # paused or seeking: the number is the position's
             card.set_noise_floor(model.noise_floor_at(c))
             card.quality.set_flags(flags)
-            shown = [v for _, _, v in model.target_segments(c, WINDOW_S)]
-            card.plot.update_ranges(
-                window.signal_uv[c], window.envelope_uv[c], max(shown, default=0.0)
-            )
+        self._draw_traces()
         self._show_scores()
+
+    def _draw_traces(self) -> None:
+        """The traces (and the target's label, placed in pixels) at the shown position."""
+        window = self._window
+        if window is None:
+            return
+        for c, card in enumerate(self.cards):
+            card.plot.set_data(
+                window.t_peaks_s,
+                window.signal_uv[c],
+                window.t_columns_s,
+                window.envelope_uv[c],
+                window.end_column,
+            )
+            self._place_target_label(c, card)
+
+    def _place_target_label(self, channel: int, card: ChannelCard) -> None:
+        """The plot's "target 8.7 µV" label on the line of the target now in force: where its
+        stretch of the window starts (the live plot's place when one target spans it), kept
+        inside the plot."""
+        label = card.plot.threshold_label
+        segments = self.model.target_segments(channel, WINDOW_S)
+        label.setVisible(bool(segments))
+        if not segments:
+            return
+        x0, _, value = segments[-1]
+        seconds_per_px = card.plot.env_plot.vb.viewPixelSize()[0]
+        width = label.boundingRect().width() * seconds_per_px
+        margin = 0.06 * WINDOW_S
+        x = max(x0, -WINDOW_S) + margin
+        if math.isfinite(width):
+            x = min(x, -width - 0.02 * WINDOW_S)
+        label.setPos(max(x, -WINDOW_S), value)
 
     def _show_target(self, channel: int, card: ChannelCard) -> None:
         target = self.model.target_at(channel)
@@ -323,32 +381,46 @@ class ReplayWindow(QDialog):
         elif self.model.has_targets(channel):
             card.set_warning("No target yet at this moment of the session.")
         else:
-            card.set_warning("This session recorded no target for this channel.")
+            scored = [
+                ch.name for c, ch in enumerate(self.model.channels) if self.model.has_targets(c)
+            ]
+            card.set_warning(
+                f"Not scored: this session's target was on {', '.join(scored)}."
+                if scored
+                else "This session recorded no target for this channel."
+            )
 
     def _show_scores(self) -> None:
+        """Per channel with a target: the target, when and why it was set, and the time in
+        target so far and in this phase (words where there is no number yet)."""
         model = self.model
         targets, scores = [], []
         for c, channel in enumerate(model.channels):
-            target = model.target_at(c)
-            if target is None:
+            change = model.target_change_at(c)
+            if change is None:
                 continue
-            reason = next(
-                (
-                    ch.reason
-                    for ch in reversed(model.data.targets)
-                    if ch.channel == c and ch.t_s <= model.position_s + 1e-9
-                ),
-                "",
+            reason = html.escape(describe_reason(change.reason))
+            targets.append(
+                f"{html.escape(channel.name)}: target {format_uv(change.value_uv)} µV since "
+                f"{format_clock(change.t_s)}<br><span style='color:{PALETTE.text_muted}'>"
+                f"{reason}</span>"
             )
-            targets.append(f"{channel.name}: target {format_uv(target)} µV ({reason})")
-            so_far = model.time_in_target(c)
-            part = f"{channel.name}: {_pct(so_far.pct)} in target so far"
-            if model.current_phase is not None:
-                phase = model.phase_time_in_target(model.current_phase, c)
-                part += f", {_pct(phase.pct)} in this phase"
-            scores.append(part)
-        self.target_label.setText("\n".join(targets) or "No target in force here.")
-        self.score_label.setText("\n".join(scores))
+            so_far = model.time_in_target(c).pct
+            words = "nothing scored yet" if so_far is None else f"{_pct(so_far)} so far"
+            scores.append(f"{html.escape(channel.name)}: {words}, {self._phase_score(c)}")
+        self.target_label.setText("<br>".join(targets) or "No target in force here.")
+        title = "<b>Time in target</b><br>" if scores else ""
+        self.score_label.setText(title + "<br>".join(scores))
+
+    def _phase_score(self, channel: int) -> str:
+        """The time in target in the current phase, or what stands in for it."""
+        index = self.model.current_phase
+        if index is None:
+            return "between phases"
+        if self.model.phases[index].kind in STEP_KINDS:
+            return "no target in this phase"
+        pct = self.model.phase_time_in_target(index, channel).pct
+        return "nothing scored yet in this phase" if pct is None else f"{_pct(pct)} in this phase"
 
     def done(self, result: int) -> None:
         self.timer.stop()
@@ -356,8 +428,21 @@ class ReplayWindow(QDialog):
         super().done(result)
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.0f} %"
+def _pct(value: float) -> str:
+    """``54 %``: the app's one way of writing a percentage (a space before the sign)."""
+    return f"{value:.0f} %"
+
+
+def describe_reason(reason: str) -> str:
+    """A threshold log's reason as this window writes it: ``43 %`` (the app's percentages),
+    ``µV``, and the shaping rule's success rate called its *aim*, so that "target" is always
+    the µV line (``shaping: 43 % below in last 60 s (aim 70 %): raised 10.3 %``)."""
+    text = re.sub(r"(\d)%", r"\1 %", reason)
+    text = re.sub(r"(\d) ?uV\b", r"\1 µV", text)
+    text = re.sub(r"\(target (\d[\d.]*) %\)", r"(aim \1 %)", text)
+    if text == "clinician":
+        return "set by the clinician"
+    return text
 
 
 def open_replay(
