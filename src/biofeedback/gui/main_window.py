@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QCloseEvent
@@ -42,7 +42,6 @@ from biofeedback.engine import Engine
 from biofeedback.gui import preload, window_actions, window_sources
 from biofeedback.gui.alert_bar import AlertBar
 from biofeedback.gui.bridge import EngineBridge, format_elapsed
-from biofeedback.gui.check_signal import CheckSignalDialog, open_check_signal
 from biofeedback.gui.clinician_view import ChannelArea, ChannelCard
 from biofeedback.gui.patient_view import PatientViewWidget
 from biofeedback.gui.questionnaire import SessionQuestionnaires
@@ -61,7 +60,10 @@ from biofeedback.gui.window_sources import (
     pipeline_settings_for,
     url_of,
 )
-from biofeedback.session import RecordingSession, SessionResult
+
+if TYPE_CHECKING:  # loaded when used, not on the way to the first frame (docs/performance.md)
+    from biofeedback.gui.check_signal import CheckSignalDialog
+    from biofeedback.session import RecordingSession, SessionResult
 
 __all__ = [
     "NOT_CONNECTED_TEXT",
@@ -365,6 +367,8 @@ class MainWindow(QMainWindow, WindowParts):
 
     def check_signal(self) -> CheckSignalDialog:
         """Run the doctor's checks on a few seconds of the live source (Tools > Check signal)."""
+        from biofeedback.gui.check_signal import open_check_signal
+
         pending = self._pending_source
         url = self.source_url or (url_of(pending) if pending is not None else "")
         self.check_signal_dialog = open_check_signal(lambda: self.engine, url, self)
