@@ -24,18 +24,19 @@ from __future__ import annotations
 import logging
 import queue
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from biofeedback.appmodel.events import Signal
 from biofeedback.appmodel.markers import Markers
 from biofeedback.appmodel.targets import Targets
 from biofeedback.engine import Engine
 from biofeedback.errors import BiofeedbackError
-from biofeedback.session import RecordingSession, SessionResult
-from biofeedback.storage.courses import session_course_meta
-from biofeedback.storage.database import Database
 from biofeedback.training.protocol import load_protocol
 from biofeedback.training.runner import EventType, RunnerEvent, RunnerState
+
+if TYPE_CHECKING:  # the recorder and the store load when a session starts (window start-up)
+    from biofeedback.session import RecordingSession, SessionResult
+    from biofeedback.storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,10 @@ class SessionControl:
             meta["pain_before"] = pain_before
         if isolation:
             meta["isolation_mode"] = isolation
+        from biofeedback.session import RecordingSession
+        from biofeedback.storage.courses import session_course_meta
+        from biofeedback.storage.database import Database
+
         engine: Engine | None = None
         db: Database | None = None
         try:

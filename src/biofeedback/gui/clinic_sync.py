@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QAction
@@ -42,7 +42,9 @@ from PySide6.QtWidgets import (
 from biofeedback.errors import BiofeedbackError
 from biofeedback.gui.alert_bar import AlertBar
 from biofeedback.gui.store_job import StoreJob
-from biofeedback.storage.database import Database
+
+if TYPE_CHECKING:  # the store loads with the first sync (store_job), not with the window
+    from biofeedback.storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ STOP_WAIT_S = 15.0
 #: ``sync(db, conninfo, progress=..., stop=...)`` -> a SyncResult (tests pass a stand-in)
 SyncFunction = Callable[..., Any]
 #: ``sync_state(db)`` -> a SyncState, read from the local store only
-StateFunction = Callable[[Database], Any]
+StateFunction = Callable[["Database"], Any]
 
 
 def real_sync(db: Database, conninfo: str, **kwargs: Any) -> Any:

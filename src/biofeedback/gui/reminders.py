@@ -15,9 +15,6 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from biofeedback.errors import StorageError
-from biofeedback.storage.courses import reminder_text
-from biofeedback.storage.database import Database
-from biofeedback.storage.progress import subject_trend
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +69,11 @@ class ReminderWatcher(QObject):
         if not subject:
             return False
         now = now or dt.datetime.now()
+        # the store loads with the first subject, not with the window (docs/performance.md)
+        from biofeedback.storage.courses import reminder_text
+        from biofeedback.storage.database import Database
+        from biofeedback.storage.progress import subject_trend
+
         try:
             with Database(self.db_path) as db:
                 row = db.get_subject(subject)

@@ -12,17 +12,19 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from biofeedback.errors import BiofeedbackError
-from biofeedback.storage.database import Database
+
+if TYPE_CHECKING:  # the store loads with the first task, not with the window
+    from biofeedback.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 #: ``work(db, progress)``: the task; ``progress(done, total)`` reports how far it is.
-StoreWork = Callable[[Database, Callable[[float, float], None]], Any]
+StoreWork = Callable[["Database", Callable[[float, float], None]], Any]
 
 
 class StoreJob(QObject):
@@ -44,6 +46,8 @@ class StoreJob(QObject):
         self.worker.start()
 
     def _run(self) -> None:
+        from biofeedback.storage.database import Database
+
         try:
             with Database(self.db_path) as db:
                 result = self.work(db, lambda done, total: self.progressed.emit(done, total))

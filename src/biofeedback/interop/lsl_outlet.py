@@ -34,7 +34,6 @@ from biofeedback import __version__
 from biofeedback.core.types import Chunk, ProcessedChunk, StreamInfo
 from biofeedback.errors import BiofeedbackError
 from biofeedback.interop.clock import SampleClock
-from biofeedback.storage.export import raw_uv
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +100,10 @@ class LslOutlets:
         self.markers_sent = 0
         self._marker_lock = threading.Lock()
         self.closed = False
+        # the exporter's scaling, loaded when LSL is switched on (not with every opened source)
+        from biofeedback.storage.export import raw_uv
+
+        self._raw_uv = raw_uv
         raw_labels = [ch.name for ch in stream.channels]
         env_labels = [str(o.name) for o in outputs]
         try:
@@ -151,7 +154,7 @@ class LslOutlets:
         if n == 0 or raw_outlet is None or env_outlet is None:  # closed
             return
         stamp = self.clock.time_of(chunk.end_index - 1)
-        raw = raw_uv(self.info, chunk.samples).astype(np.float32)
+        raw = self._raw_uv(self.info, chunk.samples).astype(np.float32)
         env = np.asarray(processed.envelope_uv, dtype=np.float32)
         try:
             raw_outlet.push_chunk(raw, stamp)
