@@ -24,6 +24,7 @@ from biofeedback.gui.main_window import MainWindow, choose_initial_source
 from biofeedback.gui.tension_gauge import GaugeState
 from biofeedback.gui.theme import PALETTE
 from biofeedback.gui.window_geometry import remembered_fits, screen_key
+from biofeedback.storage.database import Database
 from biofeedback.training.thresholds import NUDGE_FACTOR, round_target
 
 STEADY = "sim://?scenario=steady&level_uv=20&board=12bit&channels=raw,ref&speed=4&seed=1"
@@ -491,3 +492,83 @@ def test_runner_target_reaches_gauge_plot_and_spin_box_on_its_event(qtbot):
     assert window.threshold_log[-1].reason == "protocol"
     window.finish_session("test over")
     assert window.session is None and window.last_session_result.session_id > 0
+
+
+def test_session_end_offers_the_report_and_history_and_the_clock_shows_only_in_a_session(
+    qtbot, monkeypatch
+):
+    window = open_window(
+        qtbot,
+        STEADY,
+        ask_pain=True,
+        ask_outcomes=False,
+        pain_prompt=lambda: 3,
+        confirm=lambda _title, _question: True,
+    )
+    wait_for_data(qtbot, window, 0.5)
+    qtbot.waitUntil(lambda: not window.timer_label.isVisibleTo(window), timeout=5000)
+    shown: list[str] = []
+    monkeypatch.setattr(window, "show_history_of", shown.append)
+    assert window.session_control.start(window.live_source, "", "S-12")
+    qtbot.waitUntil(lambda: window.timer_label.isVisibleTo(window), timeout=5000)
+    result = window.finish_session()
+    qtbot.waitUntil(lambda: getattr(window.session_view, "end_dialog", None) is not None)
+    dialog = window.session_view.end_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=5000)
+    assert f"Saved as session {result.session_id}" in dialog.summary.text()
+    assert dialog.open_button.isEnabled() and "biofeedback report" not in dialog.summary.text()
+    dialog.history_button.click()
+    qtbot.waitUntil(lambda: shown == ["S-12"], timeout=5000)
+    assert not window.timer_label.isVisibleTo(window)
+    with Database() as db:
+        assert db.get_session(result.session_id).pain_after == 3
+
+
+def test_a_protocol_file_that_does_not_load_stays_in_the_alert_bar(qtbot, tmp_path):
+    bad = tmp_path / "broken.toml"
+    bad.write_text('format = 1\nname = "x"\n[[phases]]\nkind = "nonsense"\n', encoding="utf-8")
+    window = open_window(qtbot, STEADY)
+    assert not window.session_panel.add_protocol_file(str(bad))
+    qtbot.waitUntil(window.alert.isVisible, timeout=5000)
+    assert "Protocol file not loaded" in window.alert.title.text()
+    assert window.width() <= window.screen().availableGeometry().width()
+
+
+@pytest.fixture
+def second_screen(monkeypatch):
+    """The screen rules see a second screen (the real two-monitor desk runs on Xvfb in
+    test_patient_window.py); the patient window opens on the one offscreen screen."""
+    from PySide6.QtGui import QGuiApplication
+
+    from biofeedback.appmodel.screens import ScreenInfo
+    from biofeedback.gui import patient_window
+
+    screen = QGuiApplication.primaryScreen()
+    infos = [
+        ScreenInfo(screen.name(), (0, 0, 1366, 768), True),
+        ScreenInfo("second", (1366, 0, 1920, 1080)),
+    ]
+    monkeypatch.setattr(patient_window, "screen_infos", lambda: infos)
+    monkeypatch.setattr(patient_window, "_screen_named", lambda _name: screen)
+
+
+def test_patient_view_on_the_second_screen_keeps_this_window_the_clinicians(qtbot, second_screen):
+    window = open_window(qtbot, STEADY)
+    wait_for_data(qtbot, window, 0.5)
+    control = window.patient_screen
+    assert control.action in window.menuBar().actions()[0].menu().actions()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert control.on_second_screen and window.view == "clinician"
+    assert window.menuBar().isVisible() and window.stack.currentWidget() is window.clinician
+    # the orb on the other screen follows the signal while the traces go on here
+    qtbot.waitUntil(
+        lambda: window.patient.orb.state in (GaugeState.CALM, GaugeState.TENSE), timeout=15000
+    )
+    qtbot.keyClick(window, Qt.Key.Key_F11)  # the same key brings it back
+    assert not control.on_second_screen and window.stack.indexOf(window.patient) >= 0
+    control.action.setChecked(False)  # the option off: F11 fills this window as before
+    assert window.prefs.patient_second_screen is False
+    window.activateWindow()  # the patient window had the keyboard
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert window.view == "patient" and not control.on_second_screen

@@ -38,6 +38,7 @@ body_part = "shoulders"
 kind = "baseline"
 duration = "8 s"
 instruction = "Sit still and breathe normally."
+patient_text = "Sit comfortably; nothing to do yet."
 
 [[phases]]
 kind = "train"
@@ -83,9 +84,13 @@ def test_protocol_session_runs_shows_phases_and_is_stored(qtbot, protocol_file):
     session = window.session
     assert session is not None and session.protocol.name == "gui-test"
     assert panel.running_box.isVisibleTo(panel) and not panel.setup_box.isVisibleTo(panel)
-    # the first phase shows in the panel and its instruction in the patient view
+    # the first phase shows in the panel; the patient reads the phase's own patient text
     qtbot.waitUntil(lambda: "baseline" in panel.phase_label.text(), timeout=10000)
-    assert window.patient.instruction.text() == "Sit still and breathe normally."
+    qtbot.waitUntil(
+        lambda: window.patient.instruction.text() == "Sit comfortably; nothing to do yet.",
+        timeout=5000,
+    )
+    assert window.timer_label.isVisibleTo(window)  # the session clock shows in a session
     # training: the runner's target (90 % of the baseline) becomes the window's target
     qtbot.waitUntil(lambda: "train" in panel.phase_label.text(), timeout=15000)
     # (logged as "protocol" unless the first-seconds target already had the same rounded value)
@@ -98,6 +103,9 @@ def test_protocol_session_runs_shows_phases_and_is_stored(qtbot, protocol_file):
         timeout=15000,
     )
     assert window.patient.pacer.rate_bpm == 5.0 and window.patient.pacer.isVisibleTo(window.patient)
+    # no patient text in training: a calm default naming the orb and the pacer, never the line
+    qtbot.waitUntil(lambda: "pacer" in window.patient.instruction.text(), timeout=5000)
+    assert "line" not in window.patient.instruction.text()
     assert "target" in panel.detail_label.text()
     # a marker with a note goes into the session's store
     window.add_marker()

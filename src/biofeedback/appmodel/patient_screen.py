@@ -22,7 +22,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 #: The pacer rate outside a session when the clinician has not chosen one (breaths per minute).
 DEFAULT_PACER_BPM = 6.0
@@ -195,8 +198,8 @@ def patient_screen(
 
 def follow_level(
     screen: PatientScreen,
-    levels: Sequence[float],
-    flags: Sequence[int],
+    levels: Sequence[float] | NDArray[Any],
+    flags: Sequence[int] | NDArray[Any],
     thresholds: Sequence[float],
 ) -> tuple[float, float, int]:
     """(level, threshold, flags) the orb and the tone follow, per ``screen.channels``.

@@ -79,6 +79,8 @@ class Preferences:
     recent_sources: list[str] = field(default_factory=list)
     channel: dict[str, Any] = field(default_factory=dict)
     view: str = "clinician"
+    #: the patient view goes to a second screen when one is connected (View menu)
+    patient_second_screen: bool = True
     thresholds_uv: dict[str, float] = field(default_factory=dict)
     protocol: str = ""
     subject: str = ""
@@ -113,6 +115,7 @@ class Preferences:
         prefs.recent_sources = _recent(values.get("recent_sources"))
         prefs.channel = _dict(values, "channel")
         prefs.view = _choice(values, "view", VIEWS, "clinician")
+        prefs.patient_second_screen = _flag(values, "patient_second_screen", True)
         prefs.thresholds_uv = _thresholds(values.get("thresholds_uv"))
         prefs.protocol = _text(values, "protocol", "")
         prefs.subject = _text(values, "subject", "")

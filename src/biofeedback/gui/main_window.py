@@ -377,11 +377,18 @@ class MainWindow(QMainWindow, WindowParts):
     # -- views -----------------------------------------------------------------------------------
     def toggle_view(self) -> None:
         """Switch between the clinician and the full-screen patient view (F11 / P)."""
-        self.set_view("clinician" if self.view == "patient" else "patient")
+        patient = self.view == "patient" or self.patient_screen.on_second_screen
+        self.set_view("clinician" if patient else "patient")
 
     def set_view(self, view: str) -> None:
-        """``patient`` (full screen, calm) or ``clinician``."""
+        """``patient`` (full screen, calm; on a second screen when one is connected and the
+        View menu's option is on, this window staying the clinician's) or ``clinician``."""
+        if view == "clinician":
+            self.patient_screen.back_to_stack()
         if view not in ("patient", "clinician") or view == self.view:
+            return
+        if view == "patient" and self.patient_screen.show_patient():
+            self.patient.pacer.restart()
             return
         if self.view == "clinician":
             remember_geometry(self, self.prefs.geometry)

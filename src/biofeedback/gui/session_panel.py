@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -300,19 +299,3 @@ class SessionPanel(QWidget):
             self.subject.text().strip(),
             None if pain < 0 else int(pain),
         )
-
-
-def summary_text(result: Any) -> str:
-    """What the end-of-session dialog says: the patient's summary and where it was stored."""
-    lines = []
-    text = getattr(result, "patient_text", "")
-    if text:
-        lines.append(text)
-    else:
-        duration = result.summary.get("duration_s") if isinstance(result.summary, dict) else None
-        if duration:
-            lines.append(f"Recorded {format_elapsed(float(duration))}.")
-    lines.append("")
-    lines.append(f"Saved as session {result.session_id} ({result.status}).")
-    lines.append(f"Clinician report: biofeedback report {result.session_id} -o report.pdf")
-    return "\n".join(lines)

@@ -284,12 +284,6 @@ class TensionGaugeWidget(QWidget):
             self._show_number()
             self.update(self._header_rect())
 
-    def set_readout(self, value_uv: float = math.nan, flags: int | None = None) -> None:
-        """The window's slow text tick, kept until the window stops calling it: refreshes the
-        number like :meth:`refresh_number`. The smoothed readout it passes is not shown (a
-        number other than the classified level is what made the gauge contradict itself)."""
-        self.refresh_number()
-
     def clear(self) -> None:
         """Back to 'waiting for signal'."""
         self.feedback = self.shown = classify_feedback(math.nan, self.threshold_uv, 0)

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from biofeedback.errors import BiofeedbackError
 from biofeedback.gui.clinic_sync import ClinicSyncControl
+from biofeedback.gui.patient_window import PatientScreenControl
 from biofeedback.gui.streaming import StreamingControl
 
 if TYPE_CHECKING:
@@ -76,6 +77,13 @@ def _build_menus(w: MainWindow) -> None:
     view_menu = menu.addMenu("&View")
     view_menu.addAction(w.patient_action)
     view_menu.addAction(w.leave_action)
+    # the patient view on a second screen when one is connected (gui/patient_window.py)
+    second = w.prefs.patient_second_screen
+    w.patient_screen = PatientScreenControl(w, w.patient, w.stack, enabled=second)
+    w.patient_screen.action.toggled.connect(
+        lambda on: setattr(w.prefs, "patient_second_screen", on)
+    )
+    view_menu.addAction(w.patient_screen.action)
     session_menu = menu.addMenu("&Session")
     for act in (w.marker_action, w.raise_action, w.lower_action, w.mute_action):
         session_menu.addAction(act)
@@ -127,11 +135,10 @@ def ask_yes_no(parent: QWidget, title: str, question: str) -> bool:
 
 
 def ask_pain(parent: QWidget) -> int | None:
-    """The pain-after rating, 0-10 (None when cancelled)."""
-    value, ok = QInputDialog.getInt(
-        parent, "Pain now", "Pain right now, 0 (none) to 10 (worst imaginable):", 0, 0, 10
-    )
-    return value if ok else None
+    """The pain-after rating, 0-10, nothing chosen until the user picks (None when skipped)."""
+    from biofeedback.gui.pain_dialog import ask_pain as ask_nrs
+
+    return ask_nrs(parent, "Pain now", "Pain right now, 0 (none) to 10 (worst imaginable):")
 
 
 def ask_board(parent: QWidget, url: str, description: str) -> bool:

@@ -14,9 +14,8 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from biofeedback.appmodel.markers import Marker
+from biofeedback.appmodel.patient_screen import PatientScreen, follow_level, patient_screen
 from biofeedback.core.types import ChannelKind, StreamInfo
 from biofeedback.gui.audio_feedback import AudioFeedback, AudioMode
 from biofeedback.gui.bridge import format_elapsed
@@ -42,6 +41,8 @@ class LiveView:
         self.w = window
         self.cards: list[ChannelCard] = []
         self.audio_reported = False
+        #: what the patient view shows (SessionView.apply_screen): the orb and tone follow it
+        self.screen: PatientScreen = patient_screen()
         window.targets.changed.connect(self._show_target)
 
     def build_cards(self, engine: Engine, info: StreamInfo) -> None:
@@ -72,6 +73,7 @@ class LiveView:
         w.targets.setup([str(o.name) for o in outputs], w.prefs.thresholds_uv)
         for c in range(len(self.cards)):
             self._show_target(c, w.targets.values_uv[c], "")
+        w.session_view.apply_screen()  # the orb and the tone follow this engine's channels
 
     def show_outputs(self, engine: Engine) -> None:
         """New processing settings: each card's header says what its numbers now are."""
@@ -104,12 +106,14 @@ class LiveView:
                 card.gauge.set_level(
                     bridge.level_uv[c], int(bridge.recent_flags[c]), bridge.trail(c)
                 )
-        if w.view == "patient":
+        if w.view == "patient" or w.patient_screen.on_second_screen:
             now = time.monotonic()
-            lead = w.targets.leading_channel(bridge.level_uv)
-            if lead is not None:
-                level, flags = bridge.latest(lead)
-                w.patient.advance(level, w.targets.values_uv[lead], flags, now)
+            targets = w.targets.values_uv
+            level, target, flags = follow_level(
+                self.screen, bridge.level_uv, bridge.recent_flags, targets
+            )
+            if math.isfinite(target):
+                w.patient.advance(level, target, flags, now)
             else:
                 w.patient.pacer.advance(now)
 
@@ -141,7 +145,6 @@ class LiveView:
         w.session_view.show_state()
         sig_peaks, env_peaks = bridge.signal_peaks, bridge.envelope_peaks
         for c, card in enumerate(self.cards):
-            card.gauge.set_readout(float(bridge.readout_uv[c]), int(bridge.quality_flags[c]))
             card.set_noise_floor(float(bridge.noise_floor_uv[c]))
             if bridge.first_index is None:
                 card.quality.set_waiting()
@@ -172,19 +175,17 @@ class LiveView:
         return [t for t in times if t >= -w.window_s]
 
     def audio_level(self) -> tuple[float, float, int]:
-        """Called on the audio thread: newest envelope straight from the ring buffer."""
+        """Called on the audio thread: the newest envelope straight from the ring buffer, of
+        the channel(s) the patient view follows (:attr:`screen`), against its target."""
         w, bridge = self.w, self.w.bridge
         thresholds_uv = list(w.targets.values_uv)
         if bridge is None or not thresholds_uv:
             return math.nan, 1.0, 0
         levels, flags = bridge.read_latest_envelope()
-        thresholds = np.asarray(thresholds_uv[: len(levels)])
-        if len(thresholds) != len(levels) or len(levels) == 0:
+        level, target, flag = follow_level(self.screen, levels, flags, thresholds_uv)
+        if not math.isfinite(target):
             return math.nan, 1.0, 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratios = levels / thresholds
-        c = int(np.nanargmax(ratios)) if np.isfinite(ratios).any() else 0
-        return float(levels[c]), float(thresholds[c]), int(flags[c])
+        return level, target, flag
 
     def make_audio(self, backend: object = None) -> AudioFeedback:
         """The tone generator, set up as remembered (mode, volume, mute); it reads the newest

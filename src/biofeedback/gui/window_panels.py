@@ -37,6 +37,7 @@ from biofeedback.appmodel.targets import MAX_UV, MIN_UV, Targets
 from biofeedback.gui.audio_feedback import AudioMode
 from biofeedback.gui.clinician_view import ConnectionBanner
 from biofeedback.gui.device_panel import DevicePanel
+from biofeedback.gui.protocol_file import NOT_LOADED
 from biofeedback.gui.session_panel import SessionPanel
 from biofeedback.gui.theme import font
 from biofeedback.gui.wheel_guard import guard_wheel
@@ -45,8 +46,9 @@ from biofeedback.training import thresholds as rules
 if TYPE_CHECKING:
     from biofeedback.gui.main_window import MainWindow
 
-#: The side column's width (px); the traces take the rest.
-SIDE_PANEL_WIDTH = 310
+#: The side column's content width (px) unless its boxes need more; the scroll bar comes on top
+#: of it, so no box is ever cut on the right. The traces take the rest.
+SIDE_PANEL_WIDTH = 300
 
 
 class TargetBox(QGroupBox):
@@ -76,7 +78,8 @@ class TargetBox(QGroupBox):
         for c, name in enumerate(names):
             spin = QDoubleSpinBox()
             spin.setRange(MIN_UV, MAX_UV)
-            spin.setDecimals(1)
+            spin.setDecimals(rules.UV_DECIMALS)
+            spin.setSingleStep(rules.UV_STEP)
             spin.setSuffix(" µV")
             spin.setKeyboardTracking(False)
             spin.setValue(self.targets.values_uv[c])
@@ -144,6 +147,7 @@ def build_sound_box(window: MainWindow) -> QGroupBox:
     mode.setMinimumContentsLength(12)
     for item in AudioMode:
         mode.addItem(item.label, item.value)
+        mode.setItemData(mode.count() - 1, item.description, Qt.ItemDataRole.ToolTipRole)
     window.volume = QSlider(Qt.Orientation.Horizontal)
     window.volume.setRange(0, 100)
     window.mute = QCheckBox("Mute  (Ctrl+M)")
@@ -190,8 +194,7 @@ def build_pacer_box(window: MainWindow) -> QGroupBox:
 
     def changed() -> None:
         prefs.rate_bpm, prefs.visible = rate.value(), window.pacer_visible.isChecked()
-        window.patient.pacer.set_rate(prefs.rate_bpm)
-        window.patient.set_pacer_visible(prefs.visible)
+        window.session_view.show_state()  # the patient view follows unless a phase sets it
 
     window.pacer_visible.toggled.connect(lambda _on: changed())
     rate.valueChanged.connect(lambda _v: changed())
@@ -204,8 +207,14 @@ def build_pacer_box(window: MainWindow) -> QGroupBox:
 def build_session_box(window: MainWindow, protocol: str) -> QGroupBox:
     """Protocol and subject choice, start/pause/skip/stop, and the history button."""
     box = QGroupBox("Session")
-    panel = window.session_panel = SessionPanel(protocol=protocol, subject=window.prefs.subject)
-    if window.requested_protocol and not panel.select_protocol(window.requested_protocol):
+    panel = window.session_panel = SessionPanel(
+        protocol=protocol, subject=window.prefs.subject, db_path=window.db_path
+    )
+    # a protocol file that does not load: said in the panel and in the alert bar (it stays)
+    panel.protocol_file_failed.connect(window.alert.show_alert)
+    if panel.file_error:  # the remembered or requested file (the panel tried it already)
+        window.alert.show_alert(NOT_LOADED, panel.file_error)
+    elif window.requested_protocol and not panel.select_protocol(window.requested_protocol):
         window.statusBar().showMessage(
             f"No protocol named {window.requested_protocol!r}: see 'biofeedback protocols list'",
             10000,
@@ -241,7 +250,7 @@ def build_header(window: MainWindow) -> QHBoxLayout:
     window.timer_label = QLabel("00:00")
     window.timer_label.setFont(font(20, bold=True))
     window.timer_label.setToolTip("Time since acquisition started (sample clock)")
-    caption = QLabel("session")
+    window.timer_caption = caption = QLabel("session")
     caption.setObjectName("muted")
     window.patient_button = QPushButton("Patient view  (F11)")
     window.patient_button.clicked.connect(window.toggle_view)
@@ -292,7 +301,8 @@ def build_side_panel(window: MainWindow) -> QScrollArea:
     scroll = QScrollArea()
     scroll.setWidget(panel)
     scroll.setWidgetResizable(True)
-    scroll.setFixedWidth(SIDE_PANEL_WIDTH)
+    content = max(SIDE_PANEL_WIDTH, panel.minimumSizeHint().width())
+    scroll.setFixedWidth(content + scroll.verticalScrollBar().sizeHint().width())
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     guard_wheel(panel)  # the wheel scrolls the panel, not the field under the pointer
     return scroll

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from biofeedback.gui.clinic_sync import ClinicSyncControl
     from biofeedback.gui.clinician_view import ConnectionBanner
     from biofeedback.gui.device_panel import DevicePanel
+    from biofeedback.gui.patient_window import PatientScreenControl
     from biofeedback.gui.session_panel import SessionPanel
     from biofeedback.gui.streaming import StreamingControl
     from biofeedback.gui.window_panels import MarkerBox, TargetBox
@@ -37,6 +38,7 @@ class WindowParts:
     # header (gui/window_panels.py)
     banner: ConnectionBanner
     timer_label: QLabel
+    timer_caption: QLabel
     patient_button: QPushButton
     # side column (gui/window_panels.py)
     session_panel: SessionPanel
@@ -55,6 +57,7 @@ class WindowParts:
     streaming: StreamingControl
     clinic_sync: ClinicSyncControl
     patient_action: QAction
+    patient_screen: PatientScreenControl
     leave_action: QAction
     marker_action: QAction
     raise_action: QAction

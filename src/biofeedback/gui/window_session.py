@@ -15,12 +15,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QMessageBox
 
+from biofeedback.appmodel.patient_screen import PacerSwitch, PatientScreen, patient_screen
 from biofeedback.appmodel.session_control import SessionControl
 from biofeedback.gui import window_sources
 from biofeedback.gui.questionnaire import asks_pain
-from biofeedback.gui.session_panel import SessionEvents, summary_text
+from biofeedback.gui.session_end_dialog import show_session_end
+from biofeedback.gui.session_panel import SessionEvents
 from biofeedback.session import SessionResult
 from biofeedback.training.protocol import STEP_KINDS
 from biofeedback.training.runner import EventType, RunnerEvent
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from biofeedback.engine import Engine
     from biofeedback.gui.main_window import MainWindow
     from biofeedback.session import RecordingSession
+    from biofeedback.training.runner import RunnerState
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,6 @@ log = logging.getLogger(__name__)
 FAILED_FINISH_DELAY_MS = 100
 #: Phase kinds the patient view shows as a page or a form (``kind`` in runner events).
 STEP_KIND_NAMES = frozenset(str(k) for k in STEP_KINDS)
-#: What the patient view says once a session has stopped on a failure (until the next one).
-PATIENT_STOPPED_TEXT = "The session stopped and what was recorded is saved. Press Esc to see why."
 #: A prompt or a refused answer stays this long before the phase's instruction comes back.
 PROMPT_HOLD_S = 10.0
 
@@ -50,7 +50,9 @@ class SessionView(QObject):
         self.w, self.control = window, control
         control.questions_first = self.questions_first
         control.busy = lambda: window.questionnaires.asking
-        self.prompt_until = 0.0
+        self.prompt, self.prompt_until = "", 0.0
+        #: the last session stopped on a failure (the patient view says so until the next one)
+        self.stopped = False
         # runner events and failures come on the device thread: queued to the GUI thread
         self.events = SessionEvents(self)
         control.post_event, control.post_failure = self.events.post, self.events.post_failure
@@ -93,7 +95,7 @@ class SessionView(QObject):
         w = self.w
         w.alert.dismiss()
         w.streaming.listen(session)  # Streaming > Receive LSL markers: stored in the session
-        w.patient.set_instruction("")
+        self.stopped, self.prompt_until = False, 0.0
         w.session_panel.set_running(True, guided=session.runner is not None)
         self.show_state()
 
@@ -103,25 +105,39 @@ class SessionView(QObject):
 
     # -- during ----------------------------------------------------------------------------------
     def show_state(self) -> None:
-        """The phase, time, instruction, orb, pacer and sound as the runner's state says."""
+        """The phase and time in the session panel; the patient view and the sound as the
+        runner's state says (outside a session: as the clinician's switches say)."""
         w = self.w
-        if not self.control.running or w.bridge is None:
-            return
-        state = self.control.poll()
-        w.session_panel.show_state(state, w.bridge.elapsed_s)
-        if state is None:
-            return
-        if time.monotonic() >= self.prompt_until:
-            w.patient.set_instruction(state.instruction)
-        w.patient.orb.setVisible(state.show_visual)
-        if state.pacer_bpm:
-            w.patient.pacer.set_rate(state.pacer_bpm)
-            w.patient.set_pacer_visible(True)
-        else:
-            w.patient.pacer.set_rate(w.prefs.pacer.rate_bpm)
-            w.patient.set_pacer_visible(w.prefs.pacer.visible)
-        if w.audio is not None:
+        state = None
+        if self.control.running and w.bridge is not None:
+            state = self.control.poll()
+            w.session_panel.show_state(state, w.bridge.elapsed_s)
+        self.apply_screen(state)
+        if state is not None and w.audio is not None:
             w.audio.muted = w.mute.isChecked() or not state.play_audio
+
+    def apply_screen(self, state: RunnerState | None = None) -> PatientScreen:
+        """What the patient view shows (appmodel.patient_screen), applied in one call; the orb
+        and the tone follow its channels, the session clock shows only in a session."""
+        w, session = self.w, self.control.session
+        runner = session.runner if session is not None and not self.stopped else None
+        prompt = self.prompt if time.monotonic() < self.prompt_until else ""
+        engine = w.engine
+        outputs = engine.pipeline.outputs if engine is not None and engine.pipeline else ()
+        switch = PacerSwitch(w.prefs.pacer.visible, w.prefs.pacer.rate_bpm)
+        protocol = runner.protocol if runner is not None else None
+        shown = state if runner is not None else None
+        screen = patient_screen(shown, protocol, switch, outputs, prompt, self.stopped)
+        w.patient.show_screen(screen)
+        w.live.screen = screen
+        clock = screen.show_session_clock or self.control.running  # a free recording too
+        w.timer_label.setVisible(clock)
+        w.timer_caption.setVisible(clock)
+        return screen
+
+    def _hold_prompt(self, text: str) -> None:
+        """A message for the patient for PROMPT_HOLD_S, then the phase's own words again."""
+        self.prompt, self.prompt_until = text, time.monotonic() + PROMPT_HOLD_S
 
     def step_done(self, index: int, answers: dict[str, Any], skipped: bool) -> None:
         """The patient pressed Continue, saved a form or skipped it: the runner goes on."""
@@ -134,7 +150,6 @@ class SessionView(QObject):
         except ValueError as exc:  # e.g. an answer longer than the limit: say so, keep the form
             w.patient.step_index = index
             w.patient.set_instruction(str(exc))
-            self.prompt_until = time.monotonic() + PROMPT_HOLD_S
             return
         w.patient.hide_step()
         self.show_state()
@@ -156,8 +171,8 @@ class SessionView(QObject):
         elif event.type == EventType.PROMPT:
             text = str(event.data.get("text") or event.data.get("prompt") or "")
             if text:
-                w.patient.set_instruction(text)
-                self.prompt_until = time.monotonic() + PROMPT_HOLD_S
+                self._hold_prompt(text)
+                self.show_state()
                 w.statusBar().showMessage(text, 10000)
         elif event.type == EventType.WARNING:
             w.statusBar().showMessage(str(event.data.get("message", "")), 15000)
@@ -166,7 +181,8 @@ class SessionView(QObject):
         """Acquisition has stopped: say so (it stays on screen); the finish follows."""
         w = self.w
         w.alert.show_alert(f"Session {session_id} stopped.", message)
-        w.patient.set_instruction(PATIENT_STOPPED_TEXT)
+        self.stopped = True
+        self.apply_screen()
         w.statusBar().showMessage(f"Session {session_id} stopped: {message}", 30000)
 
     def _on_finish_due(self, reason: str) -> None:
@@ -192,29 +208,31 @@ class SessionView(QObject):
         if not w.closed:
             w.clinic_sync.session_ended()  # on a worker thread; the next session may start
         w.session_panel.set_running(False)
-        w.patient.orb.setVisible(True)
         # a patient practising alone must not go on as if it were still recorded
-        w.patient.set_instruction(PATIENT_STOPPED_TEXT if result.error else "")
-        w.patient.set_pacer_visible(w.prefs.pacer.visible)
+        self.stopped = bool(result.error)
+        self.apply_screen()
         if w.audio is not None:
             w.audio.muted = w.mute.isChecked()
         if not w.closed:
             w.questionnaires.after_end(
-                end_due, ended[0], result.session_id, lambda: self._after_end(result)
+                end_due, ended[0], result.session_id, lambda: self._after_end(result, ended[0])
             )
         return result
 
-    def _after_end(self, result: SessionResult) -> None:
-        """After the questionnaires that end a session: its summary, then the live view again."""
+    def _after_end(self, result: SessionResult, subject: str | None = None) -> None:
+        """After the questionnaires that end a session: its summary (with Open report and
+        History), then the live view again."""
         w = self.w
         if w.closed:
             return
-        if result.error:  # the questionnaires' own line replaced it
-            w.patient.set_instruction(PATIENT_STOPPED_TEXT)
-        if w.ask_pain:
-            QMessageBox.information(w, "Session finished", summary_text(result))
+        self.apply_screen()  # the questionnaires' own line replaced the patient's
         if w.live_source is not None:
             w.start_source(w.live_source)
+        if w.ask_pain:
+            who = subject or w.subject()
+            self.end_dialog = show_session_end(
+                w, result, w.db_path, on_history=lambda: w.show_history_of(who)
+            )
 
     def _report_end(self, result: SessionResult) -> None:
         """Keep a failed session's reason and anything left unstored on screen."""
