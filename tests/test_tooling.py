@@ -192,3 +192,15 @@ def test_the_outside_note_check_finds_mentions(tmp_path):
         "docs/b.md:3: See ARCHITECTURE.md.",
         'src/a.py:1: """Defaults (SPEC.md section 2)."""',
     ]
+
+
+def test_no_two_test_files_share_a_name():
+    """The tests are collected without __init__.py files (rootdir-relative module names), so
+    two test files with one basename stop the whole collection in a fresh checkout."""
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        if path.name in seen:
+            clashes.append(f"{seen[path.name].relative_to(ROOT)} and {path.relative_to(ROOT)}")
+        seen.setdefault(path.name, path)
+    assert not clashes, "rename one of: " + "; ".join(clashes)
