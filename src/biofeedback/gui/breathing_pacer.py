@@ -1,6 +1,6 @@
 """Breathing pacer: a ring that grows while breathing in and shrinks while breathing out.
 
-Drawn as an outlined ring with its own title ("Breathe with the circle") so it never looks like
+Drawn as an outlined ring with its own title ("Breathing pacer") so it never looks like
 the patient view's tension orb (a soft filled glow, labelled "Your muscle tension").
 
 Resonance-frequency breathing at about 6 breaths per minute (4 s in, 6 s out), adjustable from 4.5 to
@@ -60,7 +60,7 @@ def pacer_phase(
 
 
 #: The pacer's title, drawn above its ring.
-TITLE = "Breathe with the circle"
+TITLE = "Breathing pacer"
 
 
 class BreathingPacerWidget(QWidget):

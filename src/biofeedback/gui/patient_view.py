@@ -3,7 +3,7 @@
 The shape is a soft orb whose size follows muscle tension relative to the target: it shrinks and
 its colour cools from amber to teal as tension falls; a faint ring marks the target size. It is
 labelled "Your muscle tension"; the pacer beside it is an outlined ring under its own title
-("Breathe with the circle"), so the two never look alike. Nothing else competes for attention
+("Breathing pacer"), so the two never look alike. Nothing else competes for attention
 (no numbers, no traces); the clinician view holds those. A muted line under the sentence says
 the trial and the time left in a session.
 
@@ -45,6 +45,11 @@ ORB_SMOOTHING_S = 0.12
 #: The orb's label and the line under it (what the orb means, in the patient's words).
 ORB_TITLE = "Your muscle tension"
 ORB_HINT = "it grows smaller as you relax"
+
+
+#: How far out the orb is plainly visible at full tension, as a share of its largest radius (the
+#: gradient fades to nothing at the edge); its title sits just above.
+ORB_REACH = 0.75
 
 
 def orb_fraction(ratio: float) -> float:
@@ -126,7 +131,9 @@ class TensionOrbWidget(QWidget):
                 Qt.AlignmentFlag.AlignCenter,
                 "checking the signal",
             )
-        self._paint_label(p, full, centre.y() - max_radius - label_h)
+        # the title sits just above where the orb shows when tense (its edge fades out beyond
+        # ORB_REACH of the largest radius), not above the empty corner of a large widget
+        self._paint_label(p, full, centre.y() - ORB_REACH * max_radius - label_h)
         p.end()
 
     def _paint_label(self, p: QPainter, r: QRectF, top: float) -> None:
