@@ -11,7 +11,12 @@ from PySide6.QtGui import QColor, QImage
 
 from biofeedback.engine import Engine
 from biofeedback.gui.history_panel import HistoryDialog
-from biofeedback.gui.replay_window import SLIDER_STEPS_PER_S, ReplayWindow, open_replay
+from biofeedback.gui.replay_window import (
+    SLIDER_STEPS_PER_S,
+    ReplayWindow,
+    describe_reason,
+    open_replay,
+)
 from biofeedback.gui.tension_gauge import format_uv
 from biofeedback.gui.theme import PALETTE
 from biofeedback.session import RecordingSession
@@ -109,6 +114,7 @@ def test_seek_and_phase_jump_show_that_moments_target(qtbot, session_id) -> None
     assert model.position_s == pytest.approx(2.0)
     assert window.target_lines[0].path().isEmpty() and card.gauge.isHidden()
     assert card.warning.text() == "No target yet at this moment of the session."
+    assert window.target_label.text() == "No target yet: the session set its first at 0:04."
     window.slider.setValue(7 * SLIDER_STEPS_PER_S)
     assert window.time_label.text() == "0:07 / 0:16"
     first = model.target_at(0)
@@ -133,7 +139,7 @@ def test_seek_and_phase_jump_show_that_moments_target(qtbot, session_id) -> None
     window.slider.setValue(12 * SLIDER_STEPS_PER_S)
     assert "target 3.0 µV" in window.target_label.text()
     # at the phase's first moment nothing of it is scored yet: words, not a dash
-    assert window.score_label.text().endswith(" % so far, nothing scored yet in this phase")
+    assert window.score_label.text().endswith("\u00a0% so far, nothing scored yet in this phase")
     window.previous_button.click()  # within 1 s of its start: the phase before
     assert model.current_phase == 2 and window.phase_list.currentRow() == 2
     # the env output was not scored: no target is shown for it, and the card says which was
@@ -146,7 +152,7 @@ def test_a_recording_without_phases(qtbot) -> None:
     qtbot.addWidget(window)
     assert not window.phase_list.isEnabled() and not window.next_button.isEnabled()
     window.slider.setValue(25)
-    assert window.target_label.text() == "No target in force here."
+    assert window.target_label.text() == "This session recorded no target."
     assert window.cards[0].warning.text() == "This session recorded no target for this channel."
 
 
@@ -300,3 +306,15 @@ def test_a_held_slider_holds_the_replay(qtbot, long_session) -> None:
     assert set(ticks) == {15.0} and model.playing
     window.slider.setSliderDown(False)
     qtbot.waitUntil(lambda: model.position_s > 15.1, timeout=5000)
+
+
+def test_reasons_are_written_as_the_window_writes_numbers() -> None:
+    """One way of writing percentages (``43 %``), µV, and "target" kept for the µV line."""
+    shaping = "shaping: 43% below in last 60 s (target 70%): raised 10.3% (2 steps of 5%)"
+    assert describe_reason(shaping).replace("\u00a0", " ") == (
+        "shaping: 43 % below in last 60 s (aim 70 %): raised 10.3 % (2 steps of 5 %)"
+    )
+    assert "60\u00a0s" in describe_reason(shaping)  # a line never wraps before its unit
+    start = describe_reason("start: 90% of baseline 8.39 uV")
+    assert start.replace("\u00a0", " ") == "start: 90 % of baseline 8.39 µV"
+    assert describe_reason("clinician") == "set by the clinician"

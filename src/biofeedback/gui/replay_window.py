@@ -55,6 +55,7 @@ from biofeedback.appmodel.replay import (
 from biofeedback.gui.clinician_view import ChannelCard
 from biofeedback.gui.tension_gauge import format_uv
 from biofeedback.gui.theme import PALETTE, font
+from biofeedback.gui.window_geometry import fit_dialog
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,6 @@ class ReplayWindow(QDialog):
         self.model = model
         self.setWindowTitle(f"Replay of {model.data.label}")
         self.setWindowFlag(Qt.WindowType.WindowMaximizeButtonHint, True)
-        self.resize(1100, 700)
         self.cards: list[ChannelCard] = []
         self._window: TraceWindow | None = None
         self._axis_clock = ""
@@ -134,6 +134,7 @@ class ReplayWindow(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(body, 1)
         layout.addLayout(transport)
+        fit_dialog(self, (1100, 700))  # whole on a 1366x768 laptop, roomier on a larger screen
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / FRAME_HZ))
         self.timer.timeout.connect(self._on_timer)
@@ -408,9 +409,16 @@ class ReplayWindow(QDialog):
             so_far = model.time_in_target(c).pct
             words = "nothing scored yet" if so_far is None else f"{_pct(so_far)} so far"
             scores.append(f"{html.escape(channel.name)}: {words}, {self._phase_score(c)}")
-        self.target_label.setText("<br>".join(targets) or "No target in force here.")
+        self.target_label.setText("<br>".join(targets) or self._no_target_text())
         title = "<b>Time in target</b><br>" if scores else ""
         self.score_label.setText(title + "<br>".join(scores))
+
+    def _no_target_text(self) -> str:
+        """What stands for the targets where none is in force."""
+        first = min((ch.t_s for ch in self.model.data.targets), default=None)
+        if first is None:
+            return "This session recorded no target."
+        return f"No target yet: the session set its first at {format_clock(first)}."
 
     def _phase_score(self, channel: int) -> str:
         """The time in target in the current phase, or what stands in for it."""
@@ -428,9 +436,13 @@ class ReplayWindow(QDialog):
         super().done(result)
 
 
+#: Between a number and its unit: a wrapped line never starts with "%" or "s".
+NBSP = "\u00a0"
+
+
 def _pct(value: float) -> str:
     """``54 %``: the app's one way of writing a percentage (a space before the sign)."""
-    return f"{value:.0f} %"
+    return f"{value:.0f}{NBSP}%"
 
 
 def describe_reason(reason: str) -> str:
@@ -442,7 +454,7 @@ def describe_reason(reason: str) -> str:
     text = re.sub(r"\(target (\d[\d.]*) %\)", r"(aim \1 %)", text)
     if text == "clinician":
         return "set by the clinician"
-    return text
+    return re.sub(r"(\d) (%|s\b|µV)", rf"\1{NBSP}\2", text)
 
 
 def open_replay(
