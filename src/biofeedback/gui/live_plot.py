@@ -290,8 +290,10 @@ class LivePlotWidget(pg.GraphicsLayoutWidget):
         self.show_raw = show_raw
         self.ci.layout.setContentsMargins(2, 2, 6, 2)
         self.ci.layout.setVerticalSpacing(2)
-        self.raw_plot: pg.PlotItem = self.addPlot(row=0, col=0, axisItems=_axes())
-        self.env_plot: pg.PlotItem = self.addPlot(row=1, col=0, axisItems=_axes())
+        # enableMenu=False: the view boxes never build the context menu that is switched off below
+        # (start-up: about a third of a card's plots; docs/performance.md)
+        self.raw_plot: pg.PlotItem = self.addPlot(row=0, col=0, axisItems=_axes(), enableMenu=False)
+        self.env_plot: pg.PlotItem = self.addPlot(row=1, col=0, axisItems=_axes(), enableMenu=False)
         if show_raw:
             self.env_plot.setXLink(self.raw_plot)
         for plot, label in ((self.raw_plot, "µV"), (self.env_plot, "µV RMS")):
