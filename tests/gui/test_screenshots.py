@@ -24,6 +24,7 @@ import pytest
 from PySide6.QtGui import QImage
 from xvfb_server import xvfb
 
+from biofeedback.gui.layout_rules import DIALOG_MAX_SIZE as DIALOG
 from biofeedback.storage.database import Database
 
 CHILD = Path(__file__).with_name("screenshot_child.py")
@@ -36,19 +37,10 @@ SIZES = [
     ("3840x2160-2x", (3840, 2160), "2"),
 ]
 
-#: Cut off today (found by this test at every size) in widgets being reworked for issue 11
-#: (Deliver 2: combos show full names, the side panel fits): (widget, text) -> what is wrong.
-#: Printed with -s, not failed on; anything else cut off fails the test. Remove an entry when
-#: its widget is fixed.
-KNOWN_CUT_OFF: dict[tuple[str, str], str] = {
-    ("QStackedWidget/clinicianView/QScrollArea", ""): (
-        "side panel content 305 px in a 296 px view, no horizontal scroll bar: the group boxes'"
-        " right edges are cut"
-    ),
-    ("QWidget/QGroupBox/QComboBox", "Continuous tone (pitch follows tension)"): (
-        "Sound mode combo: 294 px of text in 240 px"
-    ),
-}
+#: Text known to be cut off, (widget, text) -> what is wrong: printed with -s, not failed on;
+#: anything else cut off fails the test. Empty: add an entry only with a reason, and remove it
+#: when its widget is fixed.
+KNOWN_CUT_OFF: dict[tuple[str, str], str] = {}
 
 #: (protocol, seed, pain before, pain after, days ago) of subject P007's stored sessions
 SESSIONS = [
@@ -136,6 +128,10 @@ def test_screenshots(store, tmp_path, label: str, size: tuple[int, int], scale: 
     # the patient view fills the screen
     assert patient["frame"] == [0, 0, *shown["screen"][2:]], patient
     assert history["rows"] == len(SESSIONS)
+    # History takes 92 % of the screen, up to 1500x1000 (gui/layout_rules.py)
+    free = shown["clinician"]["available"][2:]
+    expected = [min(cap, int(side * 0.92)) for cap, side in zip(DIALOG, free, strict=True)]
+    assert history["size"] == expected, history
     windows = {"clinician": clinician, "patient": patient, "history": history}
     if "replay" in shown:
         windows["replay"] = shown["replay"]

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QScroll
 from xvfb_server import xvfb
 
 from biofeedback.devices.base import DeviceState
+from biofeedback.gui.audio_feedback import AudioMode
 from biofeedback.gui.layout_rules import MAX_START_SIZE, StartGeometry, start_geometry
 from biofeedback.gui.main_window import MainWindow
 
@@ -117,6 +118,35 @@ def test_a_2000_character_message_does_not_widen_the_window(qtbot, where):
     else:
         window.waiting_label.setText(LONG_ERROR)
     assert_fits(window)
+
+
+def side_panel(window: MainWindow) -> QScrollArea:
+    panel = window.pacer_rate.parentWidget()
+    while not isinstance(panel, QScrollArea):
+        panel = panel.parentWidget()
+    return panel
+
+
+def test_the_side_panel_shows_its_boxes_whole(qtbot):
+    window = make_window(qtbot)
+    scroll = side_panel(window)
+    QApplication.processEvents()
+    content = scroll.widget()
+    # room for the content's minimum beside the vertical scroll bar: nothing cut on the right
+    bar = scroll.verticalScrollBar().sizeHint().width()
+    assert content.minimumSizeHint().width() <= scroll.width() - bar
+    assert content.width() <= scroll.viewport().width()
+
+
+def test_the_sound_list_shows_each_mode_whole_with_its_long_form_as_tooltip(qtbot):
+    window = make_window(qtbot)
+    combo = window.audio_mode
+    QApplication.processEvents()
+    room = combo.width() - 40  # the arrow and the frame
+    for i, mode in enumerate(AudioMode):
+        assert combo.itemText(i) == mode.label
+        assert combo.fontMetrics().horizontalAdvance(mode.label) <= room, mode.label
+        assert combo.itemData(i, Qt.ItemDataRole.ToolTipRole) == mode.description
 
 
 def wheel(widget, steps: int) -> None:

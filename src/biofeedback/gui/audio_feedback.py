@@ -58,12 +58,22 @@ class AudioMode(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        """Text for menus."""
+        """Short text for menus (fits the side panel's Sound list)."""
         return {
             AudioMode.OFF: "Off",
-            AudioMode.TONE: "Continuous tone (pitch follows tension)",
+            AudioMode.TONE: "Pitch follows tension",
             AudioMode.BEEP: "Beep above target",
-            AudioMode.ABOVE: "Tone above target, silent when relaxed",
+            AudioMode.ABOVE: "Tone above target",
+        }[self]
+
+    @property
+    def description(self) -> str:
+        """The long form, for the menu item's tooltip."""
+        return {
+            AudioMode.OFF: "No sound",
+            AudioMode.TONE: "A continuous tone whose pitch rises with tension (400 Hz at the target)",
+            AudioMode.BEEP: "Short beeps while above the target, silence below",
+            AudioMode.ABOVE: "A tone while above the target, silent when relaxed",
         }[self]
 
 

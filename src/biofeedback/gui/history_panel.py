@@ -65,6 +65,7 @@ from biofeedback.gui.session_files import (
     write_session_report,
 )
 from biofeedback.gui.theme import PALETTE, color, font
+from biofeedback.gui.window_geometry import fit_dialog
 from biofeedback.storage import courses
 from biofeedback.storage.annotations import NOTES_MAX_CHARS, annotate_session, check_notes
 from biofeedback.storage.database import Database, SessionRecord
@@ -96,6 +97,8 @@ ANNOTATE_TIP = "Edit the chosen session's notes and pain-after rating"
 ANNOTATE_AT_CLINIC = "Read from the clinic: choose This computer to edit a session's notes"
 #: How long a deleted session can be brought back with Undo (the dialog closing ends it too).
 UNDO_SECONDS = 30
+#: the daily reminder field's hint (the field is as wide as it)
+REMINDER_HINT = "HH:MM, empty for none"
 #: The notes column shows this many characters of the first line (the tooltip has them all).
 NOTES_COLUMN_CHARS = 40
 
@@ -286,6 +289,9 @@ class TrendPlot(pg.PlotWidget):
             self.setYRange(0, 1, padding=0)
         else:
             self.setXRange(0.5, max(len(values), 2) + 0.5, padding=0)
+            # whole sessions only (no "session 2.5" on a wide plot), about ten ticks at most
+            step = max(1, math.ceil(len(values) / 10))
+            self.getAxis("bottom").setTickSpacing(major=step, minor=step)
             top = float(np.nanmax(y))
             self.setYRange(0, max(top * 1.15, 1e-3), padding=0)
         return len(x)
@@ -303,7 +309,6 @@ class HistoryDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("History and progress")
-        self.resize(1000, 680)  # the session list's columns without scrolling (1366 x 768)
         self.today = today
         self.db_path: str | Path | None = db_path
         self.db = self.local_db = Database(db_path)
@@ -340,6 +345,7 @@ class HistoryDialog(QDialog):
         layout.addLayout(goal_row)
         layout.addWidget(self.message)
         layout.addWidget(buttons)
+        fit_dialog(self)  # whole on a 1366x768 laptop, roomier on a larger screen
         self.summary: ProgressSummary | None = None
         self.points: list[SessionPoint] = []
         self.records: dict[int, SessionRecord] = {}
@@ -481,8 +487,11 @@ class HistoryDialog(QDialog):
         self.goal.setSpecialValueText("no goal")
         self.goal.setSuffix(" sessions / week")
         self.reminder = QLineEdit()
-        self.reminder.setPlaceholderText("HH:MM, empty for none")
-        self.reminder.setMaximumWidth(120)
+        self.reminder.setPlaceholderText(REMINDER_HINT)
+        self.reminder.setToolTip("The time of the daily reminder, e.g. 18:30; empty: no reminder")
+        # as wide as its hint, so the format shows whole
+        hint_px = self.reminder.fontMetrics().horizontalAdvance(REMINDER_HINT)
+        self.reminder.setFixedWidth(hint_px + 24)
         self.save_goal = QPushButton("Save goal and reminder")
         self.save_goal.clicked.connect(self._save_goal)
         self.goal_note = QLabel(GOAL_BY_COURSE)

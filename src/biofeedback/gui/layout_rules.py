@@ -6,6 +6,9 @@ screen. On very large screens (4K at 100 %) it stops at 2560x1600 logical pixels
 show no more, and a clinician's eye should not have to travel across a whole 4K desk. Sizes are
 logical pixels, so at 200 % scaling a 3840x2160 screen counts as 1920x1080. The window never
 starts below its own minimum; when even that minimum does not fit, it starts maximized.
+
+Large dialogs (History) follow the same rule with a smaller cap, :data:`DIALOG_MAX_SIZE`: whole on
+a 1366x768 laptop, roomier at 1920x1080, never a sea of empty table at 4K.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 SCREEN_FRACTION = 0.92
 #: the largest start size (logical px), for very large screens
 MAX_START_SIZE = (2560, 1600)
+#: the largest start size of a large dialog such as History (logical px)
+DIALOG_MAX_SIZE = (1500, 1000)
 #: the size used when there is no screen to measure (logical px)
 FALLBACK_SIZE = (1280, 800)
 

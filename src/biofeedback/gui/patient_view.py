@@ -14,7 +14,7 @@ in one call, :meth:`PatientViewWidget.show_screen`.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QPainter, QPaintEvent, QPen, QRadialGradient
@@ -34,7 +34,9 @@ from biofeedback.gui.questionnaire import QuestionnaireWidget
 from biofeedback.gui.tension_gauge import GaugeState, classify
 from biofeedback.gui.theme import FONT_INSTRUCTION_PT, PALETTE, blend, color, font
 from biofeedback.gui.thought_record import StepFormWidget
-from biofeedback.outcomes.instrument import Instrument
+
+if TYPE_CHECKING:  # the instruments load when a questionnaire is asked
+    from biofeedback.outcomes.instrument import Instrument
 
 DEFAULT_INSTRUCTION = "Let your shoulders drop and breathe slowly."
 
@@ -49,7 +51,7 @@ ORB_HINT = "it grows smaller as you relax"
 
 #: How far out the orb is plainly visible at full tension, as a share of its largest radius (the
 #: gradient fades to nothing at the edge); its title sits just above.
-ORB_REACH = 0.75
+ORB_REACH = 0.7
 
 
 def orb_fraction(ratio: float) -> float:

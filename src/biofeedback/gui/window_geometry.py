@@ -6,9 +6,9 @@ size), so a laptop and its desk monitor each keep their own."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
-from biofeedback.gui.layout_rules import FALLBACK_SIZE, start_geometry
+from biofeedback.gui.layout_rules import DIALOG_MAX_SIZE, FALLBACK_SIZE, start_geometry
 
 
 def screen_key(window: QMainWindow) -> str:
@@ -59,3 +59,27 @@ def remember_geometry(window: QMainWindow, remembered: dict[str, list[int]]) -> 
     if key and window.isVisible() and not (window.isMaximized() or window.isFullScreen()):
         g = window.geometry()
         remembered[key] = [g.x(), g.y(), g.width(), g.height()]
+
+
+def fit_dialog(dialog: QWidget, fallback: tuple[int, int] = (1000, 680)) -> None:
+    """Size a large dialog to its screen (gui/layout_rules.py: 92 % of the free area, at most
+    :data:`~biofeedback.gui.layout_rules.DIALOG_MAX_SIZE`), centred; ``fallback`` without a
+    screen. The screen is its parent's when it has one."""
+    parent = dialog.parentWidget()
+    screen = (parent.screen() if parent is not None else dialog.screen()) or (
+        QApplication.primaryScreen()
+    )
+    if screen is None:
+        dialog.resize(*fallback)
+        return
+    area = screen.availableGeometry()
+    hint = dialog.minimumSizeHint()
+    geometry = start_geometry(
+        (area.x(), area.y(), area.width(), area.height()),
+        (max(hint.width(), 0), max(hint.height(), 0)),
+        largest=DIALOG_MAX_SIZE,
+    )
+    if geometry.maximized:
+        dialog.setGeometry(area)
+        return
+    dialog.setGeometry(geometry.x, geometry.y, geometry.width, geometry.height)

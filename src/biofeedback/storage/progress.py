@@ -241,7 +241,7 @@ def trend_sentences(points: Sequence[SessionPoint]) -> list[str]:
     if below:
         a, b, n = below
         out.append(
-            f"Time below threshold in training: {a:.0f} % first, {b:.0f} % latest ({n} sessions)."
+            f"Time below target in training: {a:.0f} % first, {b:.0f} % latest ({n} sessions)."
         )
     recovery = first_last("recovery_s")
     if recovery:
