@@ -47,13 +47,12 @@ from biofeedback.core.tomlfile import fmt_number
 from biofeedback.errors import AnswerError, BiofeedbackError
 from biofeedback.gui.education_page import MAX_TEXT_WIDTH, step_button_style
 from biofeedback.gui.theme import PALETTE, font
-from biofeedback.outcomes.asking import Questionnaire
-from biofeedback.outcomes.instrument import Instrument, Item, Response, load_instrument
-from biofeedback.outcomes.scoring import Answer, ScoreResult, questions
-from biofeedback.storage.database import Database
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the instruments and the store load when a questionnaire is due or asked
     from biofeedback.gui.patient_view import PatientViewWidget
+    from biofeedback.outcomes.asking import Questionnaire
+    from biofeedback.outcomes.instrument import Instrument, Item
+    from biofeedback.outcomes.scoring import Answer, ScoreResult
     from biofeedback.training.outcome_schedule import DueOutcome
 
 #: A numeric scale with at most this many points is a row of buttons; a wider one is typed.
@@ -100,6 +99,9 @@ def can_skip(sitting: Questionnaire) -> bool:
     Items not reached yet count as answerable, and text items not reached yet as filled in (an
     activity still to be named will ask its rating).
     """
+    from biofeedback.outcomes.instrument import Response
+    from biofeedback.outcomes.scoring import questions
+
     screen = sitting.screen()
     if screen is None:
         return False
@@ -131,6 +133,8 @@ class _Choices(QWidget):
     """A numeric scale as a row of number buttons, or labelled choices as a column of buttons."""
 
     def __init__(self, item: Item, answer: Answer) -> None:
+        from biofeedback.outcomes.instrument import Response
+
         super().__init__()
         self.item = item
         self.column = item.response == Response.CHOICE
@@ -256,6 +260,8 @@ class _Line(QLineEdit):
         return self.text().strip() or None
 
     def hint(self) -> str:
+        from biofeedback.outcomes.instrument import Response
+
         if self.item.response == Response.TEXT:
             return "Type your answer, then press Enter."
         lo, hi = self.item.value_range()
@@ -412,6 +418,8 @@ class QuestionnaireWidget(QWidget):
     # -- asking ----------------------------------------------------------------------------------
     def start(self, instrument: Instrument) -> None:
         """Ask ``instrument`` from its first item."""
+        from biofeedback.outcomes.asking import Questionnaire
+
         self.sitting = Questionnaire(instrument)
         self.instructions.setText(instrument.instructions)
         self.instructions.setVisible(bool(instrument.instructions))
@@ -449,6 +457,8 @@ class QuestionnaireWidget(QWidget):
         self.progress.setText(f"Question {screen.position} of {screen.total}" if many else "")
 
     def _replace_entry(self, item: Item, answer: Answer) -> None:
+        from biofeedback.outcomes.instrument import Response
+
         if self.entry is not None:
             self.answer_box.removeWidget(self.entry)
             self.entry.deleteLater()
@@ -585,6 +595,7 @@ def find_due(
     the stored session ``session_id``); none for no subject, an unknown one or a store that
     cannot say (logged)."""
     from biofeedback.storage.courses import due_outcomes
+    from biofeedback.storage.database import Database
 
     if not subject:
         return []
@@ -602,6 +613,7 @@ def practice_text(db_path: str | None, subject: str, today: dt.date | None = Non
     """The patient view's one calm line, "Home practice: 3 of 5 this week", for a subject with
     an open course whose prescription asks for home sessions today; else ""."""
     from biofeedback.storage.courses import adherence, open_course
+    from biofeedback.storage.database import Database
 
     if not subject:
         return ""
@@ -673,6 +685,8 @@ class DueQuestionnaires(QObject):
         return self.due[self._at] if 0 <= self._at < len(self.due) else None
 
     def _next(self) -> None:
+        from biofeedback.outcomes.instrument import load_instrument
+
         while self.active:
             self._at += 1
             due = self.current
@@ -697,6 +711,7 @@ class DueQuestionnaires(QObject):
         self._next()
 
     def _store(self, due: DueOutcome, instrument: Instrument, answers: dict[str, Answer]) -> None:
+        from biofeedback.storage.database import Database
         from biofeedback.storage.outcomes import record_answers
 
         try:
@@ -831,6 +846,8 @@ class SessionQuestionnaires(QObject):
         asker.start()
 
     def _store_pain_after(self, session_id: int, pain: int) -> None:
+        from biofeedback.storage.database import Database
+
         try:
             with Database(self.db_path) as db:
                 db.update_session(session_id, pain_after=pain)

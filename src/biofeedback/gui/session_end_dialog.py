@@ -31,7 +31,6 @@ from biofeedback.gui.session_files import (
     open_session_report,
     opened_text,
 )
-from biofeedback.storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +102,8 @@ class SessionEndDialog(QDialog):
     def open_report(self) -> SessionFileTask | None:
         """Write the session's report and show it in the viewer; None when the session cannot
         be read (said in the dialog)."""
+        from biofeedback.storage.database import Database
+
         try:
             with Database(self.db_path) as db:
                 record = db.get_session(self.result_.session_id)

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
@@ -37,7 +37,9 @@ from PySide6.QtWidgets import (
 
 from biofeedback.errors import StorageError
 from biofeedback.gui.store_job import StoreJob
-from biofeedback.storage.database import Database, SessionRecord
+
+if TYPE_CHECKING:  # the store loads with the first task (store_job), not with the window
+    from biofeedback.storage.database import Database, SessionRecord
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from biofeedback.errors import BiofeedbackError
-from biofeedback.gui.course_model import subject_label
 from biofeedback.gui.theme import PALETTE
-from biofeedback.storage.database import Database, existing_database_path
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +46,9 @@ NONE, INVALID, KNOWN, NEW, VALID = "none", "invalid", "known", "new", "valid"
 def read_subjects(db_path: str | Path | None = None) -> list[dict[str, Any]]:
     """The store's subjects (``Database.list_subjects``); none when there is no store yet or it
     cannot be read (logged: the field still takes a typed id)."""
+    # the store and the course model load when the field is used, not with the window
+    from biofeedback.storage.database import Database, existing_database_path
+
     try:
         with Database(existing_database_path(db_path)) as db:
             return db.list_subjects()
@@ -62,6 +63,8 @@ def judge(text: str, subjects: Mapping[str, Mapping[str, Any]] | None) -> tuple[
     ident = text.strip()
     if not ident:
         return NONE, ""
+    from biofeedback.storage.database import Database
+
     try:
         ident = Database.check_subject_id(ident)
     except BiofeedbackError as exc:
@@ -142,6 +145,8 @@ class SubjectField(QWidget):
 
     def refresh(self) -> None:
         """Read the store's subjects again into the list."""
+        from biofeedback.gui.course_model import subject_label
+
         rows = read_subjects(self.db_path)
         self.subjects = {str(r["id"]): r for r in rows}
         labels = [subject_label(row) for row in rows]

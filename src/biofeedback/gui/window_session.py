@@ -22,14 +22,13 @@ from biofeedback.gui import window_sources
 from biofeedback.gui.questionnaire import asks_pain
 from biofeedback.gui.session_end_dialog import show_session_end
 from biofeedback.gui.session_panel import SessionEvents
-from biofeedback.session import SessionResult
 from biofeedback.training.protocol import STEP_KINDS
 from biofeedback.training.runner import EventType, RunnerEvent
 
 if TYPE_CHECKING:
     from biofeedback.engine import Engine
     from biofeedback.gui.main_window import MainWindow
-    from biofeedback.session import RecordingSession
+    from biofeedback.session import RecordingSession, SessionResult
     from biofeedback.training.runner import RunnerState
 
 log = logging.getLogger(__name__)
