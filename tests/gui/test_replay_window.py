@@ -4,12 +4,16 @@ line follows the session's own threshold log."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QImage
 
+from biofeedback.appmodel.replay import ReplayModel
 from biofeedback.engine import Engine
+from biofeedback.errors import StorageError
 from biofeedback.gui.history_panel import HistoryDialog
 from biofeedback.gui.replay_window import (
     SLIDER_STEPS_PER_S,
@@ -65,6 +69,14 @@ def _record(protocol: str | None, subject: str) -> int:
 @pytest.fixture
 def session_id() -> int:
     return _record(PROTOCOL, "R9")
+
+
+def _opened(qtbot, session_id: int) -> ReplayWindow:
+    """The replay window of ``session_id`` once it has read the session."""
+    window = open_replay(None, None, session_id)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.is_loaded, timeout=30000)
+    return window
 
 
 def _from_history(qtbot) -> tuple[HistoryDialog, ReplayWindow]:
@@ -148,8 +160,7 @@ def test_seek_and_phase_jump_show_that_moments_target(qtbot, session_id) -> None
 
 def test_a_recording_without_phases(qtbot) -> None:
     session_id = _record(None, "R10")
-    window = open_replay(None, None, session_id)
-    qtbot.addWidget(window)
+    window = _opened(qtbot, session_id)
     assert not window.phase_list.isEnabled() and not window.next_button.isEnabled()
     window.slider.setValue(25)
     assert window.target_label.text() == "This session recorded no target."
@@ -228,8 +239,7 @@ def long_session() -> int:
 def test_a_seek_while_paused_draws_that_moments_traces_and_target(
     qtbot, long_session, played_first
 ) -> None:
-    window = open_replay(None, None, long_session)
-    qtbot.addWidget(window)
+    window = _opened(qtbot, long_session)
     model = window.model
     if played_first:
         window.speed_box.setCurrentIndex(window.speed_box.findData(8.0))
@@ -262,8 +272,7 @@ def _label_reads(window: ReplayWindow, c: int) -> bool:
 
 
 def test_phase_jump_speed_and_seek_while_playing_keep_the_picture(qtbot, long_session) -> None:
-    window = open_replay(None, None, long_session)
-    qtbot.addWidget(window)
+    window = _opened(qtbot, long_session)
     model = window.model
     # a phase chosen while paused: the window ending at its start (the rest, 30 s in)
     rect = window.phase_list.visualItemRect(window.phase_list.item(2))
@@ -294,8 +303,7 @@ def test_phase_jump_speed_and_seek_while_playing_keep_the_picture(qtbot, long_se
 
 
 def test_a_held_slider_holds_the_replay(qtbot, long_session) -> None:
-    window = open_replay(None, None, long_session)
-    qtbot.addWidget(window)
+    window = _opened(qtbot, long_session)
     model = window.model
     window.slider.setSliderDown(True)  # the clinician holds the handle on a moment
     window.slider.setValue(15 * SLIDER_STEPS_PER_S)
@@ -318,3 +326,55 @@ def test_reasons_are_written_as_the_window_writes_numbers() -> None:
     start = describe_reason("start: 90% of baseline 8.39 uV")
     assert start.replace("\u00a0", " ") == "start: 90 % of baseline 8.39 µV"
     assert describe_reason("clinician") == "set by the clinician"
+
+
+def test_the_window_shows_at_once_and_reads_the_session_on_a_worker(
+    qtbot, session_id, monkeypatch
+) -> None:
+    """A long session takes seconds to read: the window is there at once, "Loading…", the GUI
+    thread free, and it builds itself when the model arrives."""
+    release = threading.Event()
+    readers: list[str] = []
+    real_open = ReplayModel.open
+
+    def slow_open(db_path, sid):
+        readers.append(threading.current_thread().name)
+        assert release.wait(30)
+        return real_open(db_path, sid)
+
+    monkeypatch.setattr(ReplayModel, "open", staticmethod(slow_open))
+    window = open_replay(None, None, session_id)
+    qtbot.addWidget(window)
+    assert window.isVisible() and not window.is_loaded
+    assert window.loading_label.text() == f"Loading {window.windowTitle()[len('Replay of ') :]}…"
+    assert window.loading_label.text().startswith(f"Loading session {session_id} (R9, ")
+    qtbot.waitUntil(lambda: readers != [], timeout=5000)
+    assert readers[0].startswith("replay-load")  # not the GUI thread
+    ticks: list[int] = []  # the GUI thread runs timers while the session is read
+    beat = QTimer(window)
+    beat.timeout.connect(lambda: ticks.append(1))
+    beat.start(10)
+    qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=5000)
+    assert not window.is_loaded
+    with qtbot.waitSignal(window.loaded, timeout=30000):
+        release.set()
+    assert window.time_label.text() == "0:00 / 0:16" and not window.loading_label.isVisible()
+
+
+def test_a_session_that_cannot_be_read_says_so_in_the_window(
+    qtbot, session_id, monkeypatch
+) -> None:
+    def broken(db_path, sid):
+        raise StorageError(
+            f"session {sid}: its samples cannot be read (database disk image is malformed)"
+        )
+
+    monkeypatch.setattr(ReplayModel, "open", staticmethod(broken))
+    window = open_replay(None, None, session_id)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.failure != "", timeout=5000)
+    assert window.loading_label.text() == (
+        f"This session cannot be replayed: session {session_id}: its samples cannot be read"
+        " (database disk image is malformed)"
+    )
+    assert window.loading_bar.isHidden() and not window.is_loaded

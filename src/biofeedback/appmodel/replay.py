@@ -171,10 +171,24 @@ def load_replay(db_path: Path | str | None, session_id: int) -> ReplayData:
     StorageError (one line) when there is no such store or session, or nothing was recorded."""
     with Database(existing_database_path(db_path), auto_backup=False) as db:
         record = db.get_session(session_id)
-        first, end, stored = db.stored_extent(session_id)
-        if not stored or first is None or end is None:
-            raise StorageError(f"session {session_id} has no recorded samples: nothing to replay")
-        return _read(db, record, int(first))
+        return _read(db, record, _first_sample(db, session_id))
+
+
+def replayable(db_path: Path | str | None, session_id: int) -> str:
+    """A quick look (milliseconds, before reading it all): session ``session_id``'s label when
+    it can be replayed; StorageError (one line) when there is no such store or session, or
+    nothing was recorded."""
+    with Database(existing_database_path(db_path), auto_backup=False) as db:
+        record = db.get_session(session_id)
+        _first_sample(db, session_id)
+        return record.label()
+
+
+def _first_sample(db: Database, session_id: int) -> int:
+    first, end, stored = db.stored_extent(session_id)
+    if not stored or first is None or end is None:
+        raise StorageError(f"session {session_id} has no recorded samples: nothing to replay")
+    return int(first)
 
 
 def _read(db: Database, record: SessionRecord, first: int) -> ReplayData:

@@ -14,9 +14,10 @@ import logging
 import math
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QKeySequence,
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSlider,
@@ -51,7 +53,9 @@ from biofeedback.appmodel.replay import (
     ReplayModel,
     TraceWindow,
     format_clock,
+    replayable,
 )
+from biofeedback.errors import BiofeedbackError
 from biofeedback.gui.clinician_view import ChannelCard
 from biofeedback.gui.tension_gauge import format_uv
 from biofeedback.gui.theme import PALETTE, font
@@ -63,6 +67,8 @@ log = logging.getLogger(__name__)
 FRAME_HZ = 30
 #: Seek slider steps per second of session.
 SLIDER_STEPS_PER_S = 10
+#: How often a loading window looks whether the session has been read, ms.
+LOAD_POLL_MS = 50
 
 
 class PhaseSlider(QSlider):
@@ -106,13 +112,113 @@ class PhaseSlider(QSlider):
 
 
 class ReplayWindow(QDialog):
-    """Plays a :class:`ReplayModel`; the model does the work, this shows it."""
+    """Plays a :class:`ReplayModel`; the model does the work, this shows it.
 
-    def __init__(self, model: ReplayModel, parent: QWidget | None = None) -> None:
+    Given a model, the window shows it at once. Given a future of one (:func:`open_replay`: the
+    session is read on a worker thread, about a second per 20 minutes of recording), it shows
+    "Loading session …" and builds itself when the model arrives (``loaded``), or shows why it
+    could not be read.
+    """
+
+    #: The model arrived and the window shows it.
+    loaded = Signal()
+
+    def __init__(
+        self,
+        model: ReplayModel | Future[ReplayModel],
+        parent: QWidget | None = None,
+        title: str = "",
+    ) -> None:
         super().__init__(parent)
-        self.model = model
-        self.setWindowTitle(f"Replay of {model.data.label}")
         self.setWindowFlag(Qt.WindowType.WindowMaximizeButtonHint, True)
+        self._model: ReplayModel | None = None
+        self._future: Future[ReplayModel] | None = None
+        #: Why the session could not be read ("" while loading or once loaded).
+        self.failure = ""
+        self._outer = QVBoxLayout(self)
+        self.timer = QTimer(self)
+        self.timer.setInterval(round(1000 / FRAME_HZ))
+        self.timer.timeout.connect(self._on_timer)
+        self._last_tick = 0.0
+        if isinstance(model, ReplayModel):
+            self._show_model(model)
+        else:
+            self._future = model
+            self.setWindowTitle(f"Replay of {title}" if title else "Replay")
+            self._loading = self._build_loading(title)
+            self._outer.addWidget(self._loading)
+            self._poll = QTimer(self)
+            self._poll.setInterval(LOAD_POLL_MS)
+            self._poll.timeout.connect(self._check_loaded)
+            self._poll.start()
+        fit_dialog(self, (1100, 700))  # whole on a 1366x768 laptop, roomier on a larger screen
+
+    # -- loading -------------------------------------------------------------------------------
+    @property
+    def model(self) -> ReplayModel:
+        """The session's model. Read while the session is still loading (a script driving the
+        window), it waits for it; StorageError when it could not be read."""
+        if self._model is None:
+            self.wait_loaded()
+        assert self._model is not None
+        return self._model
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._model is not None
+
+    def wait_loaded(self, timeout_s: float | None = None) -> None:
+        """Wait (blocking) for the session and show it; StorageError when it failed."""
+        if self._model is None and self._future is not None:
+            self._poll.stop()
+            self._show_model(self._future.result(timeout_s))
+
+    def _build_loading(self, title: str) -> QWidget:
+        page = QWidget()
+        self.loading_label = QLabel(f"Loading {title or 'the session'}…")
+        self.loading_label.setFont(font(13))
+        self.loading_label.setWordWrap(True)
+        self.loading_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.loading_bar = QProgressBar()
+        self.loading_bar.setRange(0, 0)  # busy: the reading has no known end
+        self.loading_bar.setFixedWidth(320)
+        self.loading_bar.setTextVisible(False)
+        column = QVBoxLayout(page)
+        column.addStretch(1)
+        column.addWidget(self.loading_label)
+        column.addWidget(self.loading_bar, 0, Qt.AlignmentFlag.AlignHCenter)
+        column.addStretch(1)
+        return page
+
+    def _check_loaded(self) -> None:
+        future = self._future
+        if future is None or not future.done():
+            return
+        self._poll.stop()
+        try:
+            model = future.result()
+        except BiofeedbackError as exc:
+            self._show_failure(str(exc))
+            return
+        except Exception as exc:  # shown in the window (and logged), not lost in a thread
+            log.exception("reading the session for replay failed")
+            self._show_failure(f"reading the session failed: {exc}")
+            return
+        self._show_model(model)
+
+    def _show_failure(self, message: str) -> None:
+        self.failure = message
+        self.loading_label.setText(f"This session cannot be replayed: {message}")
+        self.loading_bar.hide()
+
+    def _show_model(self, model: ReplayModel) -> None:
+        """Build the window on the model (once)."""
+        self._model = model
+        self.setWindowTitle(f"Replay of {model.data.label}")
+        if self._future is not None:
+            self._loading.hide()
+            self._outer.removeWidget(self._loading)
+            self._loading.deleteLater()
         self.cards: list[ChannelCard] = []
         self._window: TraceWindow | None = None
         self._axis_clock = ""
@@ -125,20 +231,7 @@ class ReplayWindow(QDialog):
         self._redraw.setInterval(0)
         self._redraw.timeout.connect(self._draw_traces)
         self.target_lines: list[QGraphicsPathItem] = []
-        cards = self._build_cards()
-        transport = self._build_transport()
-        side = self._build_side()
-        body = QHBoxLayout()
-        body.addLayout(cards, 1)
-        body.addWidget(side)
-        layout = QVBoxLayout(self)
-        layout.addLayout(body, 1)
-        layout.addLayout(transport)
-        fit_dialog(self, (1100, 700))  # whole on a 1366x768 laptop, roomier on a larger screen
-        self.timer = QTimer(self)
-        self.timer.setInterval(round(1000 / FRAME_HZ))
-        self.timer.timeout.connect(self._on_timer)
-        self._last_tick = 0.0
+        self._outer.addWidget(self._build_content(), 1)
         model.position_changed.connect(self._on_position)
         model.playing_changed.connect(self._on_playing)
         model.speed_changed.connect(self._on_speed)
@@ -151,8 +244,23 @@ class ReplayWindow(QDialog):
             QShortcut(QKeySequence(key), self).activated.connect(action)
         self._on_phase(model.current_phase)
         self.render_position()
+        self.loaded.emit()
 
     # -- building ------------------------------------------------------------------------------
+    def _build_content(self) -> QWidget:
+        cards = self._build_cards()
+        transport = self._build_transport()
+        side = self._build_side()
+        body = QHBoxLayout()
+        body.addLayout(cards, 1)
+        body.addWidget(side)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(body, 1)
+        layout.addLayout(transport)
+        return content
+
     def _build_cards(self) -> QVBoxLayout:
         column = QVBoxLayout()
         for channel in self.model.channels:
@@ -432,7 +540,10 @@ class ReplayWindow(QDialog):
 
     def done(self, result: int) -> None:
         self.timer.stop()
-        self.model.pause()
+        if self._future is not None:
+            self._poll.stop()  # closed while loading: the reading ends unseen
+        if self._model is not None:
+            self._model.pause()
         super().done(result)
 
 
@@ -460,17 +571,26 @@ def describe_reason(reason: str) -> str:
 def open_replay(
     parent: QWidget | None, db_path: str | Path | None, session_id: int
 ) -> ReplayWindow:
-    """Read session ``session_id`` and show its replay window (not modal). StorageError (one
-    line) when the session cannot be replayed."""
-    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-    try:
-        model = ReplayModel.open(db_path, session_id)
-    finally:
-        QApplication.restoreOverrideCursor()
-    window = ReplayWindow(model, parent)
+    """Show session ``session_id``'s replay window (not modal) at once, "Loading…" while a worker
+    thread reads the session. StorageError (one line, before any window) when there is no such
+    session or it has no samples."""
+    label = replayable(db_path, session_id)
+    future = _loader().submit(ReplayModel.open, db_path, session_id)
+    window = ReplayWindow(future, parent, title=label)
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
     window.show()
     return window
+
+
+_LOADER: ThreadPoolExecutor | None = None
+
+
+def _loader() -> ThreadPoolExecutor:
+    """The threads that read sessions for replay (made on first use)."""
+    global _LOADER
+    if _LOADER is None:
+        _LOADER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="replay-load")
+    return _LOADER
 
 
 def replay_chosen(dialog: QWidget) -> ReplayWindow | None:
