@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from biofeedback.clinic.schema import PG_SCHEMA, SYNC_SETTING
 from biofeedback.errors import ClinicError
 
 if TYPE_CHECKING:
@@ -146,6 +145,10 @@ def connect(conninfo: str, *, autocommit: bool = False) -> psycopg.Connection[An
     Every failure to connect (server down or unreachable, authentication, a missing database,
     TLS) raises :class:`ClinicError` with one line saying what to do.
     """
+    # the schema module (and with it the local store's) loads when a connection is made, not
+    # when the window only asks whether a clinic is configured
+    from biofeedback.clinic.schema import PG_SCHEMA
+
     check_conninfo(conninfo)
     psycopg = require_psycopg()
     try:
@@ -221,6 +224,8 @@ def clinic_errors(conninfo: str) -> Iterator[None]:
 def sync_transaction(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
     """A transaction whose writes keep the revisions they set: the clinic's revision triggers
     leave sessions alone in it (as a bundle import does locally). For sync, not for editing."""
+    from biofeedback.clinic.schema import SYNC_SETTING
+
     with conn.transaction():
         conn.execute(f"SET LOCAL {SYNC_SETTING} = 'on'")
         yield conn
