@@ -21,6 +21,7 @@ from biofeedback.devices.base import DeviceState
 from biofeedback.gui.audio_feedback import AudioMode
 from biofeedback.gui.layout_rules import MAX_START_SIZE, StartGeometry, start_geometry
 from biofeedback.gui.main_window import MainWindow
+from biofeedback.gui.tension_gauge import TensionGaugeWidget
 
 LAPTOP_WIDTH = 1366
 LONG_ERROR = "the port does not answer; " * 80  # 2000 characters
@@ -147,6 +148,18 @@ def test_the_sound_list_shows_each_mode_whole_with_its_long_form_as_tooltip(qtbo
         assert combo.itemText(i) == mode.label
         assert combo.fontMetrics().horizontalAdvance(mode.label) <= room, mode.label
         assert combo.itemData(i, Qt.ItemDataRole.ToolTipRole) == mode.description
+
+
+def test_a_short_gauge_labels_its_decades_and_leaves_out_crowded_labels(qtbot):
+    tall, short = TensionGaugeWidget(), TensionGaugeWidget()
+    for gauge, height in ((tall, 500), (short, 160)):
+        qtbot.addWidget(gauge)
+        gauge.resize(210, height)
+        gauge.set_threshold(5.0)
+        gauge.grab()  # paints the scale
+    assert {"1", "10"} <= set(short.tick_labels)
+    assert len(short.tick_labels) < len(tall.tick_labels)
+    assert short.minimumHeight() <= 160
 
 
 def wheel(widget, steps: int) -> None:

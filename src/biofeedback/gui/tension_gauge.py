@@ -175,6 +175,8 @@ class TensionGaugeWidget(QWidget):
         #: Called after every paint with this widget (benchmarks timestamp pixels with it).
         self.paint_listeners: list[Callable[[TensionGaugeWidget], None]] = []
         self.paint_count = 0
+        #: the scale's labelled values as last drawn (a short gauge leaves out crowded ones)
+        self.tick_labels: list[str] = []
         self.setMinimumSize(190, 160)  # number and caption (85 px) and a 75 px scale
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(interactive)
@@ -497,12 +499,19 @@ class TensionGaugeWidget(QWidget):
                     ticks.append(v)
             decade *= 10
         fm = QFontMetricsF(p.font())
-        for v in ticks:
+        labelled: list[float] = []
+        self.tick_labels = []
+        # decades first: on a short gauge (four channels on a laptop) the 2s and 5s lose their
+        # labels where they would overlap, the tick marks stay
+        for v in sorted(ticks, key=lambda v: abs(math.log10(v) - round(math.log10(v))) > 1e-9):
             y = self.y_of(v)
+            p.drawLine(QPointF(body.left() + 24, y), QPointF(body.left() + 28, y))
             # centred on its tick, but kept inside the body (the header is drawn over the top)
             baseline = max(y + fm.ascent() / 2 - 1, body.top() + fm.ascent())
-            p.drawText(QPointF(body.left(), baseline), f"{v:g}")
-            p.drawLine(QPointF(body.left() + 24, y), QPointF(body.left() + 28, y))
+            if all(abs(baseline - other) >= fm.height() for other in labelled):
+                p.drawText(QPointF(body.left(), baseline), f"{v:g}")
+                labelled.append(baseline)
+                self.tick_labels.append(f"{v:g}")
 
     def _render_trail(
         self, trail: np.ndarray, left: float, right: float, body: QRectF, y_thr: float
