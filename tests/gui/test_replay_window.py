@@ -257,6 +257,11 @@ def test_a_seek_while_paused_draws_that_moments_traces_and_target(
     label = card.plot.threshold_label
     assert label.isVisible() and card.plot._label_text == f"target {format_uv(target)} µV"
     assert label.pos().y() == pytest.approx(target)
+    # resized while paused (maximized, a screen change): drawn again at the new size
+    width = card.plot.width()
+    window.resize(window.width() + 300, window.height() + 100)
+    qtbot.waitUntil(lambda: card.plot.width() > width + 200, timeout=5000)
+    qtbot.waitUntil(lambda: _shows_window_ending_now(window, 0), timeout=5000)
 
 
 def _label_reads(window: ReplayWindow, c: int) -> bool:
@@ -300,6 +305,10 @@ def test_phase_jump_speed_and_seek_while_playing_keep_the_picture(qtbot, long_se
     qtbot.waitUntil(lambda: _shows_window_ending_now(window, 0), timeout=5000)
     assert _label_reads(window, 0)
     assert window.slider.value() == round(model.position_s * SLIDER_STEPS_PER_S)
+    window.slider.setValue(12 * SLIDER_STEPS_PER_S)
+    qtbot.keyClick(window.slider, Qt.Key.Key_Right)  # a second at a time
+    assert model.position_s == pytest.approx(13.0)
+    qtbot.waitUntil(lambda: _shows_window_ending_now(window, 0), timeout=5000)
 
 
 def test_a_held_slider_holds_the_replay(qtbot, long_session) -> None:

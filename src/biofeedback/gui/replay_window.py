@@ -313,7 +313,11 @@ class ReplayWindow(QDialog):
         self.slider.set_boundaries(
             [round(p.start_s * SLIDER_STEPS_PER_S) for p in self.model.phases[1:]]
         )
-        self.slider.setToolTip("Drag to a moment of the session; ticks mark where phases start")
+        self.slider.setSingleStep(SLIDER_STEPS_PER_S)  # the arrow keys: a second at a time
+        self.slider.setToolTip(
+            "Drag to a moment of the session (← → a second at a time); ticks mark where phases"
+            " start"
+        )
         self.slider.valueChanged.connect(self._on_slider)
         self.time_label = QLabel()
         self.time_label.setFont(font(12, bold=True))
