@@ -162,6 +162,21 @@ def test_a_short_gauge_labels_its_decades_and_leaves_out_crowded_labels(qtbot):
     assert short.minimumHeight() <= 160
 
 
+def test_a_short_trace_axis_keeps_its_labels_apart(qtbot):
+    import pyqtgraph as pg
+
+    from biofeedback.gui.live_plot import MIN_TICK_GAP_PX, CachedAxisItem
+
+    axis = CachedAxisItem("left")
+    # a 45 px raw-trace axis from -400 to 400 uV: pyqtgraph alone puts labels 11 px apart
+    (major, _offset), *minor = axis.tickSpacing(-400.0, 400.0, 45.0)
+    assert major * 45.0 / 800.0 >= MIN_TICK_GAP_PX and minor == []
+    # a tall axis keeps pyqtgraph's own ticks
+    assert axis.tickSpacing(-400.0, 400.0, 400.0) == pg.AxisItem("left").tickSpacing(
+        -400.0, 400.0, 400.0
+    )
+
+
 def wheel(widget, steps: int) -> None:
     centre = QPointF(widget.width() / 2, widget.height() / 2)
     event = QWheelEvent(

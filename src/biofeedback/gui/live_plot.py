@@ -244,6 +244,10 @@ class ScrollingTrace:
         self.full_renders += 1
 
 
+#: The least distance between two labelled ticks on a vertical axis (px, about 1.5 lines).
+MIN_TICK_GAP_PX = 18
+
+
 class CachedAxisItem(pg.AxisItem):
     """An axis whose bounding rectangle is computed once per geometry change.
 
@@ -255,6 +259,20 @@ class CachedAxisItem(pg.AxisItem):
         super().__init__(*args, **kwargs)
         self._br_key: tuple | None = None
         self._br = QRectF()
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list:
+        """pyqtgraph's tick levels; on a short vertical axis (four channels on a laptop) only
+        major ticks at least :data:`MIN_TICK_GAP_PX` apart, so their labels do not overlap."""
+        levels = super().tickSpacing(minVal, maxVal, size)
+        span = abs(maxVal - minVal)
+        if self.orientation not in ("left", "right") or not levels or size <= 0 or span <= 0:
+            return levels
+        major = levels[0][0]
+        if major * size / span >= MIN_TICK_GAP_PX:
+            return levels
+        while major * size / span < MIN_TICK_GAP_PX:
+            major *= 2
+        return [(major, 0.0)]
 
     def boundingRect(self) -> QRectF:
         key = (self.geometry(), self.style["tickLength"], self.grid)
