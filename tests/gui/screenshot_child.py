@@ -4,8 +4,9 @@ patient view and History (a store with a few sessions of subject P007).
 
     python tests/gui/screenshot_child.py OUTDIR LABEL DB_PATH REPLAY_SESSION_ID
 
-Writes ``clinician-LABEL.png``, ``patient-LABEL.png``, ``history-LABEL.png`` and (when
-gui/replay_window.py is there) ``replay-LABEL.png`` of the session REPLAY_SESSION_ID into OUTDIR and
+Writes ``clinician-LABEL.png``, ``patient-LABEL.png``, ``history-LABEL.png``, (when
+gui/replay_window.py is there) ``replay-LABEL.png`` of the session REPLAY_SESSION_ID and
+``clinician-4ch-LABEL.png`` (four muscles streaming) into OUTDIR and
 prints one JSON line: what was on screen when each picture was taken, each window's geometry
 against its screen's available area, and the widgets whose text does not fit (see
 :func:`clipped_widgets`).
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from biofeedback.gui.main_window import MainWindow
 from biofeedback.gui.theme import apply_theme
+from biofeedback.gui.window_geometry import fit_to_screen
 
 #: One muscle (RAW and the MyoWare's ENV) on a 12-bit board; one contraction 4 s in, then rest.
 SOURCE = (
@@ -306,6 +308,24 @@ def replay_shot(window: MainWindow, out: Path, label: str, db_path: str, sid: in
     return shown
 
 
+def four_channel_shot(window: MainWindow, out: Path, label: str) -> dict[str, Any]:
+    """Four muscles streaming (window_fits_child.Muscles): the cards share the height, or the
+    channel area scrolls where they do not fit."""
+    from window_fits_child import Muscles
+
+    fit_to_screen(window, {})  # back at its start size (the patient view filled the screen)
+    window.start_source(Muscles(4))
+    wait_until(lambda: len(window.cards) == 4 and window.pending_source is None, 60)
+    for c in range(4):
+        window.set_threshold(c, 6.0, "screenshot")
+    # the noise floor is measured and the traces fill a few seconds
+    wait_until(lambda: all(c.noise_label.text() != "noise floor –" for c in window.cards), 20)
+    run_for(3.0)
+    shown = on_screen(window)
+    shown["png"] = save(window, out / f"clinician-4ch-{label}.png")
+    return shown
+
+
 def main() -> int:
     out, label, db_path, replay_id = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     out.mkdir(parents=True, exist_ok=True)
@@ -322,6 +342,7 @@ def main() -> int:
     }
     if importlib.util.find_spec("biofeedback.gui.replay_window") is not None:
         shown["replay"] = replay_shot(window, out, label, db_path, int(replay_id))
+    shown["clinician-4ch"] = four_channel_shot(window, out, label)
     window.close()
     print(json.dumps(shown))
     return 0

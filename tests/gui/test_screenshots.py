@@ -1,7 +1,8 @@
 """Screenshots on a real X server (Xvfb) at 1366x768, 1920x1080 and 200 % scaling: the clinician
-view, the patient view, History (a store with four sessions) and replay, each checked against what
-was on screen: the whole window inside the screen's available area, and no text cut off beyond
-its tooltip where that can be checked (screenshot_child.clipped_widgets).
+view (one muscle, and four muscles), the patient view, History (a store with four sessions) and
+replay, each checked against what was on screen: the whole window inside the screen's available
+area, and no text cut off beyond its tooltip where that can be checked
+(screenshot_child.clipped_widgets).
 
 Skipped when Xvfb is not installed. BIOFEEDBACK_WRITE_SCREENSHOTS=1 writes the PNGs into
 docs/screenshots/ (clinician-1366x768.png, ...; the 1366x768 ones also as clinician-view.png and
@@ -135,6 +136,7 @@ def test_screenshots(store, tmp_path, label: str, size: tuple[int, int], scale: 
     windows = {"clinician": clinician, "patient": patient, "history": history}
     if "replay" in shown:
         windows["replay"] = shown["replay"]
+    windows["clinician-4ch"] = shown["clinician-4ch"]
     cut = [
         c for name, seen in windows.items() for c in _check_window(name, seen, scale, out, label)
     ]

@@ -21,7 +21,13 @@ import numpy as np
 from PySide6.QtCore import QEventLoop, QRect, QTimer
 from PySide6.QtWidgets import QApplication
 
-from biofeedback.core.types import ChannelInfo, ChannelKind, Chunk, StreamInfo
+from biofeedback.core.types import (
+    ChannelInfo,
+    ChannelKind,
+    Chunk,
+    StreamInfo,
+    counts_to_uv_scale,
+)
 from biofeedback.devices.base import ThreadedDevice
 from biofeedback.gui.clinician_view import ChannelArea
 from biofeedback.gui.main_window import MainWindow
@@ -36,8 +42,14 @@ FAILING = {
 }
 
 
+#: a 12-bit board at 3.3 V behind an amplifier of gain 2000: 0.4 uV per count
+VREF_V, BITS, GAIN = 3.3, 12, 2000.0
+UV_PER_COUNT = counts_to_uv_scale(VREF_V, BITS, GAIN)
+
+
 class Muscles(ThreadedDevice):
-    """``n`` RAW channels in uV: 5 uV RMS noise, 1 kHz, paced in real time."""
+    """``n`` RAW channels of ADC counts (mid-scale offset): 5 uV RMS at the electrodes, 1 kHz,
+    paced in real time."""
 
     scheme = "muscles"
     on_body = False
@@ -48,9 +60,12 @@ class Muscles(ThreadedDevice):
 
     def open(self) -> StreamInfo:
         channels = tuple(
-            ChannelInfo(f"muscle {i + 1}", ChannelKind.RAW, scale_uv=1.0) for i in range(self.n)
+            ChannelInfo(f"muscle {i + 1}", ChannelKind.RAW, gain=GAIN, scale_uv=UV_PER_COUNT)
+            for i in range(self.n)
         )
-        self.info = StreamInfo(1000.0, channels, units="uV", device="muscles")
+        self.info = StreamInfo(
+            1000.0, channels, adc_bits=BITS, vref_v=VREF_V, board="12bit", device="muscles"
+        )
         return self.info
 
     def _run(self) -> bool:
@@ -59,7 +74,8 @@ class Muscles(ThreadedDevice):
         while not self._stop_event.wait(0.02):
             due = int((time.monotonic() - start) * 1000)
             if due > index:
-                self._emit(Chunk(index, rng.normal(0.0, 5.0, (due - index, self.n))))
+                uv = rng.normal(0.0, 5.0, (due - index, self.n))
+                self._emit(Chunk(index, np.round(uv / UV_PER_COUNT) + 2 ** (BITS - 1)))
                 index = due
         return False
 
