@@ -113,7 +113,7 @@ class SubjectField(QWidget):
         self.subjects: dict[str, dict[str, Any]] | None = None
         self.state = NONE
         self.edit = QLineEdit(subject)
-        self.edit.setPlaceholderText("pseudonymous id, e.g. P07")
+        self.edit.setPlaceholderText("id, e.g. P07")
         self.edit.setToolTip(
             "Type an id, or part of an id or name to pick a stored subject (↓ shows them all)"
         )
