@@ -156,7 +156,6 @@ def test_add_subject_and_a_duplicate_id_is_shown_in_the_form(qtbot) -> None:
     assert again.isVisible() and "bad id!" in again.error.text()
 
 
-
 def test_edit_subject_name_and_notes_is_stored_and_the_notes_show(qtbot) -> None:
     with Database() as db:
         db.add_subject("P5", "Pat Example", "neck pain")

@@ -324,9 +324,7 @@ def test_open_protocol_file_offers_it_by_name_with_its_path_and_starts_with_it(q
     assert again.protocol.currentData() == data
 
 
-def test_invalid_protocol_file_shows_the_cli_message_and_keeps_the_choice(
-    qtbot, tmp_path, capsys
-):
+def test_invalid_protocol_file_shows_the_cli_message_and_keeps_the_choice(qtbot, tmp_path, capsys):
     folder = tmp_path / ("a-rather-long-folder-name-of-a-clinic-share" * 3)
     folder.mkdir()
     bad = folder / "bad.toml"

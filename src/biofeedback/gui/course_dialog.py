@@ -480,7 +480,8 @@ class CourseDialog(QDialog):
 
     def _add_subject(self, form: SubjectForm) -> None:
         subject, name, notes = form.values()
-        if subject and self.db.get_subject(subject) is not None:  # the window's words, not the CLI's
+        # the window's words for a taken id, not the CLI's
+        if subject and self.db.get_subject(subject) is not None:
             raise StorageError(
                 f"subject {subject} exists already: choose it in the Subject list, then "
                 "Edit subject… changes its name and notes"
