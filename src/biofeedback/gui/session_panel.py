@@ -150,6 +150,31 @@ class SessionPanel(QWidget):
         self.subject_field.state_changed.connect(self._subject_state)
         self._subject_state(self.subject_field.state)
 
+        self._build_running_controls()
+
+        self.setup_box = QWidget()
+        form = QFormLayout(self.setup_box)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow(self.protocol)
+        form.addRow(self.open_file_button)
+        form.addRow(self.file_message)
+        form.addRow("Subject", self.subject_field)
+        form.addRow("Pain now", self.pain)
+        form.addRow(self.start_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.setup_box)
+        layout.addWidget(self.running_box)
+        if self.protocol_errors:
+            note = QLabel("Some protocol files could not be read (see the tooltip).")
+            note.setStyleSheet(f"color: {PALETTE.tense};")
+            note.setWordWrap(True)
+            note.setToolTip("\n".join(self.protocol_errors))
+            layout.addWidget(note)
+
+    def _build_running_controls(self) -> None:
+        """The phase, time and detail labels and Pause / Skip phase / Stop (shown while running)."""
         self.phase_label = QLabel("")
         self.phase_label.setFont(font(13, bold=True))
         self.phase_label.setWordWrap(True)
@@ -164,17 +189,6 @@ class SessionPanel(QWidget):
         self.skip_button.clicked.connect(self.skip_requested.emit)
         self.stop_button = QPushButton("Stop")
         self.stop_button.clicked.connect(self.stop_requested.emit)
-
-        self.setup_box = QWidget()
-        form = QFormLayout(self.setup_box)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow(self.protocol)
-        form.addRow(self.open_file_button)
-        form.addRow(self.file_message)
-        form.addRow("Subject", self.subject_field)
-        form.addRow("Pain now", self.pain)
-        form.addRow(self.start_button)
-
         self.running_box = QWidget()
         buttons = QHBoxLayout()
         for b in (self.pause_button, self.skip_button, self.stop_button):
@@ -186,17 +200,6 @@ class SessionPanel(QWidget):
         running.addWidget(self.detail_label)
         running.addLayout(buttons)
         self.running_box.hide()
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.setup_box)
-        layout.addWidget(self.running_box)
-        if self.protocol_errors:
-            note = QLabel("Some protocol files could not be read (see the tooltip).")
-            note.setStyleSheet(f"color: {PALETTE.tense};")
-            note.setWordWrap(True)
-            note.setToolTip("\n".join(self.protocol_errors))
-            layout.addWidget(note)
 
     def select_protocol(self, name: str) -> bool:
         """Pick a protocol by name, or by file path (the file is loaded and offered); False if
