@@ -33,3 +33,23 @@ def _themed(qapp):
 
     apply_theme(qapp)
     return qapp
+
+
+@pytest.fixture
+def two_screens(monkeypatch):
+    """The screen rules see a second screen and the patient window opens on the one offscreen
+    screen: only the moves are tested with it (the real two-monitor desk runs on Xvfb in
+    test_patient_window.py). Returns the screens the rules see (a test may unplug one)."""
+    from PySide6.QtGui import QGuiApplication
+
+    from biofeedback.appmodel.screens import ScreenInfo
+    from biofeedback.gui import patient_window
+
+    screen = QGuiApplication.primaryScreen()
+    infos = [
+        ScreenInfo(screen.name(), (0, 0, 1366, 768), True),
+        ScreenInfo("second", (1366, 0, 1920, 1080)),
+    ]
+    monkeypatch.setattr(patient_window, "screen_infos", lambda: infos)
+    monkeypatch.setattr(patient_window, "_screen_named", lambda _name: screen)
+    return infos

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer
+from child_loop import wait_until
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QStackedWidget
 from xvfb_server import Monitors
@@ -27,16 +26,6 @@ from biofeedback.gui.theme import apply_theme
 
 LEFT = (0, 0, 1366, 768)
 RIGHT = (1366, 0, 1920, 1080)
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
-    """Run the event loop until ``condition()`` or the deadline; returns the condition."""
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        loop = QEventLoop()
-        QTimer.singleShot(20, loop.quit)
-        loop.exec()
-    return condition()
 
 
 class Desk:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from child_loop import rect, run_for, wait_until
 from PySide6 import QtGui
-from PySide6.QtCore import QEventLoop, QPoint, QRect, QTimer
+from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
@@ -69,23 +68,6 @@ class SilentAudio:
     """sounddevice stand-in."""
 
     OutputStream = SilentStream
-
-
-def run_for(seconds: float) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(round(seconds * 1000), loop.quit)
-    loop.exec()
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        run_for(0.05)
-    return condition()
-
-
-def _rect(r: QRect) -> list[int]:
-    return [r.x(), r.y(), r.width(), r.height()]
 
 
 def _in_scroll_area(widget: QWidget, top: QWidget) -> bool:
@@ -167,7 +149,7 @@ def clipped_widgets(top: QWidget) -> list[dict[str, Any]]:
             continue
         at = QRect(w.mapTo(top, QPoint(0, 0)), w.size())
         if not window.contains(at) and not _in_scroll_area(w, top):
-            found.append({"widget": _who(w), "outside_window": _rect(at)})
+            found.append({"widget": _who(w), "outside_window": rect(at)})
         text, need = "", None
         if isinstance(w, QLabel):
             text, need = w.text(), _label_need(w)
@@ -196,8 +178,8 @@ def on_screen(top: QWidget) -> dict[str, Any]:
     frame = top.frameGeometry()
     return {
         "size": [top.width(), top.height()],
-        "frame": _rect(frame),
-        "available": _rect(available),
+        "frame": rect(frame),
+        "available": rect(available),
         "inside": available.contains(frame),
         "dpr": screen.devicePixelRatio(),
         "clipped": clipped_widgets(top),
@@ -335,7 +317,7 @@ def main() -> int:
     if window is None:
         return 1
     shown = {
-        "screen": _rect(app.primaryScreen().geometry()),
+        "screen": rect(app.primaryScreen().geometry()),
         "clinician": clinician_shot(window, out, label),
         "patient": patient_shot(window, out, label),
         "history": history_shot(window, out, label),

@@ -534,25 +534,7 @@ def test_a_protocol_file_that_does_not_load_stays_in_the_alert_bar(qtbot, tmp_pa
     assert window.width() <= window.screen().availableGeometry().width()
 
 
-@pytest.fixture
-def second_screen(monkeypatch):
-    """The screen rules see a second screen (the real two-monitor desk runs on Xvfb in
-    test_patient_window.py); the patient window opens on the one offscreen screen."""
-    from PySide6.QtGui import QGuiApplication
-
-    from biofeedback.appmodel.screens import ScreenInfo
-    from biofeedback.gui import patient_window
-
-    screen = QGuiApplication.primaryScreen()
-    infos = [
-        ScreenInfo(screen.name(), (0, 0, 1366, 768), True),
-        ScreenInfo("second", (1366, 0, 1920, 1080)),
-    ]
-    monkeypatch.setattr(patient_window, "screen_infos", lambda: infos)
-    monkeypatch.setattr(patient_window, "_screen_named", lambda _name: screen)
-
-
-def test_patient_view_on_the_second_screen_keeps_this_window_the_clinicians(qtbot, second_screen):
+def test_patient_view_on_the_second_screen_keeps_this_window_the_clinicians(qtbot, two_screens):
     window = open_window(qtbot, STEADY)
     wait_for_data(qtbot, window, 0.5)
     control = window.patient_screen

@@ -17,8 +17,6 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget
 from xvfb_server import xvfb
 
-from biofeedback.appmodel.screens import ScreenInfo
-from biofeedback.gui import patient_window
 from biofeedback.gui.patient_view import PatientViewWidget
 from biofeedback.gui.patient_window import PatientScreenControl
 
@@ -60,20 +58,6 @@ def test_view_menu_option(desk, qtbot) -> None:
     assert not other.action.isChecked() and not other.state.use_other_screen
     other.action.setChecked(True)
     assert other.state.use_other_screen
-
-
-@pytest.fixture
-def two_screens(monkeypatch):
-    """The rules see a second screen; the window opens on the one offscreen screen (only the
-    moves are tested here, the real two-screen desk runs on Xvfb below)."""
-    screen = QGuiApplication.primaryScreen()
-    infos = [
-        ScreenInfo(screen.name(), (0, 0, 800, 600), True),
-        ScreenInfo("second", (800, 0, 1920, 1080)),
-    ]
-    monkeypatch.setattr(patient_window, "screen_infos", lambda: infos)
-    monkeypatch.setattr(patient_window, "_screen_named", lambda _name: screen)
-    return infos
 
 
 def test_closing_the_patient_window_brings_the_view_back(desk, two_screens, qtbot) -> None:

@@ -17,6 +17,17 @@ import sys
 
 from biofeedback.gui import preload
 
+
+def _child(code: str, timeout: float, **env: str) -> dict:
+    """Run ``code`` in a fresh interpreter (offscreen Qt); the JSON of its last line."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **env)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 CHECK = """
 import json, sys
 import biofeedback.cli
@@ -27,16 +38,7 @@ print(json.dumps({name: name in sys.modules for name in %r}))
 
 
 def test_the_window_modules_do_not_import_the_slow_libraries():
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    out = subprocess.run(
-        [sys.executable, "-c", CHECK % (preload.HEAVY_MODULES,)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    imported = json.loads(out.stdout.strip().splitlines()[-1])
+    imported = _child(CHECK % (preload.HEAVY_MODULES,), timeout=120)
     assert imported == dict.fromkeys(preload.HEAVY_MODULES, False)
 
 
@@ -73,16 +75,8 @@ print(json.dumps({"data": data, "before": before, "after": after}))
 
 
 def test_the_first_data_frame_does_not_load_the_store_or_the_exporter(tmp_path):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", BIOFEEDBACK_HOME=str(tmp_path))
-    out = subprocess.run(
-        [sys.executable, "-c", LIVE % (LOADED_WHEN_USED, LOADED_WHEN_USED)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    code = LIVE % (LOADED_WHEN_USED, LOADED_WHEN_USED)
+    seen = _child(code, timeout=180, BIOFEEDBACK_HOME=str(tmp_path))
     assert seen["data"], "the simulated source sent no data within 60 s"
     nothing = dict.fromkeys(LOADED_WHEN_USED, False)
     assert seen["before"] == nothing  # importing and building the window

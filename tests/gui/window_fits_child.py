@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEventLoop, QRect, QTimer
+from child_loop import rect, run_for, wait_until
 from PySide6.QtWidgets import QApplication
 
 from biofeedback.core.types import (
@@ -80,23 +79,6 @@ class Muscles(ThreadedDevice):
         return False
 
 
-def run_for(seconds: float) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(round(seconds * 1000), loop.quit)
-    loop.exec()
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        run_for(0.05)
-    return condition()
-
-
-def _rect(r: QRect) -> list[int]:
-    return [r.x(), r.y(), r.width(), r.height()]
-
-
 def geometry(window: MainWindow) -> dict[str, Any]:
     """The window's frame and minimum size against its screen's available area."""
     run_for(0.3)  # layouts settle, a resize the window asked for arrives
@@ -105,9 +87,9 @@ def geometry(window: MainWindow) -> dict[str, Any]:
     frame = window.frameGeometry()
     area = window.findChild(ChannelArea)
     return {
-        "frame": _rect(frame),
+        "frame": rect(frame),
         "minimum": [max(hint.width(), window.minimumWidth()), hint.height()],
-        "available": _rect(available),
+        "available": rect(available),
         "inside": available.contains(frame),
         "cards": len(window.cards),
         "banner": window.banner.state.value,

@@ -6,6 +6,7 @@ size), so a laptop and its desk monitor each keep their own."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QScreen
 from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
 from biofeedback.gui.layout_rules import DIALOG_MAX_SIZE, FALLBACK_SIZE, start_geometry
@@ -31,22 +32,29 @@ def remembered_fits(
     return inside and width >= minimum[0] and height >= minimum[1]
 
 
+def _free_area(screen: QScreen) -> tuple[int, int, int, int]:
+    """The screen's available area (without task bars) as x, y, width, height."""
+    area = screen.availableGeometry()
+    return area.x(), area.y(), area.width(), area.height()
+
+
+def _minimum(widget: QWidget) -> tuple[int, int]:
+    hint = widget.minimumSizeHint()
+    return max(hint.width(), 0), max(hint.height(), 0)
+
+
 def fit_to_screen(window: QMainWindow, remembered: dict[str, list[int]]) -> None:
     """Place the window (see the module doc); ``remembered`` maps screen keys to x, y, w, h."""
     screen = window.screen() or QApplication.primaryScreen()
     if screen is None:
         window.resize(*FALLBACK_SIZE)
         return
-    area = screen.availableGeometry()
-    hint = window.minimumSizeHint()
+    free, minimum = _free_area(screen), _minimum(window)
     rect = remembered.get(screen_key(window))
-    free = (area.x(), area.y(), area.width(), area.height())
-    if rect is not None and remembered_fits(rect, free, (hint.width(), hint.height())):
+    if rect is not None and remembered_fits(rect, free, minimum):
         window.setGeometry(*rect)
         return
-    geometry = start_geometry(
-        (area.x(), area.y(), area.width(), area.height()), (hint.width(), hint.height())
-    )
+    geometry = start_geometry(free, minimum)
     if geometry.maximized:
         window.setWindowState(window.windowState() | Qt.WindowState.WindowMaximized)
         return
@@ -72,14 +80,8 @@ def fit_dialog(dialog: QWidget, fallback: tuple[int, int] = (1000, 680)) -> None
     if screen is None:
         dialog.resize(*fallback)
         return
-    area = screen.availableGeometry()
-    hint = dialog.minimumSizeHint()
-    geometry = start_geometry(
-        (area.x(), area.y(), area.width(), area.height()),
-        (max(hint.width(), 0), max(hint.height(), 0)),
-        largest=DIALOG_MAX_SIZE,
-    )
+    geometry = start_geometry(_free_area(screen), _minimum(dialog), largest=DIALOG_MAX_SIZE)
     if geometry.maximized:
-        dialog.setGeometry(area)
+        dialog.setGeometry(screen.availableGeometry())
         return
     dialog.setGeometry(geometry.x, geometry.y, geometry.width, geometry.height)
